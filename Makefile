@@ -1,0 +1,74 @@
+# headwise build. `make` builds the library and CLI, `make test` runs the suite,
+# `make test SANITIZE=1` runs it under AddressSanitizer and UBSan, `make demo`
+# sets up a fresh machine and generates from a real model, `make bench` measures.
+
+CC      ?= cc
+SHARED  ?= $(abspath ../shared)
+MODEL   ?= $(SHARED)/models/stories260K/stories260K.bin
+TOKENIZER ?= $(dir $(MODEL))tok512.bin
+
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cjson
+LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lm
+
+ifeq ($(SANITIZE),1)
+  BUILD  := build/san
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD  := build/rel
+  OPT    := -O2 -g -march=native
+endif
+CFLAGS  := $(WARN) $(OPT) -fPIC -fopenmp
+LDFLAGS += -fopenmp
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h)
+
+.PHONY: all test demo bench clean
+all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES)
+	@ln -sfn $(notdir $(BUILD)) build/current
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libheadwise.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libheadwise.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/headwise: $(CLI_OBJ) $(BUILD)/libheadwise.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libheadwise.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libheadwise.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The suite: every tests/test_* program and tests/*.sh script, counted by tests/run.sh.
+test: all
+	@HW_BUILD=$(BUILD) HW_SHARED=$(SHARED) tests/run.sh
+
+demo:
+	scripts/install-deps.sh
+	$(MAKE) all
+	@test -f "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin" >&2; exit 1; }
+	$(BUILD)/headwise info -m "$(MODEL)"
+	$(BUILD)/headwise generate -m "$(MODEL)" -z "$(TOKENIZER)" -p "Once upon a time" -n 200 -t 0.8 -s 42
+
+bench: all
+	@for b in $(BENCHES); do $$b || exit 1; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,101 @@
+/*
+ * internal.h: types shared by the library's source files, not part of the API.
+ * Dimension letters are defined in include/headwise.h.
+ */
+#ifndef HW_INTERNAL_H
+#define HW_INTERNAL_H
+
+#include "headwise.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- errors */
+
+/* Record a printf-style message for hw_last_error() and return s. */
+hw_status hw_fail(hw_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- files */
+
+/* A read-only memory map of a whole file. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} hw_mapped_file;
+
+hw_status hw_file_map(hw_mapped_file *f, const char *path);
+void hw_file_unmap(hw_mapped_file *f);
+
+/* ---------------------------------------------------------------- tensors */
+
+typedef enum { HW_F32, HW_Q8_0 } hw_dtype;
+
+/* A weight matrix (rows, cols), row-major, used as y = W x.
+ * Q8_0: int8 values q (rows*cols) and one float scale per `group` values. */
+typedef struct {
+    hw_dtype dtype;
+    int rows, cols;
+    const float *f32;       /* HW_F32 */
+    const int8_t *q;        /* HW_Q8_0 */
+    const float *scale;     /* HW_Q8_0: (rows*cols/group) */
+    int group;
+} hw_matrix;
+
+/* Per-layer weights. Shapes use the letters of headwise.h; NULL when absent. */
+typedef struct {
+    const float *attn_norm;     /* (D) */
+    const float *attn_norm_b;   /* (D) LayerNorm bias */
+    hw_matrix wq;               /* (H*Dh, D) */
+    hw_matrix wk;               /* (Hk*Dh, D) */
+    hw_matrix wv;               /* (Hk*Dh, D) */
+    hw_matrix wo;               /* (D, H*Dh) */
+    const float *bq, *bk, *bv;  /* (H*Dh), (Hk*Dh), (Hk*Dh) */
+    const float *bo;            /* (D) */
+    const float *mlp_norm;      /* (D) */
+    const float *mlp_norm_b;    /* (D) */
+    hw_matrix w_gate;           /* (F, D) SiLU-gated MLP only (w1) */
+    hw_matrix w_up;             /* (F, D) (w3, or GELU MLP's first layer) */
+    hw_matrix w_down;           /* (D, F) (w2) */
+    const float *b_up, *b_gate; /* (F) */
+    const float *b_down;        /* (D) */
+} hw_layer_weights;
+
+typedef struct {
+    const float *tok_embed;     /* (V, D) always f32 (dequantised if stored Q8) */
+    const float *pos_embed;     /* (n_ctx, D) learned positions, or NULL */
+    hw_layer_weights *layers;   /* (L) */
+    const float *final_norm;    /* (D) */
+    const float *final_norm_b;  /* (D) */
+    hw_matrix classifier;       /* (V, D) */
+} hw_weights;
+
+struct hw_model {
+    hw_config cfg;
+    hw_weights w;
+    hw_mapped_file file;
+    void **owned;               /* buffers the model allocated (freed with it) */
+    int n_owned;
+    hw_model_info info;
+};
+
+/* Track a malloc'd buffer so hw_model_free releases it; NULL on failure. */
+void *hw_model_alloc(hw_model *m, size_t bytes);
+
+/* Loaders fill m->cfg, m->w and m->info from m->file. */
+hw_status hw_load_llama2c(hw_model *m, const char *path);
+
+/* ---------------------------------------------------------------- kernels */
+
+/* y (T, rows) = x (T, cols) @ W^T (+ bias). T == 1 uses matrix-vector code. */
+void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
+/* out (T, n) = RMSNorm over each row of x (T, n) times weight. */
+void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps);
+/* In place softmax over x (n). */
+void hw_softmax(float *x, int n);
+/* Dot product with a fixed summation order (independent of thread count). */
+float hw_dot(const float *a, const float *b, int n);
+/* y += a * x */
+void hw_axpy(float *y, float a, const float *x, int n);
+
+#endif /* HW_INTERNAL_H */
