@@ -84,6 +84,7 @@ void *hw_model_alloc(hw_model *m, size_t bytes);
 
 /* Loaders fill m->cfg, m->w and m->info from m->file. */
 hw_status hw_load_llama2c(hw_model *m, const char *path);
+hw_status hw_load_hf(hw_model *m, const char *folder);
 
 /* ---------------------------------------------------------------- kernels */
 
