@@ -92,11 +92,17 @@ hw_status hw_load_hf(hw_model *m, const char *folder);
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
 /* out (T, n) = RMSNorm over each row of x (T, n) times weight. */
 void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps);
+/* out (T, n) = LayerNorm over each row of x (T, n) times weight plus bias (may be NULL). */
+void hw_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
+                  int n, float eps);
 /* In place softmax over x (n). */
 void hw_softmax(float *x, int n);
 /* Dot product with a fixed summation order (independent of thread count). */
 float hw_dot(const float *a, const float *b, int n);
 /* y += a * x */
 void hw_axpy(float *y, float a, const float *x, int n);
+float hw_silu(float x);
+float hw_gelu_tanh(float x);  /* GPT-2's gelu_new */
+float hw_gelu_exact(float x); /* erf form */
 
 #endif /* HW_INTERNAL_H */

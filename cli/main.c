@@ -1,0 +1,36 @@
+/* main.c: `headwise <command> ...`: dispatch to one file per command. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: headwise <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  generate  -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP] [--top-p P] [-s SEED]\n"
+    "            [--threads N]    generate text\n"
+    "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
+    "\n"
+    "Run `headwise <command> --help` for a command's flags.\n";
+
+int main(int argc, char **argv) {
+    /* OpenMP threads that spin while idle starve everything else on a shared
+     * machine; libgomp reads its policy before main, so set it and start again. */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        execv("/proc/self/exe", argv);
+        /* If re-executing fails, carry on with the default policy. */
+    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,122 @@
+/*
+ * ops.c: the numeric kernels of the forward pass. Pure functions (out, in, w, dims).
+ *
+ * No -ffast-math: sums are written with explicit independent lanes so the
+ * compiler can vectorise them without reordering a float reduction itself.
+ * Every output element is computed by exactly one thread in a fixed order, so
+ * results do not depend on the thread count.
+ */
+#include "internal.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#define LANES 16
+
+float hw_dot(const float *a, const float *b, int n) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += a[i + l] * b[i + l];
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += acc[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void hw_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* Sum of int8 q times float x over n values, with the same lane structure. */
+static float dot_q8(const int8_t *q, const float *x, int n) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (float)q[i + l] * x[i + l];
+    float s = 0;
+    for (int l = 0; l < LANES; l++) s += acc[l];
+    for (; i < n; i++) s += (float)q[i] * x[i];
+    return s;
+}
+
+/* One output of a Q8_0 matrix: row r of W dotted with x (cols). Groups never
+ * straddle rows because loaders require cols % group == 0. */
+static float row_q8(const hw_matrix *w, int r, const float *x) {
+    const int8_t *q = w->q + (size_t)r * w->cols;
+    const float *sc = w->scale + (size_t)r * (w->cols / w->group);
+    float s = 0;
+    for (int g = 0; g < w->cols / w->group; g++)
+        s += sc[g] * dot_q8(q + (size_t)g * w->group, x + (size_t)g * w->group, w->group);
+    return s;
+}
+
+void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T) {
+    const int R = w->rows, K = w->cols;
+    if (w->dtype == HW_F32) {
+        if (T == 1) {
+            /* Our own matrix-vector loop rather than sgemv: OpenBLAS may split the
+             * sum along K across threads, making decode depend on the thread count. */
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < R; r++) y[r] = hw_dot(w->f32 + (size_t)r * K, x, K);
+        } else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, K, 1.0f, x, K, w->f32, K,
+                        0.0f, y, R);
+    } else {
+        /* Q8_0: weight-stationary loop, each row dequantised on the fly. */
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++) y[(size_t)t * R + r] = row_q8(w, r, x + (size_t)t * K);
+    }
+    if (bias)
+        for (int t = 0; t < T; t++) hw_axpy(y + (size_t)t * R, 1.0f, bias, R);
+}
+
+void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * n;
+        float *ot = out + (size_t)t * n;
+        float ss = hw_dot(xt, xt, n) / (float)n + eps;
+        float inv = 1.0f / sqrtf(ss);
+        for (int i = 0; i < n; i++) ot[i] = weight[i] * (inv * xt[i]);
+    }
+}
+
+void hw_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
+                  int n, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * n;
+        float *ot = out + (size_t)t * n;
+        double mean = 0, var = 0; /* double: two-pass statistics without drift */
+        for (int i = 0; i < n; i++) mean += xt[i];
+        mean /= n;
+        for (int i = 0; i < n; i++) var += (xt[i] - mean) * (xt[i] - mean);
+        var /= n;
+        float inv = (float)(1.0 / sqrt(var + eps));
+        for (int i = 0; i < n; i++) {
+            float v = ((float)(xt[i] - mean)) * inv * weight[i];
+            ot[i] = bias ? v + bias[i] : v;
+        }
+    }
+}
+
+void hw_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+float hw_silu(float x) { return x / (1.0f + expf(-x)); }
+
+float hw_gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+float hw_gelu_exact(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }

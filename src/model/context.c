@@ -1,0 +1,59 @@
+/* context.c: allocate a run's KV cache and scratch once, sized from config and context. */
+#include "context.h"
+
+#include <stdlib.h>
+
+/* Every buffer of the context, for allocation and release in one place. */
+#define CONTEXT_BUFFERS(X)                                                    \
+    X(k_cache, (size_t)L * Hk * C * Dh) X(v_cache, (size_t)L * Hk * C * Dh)   \
+    X(x, (size_t)N * D) X(xn, (size_t)N * D) X(q, (size_t)N * H * Dh)         \
+    X(k, (size_t)N * Hk * Dh) X(v, (size_t)N * Hk * Dh) X(z, (size_t)N * H * Dh) \
+    X(attn_out, (size_t)N * D) X(mlp_out, (size_t)N * D) X(gate, (size_t)N * F) \
+    X(up, (size_t)N * F) X(att, (size_t)H * C) X(inv_freq, (size_t)R / 2 + 1)  \
+    X(rope_cos, (size_t)N * (R / 2) + 1) X(rope_sin, (size_t)N * (R / 2) + 1)
+
+hw_context *hw_context_new(const hw_model *m, int n_ctx) {
+    const hw_config *cfg = &m->cfg;
+    if (n_ctx <= 0) n_ctx = cfg->n_ctx;
+    if (n_ctx <= 0 || (cfg->pos == HW_POS_LEARNED && n_ctx > cfg->n_ctx)) {
+        hw_fail(HW_ERR_RANGE, "context of %d tokens is not possible (model: %d)", n_ctx,
+                cfg->n_ctx);
+        return NULL;
+    }
+    hw_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        hw_fail(HW_ERR_NOMEM, "out of memory for a context");
+        return NULL;
+    }
+    const int L = cfg->n_layer, D = cfg->d_model, H = cfg->n_head, Hk = cfg->n_kv_head;
+    const int Dh = cfg->head_dim, F = cfg->d_ff, C = n_ctx;
+    const int N = C < HW_CHUNK ? C : HW_CHUNK;
+    int R = cfg->pos == HW_POS_ROTARY ? (int)(Dh * cfg->rotary_frac) : 0;
+    R -= R % 2;
+    c->m = m;
+    c->n_ctx = C;
+    c->chunk = N;
+    c->rot = R;
+    int ok = 1;
+#define ALLOC(name, count) ok &= (c->name = calloc((count), sizeof(float))) != NULL;
+    CONTEXT_BUFFERS(ALLOC)
+#undef ALLOC
+    if (!ok) {
+        hw_context_free(c);
+        hw_fail(HW_ERR_NOMEM, "out of memory for a context of %d tokens", C);
+        return NULL;
+    }
+    return c;
+}
+
+void hw_context_free(hw_context *c) {
+    if (!c) return;
+#define FREE(name, count) free(c->name);
+    CONTEXT_BUFFERS(FREE) /* the count expressions are not evaluated */
+#undef FREE
+    free(c);
+}
+
+int hw_context_pos(const hw_context *c) { return c->pos; }
+int hw_context_size(const hw_context *c) { return c->n_ctx; }
+void hw_context_reset(hw_context *c) { c->pos = 0; }

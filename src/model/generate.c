@@ -1,0 +1,58 @@
+/*
+ * generate.c: the text-generation loop. As llama2.c's run.c: n_steps counts
+ * positions from BOS, prompt included; the prompt is prefilled at once, then one
+ * token is decoded per step; BOS ends the text.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+hw_generate_params hw_generate_params_default(void) {
+    return (hw_generate_params){.n_steps = 256, .sampler = hw_sampler_params_default()};
+}
+
+hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
+                      hw_generate_params p, hw_piece_fn fn, void *user) {
+    const hw_config *cfg = hw_model_config(m);
+    if (hw_tokenizer_vocab_size(t) != cfg->vocab_size)
+        return hw_fail(HW_ERR_ARG, "tokenizer has %d pieces but the model's vocabulary is %d",
+                       hw_tokenizer_vocab_size(t), cfg->vocab_size);
+    int n_steps = p.n_steps <= 0 || p.n_steps > cfg->n_ctx ? cfg->n_ctx : p.n_steps;
+    int n_prompt = hw_tokenizer_encode(t, prompt ? prompt : "", HW_TOK_BOS, NULL, 0);
+    if (n_prompt < 0) return HW_ERR_ARG;
+    if (n_prompt > cfg->n_ctx)
+        return hw_fail(HW_ERR_RANGE, "prompt is %d tokens, longer than the context of %d",
+                       n_prompt, cfg->n_ctx);
+    if (n_steps < n_prompt) n_steps = n_prompt;
+    hw_status s = HW_OK;
+    int *ids = malloc((size_t)n_prompt * sizeof *ids);
+    float *logits = malloc((size_t)cfg->vocab_size * sizeof *logits);
+    hw_context *c = hw_context_new(m, n_steps);
+    hw_sampler *smp = hw_sampler_new(cfg->vocab_size, p.sampler);
+    if (!ids || !logits || !c || !smp) {
+        s = c && smp ? hw_fail(HW_ERR_NOMEM, "out of memory for generation") : HW_ERR_ARG;
+        goto done;
+    }
+    hw_tokenizer_encode(t, prompt ? prompt : "", HW_TOK_BOS, ids, n_prompt);
+    /* Prefill all prompt tokens; the last one's logits choose the first new token. */
+    s = hw_forward(c, ids, n_prompt, HW_LOGITS_LAST, logits);
+    int prev = ids[n_prompt - 1];
+    /* The token sampled from position pos's logits takes position pos + 1; as in
+     * run.c the last one printed takes position n_steps, after n_steps forwards. */
+    for (int pos = n_prompt; s == HW_OK; pos++) {
+        int next = hw_sampler_sample(smp, logits);
+        if (next == cfg->bos_id) break;
+        size_t len;
+        const char *piece = hw_tokenizer_decode(t, prev, next, &len);
+        if (fn && fn(piece, len, user)) break;
+        if (pos >= n_steps) break;
+        prev = next;
+        s = hw_forward(c, &next, 1, HW_LOGITS_LAST, logits);
+    }
+done:
+    hw_sampler_free(smp);
+    hw_context_free(c);
+    free(logits);
+    free(ids);
+    return s;
+}
