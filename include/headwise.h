@@ -134,7 +134,9 @@ hw_status hw_forward(hw_context *c, const int *tokens, int T,
 
 typedef struct hw_tokenizer hw_tokenizer;
 
-/* Load a llama2.c tokenizer.bin holding vocab_size pieces. */
+/* Load a llama2.c tokenizer.bin holding vocab_size pieces (vocab_size <= 0:
+ * every piece in the file; a file with more pieces is read up to vocab_size,
+ * as llama2.c does). */
 hw_tokenizer *hw_tokenizer_load(const char *path, int vocab_size);
 void hw_tokenizer_free(hw_tokenizer *t);
 int hw_tokenizer_vocab_size(const hw_tokenizer *t);
@@ -147,7 +149,9 @@ enum { HW_TOK_BOS = 1, HW_TOK_EOS = 2 };
 int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags,
                         int *ids, int max_ids);
 /* The bytes that token id prints as when it follows prev_id: the leading
- * space after BOS is stripped and byte tokens <0xNN> become the byte. */
+ * space after BOS (or at the start, prev_id < 0) is stripped and byte tokens
+ * <0xNN> become the byte. The bytes are not NUL-terminated and live as long
+ * as t. Returns NULL (len 0) for an id outside the vocabulary. */
 const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size_t *len);
 
 /* ---------------------------------------------------------------- sampling */
