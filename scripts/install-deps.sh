@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# install-deps.sh: every Debian package headwise's build and tests need.
+# Idempotent; run as root on Debian. Skips apt entirely when all are present.
+set -euo pipefail
+
+packages=(
+    build-essential     # gcc, make
+    libopenblas-dev     # matrix products
+    libcjson-dev        # config.json, tokenizer.json, safetensors headers
+    libpcre2-dev        # byte-level BPE pre-tokenizer patterns
+    python3-torch       # independent reference logits in tests
+    python3-numpy
+    nodejs npm          # GPT-2 tokenizer conformance (npm package gpt-3-encoder)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+# A machine may carry node and npm outside Debian's packages; that is fine too.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/#nodejs/}")
+    missing=("${missing[@]/#npm/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing ${missing[*]}; run this script as root" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${missing[*]}" >&2
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    echo "install-deps: all Debian packages present" >&2
+fi
