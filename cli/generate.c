@@ -91,7 +91,8 @@ int cmd_generate(int argc, char **argv) {
         printf("\n");
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (n_generated > 0 && secs > 0)
-            fprintf(stderr, "%ld tokens, %.1f tok/s\n", n_generated, (double)n_generated / secs);
+            fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs,
+                    (double)n_generated / secs);
     }
     hw_tokenizer_free(t);
     hw_model_free(m);

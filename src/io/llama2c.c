@@ -37,7 +37,8 @@ static const void *take(cursor *c, int64_t n, const char *what) {
     if (c->err) return NULL;
     if (n < 0 || (uint64_t)n > c->f->size - c->off) {
         c->err = hw_fail(HW_ERR_FORMAT,
-                         "%s: truncated: tensor '%s' needs %lld bytes at offset %zu, file has %zu",
+                         "%s: file ends inside tensor '%s' (needs %lld bytes at offset %zu, file has "
+                         "%zu): truncated, or header dimensions wrong",
                          c->path, what, (long long)n, c->off, c->f->size);
         return NULL;
     }

@@ -36,6 +36,12 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
     hw_tokenizer_encode(t, prompt ? prompt : "", HW_TOK_BOS, ids, n_prompt);
     /* Prefill all prompt tokens; the last one's logits choose the first new token. */
     s = hw_forward(c, ids, n_prompt, HW_LOGITS_LAST, logits);
+    /* Echo the prompt as run.c does, piece by piece after BOS. */
+    for (int i = 1; i < n_prompt && s == HW_OK; i++) {
+        size_t len;
+        const char *piece = hw_tokenizer_decode(t, ids[i - 1], ids[i], &len);
+        if (fn && fn(piece, len, user)) goto done;
+    }
     int prev = ids[n_prompt - 1];
     /* The token sampled from position pos's logits takes position pos + 1; as in
      * run.c the last one printed takes position n_steps, after n_steps forwards. */
