@@ -34,7 +34,9 @@ HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h)
 
 .PHONY: all test demo bench clean
 all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES)
+ifneq ($(SANITIZE),1)
 	@ln -sfn $(notdir $(BUILD)) build/current
+endif
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)

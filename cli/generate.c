@@ -89,6 +89,7 @@ int cmd_generate(int argc, char **argv) {
         rc = cli_error(cmd, "%s", hw_last_error());
     } else {
         printf("\n");
+        fflush(stdout);
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (n_generated > 0 && secs > 0)
             fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs,
