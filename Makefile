@@ -69,8 +69,10 @@ demo:
 	$(BUILD)/headwise info -m "$(MODEL)"
 	$(BUILD)/headwise generate -m "$(MODEL)" -z "$(TOKENIZER)" -p "Once upon a time" -n 200 -t 0.8 -s 42
 
+# Every bench program (run without arguments), then every bench/*.sh script.
 bench: all
-	@for b in $(BENCHES); do $$b || exit 1; done
+	@for b in $(BENCHES); do OMP_WAIT_POLICY=PASSIVE $$b || exit 1; done
+	@for s in bench/*.sh; do HW_BUILD=$(BUILD) $$s || exit 1; done
 
 clean:
 	rm -rf build
