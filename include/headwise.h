@@ -181,7 +181,7 @@ typedef struct {
 hw_generate_params hw_generate_params_default(void);
 
 /* Encode prompt (with BOS), prefill it, then sample until n_steps positions,
- * BOS, or the end of the context. The prompt's pieces, then each new token's,
+ * BOS or EOS, or the end of the context. The prompt's pieces, then each new token's,
  * go to fn as they are made. */
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user);

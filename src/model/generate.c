@@ -1,7 +1,8 @@
 /*
  * generate.c: the text-generation loop. As llama2.c's run.c: n_steps counts
  * positions from BOS, prompt included; the prompt is prefilled at once, then one
- * token is decoded per step; BOS ends the text.
+ * token is decoded per step. BOS (which TinyStories models emit between stories)
+ * or EOS ends the text.
  */
 #include "internal.h"
 
@@ -47,7 +48,7 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
      * run.c the last one printed takes position n_steps, after n_steps forwards. */
     for (int pos = n_prompt; s == HW_OK; pos++) {
         int next = hw_sampler_sample(smp, logits);
-        if (next == cfg->bos_id) break;
+        if (next == cfg->bos_id || next == cfg->eos_id) break; /* run.c stops on BOS only */
         size_t len;
         const char *piece = hw_tokenizer_decode(t, prev, next, &len);
         if (fn && fn(piece, len, user)) break;
