@@ -77,6 +77,10 @@ struct hw_model {
     void **owned;               /* buffers the model allocated (freed with it) */
     int n_owned;
     hw_model_info info;
+    /* Hugging Face loader (src/io/hf_model.c): shards of a sharded checkpoint
+     * that weights point into, besides `file`. Released by hw_hf_release. */
+    hw_mapped_file *extra_files;
+    int n_extra_files;
 };
 
 /* Track a malloc'd buffer so hw_model_free releases it; NULL on failure. */
@@ -104,5 +108,10 @@ void hw_axpy(float *y, float a, const float *x, int n);
 float hw_silu(float x);
 float hw_gelu_tanh(float x);  /* GPT-2's gelu_new */
 float hw_gelu_exact(float x); /* erf form */
+
+/* ---------------------------------------------------------------- Hugging Face loader */
+
+/* Unmap and free m->extra_files (hw_model_free calls it; safe on any model). */
+void hw_hf_release(hw_model *m);
 
 #endif /* HW_INTERNAL_H */
