@@ -111,7 +111,8 @@ float hw_gelu_exact(float x); /* erf form */
 
 /* ---------------------------------------------------------------- Hugging Face loader */
 
-/* Unmap and free m->extra_files (hw_model_free calls it; safe on any model). */
+/* Unmap m->extra_files. hw_model_free calls it before freeing m->owned (the
+ * array is one of them); safe on any model. */
 void hw_hf_release(hw_model *m);
 
 #endif /* HW_INTERNAL_H */

@@ -309,7 +309,8 @@ static hw_status keep_maps(loader *L) {
     int n = 0;
     for (int i = 0; i < L->st.n_files; i++) n += L->in_place[i];
     if (n > 1) {
-        m->extra_files = calloc((size_t)(n - 1), sizeof *m->extra_files);
+        /* Model-owned, so only the unmapping is left to hw_hf_release. */
+        m->extra_files = hw_model_alloc(m, (size_t)(n - 1) * sizeof *m->extra_files);
         if (!m->extra_files) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->folder);
     }
     int k = 0;
@@ -364,7 +365,6 @@ hw_status hw_load_hf(hw_model *m, const char *folder) {
 void hw_hf_release(hw_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_extra_files; i++) hw_file_unmap(&m->extra_files[i]);
-    free(m->extra_files);
-    m->extra_files = NULL;
+    m->extra_files = NULL; /* the array itself is one of m->owned */
     m->n_extra_files = 0;
 }
