@@ -14,3 +14,12 @@ if ! /usr/bin/python3 scripts/llama2c_to_hf.py "$models/stories260K.bin" "$tmp/h
 fi
 "$bin" --same "$models/stories260K.bin" "$tmp/hf" "$models/greedy-64-inputs.txt" \
     "$models/greedy-64-logits.f32"
+# End to end through the CLI: greedy text from the folder is the reference text.
+hw=${HW_BUILD:-build/rel}/headwise
+if "$hw" generate -m "$tmp/hf" -z "$models/tok512.bin" -n 200 -t 0 >"$tmp/greedy" 2>"$tmp/err" &&
+    cmp -s "$tmp/greedy" "$models/greedy-200.txt"; then
+    echo "PASS hf/stories: greedy 200 steps from the HF folder equals greedy-200.txt"
+else
+    echo "FAIL hf/stories: greedy 200 steps from the HF folder differs: $(head -c 200 "$tmp/err")"
+    diff "$tmp/greedy" "$models/greedy-200.txt" | head -5
+fi

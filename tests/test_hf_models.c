@@ -13,7 +13,7 @@
  */
 #include "check.h"
 #include "hf_files.h"
-#include "headwise.h"
+#include "internal.h" /* the sharded case looks at which maps the model keeps */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -57,6 +57,7 @@ typedef struct {
     const char *dtype;
     bool misalign;          /* put a 3-value BF16 buffer first: F32 data lands 2 bytes off */
     const char *config;     /* replaces tiny_config */
+    int split;              /* > 0: two shards, tensors before this index in the first */
 } variant;
 
 static size_t dtype_size(const char *d) {
@@ -76,9 +77,10 @@ static void put(uint8_t *p, const char *dtype, size_t i) {
     else p[0] = 0, p[1] = 0x3c; /* F16 1.0 */
 }
 
-/* Write config.json and model.safetensors for the tiny model; returns the
- * safetensors file size. */
-static long write_tiny(const char *dir, variant v) {
+/* Write tiny tensors [first, last) as one safetensors file at path, adding
+ * "name":"file" entries to map (if given); returns the file size or -1. */
+static long write_part(const char *path, const char *file, variant v, int first, int last,
+                       char *map) {
     char header[8192] = "{", *h = header + 1;
     static uint8_t data[65536];
     size_t off = 0;
@@ -87,7 +89,7 @@ static long write_tiny(const char *dir, variant v) {
         memset(data, 0, 6);
         off = 6;
     }
-    for (int t = 0; t < N_TINY; t++) {
+    for (int t = first; t < last; t++) {
         spec s = tiny[t];
         if (v.drop && strcmp(s.name, v.drop) == 0) continue;
         if (v.reshape && strcmp(s.name, v.reshape) == 0) s.rows++;
@@ -99,15 +101,30 @@ static long write_tiny(const char *dir, variant v) {
         else snprintf(shape, sizeof shape, "%d", s.rows);
         h += sprintf(h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%zu,%zu]}",
                      h == header + 1 ? "" : ",", s.name, s.dtype, shape, off, off + n * es);
+        if (map) sprintf(map + strlen(map), "%s\"%s\":\"%s\"", map[0] ? "," : "", s.name, file);
         off += n * es;
     }
     strcpy(h, "}");
+    if (hf_write_st(path, header, data, off, 0) != 0) return -1;
+    return (long)(8 + (strlen(header) + 7) / 8 * 8 + off);
+}
+
+/* Write config.json and the weights of the tiny model: model.safetensors, or
+ * two shards and an index when v.split > 0 (tensors before it in the first).
+ * Returns the bytes of the safetensors files. */
+static long write_tiny(const char *dir, variant v) {
     const char *cfg = v.config ? v.config : tiny_config;
-    if (hf_write(hf_path(dir, "config.json"), cfg, strlen(cfg)) != 0 ||
-        hf_write_st(hf_path(dir, "model.safetensors"), header, data, off, 0) != 0)
-        return -1;
-    size_t h_len = strlen(header);
-    return (long)(8 + (h_len + 7) / 8 * 8 + off);
+    if (hf_write(hf_path(dir, "config.json"), cfg, strlen(cfg)) != 0) return -1;
+    if (v.split <= 0)
+        return write_part(hf_path(dir, "model.safetensors"), NULL, v, 0, N_TINY, NULL);
+    static char map[8192], index[8400];
+    map[0] = 0;
+    const char *a = "model-00001-of-00002.safetensors", *b = "model-00002-of-00002.safetensors";
+    long size = write_part(hf_path(dir, a), a, v, 0, v.split, map);
+    size += write_part(hf_path(dir, b), b, (variant){0}, v.split, N_TINY, map);
+    snprintf(index, sizeof index, "{\"metadata\":{},\"weight_map\":{%s}}", map);
+    if (hf_write(hf_path(dir, "model.safetensors.index.json"), index, strlen(index)) != 0) return -1;
+    return size;
 }
 
 /* Logits of tokens 1 2 3 4 5 on m, or false. */
@@ -163,6 +180,55 @@ static void test_good_folder(void) {
         CHECK(run5(m, b) && max_abs_diff(a, b, 40) < 0.05f && max_abs_diff(a, b, 40) > 0,
               "bf16 rounding changes logits a little: %g", max_abs_diff(a, b, 40));
     }
+    hw_model_free(m);
+    hf_rmdir(dir);
+}
+
+/* Two shards and an index: same logits as one file; the model keeps the maps
+ * its weights point into and hw_hf_release unmaps the extra one. */
+static void test_sharded_folder(void) {
+    char *dir = hf_tempdir();
+    float a[5 * 8], b[5 * 8];
+    write_tiny(dir, (variant){0});
+    hw_model *m = hw_model_load(dir);
+    bool ran = m && run5(m, a);
+    CHECK(ran, "single file: %s", hw_last_error());
+    hw_model_free(m);
+    unlink(hf_path(dir, "model.safetensors"));
+
+    long size = write_tiny(dir, (variant){.split = 5});
+    m = hw_model_load(dir);
+    CHECK(m != NULL, "sharded: %s", hw_last_error());
+    if (m) {
+        hw_model_info info;
+        hw_model_get_info(m, &info);
+        CHECK(strcmp(info.format, "safetensors (sharded)") == 0 && info.file_bytes == size &&
+              info.n_params == tiny_params, "info %s %lld", info.format, (long long)info.file_bytes);
+        CHECK(ran && run5(m, b) && max_abs_diff(a, b, 40) == 0, "sharded logits differ");
+        CHECK(m->file.data && m->n_extra_files == 1 && m->extra_files[0].data, "two maps kept");
+        hw_hf_release(m);
+        CHECK(m->n_extra_files == 0, "released");
+        hw_hf_release(m); /* twice is harmless */
+    }
+    hw_model_free(m);
+
+    /* First shard misaligned: all its tensors are copied, so only one map is kept. */
+    write_tiny(dir, (variant){.split = 5, .misalign = true});
+    m = hw_model_load(dir);
+    CHECK(m && m->file.data && m->n_extra_files == 0, "one map kept: %s", hw_last_error());
+    CHECK(m && run5(m, b) && max_abs_diff(a, b, 40) == 0, "misaligned shard logits differ");
+    hw_hf_release(m);
+    hw_model_free(m);
+
+    /* The index names a tensor the shard does not hold. */
+    write_tiny(dir, (variant){.split = 5, .drop = "model.layers.0.input_layernorm.weight"});
+    const char *idx = hf_path(dir, "model.safetensors.index.json");
+    const char *lie = "{\"weight_map\":{\"model.layers.0.input_layernorm.weight\":"
+                      "\"model-00001-of-00002.safetensors\"}}";
+    hf_write(idx, lie, strlen(lie));
+    m = hw_model_load(dir);
+    CHECK(!m && strstr(hw_last_error(), "model.layers.0.input_layernorm.weight"), "index lies: %s",
+          hw_last_error());
     hw_model_free(m);
     hf_rmdir(dir);
 }
@@ -372,6 +438,7 @@ int main(int argc, char **argv) {
         CHECK_DONE();
     }
     RUN(test_good_folder);
+    RUN(test_sharded_folder);
     RUN(test_bad_tensors);
     RUN(test_bad_files);
     CHECK_DONE();
