@@ -138,10 +138,15 @@ static bool run5(const hw_model *m, float *logits) {
 
 static void test_good_folder(void) {
     char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
     long size = write_tiny(dir, (variant){0});
     hw_model *m = hw_model_load(dir);
     CHECK(m != NULL, "load: %s", hw_last_error());
-    if (!m) return hf_rmdir(dir);
+    if (!m) {
+        hf_rmdir(dir);
+        return;
+    }
     const hw_config *c = hw_model_config(m);
     CHECK(strcmp(c->arch, "llama") == 0 && c->n_head == 2 && c->n_kv_head == 1 && c->head_dim == 2,
           "config");
@@ -188,6 +193,8 @@ static void test_good_folder(void) {
  * its weights point into and hw_hf_release unmaps the extra one. */
 static void test_sharded_folder(void) {
     char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
     float a[5 * 8], b[5 * 8];
     write_tiny(dir, (variant){0});
     hw_model *m = hw_model_load(dir);
@@ -237,6 +244,8 @@ static void test_sharded_folder(void) {
  * each needle (hw_model_load returns NULL, so the message is what is seen). */
 static void expect_fail(const char *what, variant v, const char *n1, const char *n2) {
     char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
     write_tiny(dir, v);
     hw_model *m = hw_model_load(dir);
     CHECK(m == NULL, "%s: loaded", what);
@@ -261,6 +270,8 @@ static void test_bad_tensors(void) {
                 (variant){.config = "{\"architectures\":[\"BertForMaskedLM\"],\"hidden_size\":4}"}, "BertForMaskedLM", "config.json");
     /* A tied model needs no lm_head. */
     char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
     char cfg[512];
     snprintf(cfg, sizeof cfg, "%.*s,\"tie_word_embeddings\":true}", (int)strlen(tiny_config) - 1,
              tiny_config);
@@ -278,6 +289,8 @@ static void test_bad_tensors(void) {
 
 static void test_bad_files(void) {
     char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
     const char *st_path = hf_path(dir, "model.safetensors");
     /* No config.json. */
     write_tiny(dir, (variant){0});
