@@ -41,6 +41,7 @@ hw_model *hw_model_load(const char *path) {
 
 void hw_model_free(hw_model *m) {
     if (!m) return;
+    hw_hf_release(m); /* unmaps extra shards; their list is an owned buffer, so first */
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     hw_file_unmap(&m->file);
