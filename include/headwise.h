@@ -134,9 +134,19 @@ hw_status hw_forward(hw_context *c, const int *tokens, int T,
 
 typedef struct hw_tokenizer hw_tokenizer;
 
-/* Load a llama2.c tokenizer.bin holding vocab_size pieces (vocab_size <= 0:
- * every piece in the file; a file with more pieces is read up to vocab_size,
- * as llama2.c does). */
+/* Load a tokenizer. path is one of:
+ *   a llama2.c tokenizer.bin holding vocab_size pieces (vocab_size <= 0: every
+ *     piece in the file; a file with more pieces is read up to vocab_size, as
+ *     llama2.c does);
+ *   a Hugging Face tokenizer.json with a BPE model: byte-level (GPT-2, Pythia,
+ *     Llama-3, Qwen2) or SentencePiece-style with byte fallback (Llama-2,
+ *     TinyLlama, Mistral); vocab_size is ignored;
+ *   GPT-2's encoder.json, with vocab.bpe beside it;
+ *   a folder holding tokenizer.json, encoder.json + vocab.bpe, or
+ *     tokenizer.bin (tried in that order).
+ * A tokenizer.json's added tokens are matched in the text before anything
+ * else, as Hugging Face tokenizers does; BOS/EOS come from tokenizer_config.json
+ * beside it, else its post-processor template, else the usual names. */
 hw_tokenizer *hw_tokenizer_load(const char *path, int vocab_size);
 void hw_tokenizer_free(hw_tokenizer *t);
 int hw_tokenizer_vocab_size(const hw_tokenizer *t);
@@ -144,14 +154,16 @@ int hw_tokenizer_bos(const hw_tokenizer *t);
 int hw_tokenizer_eos(const hw_tokenizer *t);
 
 enum { HW_TOK_BOS = 1, HW_TOK_EOS = 2 };
-/* Encode UTF-8 text; flags add BOS/EOS. Writes at most max_ids ids and returns
- * the number the text needs (which may exceed max_ids), or -1 on error. */
+/* Encode UTF-8 text; flags add BOS/EOS where the tokenizer has them (bos/eos
+ * >= 0; Qwen2 has no BOS). Writes at most max_ids ids and returns the number
+ * the text needs (which may exceed max_ids), or -1 on error. */
 int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags,
                         int *ids, int max_ids);
-/* The bytes that token id prints as when it follows prev_id: the leading
- * space after BOS (or at the start, prev_id < 0) is stripped and byte tokens
- * <0xNN> become the byte. The bytes are not NUL-terminated and live as long
- * as t. Returns NULL (len 0) for an id outside the vocabulary. */
+/* The bytes that token id prints as when it follows prev_id: byte tokens
+ * <0xNN> and byte-level pieces become their bytes, and for SentencePiece-style
+ * tokenizers the space put before the text is stripped after BOS or at the
+ * start (prev_id < 0). The bytes are not NUL-terminated and live as long as t.
+ * Returns NULL (len 0) for an id outside the vocabulary. */
 const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size_t *len);
 
 /* ---------------------------------------------------------------- sampling */

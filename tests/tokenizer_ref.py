@@ -65,6 +65,63 @@ def varied_lines(seed, n):
         yield "".join(rng.choice(words) + rng.choice(seps) for _ in range(k)).rstrip("\n") or "x"
 
 
+class HwBuf(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_void_p), ("n", ctypes.c_size_t), ("cap", ctypes.c_size_t)]
+
+
+def nfc_case(lib):
+    """hw_nfc (internal, exported from the .so) against unicodedata.normalize."""
+    import unicodedata as ud
+    lib.hw_nfc.restype = ctypes.c_int
+    lib.hw_nfc.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(HwBuf)]
+    libc = ctypes.CDLL(None)
+    libc.free.argtypes = [ctypes.c_void_p]
+
+    def hw(text):
+        raw = text.encode("utf-8", "surrogatepass")
+        b = HwBuf()
+        if lib.hw_nfc(raw, len(raw), ctypes.byref(b)) != 0:
+            return None
+        out = ctypes.string_at(b.s, b.n) if b.n else b""
+        libc.free(b.s)
+        return out
+
+    rng = random.Random(7)
+    marks = [chr(c) for c in (0x300, 0x301, 0x302, 0x303, 0x308, 0x30A, 0x323, 0x327, 0x328, 0x331,
+                              0x345, 0x5B0, 0x93C, 0x94D, 0x3099, 0x309A, 0x1161, 0x11A8, 0x0B3E, 0x0CD5)]
+    bases = [chr(c) for c in (0x41, 0x61, 0x45, 0x65, 0x4F, 0x6F, 0x55, 0x3B1, 0x3C9, 0x928, 0x304B, 0x1100,
+                              0xAC00, 0xAC01, 0x0B47, 0x0CC6, 0x226E, 0x212B, 0x1E0A)]
+    texts = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        d = ud.normalize("NFD", ch)
+        if d != ch or ud.combining(ch) or ud.decomposition(ch):
+            texts += [ch, d, "x" + d + "\u0301"]
+    for _ in range(3000):
+        texts.append("".join(rng.choice(bases + marks + [" ", "ab"]) for _ in range(rng.randint(1, 8))))
+    bad = 0
+    for t in texts:
+        want = ud.normalize("NFC", t).encode()
+        got = hw(t)
+        if got != want:
+            bad += 1
+            if bad <= 3:
+                print(f"  nfc {t!r}: got {got!r} want {want!r}", file=sys.stderr)
+    # Invalid UTF-8 passes through; composition continues around it.
+    raw = b"e\xcc\x81\xff\xfeA\xcc\x8a"
+    b = HwBuf()
+    lib.hw_nfc(raw, len(raw), ctypes.byref(b))
+    got = ctypes.string_at(b.s, b.n)
+    libc.free(b.s)
+    if got != "é".encode() + b"\xff\xfe" + "Å".encode():
+        bad += 1
+        print(f"  nfc invalid bytes: {got!r}", file=sys.stderr)
+    print(f"{'FAIL' if bad else 'PASS'} nfc_matches_unicodedata ({len(texts)} strings, {bad} differ)")
+    return bad > 0
+
+
 def main():
     lib = ctypes.CDLL(sys.argv[1])
     shared = sys.argv[2]
@@ -100,6 +157,7 @@ def main():
             print(f"  {name}: only {total} bytes compared", file=sys.stderr)
         print(f"{'FAIL' if bad else 'PASS'} python_reference_{name} ({total} bytes)")
         failed += bad > 0
+    failed += nfc_case(lib)
     return 1 if failed else 0
 
 

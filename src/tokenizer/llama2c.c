@@ -87,6 +87,10 @@ hw_status hw_tokenizer_load_llama2c(hw_tokenizer *t, const char *path, int vocab
     t->kind = HW_TOKENIZER_LLAMA2C;
     t->bos = t->vocab.n > 1 ? 1 : -1;
     t->eos = t->vocab.n > 2 ? 2 : -1;
+    t->strip_leading = 1;
+    /* Pieces print as they are spelled, except <0xNN>, which prints as the byte. */
+    static const hw_dec_step bytes = {HW_DEC_BYTE_FALLBACK, NULL, NULL, 0, 0};
+    s = hw_tokenizer_build_decode(t, &bytes, 1);
 done:
     hw_file_unmap(&f);
     return s;

@@ -1,35 +1,61 @@
-/* tokenizer.c: the public tokenizer functions; formats live in their own files. */
+/* tokenizer.c: the public tokenizer functions and format detection; formats
+ * live in their own files (see tokenizer.h). */
 #include "tokenizer/tokenizer.h"
 
 #include <limits.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Find the byte pieces <0xNN> (SentencePiece's byte fallback), so encode can
- * fall back to them and decode can print them as the byte they stand for. */
-static hw_status index_byte_pieces(hw_tokenizer *t) {
-    t->byte_of = malloc((size_t)t->vocab.n * sizeof *t->byte_of);
-    if (!t->byte_of) return hw_fail(HW_ERR_NOMEM, "out of memory for the byte table");
-    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
-    for (int id = 0; id < t->vocab.n; id++) {
-        size_t len;
-        const char *s = hw_vocab_piece(&t->vocab, id, &len);
-        t->byte_of[id] = -1;
-        if (len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') continue;
-        int hi = hex_digit(s[3]), lo = hex_digit(s[4]);
-        if (hi < 0 || lo < 0) continue;
-        int b = hi * 16 + lo;
-        t->byte_of[id] = (int16_t)b;
-        if (t->byte_id[b] < 0) t->byte_id[b] = id;
+/* JSON files start with '{' after optional whitespace (and a UTF-8 BOM);
+ * a tokenizer.bin starts with a small little-endian int32. */
+static int looks_like_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int c, json = 0;
+    while ((c = fgetc(f)) != EOF) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0xEF || c == 0xBB || c == 0xBF) continue;
+        json = c == '{';
+        break;
     }
-    return HW_OK;
+    fclose(f);
+    return json;
+}
+
+/* tokenizer.json objects have a "model"; GPT-2's encoder.json maps pieces to ids. */
+static int is_encoder_json(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strcmp(base, "encoder.json") == 0;
+}
+
+static hw_status load_any(hw_tokenizer *t, const char *path, int vocab_size) {
+    struct stat st;
+    if (stat(path, &st) != 0) return hw_fail(HW_ERR_IO, "%s: no such file or folder", path);
+    char a[4096], b[4096];
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(a, sizeof a, "%s/tokenizer.json", path);
+        if (is_file(a)) return hw_tokenizer_load_json(t, a);
+        snprintf(a, sizeof a, "%s/encoder.json", path);
+        snprintf(b, sizeof b, "%s/vocab.bpe", path);
+        if (is_file(a) && is_file(b)) return hw_tokenizer_load_gpt2(t, a, b);
+        snprintf(a, sizeof a, "%s/tokenizer.bin", path);
+        if (is_file(a)) return hw_tokenizer_load_llama2c(t, a, vocab_size);
+        return hw_fail(HW_ERR_IO, "%s: no tokenizer.json, encoder.json + vocab.bpe or tokenizer.bin in this folder",
+                       path);
+    }
+    if (!looks_like_json(path)) return hw_tokenizer_load_llama2c(t, path, vocab_size);
+    if (!is_encoder_json(path)) return hw_tokenizer_load_json(t, path);
+    /* encoder.json: its merges are vocab.bpe in the same folder. */
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path) : 0;
+    snprintf(b, sizeof b, "%.*s%svocab.bpe", dir, path, slash ? "/" : "");
+    return hw_tokenizer_load_gpt2(t, path, b);
 }
 
 hw_tokenizer *hw_tokenizer_load(const char *path, int vocab_size) {
@@ -37,14 +63,17 @@ hw_tokenizer *hw_tokenizer_load(const char *path, int vocab_size) {
         hw_fail(HW_ERR_ARG, "hw_tokenizer_load: path is NULL");
         return NULL;
     }
+    if (strlen(path) > 4000) {
+        hw_fail(HW_ERR_ARG, "hw_tokenizer_load: path too long");
+        return NULL;
+    }
     hw_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
         hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
-    hw_status s = hw_tokenizer_load_llama2c(t, path, vocab_size);
-    if (s == HW_OK) s = index_byte_pieces(t);
-    if (s != HW_OK) {
+    t->bos = t->eos = t->unk_id = -1;
+    if (load_any(t, path, vocab_size) != HW_OK) {
         hw_tokenizer_free(t);
         return NULL;
     }
@@ -54,8 +83,17 @@ hw_tokenizer *hw_tokenizer_load(const char *path, int vocab_size) {
 void hw_tokenizer_free(hw_tokenizer *t) {
     if (!t) return;
     hw_vocab_free(&t->vocab);
+    hw_vocab_free(&t->dec);
     free(t->scores);
-    free(t->byte_of);
+    hw_pairs_free(&t->merges);
+    for (int i = 0; i < t->n_norm; i++) hw_norm_step_free(&t->norm[i]);
+    free(t->norm);
+    for (int i = 0; i < t->n_pre; i++) hw_pre_step_free(&t->pre[i]);
+    free(t->pre);
+    for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
+    free(t->added);
+    free(t->added_by_byte);
+    free(t->added_order);
     free(t);
 }
 
@@ -68,18 +106,14 @@ int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags, int 
         hw_fail(HW_ERR_ARG, "hw_tokenizer_encode: bad arguments");
         return -1;
     }
-    if (((flags & HW_TOK_BOS) && t->bos < 0) || ((flags & HW_TOK_EOS) && t->eos < 0)) {
-        hw_fail(HW_ERR_ARG, "hw_tokenizer_encode: this tokenizer has no %s token",
-                (flags & HW_TOK_BOS) && t->bos < 0 ? "BOS" : "EOS");
-        return -1;
-    }
     size_t len = strlen(text);
     if (len > INT_MAX - 3) {
         hw_fail(HW_ERR_RANGE, "hw_tokenizer_encode: %zu bytes of text is too long", len);
         return -1;
     }
     int *body = NULL;
-    int n = hw_tokenizer_encode_llama2c(t, text, len, &body);
+    int n = t->kind == HW_TOKENIZER_LLAMA2C ? hw_tokenizer_encode_llama2c(t, text, len, &body)
+                                            : hw_tokenizer_encode_hf(t, text, len, &body);
     if (n < 0) return -1;
     int k = 0;
 #define EMIT(id)                        \
@@ -87,40 +121,30 @@ int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags, int 
         if (k < max_ids) ids[k] = (id); \
         k++;                            \
     } while (0)
-    if (flags & HW_TOK_BOS) EMIT(t->bos);
+    /* A tokenizer without BOS (GPT-2's encoder.json, Qwen2) adds none. */
+    if ((flags & HW_TOK_BOS) && t->bos >= 0) EMIT(t->bos);
     for (int i = 0; i < n; i++) EMIT(body[i]);
-    if (flags & HW_TOK_EOS) EMIT(t->eos);
+    if ((flags & HW_TOK_EOS) && t->eos >= 0) EMIT(t->eos);
 #undef EMIT
     free(body);
     return k;
 }
 
-/* Every byte value as a one-byte string, for byte pieces. */
-static const char byte_strings[256] = {
-#define B4(i) (char)(i), (char)(i + 1), (char)(i + 2), (char)(i + 3)
-#define B16(i) B4(i), B4(i + 4), B4(i + 8), B4(i + 12)
-#define B64(i) B16(i), B16(i + 16), B16(i + 32), B16(i + 48)
-    B64(0), B64(64), B64(128), B64(192)
-#undef B64
-#undef B16
-#undef B4
-};
-
 const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size_t *len) {
     size_t dummy;
     if (!len) len = &dummy;
     *len = 0;
-    if (!t || id < 0 || id >= t->vocab.n) {
+    if (!t || id < 0 || id >= t->dec.n) {
         hw_fail(HW_ERR_ARG, "hw_tokenizer_decode: id %d is outside the vocabulary", id);
         return NULL;
     }
-    if (t->byte_of[id] >= 0) {
-        *len = 1;
-        return &byte_strings[t->byte_of[id]];
-    }
-    const char *s = hw_vocab_piece(&t->vocab, id, len);
-    /* The dummy prefix's space is not part of the text. */
-    if ((prev_id == t->bos || prev_id < 0) && *len > 0 && s[0] == ' ') {
+    const char *s = hw_vocab_piece(&t->dec, id, len);
+    /* The space SentencePiece put before the text is not part of it. llama2.c
+     * strips it only from pieces spelled with it, not from <0x20>. */
+    size_t plen;
+    const char *piece = t->kind == HW_TOKENIZER_LLAMA2C ? hw_vocab_piece(&t->vocab, id, &plen) : s;
+    if (t->strip_leading && (prev_id < 0 || prev_id == t->bos) && *len > 0 && s[0] == ' ' &&
+        piece[0] == ' ') {
         s++;
         (*len)--;
     }
