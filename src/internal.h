@@ -94,6 +94,8 @@ hw_status hw_load_hf(hw_model *m, const char *folder);
 
 /* y (T, rows) = x (T, cols) @ W^T (+ bias). T == 1 uses matrix-vector code. */
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
+/* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
+void hw_matvec(float *y, const float *w, const float *x, int R, int K);
 /* out (T, n) = RMSNorm over each row of x (T, n) times weight. */
 void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps);
 /* out (T, n) = LayerNorm over each row of x (T, n) times weight plus bias (may be NULL). */

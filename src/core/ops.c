@@ -57,8 +57,7 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
         if (T == 1) {
             /* Our own matrix-vector loop rather than sgemv: OpenBLAS may split the
              * sum along K across threads, making decode depend on the thread count. */
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < R; r++) y[r] = hw_dot(w->f32 + (size_t)r * K, x, K);
+            hw_matvec(y, w->f32, x, R, K);
         } else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, K, 1.0f, x, K, w->f32, K,
                         0.0f, y, R);

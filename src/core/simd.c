@@ -1,0 +1,131 @@
+/*
+ * simd.c: explicit SIMD kernels, chosen at run time (AVX-512, AVX2+FMA, plain C).
+ *
+ * No -ffast-math: each kernel fixes its summation order itself. The matrix-vector
+ * product sums row r of W with x in 16 lanes (lane l takes k = l, l+16, ...), one
+ * fused multiply-add per term in k order, then adds the lanes in a fixed tree. The
+ * AVX-512 and AVX2 paths do exactly this, so they agree bit for bit; which rows go
+ * to which thread changes nothing, so results do not depend on the thread count.
+ */
+#include "internal.h"
+
+#include <immintrin.h>
+
+/* ---------------------------------------------------------------- AVX-512 */
+
+/* Lanes (16) -> one float: halves added pairwise, 8 + 8, 4 + 4, 2 + 2, 1 + 1. */
+__attribute__((target("avx512f"))) static inline float hsum16_avx512(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+/* Rows r0..r1-1 of y = W x; four rows at a time share each load of x. */
+__attribute__((target("avx512f"))) static void matvec_avx512(float *y, const float *w,
+                                                             const float *x, int r0, int r1,
+                                                             int K) {
+    const int kv = K & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (K & 15)) - 1);
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const float *w0 = w + (size_t)r * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < kv; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), xv, a3);
+        }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + kv);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + kv), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + kv), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + kv), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + kv), xv, a3);
+        }
+        y[r] = hsum16_avx512(a0);
+        y[r + 1] = hsum16_avx512(a1);
+        y[r + 2] = hsum16_avx512(a2);
+        y[r + 3] = hsum16_avx512(a3);
+    }
+    for (; r < r1; r++) {
+        const float *w0 = w + (size_t)r * K;
+        __m512 a0 = _mm512_setzero_ps();
+        for (int k = 0; k < kv; k += 16)
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), _mm512_loadu_ps(x + k), a0);
+        if (tail)
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + kv),
+                                 _mm512_maskz_loadu_ps(tail, x + kv), a0);
+        y[r] = hsum16_avx512(a0);
+    }
+}
+
+/* ---------------------------------------------------------------- AVX2 + FMA */
+
+/* The same 16 lanes as two 8-lane halves (lo: lanes 0-7, hi: 8-15), same tree. */
+__attribute__((target("avx2,fma"))) static inline float hsum16_avx2(__m256 lo, __m256 hi) {
+    __m256 a = _mm256_add_ps(lo, hi);
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+__attribute__((target("avx2,fma"))) static void matvec_avx2(float *y, const float *w,
+                                                            const float *x, int r0, int r1,
+                                                            int K) {
+    const int kv = K & ~15;
+    float xt[16] = {0}; /* the tail of x, zero padded, so the tail is one more step */
+    for (int k = kv; k < K; k++) xt[k - kv] = x[k];
+    for (int r = r0; r < r1; r += 2) {
+        const int two = r + 1 < r1;
+        const float *w0 = w + (size_t)r * K, *w1 = two ? w0 + K : w0;
+        __m256 l0 = _mm256_setzero_ps(), h0 = l0, l1 = l0, h1 = l0;
+        for (int k = 0; k < kv; k += 16) {
+            __m256 xl = _mm256_loadu_ps(x + k), xh = _mm256_loadu_ps(x + k + 8);
+            l0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), xl, l0);
+            h0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k + 8), xh, h0);
+            l1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), xl, l1);
+            h1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k + 8), xh, h1);
+        }
+        if (kv < K) {
+            float t0[16] = {0}, t1[16] = {0};
+            for (int k = kv; k < K; k++) t0[k - kv] = w0[k], t1[k - kv] = w1[k];
+            __m256 xl = _mm256_loadu_ps(xt), xh = _mm256_loadu_ps(xt + 8);
+            l0 = _mm256_fmadd_ps(_mm256_loadu_ps(t0), xl, l0);
+            h0 = _mm256_fmadd_ps(_mm256_loadu_ps(t0 + 8), xh, h0);
+            l1 = _mm256_fmadd_ps(_mm256_loadu_ps(t1), xl, l1);
+            h1 = _mm256_fmadd_ps(_mm256_loadu_ps(t1 + 8), xh, h1);
+        }
+        y[r] = hsum16_avx2(l0, h0);
+        if (two) y[r + 1] = hsum16_avx2(l1, h1);
+    }
+}
+
+/* ---------------------------------------------------------------- plain C */
+
+static void matvec_c(float *y, const float *w, const float *x, int r0, int r1, int K) {
+    for (int r = r0; r < r1; r++) y[r] = hw_dot(w + (size_t)r * K, x, K);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+typedef void (*matvec_fn)(float *, const float *, const float *, int, int, int);
+
+static matvec_fn pick_matvec(void) {
+    if (__builtin_cpu_supports("avx512f")) return matvec_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return matvec_avx2;
+    return matvec_c;
+}
+
+void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
+    const matvec_fn fn = pick_matvec(); /* two loads of libgcc's cpu model */
+    /* Blocks of 16 rows, so every thread's share starts on a 4-row boundary. */
+    const int nb = (R + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) fn(y, w, x, b * 16, b * 16 + 16 < R ? b * 16 + 16 : R, K);
+}
