@@ -12,9 +12,11 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* JSON files start with '{' after optional whitespace (and a UTF-8 BOM);
- * a tokenizer.bin starts with a small little-endian int32. */
+/* JSON files are named *.json or start with '{' after optional whitespace
+ * (and a UTF-8 BOM); a tokenizer.bin starts with a small little-endian int32. */
 static int looks_like_json(const char *path) {
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return 1;
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     int c, json = 0;
