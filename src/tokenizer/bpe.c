@@ -51,6 +51,7 @@ static int rank_pair(const void *ctx, int a, int b, int *merged, double *priorit
 }
 
 static hw_status append(int **ids, size_t *n, size_t *cap, const int *src, size_t k) {
+    if (k == 0) return HW_OK; /* every character dropped: *ids may still be NULL */
     if (k > *cap - *n) {
         size_t c = *cap ? *cap : 256;
         while (k > c - *n) c *= 2;

@@ -96,6 +96,7 @@ static hw_status find_chunks(const pcre2_code *re, pcre2_match_data *md, const c
 static void apply_behavior(chunks *c, hw_split_behavior b) {
     size_t k = 0;
     int prev_match = 0;
+    if (c->n == 0) return;
     switch (b) {
     case HW_SPLIT_ISOLATED: return;
     case HW_SPLIT_REMOVED:
