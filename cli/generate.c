@@ -9,8 +9,9 @@
 static const char help[] =
     "usage: headwise generate -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP]\n"
     "                         [--top-p P] [-s SEED] [--threads N]\n"
-    "  -m MODEL      llama2.c checkpoint (.bin)\n"
-    "  -z TOKENIZER  llama2.c tokenizer.bin (default: tokenizer.bin beside the model)\n"
+    "  -m MODEL      llama2.c checkpoint (.bin) or Hugging Face model folder\n"
+    "  -z TOKENIZER  tokenizer.bin, tokenizer.json, encoder.json or a folder (default: the\n"
+    "                model's folder, or tokenizer.bin beside a .bin checkpoint)\n"
     "  -p PROMPT     text to continue (default: empty, start from BOS)\n"
     "  -n STEPS      positions to run, prompt included (default 256, at most the context)\n"
     "  -t TEMP       temperature; 0 is greedy (default 1.0)\n"
@@ -29,8 +30,14 @@ static int print_piece(const char *piece, size_t len, void *user) {
     return 0;
 }
 
-/* tokenizer.bin in the model's folder. */
+/* A Hugging Face folder holds its own tokenizer; a checkpoint file looks for
+ * tokenizer.bin beside it. */
 static void default_tokenizer(const char *model, char *out, size_t n) {
+    struct stat st;
+    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(out, n, "%s", model);
+        return;
+    }
     const char *slash = strrchr(model, '/');
     int dir = slash ? (int)(slash - model) + 1 : 0;
     snprintf(out, n, "%.*stokenizer.bin", dir, model);

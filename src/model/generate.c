@@ -15,12 +15,15 @@ hw_generate_params hw_generate_params_default(void) {
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user) {
     const hw_config *cfg = hw_model_config(m);
-    if (hw_tokenizer_vocab_size(t) != cfg->vocab_size)
+    /* Models may pad their vocabulary past the tokenizer's (Qwen2), never the reverse. */
+    if (hw_tokenizer_vocab_size(t) > cfg->vocab_size)
         return hw_fail(HW_ERR_ARG, "tokenizer has %d pieces but the model's vocabulary is %d",
                        hw_tokenizer_vocab_size(t), cfg->vocab_size);
     int n_steps = p.n_steps <= 0 || p.n_steps > cfg->n_ctx ? cfg->n_ctx : p.n_steps;
     int n_prompt = hw_tokenizer_encode(t, prompt ? prompt : "", HW_TOK_BOS, NULL, 0);
     if (n_prompt < 0) return HW_ERR_ARG;
+    if (n_prompt == 0)
+        return hw_fail(HW_ERR_ARG, "empty prompt and the tokenizer has no BOS token to start from");
     if (n_prompt > cfg->n_ctx)
         return hw_fail(HW_ERR_RANGE, "prompt is %d tokens, longer than the context of %d",
                        n_prompt, cfg->n_ctx);
@@ -38,9 +41,10 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
     /* Prefill all prompt tokens; the last one's logits choose the first new token. */
     s = hw_forward(c, ids, n_prompt, HW_LOGITS_LAST, logits);
     /* Echo the prompt as run.c does, piece by piece after BOS. */
-    for (int i = 1; i < n_prompt && s == HW_OK; i++) {
+    int bos = hw_tokenizer_bos(t);
+    for (int i = bos >= 0 && ids[0] == bos; i < n_prompt && s == HW_OK; i++) {
         size_t len;
-        const char *piece = hw_tokenizer_decode(t, ids[i - 1], ids[i], &len);
+        const char *piece = hw_tokenizer_decode(t, i ? ids[i - 1] : -1, ids[i], &len);
         if (fn && fn(piece, len, user)) goto done;
     }
     int prev = ids[n_prompt - 1];
