@@ -39,15 +39,18 @@ static const char *write_file(const char *name, const char *text) {
     "{\"id\":13,\"content\":\"<XY>\",\"special\":true},"                               \
     "{\"id\":14,\"content\":\"<Y>\",\"special\":false,\"lstrip\":true,\"rstrip\":true}]"
 
+/* The post_processor tiny() writes. */
+static const char *tiny_post = "null";
+
 /* A tokenizer.json with the given parts (JSON text, "null" for none). */
 static hw_tokenizer *tiny(const char *name, const char *model_extra, const char *normalizer,
                           const char *pre, const char *decoder) {
     char json[4096];
     snprintf(json, sizeof json,
              "{\"version\":\"1.0\",\"added_tokens\":" ADDED ",\"normalizer\":%s,\"pre_tokenizer\":%s,"
-             "\"post_processor\":null,\"decoder\":%s,\"model\":{\"type\":\"BPE\",%s\"vocab\":" VOCAB
+             "\"post_processor\":%s,\"decoder\":%s,\"model\":{\"type\":\"BPE\",%s\"vocab\":" VOCAB
              ",\"merges\":" MERGES "}}",
-             normalizer, pre, decoder, model_extra);
+             normalizer, pre, tiny_post, decoder, model_extra);
     char dir[600];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     mkdir(dir, 0755);
@@ -263,6 +266,16 @@ static void bos_eos(void) {
     CHECK(t && hw_tokenizer_encode(t, "a", HW_TOK_BOS | HW_TOK_EOS, ids, 4) == 3 && ids[0] == 12 && ids[2] == 13,
           "added");
     hw_tokenizer_free(t);
+    /* The post-processor's template: <X> before the sequence, <XY> after. */
+    tiny_post = "{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\"},{\"type\":\"TemplateProcessing\","
+                "\"single\":[{\"SpecialToken\":{\"id\":\"<X>\"}},{\"Sequence\":{\"id\":\"A\"}},"
+                "{\"SpecialToken\":{\"id\":\"<XY>\"}}],"
+                "\"special_tokens\":{\"<X>\":{\"ids\":[12]},\"<XY>\":{\"ids\":[1e300]}}}]}";
+    t = tiny("template", "", "null", "null", "null");
+    CHECK(t && hw_tokenizer_bos(t) == 12, "template BOS %d", hw_tokenizer_bos(t));
+    CHECK(t && hw_tokenizer_eos(t) == -1, "an id out of range is ignored: %d", hw_tokenizer_eos(t));
+    hw_tokenizer_free(t);
+    tiny_post = "null";
 }
 
 /* ------------------------------------------------------------ broken files */

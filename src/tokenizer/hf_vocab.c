@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-/* Larger than any real vocabulary (256k), small enough to allocate. */
-#define MAX_ID (1 << 24)
+/* Larger than any real vocabulary (about 256k), small enough to allocate. */
+#define MAX_ID (1 << 22)
 
 static int json_id(const cJSON *x, int *id) {
     if (!cJSON_IsNumber(x)) return 0;

@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 
 /* Fill t->vocab from {"piece": id} and t->added from tokenizers' added_tokens
- * list (may be NULL); ids must be integers in [0, 2^24). */
+ * list (may be NULL); ids must be integers in [0, 2^22). */
 hw_status hw_hf_build_vocab(hw_tokenizer *t, const cJSON *vocab, const cJSON *added, const char *path);
 /* Add merge (a, b) at rank to t->merges; all three pieces must exist. */
 hw_status hw_hf_add_merge(hw_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,

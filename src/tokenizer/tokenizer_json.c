@@ -275,10 +275,10 @@ static void template_tokens(const hw_tokenizer *t, const cJSON *pp, int *bos, in
         }
         const char *name = get_str(get(x, "SpecialToken"), "id");
         if (!name) continue;
-        const cJSON *ids = get(get(get(pp, "special_tokens"), name), "ids");
-        int id = cJSON_IsArray(ids) && cJSON_IsNumber(cJSON_GetArrayItem(ids, 0))
-                     ? (int)cJSON_GetArrayItem(ids, 0)->valuedouble
-                     : hw_hf_token_id(t, name);
+        const cJSON *first = cJSON_GetArrayItem(get(get(get(pp, "special_tokens"), name), "ids"), 0);
+        int id = hw_hf_token_id(t, name);
+        if (cJSON_IsNumber(first)) /* range-checked before the cast */
+            id = first->valuedouble >= 0 && first->valuedouble < t->vocab.n ? (int)first->valuedouble : -1;
         if (id < 0 || id >= t->vocab.n) continue;
         if (!seen_seq && *bos < 0) *bos = id;
         if (seen_seq && *eos < 0) *eos = id;
