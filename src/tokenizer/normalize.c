@@ -52,9 +52,7 @@ static hw_status replace_regex(const hw_norm_step *st, const char *in, size_t le
     return s;
 }
 
-hw_status hw_normalize(const hw_norm_step *steps, int n, const char *text, size_t len, int first,
-                       hw_buf *out) {
-    (void)first;
+hw_status hw_normalize(const hw_norm_step *steps, int n, const char *text, size_t len, hw_buf *out) {
     hw_buf a = {0}, b = {0};
     hw_status s = hw_buf_put(&a, text, len);
     /* Every step leaves empty text empty. */

@@ -1,13 +1,18 @@
 /*
  * tokenizer.h: what the tokenizer files share, not part of the public API.
  *
- * One struct hw_tokenizer serves every format. A loader fills the vocabulary
- * and picks the encoder through `kind`:
- *   llama2c.c         llama2.c tokenizer.bin: score-driven merges
- *   tokenizer_json.c  Hugging Face tokenizer.json  } both run the pipeline in hf.c:
- *   gpt2_files.c      GPT-2 encoder.json + vocab.bpe } added tokens, normalizers,
- *                     pre-tokenizers (pretok.c), rank-driven BPE (bpe.c)
- * tokenizer.c holds the public functions and the per-id decode table.
+ * One struct hw_tokenizer serves every format; a loader fills it and picks the
+ * encoder through `kind`.
+ *   tokenizer.c       public functions, format detection
+ *   llama2c.c         llama2.c tokenizer.bin, score-driven merges
+ *   tokenizer_json.c  Hugging Face tokenizer.json      } both feed the pipeline
+ *   gpt2_files.c      GPT-2 encoder.json + vocab.bpe   } in hf.c; hf_vocab.c
+ *   hf.c              added tokens, then per stretch: normalize.c (nfc.c),
+ *                     pretok.c (PCRE2), bpe.c (rank-driven BPE of one word)
+ *   merge.c           the heap-based merge loop both kinds of BPE share
+ *   vocab.c pairs.c   piece -> id and (id, id) -> merge hash tables
+ *   decode.c          the bytes each id prints as, built at load
+ *   text.c            byte buffers, spans, UTF-8
  */
 #ifndef HW_TOKENIZER_INTERNAL_H
 #define HW_TOKENIZER_INTERNAL_H
@@ -188,10 +193,9 @@ typedef struct {
 
 hw_status hw_spans_push(hw_spans *s, size_t off, size_t len, int first);
 
-/* normalize.c: apply steps to text (len) for a segment (first: it starts the
- * input), writing the result to out (which is reset). */
-hw_status hw_normalize(const hw_norm_step *steps, int n, const char *text, size_t len,
-                       int first, hw_buf *out);
+/* normalize.c: apply steps to one stretch of text between added tokens,
+ * writing the result to out (which is reset). */
+hw_status hw_normalize(const hw_norm_step *steps, int n, const char *text, size_t len, hw_buf *out);
 void hw_norm_step_free(hw_norm_step *s);
 /* nfc.c: Unicode Normalization Form C of text, appended to out. */
 hw_status hw_nfc(const char *text, size_t len, hw_buf *out);
