@@ -83,6 +83,8 @@ typedef struct {
     int mlp_bias;           /* bias on MLP projections */
     int norm_bias;          /* LayerNorm has a bias */
     int parallel_residual;  /* GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x) */
+    int sliding_window;     /* > 0: a query sees itself and the window-1 positions before */
+    int sliding_window_from;/* first layer with the window (Qwen2's max_window_layers) */
     int tied_embeddings;    /* classifier shares the token embedding */
     int bos_id, eos_id;     /* -1 if unknown */
 } hw_config;

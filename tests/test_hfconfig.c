@@ -135,12 +135,24 @@ static void test_mistral_qwen2(void) {
     CHECK(st == HW_OK && strcmp(c.arch, "mistral") == 0 && c.head_dim == 8 && c.n_kv_head == 2 &&
           c.rope_theta == 1e6f && !c.qkv_bias && !c.out_bias && c.n_ctx == 131072,
           "mistral: %s", hw_last_error());
+    CHECK(c.sliding_window == 0, "sliding_window null gave a window of %d", c.sliding_window);
+    st = parse(&c, "{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,"
+                   "\"intermediate_size\":100,\"num_attention_heads\":8,\"num_hidden_layers\":2,"
+                   "\"vocab_size\":50}");
+    CHECK(st == HW_OK && c.sliding_window == 4096 && c.sliding_window_from == 0,
+          "mistral without the key: window %d from %d", c.sliding_window, c.sliding_window_from);
     st = parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,"
                    "\"intermediate_size\":100,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
                    "\"num_hidden_layers\":2,\"vocab_size\":50,\"tie_word_embeddings\":true,"
                    "\"hidden_act\":\"silu\"}");
     CHECK(st == HW_OK && strcmp(c.arch, "qwen2") == 0 && c.qkv_bias && !c.out_bias && !c.mlp_bias &&
           c.tied_embeddings && c.n_ctx == 32768, "qwen2: %s", hw_last_error());
+    CHECK(c.sliding_window == 0, "qwen2 without use_sliding_window has window %d", c.sliding_window);
+    st = parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,"
+                   "\"intermediate_size\":100,\"num_attention_heads\":4,\"num_hidden_layers\":2,"
+                   "\"vocab_size\":50,\"use_sliding_window\":true,\"max_window_layers\":1}");
+    CHECK(st == HW_OK && c.sliding_window == 4096 && c.sliding_window_from == 1,
+          "qwen2 windowed: window %d from %d", c.sliding_window, c.sliding_window_from);
 }
 
 static void test_bad_configs(void) {

@@ -189,6 +189,25 @@ static hw_status parse_gpt_neox(const json_src *j, hw_config *c) {
     return get_rope_scaling(j, c);
 }
 
+/* Sliding-window attention. Mistral windows every layer (4096 when the key is
+ * absent, none when it is null); Qwen2 only with use_sliding_window, and then
+ * only from layer max_window_layers on. */
+static hw_status get_sliding_window(const json_src *j, hw_config *c, const char *arch) {
+    hw_status st;
+    int use = 0;
+    c->sliding_window = c->sliding_window_from = 0;
+    if (!strcmp(arch, "mistral")) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->root, "sliding_window");
+        if (cJSON_IsNull(v)) return HW_OK;
+        return get_int(j, "sliding_window", false, 4096, 1, 1 << 30, &c->sliding_window);
+    }
+    if (strcmp(arch, "qwen2")) return HW_OK;
+    if ((st = get_bool(j, "use_sliding_window", false, &use)) || !use) return st;
+    if ((st = get_int(j, "sliding_window", false, 4096, 1, 1 << 30, &c->sliding_window)))
+        return st;
+    return get_int(j, "max_window_layers", false, 28, 0, 1 << 30, &c->sliding_window_from);
+}
+
 /* Llama, Mistral, Qwen2: RMSNorm, rotary, GQA, SiLU-gated MLP. */
 static hw_status parse_llama_like(const json_src *j, hw_config *c, const char *arch) {
     hw_status st;
@@ -216,6 +235,7 @@ static hw_status parse_llama_like(const json_src *j, hw_config *c, const char *a
     if (c->n_head % c->n_kv_head)
         return hw_fail(HW_ERR_FORMAT, "%s: num_attention_heads %d is not a multiple of "
                        "num_key_value_heads %d", j->path, c->n_head, c->n_kv_head);
+    if ((st = get_sliding_window(j, c, arch)) != HW_OK) return st;
     snprintf(c->arch, sizeof c->arch, "%s", arch);
     c->norm = HW_NORM_RMS;
     c->pos = HW_POS_ROTARY;

@@ -10,6 +10,7 @@
  */
 #include "context.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -85,6 +86,9 @@ static void attention(hw_context *c, int l, int pos, int T) {
     const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
     const int group = H / Hk;
     const float scale = 1.0f / sqrtf((float)Dh);
+    /* A sliding window shows each query only the last `window` positions, itself included. */
+    const int window = cfg->sliding_window > 0 && l >= cfg->sliding_window_from
+                           ? cfg->sliding_window : INT_MAX;
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < H; h++) {
         const size_t kv = ((size_t)l * Hk + h / group) * C * Dh;
@@ -93,11 +97,12 @@ static void attention(hw_context *c, int l, int pos, int T) {
         for (int t = 0; t < T; t++) {
             const float *q = c->q + ((size_t)t * H + h) * Dh;
             float *z = c->z + ((size_t)t * H + h) * Dh;
-            int S = pos + t + 1;
-            for (int s = 0; s < S; s++) att[s] = hw_dot(q, K + (size_t)s * Dh, Dh) * scale;
+            int end = pos + t + 1, first = end > window ? end - window : 0, S = end - first;
+            const float *Kw = K + (size_t)first * Dh, *Vw = V + (size_t)first * Dh;
+            for (int s = 0; s < S; s++) att[s] = hw_dot(q, Kw + (size_t)s * Dh, Dh) * scale;
             hw_softmax(att, S);
             memset(z, 0, (size_t)Dh * sizeof(float));
-            for (int s = 0; s < S; s++) hw_axpy(z, att[s], V + (size_t)s * Dh, Dh);
+            for (int s = 0; s < S; s++) hw_axpy(z, att[s], Vw + (size_t)s * Dh, Dh);
         }
     }
 }
