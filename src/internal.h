@@ -96,6 +96,10 @@ hw_status hw_load_hf(hw_model *m, const char *folder);
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
 /* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
 void hw_matvec(float *y, const float *w, const float *x, int R, int K);
+/* One query row of one head (simd.c): att (S) = softmax(scale * K q) over keys K (S, Dh),
+ * z (Dh) = att V with values V (S, Dh). */
+void hw_attend(float *z, float *att, const float *q, const float *K, const float *V, int S,
+               int Dh, float scale);
 /* out (T, n) = RMSNorm over each row of x (T, n) times weight. */
 void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps);
 /* out (T, n) = LayerNorm over each row of x (T, n) times weight plus bias (may be NULL). */

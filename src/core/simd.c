@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* ---------------------------------------------------------------- AVX-512 */
 
@@ -64,6 +65,91 @@ __attribute__((target("avx512f"))) static void matvec_avx512(float *y, const flo
     }
 }
 
+/* e^x in 16 lanes (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial
+ * in r, then scaled by 2^n); within 2 ulp of expf over [-87, 88]. */
+__attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* x (n) = softmax(scale * x), in place. */
+__attribute__((target("avx512f"))) static void softmax_avx512(float *x, int n, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), sc);
+        _mm512_storeu_ps(x + i, v);
+        mx = _mm512_max_ps(mx, v);
+    }
+    const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+    if (tail) {
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + i), sc);
+        _mm512_mask_storeu_ps(x + i, tail, v);
+        mx = _mm512_mask_max_ps(mx, tail, mx, v);
+    }
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (tail) {
+        __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), m));
+        _mm512_mask_storeu_ps(x + i, tail, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(tail, e));
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / hsum16_avx512(sum));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    if (tail) _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + i), inv));
+}
+
+/* z (Dh) = sum over s of p[s] V[s] (V: S rows of Dh), 64 columns at a time kept in
+ * registers, s in order. */
+__attribute__((target("avx512f"))) static void mix_avx512(float *z, const float *p, const float *V,
+                                                          int S, int Dh) {
+    for (int d = 0; d < Dh; d += 64) {
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) {
+            int w = Dh - d - 16 * j;
+            m[j] = w >= 16 ? 0xFFFF : w > 0 ? (__mmask16)((1u << w) - 1) : 0;
+        }
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *v = V + d;
+        for (int s = 0; s < S; s++, v += Dh) {
+            __m512 ps = _mm512_set1_ps(p[s]);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[0], v), ps, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[1], v + 16), ps, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[2], v + 32), ps, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m[3], v + 48), ps, a3);
+        }
+        _mm512_mask_storeu_ps(z + d, m[0], a0);
+        _mm512_mask_storeu_ps(z + d + 16, m[1], a1);
+        _mm512_mask_storeu_ps(z + d + 32, m[2], a2);
+        _mm512_mask_storeu_ps(z + d + 48, m[3], a3);
+    }
+}
+
+__attribute__((target("avx512f"))) static void attend_avx512(float *z, float *att, const float *q,
+                                                             const float *K, const float *V,
+                                                             int S, int Dh, float scale) {
+    matvec_avx512(att, K, q, 0, S, Dh);
+    softmax_avx512(att, S, scale);
+    mix_avx512(z, att, V, S, Dh);
+}
+
 /* ---------------------------------------------------------------- AVX2 + FMA */
 
 /* The same 16 lanes as two 8-lane halves (lo: lanes 0-7, hi: 8-15), same tree. */
@@ -112,6 +198,15 @@ static void matvec_c(float *y, const float *w, const float *x, int r0, int r1, i
     for (int r = r0; r < r1; r++) y[r] = hw_dot(w + (size_t)r * K, x, K);
 }
 
+/* The attention of one query row as the scalar reference computes it. */
+static void attend_c(float *z, float *att, const float *q, const float *K, const float *V, int S,
+                     int Dh, float scale) {
+    for (int s = 0; s < S; s++) att[s] = hw_dot(q, K + (size_t)s * Dh, Dh) * scale;
+    hw_softmax(att, S);
+    for (int d = 0; d < Dh; d++) z[d] = 0;
+    for (int s = 0; s < S; s++) hw_axpy(z, att[s], V + (size_t)s * Dh, Dh);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 typedef void (*matvec_fn)(float *, const float *, const float *, int, int, int);
@@ -128,4 +223,12 @@ void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
     const int nb = (R + 15) / 16;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nb; b++) fn(y, w, x, b * 16, b * 16 + 16 < R ? b * 16 + 16 : R, K);
+}
+
+void hw_attend(float *z, float *att, const float *q, const float *K, const float *V, int S,
+               int Dh, float scale) {
+    if (__builtin_cpu_supports("avx512f"))
+        attend_avx512(z, att, q, K, V, S, Dh, scale);
+    else
+        attend_c(z, att, q, K, V, S, Dh, scale);
 }

@@ -80,7 +80,9 @@ static void rope_apply(const hw_context *c, float *x, int T, int n_heads) {
 }
 
 /* Causal attention of T queries at positions pos.. against the cache of layer l,
- * writing each head's output to z (T, H*Dh). Heads run in parallel. */
+ * writing each head's output to z (T, H*Dh). Heads run in parallel when there is
+ * enough work: waking a passive thread costs tens of microseconds, more than a
+ * short decode step's attention takes on one (a million multiply-adds ~ 50 us). */
 static void attention(hw_context *c, int l, int pos, int T) {
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
@@ -89,7 +91,8 @@ static void attention(hw_context *c, int l, int pos, int T) {
     /* A sliding window shows each query only the last `window` positions, itself included. */
     const int window = cfg->sliding_window > 0 && l >= cfg->sliding_window_from
                            ? cfg->sliding_window : INT_MAX;
-#pragma omp parallel for schedule(static)
+    const int parallel = (double)T * H * (pos + T < window ? pos + T : window) * Dh > 1e6;
+#pragma omp parallel for schedule(static) if (parallel)
     for (int h = 0; h < H; h++) {
         const size_t kv = ((size_t)l * Hk + h / group) * C * Dh;
         const float *K = c->k_cache + kv, *V = c->v_cache + kv;
@@ -97,12 +100,9 @@ static void attention(hw_context *c, int l, int pos, int T) {
         for (int t = 0; t < T; t++) {
             const float *q = c->q + ((size_t)t * H + h) * Dh;
             float *z = c->z + ((size_t)t * H + h) * Dh;
-            int end = pos + t + 1, first = end > window ? end - window : 0, S = end - first;
-            const float *Kw = K + (size_t)first * Dh, *Vw = V + (size_t)first * Dh;
-            for (int s = 0; s < S; s++) att[s] = hw_dot(q, Kw + (size_t)s * Dh, Dh) * scale;
-            hw_softmax(att, S);
-            memset(z, 0, (size_t)Dh * sizeof(float));
-            for (int s = 0; s < S; s++) hw_axpy(z, att[s], Vw + (size_t)s * Dh, Dh);
+            int end = pos + t + 1, first = end > window ? end - window : 0;
+            hw_attend(z, att, q, K + (size_t)first * Dh, V + (size_t)first * Dh, end - first, Dh,
+                      scale);
         }
     }
 }
