@@ -33,6 +33,7 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h)
 
 .PHONY: all test demo bench clean
+.SECONDARY: # keep test and bench objects between builds
 all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES)
 ifneq ($(SANITIZE),1)
 	@ln -sfn $(notdir $(BUILD)) build/current
