@@ -96,10 +96,11 @@ hw_status hw_load_hf(hw_model *m, const char *folder);
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
 /* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
 void hw_matvec(float *y, const float *w, const float *x, int R, int K);
-/* One query row of one head (simd.c): att (S) = softmax(scale * K q) over keys K (S, Dh),
- * z (Dh) = att V with values V (S, Dh). */
-void hw_attend(float *z, float *att, const float *q, const float *K, const float *V, int S,
-               int Dh, float scale);
+/* Causal attention of R consecutive query rows of one head (simd.c). Row i (q + i*qs,
+ * Dh floats) sees keys [max(0, end + i - window), end + i) of K and V (rows of Dh floats)
+ * and writes softmax(scale * q K^T) V to z + i*zs. att (end + R - 1 floats) is scratch. */
+void hw_attend_rows(float *z, int zs, const float *q, int qs, const float *K, const float *V,
+                    int R, int end, int window, int Dh, float scale, float *att);
 /* out (T, n) = RMSNorm over each row of x (T, n) times weight. */
 void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps);
 /* out (T, n) = LayerNorm over each row of x (T, n) times weight plus bias (may be NULL). */

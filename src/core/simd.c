@@ -150,6 +150,106 @@ __attribute__((target("avx512f"))) static void attend_avx512(float *z, float *at
     mix_avx512(z, att, V, S, Dh);
 }
 
+/* Up to 16 consecutive query rows of one head at once, one row per lane, so that every
+ * key and value row loaded serves them all (flash-attention style: keys in chunks of
+ * KC, a running max and sum per row, no score matrix). Lane i is query row i: it sees
+ * keys [max(0, end + i - window), end + i). Transposed copies of Q and of the output
+ * live on the stack (Dh <= ATT_MAX_DH). */
+#define KC 64
+#define ATT_MAX_DH 256
+__attribute__((target("avx512f"))) static void attend16_avx512(float *z, int zs, const float *q,
+                                                               int qs, const float *K,
+                                                               const float *V, int r, int end,
+                                                               int window, int Dh, float scale) {
+    float qt[ATT_MAX_DH * 16] __attribute__((aligned(64)));  /* (Dh, 16) Q transposed */
+    float ot[ATT_MAX_DH * 16] __attribute__((aligned(64)));  /* (Dh, 16) output transposed */
+    float st[KC * 16] __attribute__((aligned(64)));          /* (KC, 16) scores, then weights */
+    int endv_[16], firstv_[16];
+    for (int i = 0; i < 16; i++) {
+        int e = i < r ? end + i : 0; /* lanes past r see nothing */
+        endv_[i] = e;
+        firstv_[i] = e > window ? e - window : 0;
+        for (int d = 0; d < Dh; d++) qt[d * 16 + i] = i < r ? q[(size_t)i * qs + d] : 0.0f;
+    }
+    for (int d = 0; d < Dh * 16; d++) ot[d] = 0.0f;
+    const __m512i endv = _mm512_loadu_si512(endv_), firstv = _mm512_loadu_si512(firstv_);
+    const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    const int lo = firstv_[0], hi = end + r - 1; /* keys any row sees */
+    __m512 m = ninf, l = _mm512_setzero_ps();
+    for (int j0 = lo; j0 < hi; j0 += KC) {
+        const int kc = hi - j0 < KC ? hi - j0 : KC;
+        /* Scores of 16 keys at a time: lane i of acc[k] = q_i . K[j0 + jj + k]. */
+        __m512 cm = ninf;
+        for (int jj = 0; jj < kc; jj += 16) {
+            const float *kr[16];
+            for (int k = 0; k < 16; k++) {
+                int j = j0 + jj + k < hi ? j0 + jj + k : hi - 1; /* past hi: masked below */
+                kr[k] = K + (size_t)j * Dh;
+            }
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+            for (int d = 0; d < Dh; d++) {
+                __m512 qv = _mm512_load_ps(qt + d * 16);
+#pragma GCC unroll 16
+                for (int k = 0; k < 16; k++)
+                    acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(kr[k][d]), qv, acc[k]);
+            }
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++) {
+                __m512i jv = _mm512_set1_epi32(j0 + jj + k);
+                __mmask16 vis = _mm512_cmplt_epi32_mask(jv, endv) &
+                                _mm512_cmpge_epi32_mask(jv, firstv);
+                __m512 sv = _mm512_mask_mov_ps(ninf, vis, _mm512_mul_ps(acc[k], sc));
+                if (jj + k < kc) {
+                    _mm512_store_ps(st + (jj + k) * 16, sv);
+                    cm = _mm512_max_ps(cm, sv);
+                }
+            }
+        }
+        /* Running max and sum; lanes with nothing seen yet keep reference 0. */
+        const __m512 mn = _mm512_max_ps(m, cm);
+        const __m512 ref = _mm512_mask_mov_ps(mn, _mm512_cmpeq_ps_mask(mn, ninf),
+                                              _mm512_setzero_ps());
+        const __m512 alpha = exp_avx512(_mm512_sub_ps(m, ref)); /* m = -inf: l, ot are 0 */
+        __m512 ls = _mm512_setzero_ps();
+        for (int j = 0; j < kc; j++) {
+            __m512 sv = _mm512_load_ps(st + j * 16);
+            __m512 p = _mm512_maskz_mov_ps(_mm512_cmpneq_ps_mask(sv, ninf),
+                                           exp_avx512(_mm512_sub_ps(sv, ref)));
+            _mm512_store_ps(st + j * 16, p);
+            ls = _mm512_add_ps(ls, p);
+        }
+        l = _mm512_fmadd_ps(l, alpha, ls);
+        m = mn;
+        /* Output: ot[d] = ot[d] * alpha + sum over j of V[j][d] p_j, 16 columns at a time. */
+        for (int d0 = 0; d0 < Dh; d0 += 16) {
+            const int g = Dh - d0 < 16 ? Dh - d0 : 16;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++)
+                acc[k] = k < g ? _mm512_mul_ps(_mm512_load_ps(ot + (d0 + k) * 16), alpha)
+                               : _mm512_setzero_ps();
+            const float *vr = V + (size_t)j0 * Dh + d0;
+            for (int j = 0; j < kc; j++, vr += Dh) {
+                __m512 p = _mm512_load_ps(st + j * 16);
+#pragma GCC unroll 16
+                for (int k = 0; k < 16; k++)
+                    if (k < g) acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(vr[k]), p, acc[k]);
+            }
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++)
+                if (k < g) _mm512_store_ps(ot + (d0 + k) * 16, acc[k]);
+        }
+    }
+    float inv[16] __attribute__((aligned(64)));
+    _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_mask_mov_ps(
+                                           l, _mm512_cmpeq_ps_mask(l, _mm512_setzero_ps()),
+                                           _mm512_set1_ps(1.0f))));
+    for (int i = 0; i < r; i++)
+        for (int d = 0; d < Dh; d++) z[(size_t)i * zs + d] = ot[d * 16 + i] * inv[i];
+}
+
 /* ---------------------------------------------------------------- AVX2 + FMA */
 
 /* The same 16 lanes as two 8-lane halves (lo: lanes 0-7, hi: 8-15), same tree. */
@@ -225,10 +325,25 @@ void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
     for (int b = 0; b < nb; b++) fn(y, w, x, b * 16, b * 16 + 16 < R ? b * 16 + 16 : R, K);
 }
 
-void hw_attend(float *z, float *att, const float *q, const float *K, const float *V, int S,
-               int Dh, float scale) {
+static void attend_row(float *z, float *att, const float *q, const float *K, const float *V,
+                       int S, int Dh, float scale) {
     if (__builtin_cpu_supports("avx512f"))
         attend_avx512(z, att, q, K, V, S, Dh, scale);
     else
         attend_c(z, att, q, K, V, S, Dh, scale);
+}
+
+void hw_attend_rows(float *z, int zs, const float *q, int qs, const float *K, const float *V,
+                    int R, int end, int window, int Dh, float scale, float *att) {
+    int i = 0;
+    /* Blocks of 16 rows while at least 8 remain; single rows use a row of scores. */
+    if (Dh <= ATT_MAX_DH && __builtin_cpu_supports("avx512f"))
+        for (; R - i >= 8; i += 16)
+            attend16_avx512(z + (size_t)i * zs, zs, q + (size_t)i * qs, qs, K, V,
+                            R - i < 16 ? R - i : 16, end + i, window, Dh, scale);
+    for (; i < R; i++) {
+        int e = end + i, first = e > window ? e - window : 0;
+        attend_row(z + (size_t)i * zs, att, q + (size_t)i * qs, K + (size_t)first * Dh,
+                   V + (size_t)first * Dh, e - first, Dh, scale);
+    }
 }

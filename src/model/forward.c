@@ -96,14 +96,8 @@ static void attention(hw_context *c, int l, int pos, int T) {
     for (int h = 0; h < H; h++) {
         const size_t kv = ((size_t)l * Hk + h / group) * C * Dh;
         const float *K = c->k_cache + kv, *V = c->v_cache + kv;
-        float *att = c->att + (size_t)h * C;
-        for (int t = 0; t < T; t++) {
-            const float *q = c->q + ((size_t)t * H + h) * Dh;
-            float *z = c->z + ((size_t)t * H + h) * Dh;
-            int end = pos + t + 1, first = end > window ? end - window : 0;
-            hw_attend(z, att, q, K + (size_t)first * Dh, V + (size_t)first * Dh, end - first, Dh,
-                      scale);
-        }
+        hw_attend_rows(c->z + (size_t)h * Dh, H * Dh, c->q + (size_t)h * Dh, H * Dh, K, V, T,
+                       pos + 1, window, Dh, scale, c->att + (size_t)h * C);
     }
 }
 
