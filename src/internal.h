@@ -94,6 +94,10 @@ hw_status hw_load_hf(hw_model *m, const char *folder);
 
 /* y (T, rows) = x (T, cols) @ W^T (+ bias). T == 1 uses matrix-vector code. */
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T);
+/* fn(arg, begin, end) over [0, n) in chunks, shared by the caller and the pool's
+ * threads (pool.c); returns when all are done. For the decode path's row loops. */
+typedef void (*hw_range_fn)(void *arg, int begin, int end);
+void hw_parallel_range(hw_range_fn fn, void *arg, int n, int chunk);
 /* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
 void hw_matvec(float *y, const float *w, const float *x, int R, int K);
 /* Causal attention of R consecutive query rows of one head (simd.c). Row i (q + i*qs,

@@ -51,6 +51,21 @@ static float row_q8(const hw_matrix *w, int r, const float *x) {
     return s;
 }
 
+typedef struct {
+    float *y;
+    const float *x;
+    const hw_matrix *w;
+    int T;
+} q8_job;
+
+static void q8_rows(void *arg, int r0, int r1) {
+    const q8_job *j = arg;
+    const int R = j->w->rows, K = j->w->cols;
+    for (int r = r0; r < r1; r++)
+        for (int t = 0; t < j->T; t++)
+            j->y[(size_t)t * R + r] = row_q8(j->w, r, j->x + (size_t)t * K);
+}
+
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T) {
     const int R = w->rows, K = w->cols;
     if (w->dtype == HW_F32) {
@@ -63,9 +78,8 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
                         0.0f, y, R);
     } else {
         /* Q8_0: weight-stationary loop, each row dequantised on the fly. */
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < R; r++)
-            for (int t = 0; t < T; t++) y[(size_t)t * R + r] = row_q8(w, r, x + (size_t)t * K);
+        q8_job j = {y, x, w, T};
+        hw_parallel_range(q8_rows, &j, R, 16);
     }
     if (bias)
         for (int t = 0; t < T; t++) hw_axpy(y + (size_t)t * R, 1.0f, bias, R);

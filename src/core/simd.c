@@ -317,12 +317,23 @@ static matvec_fn pick_matvec(void) {
     return matvec_c;
 }
 
+typedef struct {
+    matvec_fn fn;
+    float *y;
+    const float *w, *x;
+    int K;
+} matvec_job;
+
+static void matvec_range(void *arg, int begin, int end) {
+    const matvec_job *j = arg;
+    j->fn(j->y, j->w, j->x, begin, end, j->K);
+}
+
 void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
-    const matvec_fn fn = pick_matvec(); /* two loads of libgcc's cpu model */
-    /* Blocks of 16 rows, so every thread's share starts on a 4-row boundary. */
-    const int nb = (R + 15) / 16;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < nb; b++) fn(y, w, x, b * 16, b * 16 + 16 < R ? b * 16 + 16 : R, K);
+    matvec_job j = {pick_matvec(), y, w, x, K};
+    /* Chunks of about 64 KiB of weights, a multiple of 4 rows. */
+    int rows = (int)(65536 / ((size_t)K * sizeof(float))) & ~3;
+    hw_parallel_range(matvec_range, &j, R, rows > 4 ? rows : 4);
 }
 
 static void attend_row(float *z, float *att, const float *q, const float *K, const float *V,

@@ -80,25 +80,34 @@ static void rope_apply(const hw_context *c, float *x, int T, int n_heads) {
 }
 
 /* Causal attention of T queries at positions pos.. against the cache of layer l,
- * writing each head's output to z (T, H*Dh). Heads run in parallel when there is
- * enough work: waking a passive thread costs tens of microseconds, more than a
- * short decode step's attention takes on one (a million multiply-adds ~ 50 us). */
-static void attention(hw_context *c, int l, int pos, int T) {
+ * writing each head's output to z (T, H*Dh). Heads are shared out by the pool,
+ * whose caller starts at once, so even a short decode step loses nothing to it. */
+typedef struct {
+    hw_context *c;
+    int l, pos, T, window;
+} attention_job;
+
+static void attention_heads(void *arg, int h0, int h1) {
+    const attention_job *j = arg;
+    hw_context *c = j->c;
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
-    const int group = H / Hk;
     const float scale = 1.0f / sqrtf((float)Dh);
+    for (int h = h0; h < h1; h++) {
+        const size_t kv = ((size_t)j->l * Hk + h / (H / Hk)) * C * Dh;
+        hw_attend_rows(c->z + (size_t)h * Dh, H * Dh, c->q + (size_t)h * Dh, H * Dh,
+                       c->k_cache + kv, c->v_cache + kv, j->T, j->pos + 1, j->window, Dh, scale,
+                       c->att + (size_t)h * C);
+    }
+}
+
+static void attention(hw_context *c, int l, int pos, int T) {
+    const hw_config *cfg = &c->m->cfg;
     /* A sliding window shows each query only the last `window` positions, itself included. */
     const int window = cfg->sliding_window > 0 && l >= cfg->sliding_window_from
                            ? cfg->sliding_window : INT_MAX;
-    const int parallel = (double)T * H * (pos + T < window ? pos + T : window) * Dh > 1e6;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int h = 0; h < H; h++) {
-        const size_t kv = ((size_t)l * Hk + h / group) * C * Dh;
-        const float *K = c->k_cache + kv, *V = c->v_cache + kv;
-        hw_attend_rows(c->z + (size_t)h * Dh, H * Dh, c->q + (size_t)h * Dh, H * Dh, K, V, T,
-                       pos + 1, window, Dh, scale, c->att + (size_t)h * C);
-    }
+    attention_job j = {c, l, pos, T, window};
+    hw_parallel_range(attention_heads, &j, cfg->n_head, 1);
 }
 
 static void attention_block(hw_context *c, const hw_layer_weights *w, int l, int pos, int T) {
