@@ -72,7 +72,7 @@ demo:
 
 # Every bench program (run without arguments), then every bench/*.sh script.
 bench: all
-	@for b in $(BENCHES); do OMP_WAIT_POLICY=PASSIVE $$b || exit 1; done
+	@for b in $(BENCHES); do OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $$b || exit 1; done
 	@for s in bench/*.sh; do HW_BUILD=$(BUILD) $$s || exit 1; done
 
 clean:

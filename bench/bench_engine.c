@@ -184,9 +184,11 @@ static void row(const char *what, const char *unit, double *v, int n, const char
 }
 
 int main(int argc, char **argv) {
-    /* libgomp reads its wait policy before main: set it and start again, as the CLI does. */
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    /* libgomp and OpenBLAS read their wait settings before main: set them and start
+     * again, as the CLI does. */
+    if (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         execv("/proc/self/exe", argv);
     }
     double load_start = -1; /* 1-minute load average, before anything of ours runs */

@@ -9,7 +9,7 @@ threads=${THREADS:-2} prefill=${PREFILL:-512} decode=${DECODE:-64}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 /usr/bin/python3 bench/gpt2_torch.py write "$dir"
-hw=$(OMP_WAIT_POLICY=PASSIVE "$build/bench/bench_forward" "$dir" "$threads" "$prefill" "$decode")
+hw=$(OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 "$build/bench/bench_forward" "$dir" "$threads" "$prefill" "$decode")
 pt=$(/usr/bin/python3 bench/gpt2_torch.py time "$dir" "$threads" "$prefill" "$decode")
 val() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 awk -v hp="$(val prefill_tok_s "$hw")" -v hd="$(val decode_tok_s "$hw")" \

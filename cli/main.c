@@ -17,12 +17,14 @@ static const char usage[] =
     "Run `headwise <command> --help` for a command's flags.\n";
 
 int main(int argc, char **argv) {
-    /* OpenMP threads that spin while idle starve everything else on a shared
-     * machine; libgomp reads its policy before main, so set it and start again. */
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    /* Idle threads that spin starve everything else on a shared machine. libgomp
+     * and OpenBLAS read their wait settings before main, so set them and start
+     * again (OpenBLAS's timeout is 2^N cycles of yielding before its threads sleep). */
+    if (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         execv("/proc/self/exe", argv);
-        /* If re-executing fails, carry on with the default policy. */
+        /* If re-executing fails, carry on with the defaults. */
     }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);

@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
 export HW_BUILD=$build HW_SHARED=${HW_SHARED:-$(cd .. && pwd)/shared}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 passed=0 failed=0
 log=$(mktemp)
