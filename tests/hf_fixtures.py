@@ -99,7 +99,16 @@ def inv_freq(rot, theta, scaling):
         smoothed = (1 - smooth) * out / factor + smooth * out
         medium = (wavelen >= old / hi) & (wavelen <= old / lo)
         return torch.where(medium, smoothed, out)
+    if kind == "dynamic":  # NTK: theta grows once the sequence passes max_position_embeddings
+        raise ValueError("dynamic scaling depends on the length: use inv_freq_dynamic")
     raise ValueError(kind)
+
+
+def inv_freq_dynamic(rot, theta, factor, max_pos, seq_len):
+    """Hugging Face's dynamic NTK scaling for a forward over seq_len positions."""
+    if seq_len > max_pos:
+        theta = theta * ((factor * seq_len / max_pos) - (factor - 1)) ** (rot / (rot - 2))
+    return inv_freq(rot, theta, None)
 
 
 def rotate_half(x):
@@ -198,7 +207,12 @@ def llama_forward(W, cfg, ids, arch):
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     Hk = cfg.get("num_key_value_heads", H)
     Dh = cfg.get("head_dim") or D // H
-    freqs = inv_freq(Dh, cfg.get("rope_theta", 10000.0), cfg.get("rope_scaling"))
+    scaling = cfg.get("rope_scaling")
+    if scaling and scaling.get("rope_type", scaling.get("type")) == "dynamic":
+        freqs = inv_freq_dynamic(Dh, cfg.get("rope_theta", 10000.0), scaling["factor"],
+                                 cfg["max_position_embeddings"], len(ids))
+    else:
+        freqs = inv_freq(Dh, cfg.get("rope_theta", 10000.0), scaling)
     eps = cfg["rms_norm_eps"]
     qkv_bias = arch == "qwen2" or cfg.get("attention_bias", False)
     o_bias = arch == "llama" and cfg.get("attention_bias", False)
@@ -374,6 +388,12 @@ def cases():
         ("llama_linear_tied_f32", "llama",
          llama_cfg("llama", tie_word_embeddings=True, rope_scaling={"type": "linear", "factor": 2.0}),
          True, torch.float32, {}),
+        # Dynamic NTK: 13 tokens past max_position_embeddings 8 raise theta. The
+        # reference is one forward over all 13, so only prefill is comparable:
+        # with a cache, keys keep the rotation of the step that made them (as in HF).
+        ("llama_dynamic_f32", "llama",
+         llama_cfg("llama", max_position_embeddings=8, rope_scaling={"type": "dynamic", "factor": 2.0}),
+         True, torch.float32, {"prefill_only": True}),
         ("llama_gqa_f16", "llama",
          llama_cfg("llama", num_attention_heads=6, num_key_value_heads=2, head_dim=24, hidden_size=128,
                    torch_dtype="float16"), False, torch.float16, {}),
@@ -428,6 +448,8 @@ def make_case(out, seed, name, family, cfg, sharp, dtype, extra):
         write_safetensors(os.path.join(folder, "model.safetensors"), tensors, {"format": "pt"})
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
+    if extra.get("prefill_only"):
+        open(os.path.join(folder, "prefill_only"), "w").close()
     ids.to(torch.int32).numpy().tofile(os.path.join(folder, "tokens.i32"))
     logits.to(torch.float32).numpy().tofile(os.path.join(folder, "logits.f32"))
     return folder
