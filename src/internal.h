@@ -98,6 +98,12 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
  * threads (pool.c); returns when all are done. For the decode path's row loops. */
 typedef void (*hw_range_fn)(void *arg, int begin, int end);
 void hw_parallel_range(hw_range_fn fn, void *arg, int n, int chunk);
+/* SIMD levels of simd.c's kernels, chosen at run time: the best the CPU has. */
+enum { HW_SIMD_C = 0, HW_SIMD_AVX2 = 1, HW_SIMD_AVX512 = 2 };
+/* Tests only: make the kernels use `level` (HW_SIMD_*), capped at what the CPU has; a
+ * negative level restores the default. Returns the level now in effect. Call it only
+ * while no kernel runs (it is one global switch). */
+int hw_simd_force(int level);
 /* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
 void hw_matvec(float *y, const float *w, const float *x, int R, int K);
 /* Causal attention of R consecutive query rows of one head (simd.c). Row i (q + i*qs,

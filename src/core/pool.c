@@ -63,16 +63,19 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+/* Chunks of `chunk` items in [0, n), n > 0, without overflow near INT_MAX. */
+static int chunk_count(int n, int chunk) { return (n - 1) / chunk + 1; }
+
 /* Take and run chunks of job `seq` until none are left or a newer job replaced it.
  * (Job numbers wrap after 2^31 jobs; at worst a worker then misses one job, and the
  * caller does every chunk nobody took.) */
 static void run_chunks(uint32_t seq, hw_range_fn fn, void *arg, int n, int chunk) {
-    const int n_chunks = (n + chunk - 1) / chunk;
+    const int n_chunks = chunk_count(n, chunk);
     uint64_t cur = atomic_load(&P.next);
     for (;;) {
         if ((uint32_t)(cur >> 32) != seq || (int)(uint32_t)cur >= n_chunks) return;
         if (!atomic_compare_exchange_weak(&P.next, &cur, cur + 1)) continue;
-        int c = (int)(uint32_t)cur, begin = c * chunk, end = begin + chunk < n ? begin + chunk : n;
+        int c = (int)(uint32_t)cur, begin = c * chunk, end = chunk < n - begin ? begin + chunk : n;
         fn(arg, begin, end);
         if ((int)atomic_fetch_add(&P.done, 1) + 1 == n_chunks && atomic_load(&P.caller_sleeps))
             futex_wake(&P.done);
@@ -120,6 +123,7 @@ static int start_workers(int want) {
 
 void hw_parallel_range(hw_range_fn fn, void *arg, int n, int chunk) {
     static pthread_mutex_t one_caller = PTHREAD_MUTEX_INITIALIZER;
+    if (chunk < 1) chunk = 1;
     int workers = hw_get_threads() - 1;
     if (workers > 0 && n > chunk) workers = start_workers(workers);
     if (workers <= 0 || n <= chunk) {
@@ -146,7 +150,7 @@ void hw_parallel_range(hw_range_fn fn, void *arg, int n, int chunk) {
     futex_wake(&P.seq);
     run_chunks(s, fn, arg, n, chunk);
     /* Wait for the chunks workers took (microseconds): spin up to 50 us, then sleep. */
-    const uint32_t n_chunks = (uint32_t)((n + chunk - 1) / chunk);
+    const uint32_t n_chunks = (uint32_t)chunk_count(n, chunk);
     long t0 = 0;
     for (int i = 0; atomic_load(&P.done) < n_chunks; i++) {
         if (i % 64 == 0 && (t0 ? now_ns() - t0 > 50000 : (t0 = now_ns(), 0))) {

@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdatomic.h>
 
 /* ---------------------------------------------------------------- AVX-512 */
 
@@ -312,12 +313,34 @@ static void attend_c(float *z, float *att, const float *q, const float *K, const
 
 /* ---------------------------------------------------------------- dispatch */
 
+static int cpu_level(void) {
+    if (__builtin_cpu_supports("avx512f")) return HW_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return HW_SIMD_AVX2;
+    return HW_SIMD_C;
+}
+
+static _Atomic int forced_level = -1; /* < 0: the CPU's best (hw_simd_force, tests only) */
+
+static int simd_level(void) {
+    int f = atomic_load_explicit(&forced_level, memory_order_relaxed);
+    return f >= 0 ? f : cpu_level();
+}
+
+int hw_simd_force(int level) {
+    int cap = cpu_level();
+    level = level < 0 ? -1 : level < cap ? level : cap;
+    atomic_store_explicit(&forced_level, level, memory_order_relaxed);
+    return level < 0 ? cap : level;
+}
+
 typedef void (*matvec_fn)(float *, const float *, const float *, int, int, int);
 
 static matvec_fn pick_matvec(void) {
-    if (__builtin_cpu_supports("avx512f")) return matvec_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return matvec_avx2;
-    return matvec_c;
+    switch (simd_level()) {
+    case HW_SIMD_AVX512: return matvec_avx512;
+    case HW_SIMD_AVX2: return matvec_avx2;
+    default: return matvec_c;
+    }
 }
 
 typedef struct {
@@ -341,7 +364,7 @@ void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
 
 static void attend_row(float *z, float *att, const float *q, const float *K, const float *V,
                        int S, int Dh, float scale) {
-    if (__builtin_cpu_supports("avx512f"))
+    if (simd_level() == HW_SIMD_AVX512)
         attend_avx512(z, att, q, K, V, S, Dh, scale);
     else
         attend_c(z, att, q, K, V, S, Dh, scale);
@@ -351,7 +374,7 @@ void hw_attend_rows(float *z, int zs, const float *q, int qs, const float *K, co
                     int R, int end, int window, int Dh, float scale, float *att) {
     int i = 0;
     /* Blocks of 16 rows while at least 8 remain; single rows use a row of scores. */
-    if (Dh <= ATT_MAX_DH && __builtin_cpu_supports("avx512f"))
+    if (Dh <= ATT_MAX_DH && simd_level() == HW_SIMD_AVX512)
         for (; R - i >= 8; i += 16)
             attend16_avx512(z + (size_t)i * zs, zs, q + (size_t)i * qs, qs, K, V,
                             R - i < 16 ? R - i : 16, end + i, window, Dh, scale);
