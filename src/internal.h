@@ -122,6 +122,11 @@ void hw_softmax(float *x, int n);
 float hw_dot(const float *a, const float *b, int n);
 /* y += a * x */
 void hw_axpy(float *y, float a, const float *x, int n);
+/* The MLP activation over n values (simd.c), threads sharing long runs: up[i] *=
+ * silu(gate[i]) for HW_ACT_SILU_GATED, else up[i] = gelu(up[i]) (gate unused). Each
+ * value is computed alone, so results do not depend on the thread count. */
+void hw_activate(float *up, const float *gate, size_t n, hw_activation act);
+/* Scalar forms (ops.c): the plain C path of hw_activate, and references for tests. */
 float hw_silu(float x);
 float hw_gelu_tanh(float x);  /* GPT-2's gelu_new */
 float hw_gelu_exact(float x); /* erf form */

@@ -10,10 +10,14 @@
  *   15 tail adds (plain C); the first-order rounding bound of a sum is u times the
  *   number of roundings a term passes through, times sum |term|.
  * - attention: max-abs error <= 1e-5 with |V| <= 1 (see ATT_TOL).
+ * - activations: relative error <= 1e-6 (GELU tanh: more in its far tail, where the
+ *   argument's rounding is amplified; see act_tol), and within the scalar forms' own
+ *   rounding of the scalar forms in ops.c.
  */
 #include "check.h"
 #include "internal.h"
 
+#include <float.h>
 #include <limits.h>
 #include <stdint.h>
 
@@ -286,6 +290,183 @@ static void attend_long_context(void) {
     free(q), free(Kc), free(Vc), free(z), free(att), free(ref);
 }
 
+/* ---------------------------------------------------------------- activations */
+
+static const char *act_name(hw_activation a) {
+    return a == HW_ACT_SILU_GATED ? "silu" : a == HW_ACT_GELU_TANH ? "gelu_tanh" : "gelu_erf";
+}
+
+/* Inputs: every multiple of 2^-10 in [-40, 40], 2000 magnitudes log-spaced over
+ * [1e-38, 1e38] of both signs, and the extremes: +-0, +-FLT_MIN, +-the smallest
+ * subnormal, +-FLT_MAX, +-200 (past every exp limit). */
+static float *act_sweep(int *n) {
+    float *x = malloc(sizeof(float) * 90000);
+    int k = 0;
+    for (int i = -40 * 1024; i <= 40 * 1024; i++) x[k++] = (float)i / 1024.0f;
+    for (int i = 0; i < 2000; i++) {
+        float m = powf(10.0f, -38.0f + 76.0f * (float)i / 1999.0f);
+        x[k++] = m, x[k++] = -m;
+    }
+    const float ext[] = {0.0f, FLT_MIN, 1e-45f, FLT_MAX, 200.0f, 88.7f, 89.0f, 104.0f};
+    for (int i = 0; i < N_OF(ext); i++) x[k++] = ext[i], x[k++] = -ext[i];
+    *n = k;
+    return x;
+}
+
+/* The sigmoid's argument: silu(x) = x sigmoid(x), gelu_tanh(x) = x sigmoid(2u). */
+static double act_z(hw_activation act, double x) {
+    return act == HW_ACT_SILU_GATED ? x
+                                    : 2 * 0.7978845608028654 * (x + 0.044715 * x * x * x);
+}
+
+/* Exact in double, in forms without cancellation (1 + tanh cancels in double too). */
+static double act_ref(hw_activation act, double x) {
+    if (act == HW_ACT_GELU_EXACT) return 0.5 * x * erfc(-x / sqrt(2.0));
+    double z = act_z(act, x);
+    return z >= 0 ? x / (1 + exp(-z)) : x * exp(z) / (1 + exp(z));
+}
+
+/* Relative bound against act_ref. GELU tanh's argument z = 2u is computed in float
+ * (x^2, one fma, one product, float constants): a relative error of a few u, which
+ * e^-|z| turns into |z| times that in the tail (z ~ 87 at x = -10). */
+static double act_tol(hw_activation act, double x) {
+    return act == HW_ACT_GELU_TANH ? 1e-6 + 2e-7 * fabs(act_z(act, x)) : 1e-6;
+}
+
+/* Run hw_activate on x (n): out = act(x), or 1 * silu(x) for the gated form. */
+static void act_run(float *out, const float *x, int n, hw_activation act) {
+    float *gate = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) {
+        gate[i] = x[i];
+        out[i] = act == HW_ACT_SILU_GATED ? 1.0f : x[i];
+    }
+    hw_activate(out, gate, (size_t)n, act);
+    free(gate);
+}
+
+/* At each SIMD level: |y - exact| <= act_tol |exact| + 1e-40 (in the far tails, e^-|z|
+ * is subnormal: an absolute error of |x| 2^-150 at most), and no NaN for any finite
+ * input. */
+static void activations_match_double_reference(void) {
+    int n;
+    float *x = act_sweep(&n), *y = malloc(sizeof(float) * n);
+    for (int li = 0; li < n_levels; li++) {
+        if (levels[li] == HW_SIMD_C) continue; /* the scalar forms: next case */
+        hw_simd_force(levels[li]);
+        for (int a = 0; a < 3; a++) {
+            const hw_activation act = (hw_activation)a;
+            act_run(y, x, n, act);
+            double worst = 0, at = 0;
+            int bad = 0, nan = 0;
+            for (int i = 0; i < n; i++) {
+                const double r = act_ref(act, x[i]), e = fabs(y[i] - r);
+                nan += isnan(y[i]);
+                const int ok = e <= act_tol(act, x[i]) * fabs(r) + 1e-40;
+                if (!ok && bad++ < 3)
+                    fprintf(stderr, "  %s %s(%.9g) = %.9g, exact %.9g\n", level_name(levels[li]),
+                            act_name(act), x[i], y[i], r);
+                if (fabs(r) >= 1e-30 && e / fabs(r) > worst) worst = e / fabs(r), at = x[i];
+            }
+            CHECK(bad == 0 && nan == 0, "%s %s: %d of %d values out of bounds, %d NaN",
+                  level_name(levels[li]), act_name(act), bad, n, nan);
+            fprintf(stderr, "  %s %s: worst relative error %.3g at x = %.6g (|exact| >= 1e-30)\n",
+                    level_name(levels[li]), act_name(act), worst, at);
+        }
+    }
+    hw_simd_force(-1);
+    free(x), free(y);
+}
+
+/* At each level, against the scalar forms of ops.c (hw_silu, hw_gelu_tanh,
+ * hw_gelu_exact), which lose up to 2^-24 |x| to cancellation in 1 + tanhf and
+ * 1 + erff: |y - scalar| <= 2e-6 |scalar| + 2^-23 |x| + 1e-36. The gated product is
+ * checked with random multipliers. */
+static void activations_match_scalar_functions(void) {
+    int n;
+    float *x = act_sweep(&n), *y = malloc(sizeof(float) * n), *up = malloc(sizeof(float) * n);
+    for (int li = 0; li < n_levels; li++) {
+        hw_simd_force(levels[li]);
+        for (int a = 0; a < 3; a++) {
+            const hw_activation act = (hw_activation)a;
+            for (int i = 0; i < n; i++) up[i] = y[i] = act == HW_ACT_SILU_GATED ? uniform(4.0f) : x[i];
+            hw_activate(y, x, (size_t)n, act);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                const float s = act == HW_ACT_SILU_GATED ? up[i] * hw_silu(x[i])
+                                : act == HW_ACT_GELU_TANH ? hw_gelu_tanh(x[i])
+                                                          : hw_gelu_exact(x[i]);
+                const double scale = act == HW_ACT_SILU_GATED ? fabs(up[i]) : 1.0;
+                const double e = fabs((double)y[i] - s);
+                if (isnan(s) || y[i] == s) continue; /* also: both inf (up * FLT_MAX) */
+                if (!(e <= 2e-6 * fabs(s) + scale * ldexp(fabs(x[i]), -23) + 1e-36) && bad++ < 3)
+                    fprintf(stderr, "  %s %s(%.9g): %.9g, scalar %.9g\n", level_name(levels[li]),
+                            act_name(act), x[i], y[i], s);
+            }
+            CHECK(bad == 0, "%s %s: %d of %d values off the scalar form", level_name(levels[li]),
+                  act_name(act), bad, n);
+        }
+    }
+    hw_simd_force(-1);
+    free(x), free(y), free(up);
+}
+
+static void activations_avx512_equal_avx2_bitwise(void) {
+    if (hw_simd_force(HW_SIMD_AVX512) != HW_SIMD_AVX512) {
+        fprintf(stderr, "  no AVX-512 on this CPU: nothing to compare\n");
+        hw_simd_force(-1);
+        return;
+    }
+    int n;
+    float *x = act_sweep(&n), *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+    for (int k = 0; k < 3; k++) {
+        const hw_activation act = (hw_activation)k;
+        hw_simd_force(HW_SIMD_AVX512);
+        act_run(a, x, n, act);
+        hw_simd_force(HW_SIMD_AVX2);
+        act_run(b, x, n, act);
+        int differ = 0;
+        for (int i = 0; i < n; i++) differ += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+        CHECK(differ == 0, "%s: %d of %d values differ", act_name(act), differ, n);
+    }
+    hw_simd_force(-1);
+    free(x), free(a), free(b);
+}
+
+/* 1, 2 or 3 threads, or the array done in pieces at odd offsets (vector tails in the
+ * middle): the same bits. n is past the threshold where threads share the work. */
+static void activations_same_bits_any_threads_or_split(void) {
+    const int n = 1000003;
+    float *x = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n);
+    float *ref = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    fill(x, n, 8.0f);
+    fill(g, n, 8.0f);
+    for (int li = 0; li < n_levels; li++) {
+        hw_simd_force(levels[li]);
+        for (int k = 0; k < 3; k++) {
+            const hw_activation act = (hw_activation)k;
+            hw_set_threads(1);
+            memcpy(ref, x, sizeof(float) * n);
+            hw_activate(ref, g, (size_t)n, act);
+            for (int t = 2; t <= 3; t++) {
+                hw_set_threads(t);
+                memcpy(y, x, sizeof(float) * n);
+                hw_activate(y, g, (size_t)n, act);
+                CHECK(memcmp(y, ref, sizeof(float) * n) == 0, "%s %s: %d threads differ",
+                      level_name(levels[li]), act_name(act), t);
+            }
+            memcpy(y, x, sizeof(float) * n);
+            static const int cut[] = {0, 1, 8, 37, 100, 4099, 70001, 1000003};
+            for (int c = 0; c + 1 < N_OF(cut); c++)
+                hw_activate(y + cut[c], g + cut[c], (size_t)(cut[c + 1] - cut[c]), act);
+            CHECK(memcmp(y, ref, sizeof(float) * n) == 0, "%s %s: pieces differ",
+                  level_name(levels[li]), act_name(act));
+        }
+    }
+    hw_set_threads(0);
+    hw_simd_force(-1);
+    free(x), free(g), free(ref), free(y);
+}
+
 int main(void) {
     find_levels();
     fprintf(stderr, "  SIMD levels on this CPU:");
@@ -297,5 +478,9 @@ int main(void) {
     RUN(matvec_same_bits_any_thread_count);
     RUN(attend_matches_double_reference);
     RUN(attend_long_context);
+    RUN(activations_match_double_reference);
+    RUN(activations_match_scalar_functions);
+    RUN(activations_avx512_equal_avx2_bitwise);
+    RUN(activations_same_bits_any_threads_or_split);
     CHECK_DONE();
 }

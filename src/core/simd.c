@@ -70,9 +70,8 @@ __attribute__((target("avx512f"))) static void matvec_avx512(float *y, const flo
 }
 
 /* e^x in 16 lanes (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial
- * in r, then scaled by 2^n); within 2 ulp of expf over [-87, 88]. */
-__attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+ * in r, then scaled by 2^n); within 2 ulp of expf. No clamping here: see the callers. */
+__attribute__((target("avx512f"))) static inline __m512 exp_core_avx512(__m512 x) {
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -85,6 +84,12 @@ __attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
+}
+
+/* e^x for softmax: x clamped to [-87, 88], so the result is always a normal float. */
+__attribute__((target("avx512f"))) static inline __m512 exp_avx512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    return exp_core_avx512(x);
 }
 
 /* x (n) = softmax(scale * x), in place. */
@@ -296,6 +301,159 @@ __attribute__((target("avx2,fma"))) static void matvec_avx2(float *y, const floa
     }
 }
 
+/* ---------------------------------------------------------------- activations */
+
+/*
+ * The MLP's activations, elementwise, with the same operations in the same order on
+ * the AVX-512 and AVX2 paths (so they agree bit for bit):
+ *   SiLU        silu(g) = g sigmoid(g)
+ *   GELU (tanh) 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)
+ *   GELU (erf)  x Phi(x), Phi(x) = 1 - Q(x) for x >= 0 and Q(-x) for x < 0, where
+ *               Q(a) = erfc(a / sqrt 2) / 2 = e^(-a^2/2) R(t), t = 1 / (1 + 0.3 a), R a
+ *               degree-10 polynomial fitted to relative error 4e-9 on a in [0, 20];
+ *               a^2 is split exactly (fma) so e^(-a^2/2) keeps its accuracy at a ~ 13.
+ * sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0, with e = e^-|z|: no
+ * overflow, and the small values of the negative tail are computed directly (never as
+ * 1 + tanh or 1 + erf near cancellation), so results stay within about 1e-6 relative of
+ * the exact functions wherever they are normal floats (tests/test_kernels.c). The exp
+ * saturates (inputs clamped to [-104, 89] only): it reaches 0 through subnormals below
+ * -87 instead of stopping at e^-87, so tails go to 0, never NaN, for finite inputs.
+ */
+#define GELU_2K 1.5957691216e+00f       /* 2 sqrt(2/pi) */
+#define GELU_2KC 7.1354816273e-02f      /* 2 sqrt(2/pi) 0.044715 */
+#define ERF_T 0.3f                      /* t = 1 / (1 + ERF_T a) */
+static const float erf_r[11] = {        /* R(t) = sum of erf_r[i] t^i */
+    -2.089789181e-07f, 1.196918354e-01f, 1.195175411e-01f, 1.105589433e-01f,
+    7.717979357e-02f,  9.913084482e-02f, -8.430407117e-02f, 1.970797162e-01f,
+    -2.318587396e-01f, 1.138770987e-01f, -2.087275517e-02f};
+
+__attribute__((target("avx512f"))) static inline __m512 expsat_avx512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+    return exp_core_avx512(x);
+}
+
+/* x sigmoid(z) */
+__attribute__((target("avx512f"))) static inline __m512 mul_sigmoid_avx512(__m512 x, __m512 z) {
+    __m512 e = expsat_avx512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(z)));
+    __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 num = _mm512_mask_mov_ps(x, neg, _mm512_mul_ps(x, e));
+    return _mm512_div_ps(num, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx512f"))) static inline __m512 gelu_tanh_avx512(__m512 x) {
+    __m512 z = _mm512_mul_ps(x, _mm512_fmadd_ps(_mm512_set1_ps(GELU_2KC), _mm512_mul_ps(x, x),
+                                                _mm512_set1_ps(GELU_2K)));
+    return mul_sigmoid_avx512(x, z);
+}
+
+__attribute__((target("avx512f"))) static inline __m512 gelu_erf_avx512(__m512 x) {
+    __m512 a = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(20.0f));
+    __m512 a2 = _mm512_mul_ps(a, a), a2lo = _mm512_fmsub_ps(a, a, a2); /* a^2 = a2 + a2lo */
+    __m512 h = _mm512_set1_ps(0.5f);
+    __m512 e = expsat_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a2), h));
+    e = _mm512_fnmadd_ps(e, _mm512_mul_ps(a2lo, h), e); /* e^(-a2lo/2) ~ 1 - a2lo/2 */
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                             _mm512_fmadd_ps(_mm512_set1_ps(ERF_T), a, _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_set1_ps(erf_r[10]);
+    for (int i = 9; i >= 0; i--) r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(erf_r[i]));
+    /* x < 0: (x R) e, so a subnormal Q never rounds a normal result; else x (1 - e R). */
+    __m512 pos = _mm512_mul_ps(x, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(e, r)));
+    return _mm512_mask_mov_ps(pos, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
+                              _mm512_mul_ps(_mm512_mul_ps(x, r), e));
+}
+
+/* up[i] = act(up[i]) for i in [i0, i1), or up[i] *= silu(gate[i]) (SiLU-gated). */
+__attribute__((target("avx512f"))) static void act_avx512(float *up, const float *gate,
+                                                          hw_activation act, int i0, int i1) {
+    for (int i = i0; i < i1; i += 16) {
+        const __mmask16 m = i1 - i >= 16 ? 0xFFFF : (__mmask16)((1u << (i1 - i)) - 1);
+        __m512 u = _mm512_maskz_loadu_ps(m, up + i), y;
+        if (act == HW_ACT_SILU_GATED)
+        {
+            __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+            y = _mm512_mul_ps(u, mul_sigmoid_avx512(g, g));
+        }
+        else if (act == HW_ACT_GELU_TANH)
+            y = gelu_tanh_avx512(u);
+        else
+            y = gelu_erf_avx512(u);
+        _mm512_mask_storeu_ps(up + i, m, y);
+    }
+}
+
+/* exp_core_avx512 in 8 lanes, step for step; 2^n as two factors 2^(n/2) 2^(n - n/2)
+ * (n in [-150, 128]): the first product is exact, so the one rounding is scalef's. */
+__attribute__((target("avx2,fma"))) static inline __m256 expsat_avx2(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(89.0f)), _mm256_set1_ps(-104.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1), bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 mul_sigmoid_avx2(__m256 x, __m256 z) {
+    __m256 e = expsat_avx2(_mm256_sub_ps(_mm256_setzero_ps(),
+                                         _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z)));
+    __m256 neg = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg);
+    return _mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 gelu_tanh_avx2(__m256 x) {
+    __m256 z = _mm256_mul_ps(x, _mm256_fmadd_ps(_mm256_set1_ps(GELU_2KC), _mm256_mul_ps(x, x),
+                                                _mm256_set1_ps(GELU_2K)));
+    return mul_sigmoid_avx2(x, z);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 gelu_erf_avx2(__m256 x) {
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), _mm256_set1_ps(20.0f));
+    __m256 a2 = _mm256_mul_ps(a, a), a2lo = _mm256_fmsub_ps(a, a, a2);
+    __m256 h = _mm256_set1_ps(0.5f);
+    __m256 e = expsat_avx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a2), h));
+    e = _mm256_fnmadd_ps(e, _mm256_mul_ps(a2lo, h), e);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                             _mm256_fmadd_ps(_mm256_set1_ps(ERF_T), a, _mm256_set1_ps(1.0f)));
+    __m256 r = _mm256_set1_ps(erf_r[10]);
+    for (int i = 9; i >= 0; i--) r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(erf_r[i]));
+    __m256 pos = _mm256_mul_ps(x, _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(e, r)));
+    return _mm256_blendv_ps(pos, _mm256_mul_ps(_mm256_mul_ps(x, r), e),
+                            _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 act8_avx2(__m256 u, const float *g,
+                                                                   hw_activation act) {
+    if (act == HW_ACT_SILU_GATED) {
+        __m256 gv = _mm256_loadu_ps(g);
+        return _mm256_mul_ps(u, mul_sigmoid_avx2(gv, gv));
+    }
+    return act == HW_ACT_GELU_TANH ? gelu_tanh_avx2(u) : gelu_erf_avx2(u);
+}
+
+__attribute__((target("avx2,fma"))) static void act_avx2(float *up, const float *gate,
+                                                        hw_activation act, int i0, int i1) {
+    int i = i0;
+    for (; i + 8 <= i1; i += 8)
+        _mm256_storeu_ps(up + i, act8_avx2(_mm256_loadu_ps(up + i), gate ? gate + i : NULL, act));
+    if (i < i1) { /* the tail, zero padded: each lane is computed alone, so nothing changes */
+        float u[8] = {0}, g[8] = {0};
+        for (int k = i; k < i1; k++) u[k - i] = up[k], g[k - i] = gate ? gate[k] : 0.0f;
+        _mm256_storeu_ps(u, act8_avx2(_mm256_loadu_ps(u), g, act));
+        for (int k = i; k < i1; k++) up[k] = u[k - i];
+    }
+}
+
 /* ---------------------------------------------------------------- plain C */
 
 static void matvec_c(float *y, const float *w, const float *x, int r0, int r1, int K) {
@@ -309,6 +467,13 @@ static void attend_c(float *z, float *att, const float *q, const float *K, const
     hw_softmax(att, S);
     for (int d = 0; d < Dh; d++) z[d] = 0;
     for (int s = 0; s < S; s++) hw_axpy(z, att[s], V + (size_t)s * Dh, Dh);
+}
+
+static void act_c(float *up, const float *gate, hw_activation act, int i0, int i1) {
+    for (int i = i0; i < i1; i++)
+        up[i] = act == HW_ACT_SILU_GATED ? up[i] * hw_silu(gate[i])
+                : act == HW_ACT_GELU_TANH ? hw_gelu_tanh(up[i])
+                                          : hw_gelu_exact(up[i]);
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -382,5 +547,35 @@ void hw_attend_rows(float *z, int zs, const float *q, int qs, const float *K, co
         int e = end + i, first = e > window ? e - window : 0;
         attend_row(z + (size_t)i * zs, att, q + (size_t)i * qs, K + (size_t)first * Dh,
                    V + (size_t)first * Dh, e - first, Dh, scale);
+    }
+}
+
+typedef struct {
+    float *up;
+    const float *gate;
+    hw_activation act;
+    int level;
+} act_job;
+
+static void act_range(void *arg, int begin, int end) {
+    const act_job *j = arg;
+    if (j->level == HW_SIMD_AVX512)
+        act_avx512(j->up, j->gate, j->act, begin, end);
+    else if (j->level == HW_SIMD_AVX2)
+        act_avx2(j->up, j->gate, j->act, begin, end);
+    else
+        act_c(j->up, j->gate, j->act, begin, end);
+}
+
+/* Values per chunk of the pool: a multiple of 16, ~10 us of work per chunk. */
+#define ACT_CHUNK 8192
+
+void hw_activate(float *up, const float *gate, size_t n, hw_activation act) {
+    const int level = simd_level();
+    for (size_t done = 0; done < n;) {
+        const int len = n - done < (1u << 30) ? (int)(n - done) : 1 << 30;
+        act_job j = {up + done, gate ? gate + done : NULL, act, level};
+        hw_parallel_range(act_range, &j, len, ACT_CHUNK);
+        done += (size_t)len;
     }
 }

@@ -135,14 +135,8 @@ static void mlp_block(hw_context *c, const hw_layer_weights *w, int T) {
     const hw_config *cfg = &c->m->cfg;
     const size_t n = (size_t)T * cfg->d_ff;
     hw_matmul(c->up, c->xn, &w->w_up, w->b_up, T);
-    if (cfg->act == HW_ACT_SILU_GATED) {
-        hw_matmul(c->gate, c->xn, &w->w_gate, w->b_gate, T);
-        for (size_t i = 0; i < n; i++) c->up[i] *= hw_silu(c->gate[i]);
-    } else if (cfg->act == HW_ACT_GELU_TANH) {
-        for (size_t i = 0; i < n; i++) c->up[i] = hw_gelu_tanh(c->up[i]);
-    } else {
-        for (size_t i = 0; i < n; i++) c->up[i] = hw_gelu_exact(c->up[i]);
-    }
+    if (cfg->act == HW_ACT_SILU_GATED) hw_matmul(c->gate, c->xn, &w->w_gate, w->b_gate, T);
+    hw_activate(c->up, c->gate, n, cfg->act);
     hw_matmul(c->mlp_out, c->up, &w->w_down, w->b_down, T);
 }
 
