@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pool_tsan_test.sh: tests/test_pool.c and tests/test_kernels.c built with
 # ThreadSanitizer against only the sources they use (the pool, the kernels, the
-# thread count; no model, and no OpenBLAS call runs), so a chunk run twice, a
+# thread count; no model, and no sgemm runs: OpenBLAS's threads are not instrumented,
+# so test_kernels.c skips its sgemm cases under TSan), so a chunk run twice, a
 # result read before the pool hands it back, or any other data race in the pool's
 # job hand-off is reported. Each case line is prefixed "tsan/"; a TSan report fails.
 set -u

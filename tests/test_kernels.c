@@ -1,7 +1,9 @@
 /*
- * test_kernels.c: the SIMD kernels of src/core/simd.c against double-precision
+ * test_kernels.c: the kernels of src/core/simd.c and ops.c against double-precision
  * references, on awkward shapes, at every SIMD level the CPU has (hw_simd_force):
- * matrix-vector products, causal attention with cached prefixes and sliding windows.
+ * matrix-vector products, causal attention with cached prefixes and sliding windows,
+ * matmul with and without bias, norms, and the MLP activations; and the invariances
+ * the engine relies on (AVX-512 = AVX2, any thread count, any split: the same bits).
  *
  * Tolerances are normalised so they hold for any data, not tuned to one seed:
  * - matvec: |y - y_ref| <= (ceil(K/16) + 32) u sum_k |w_k x_k|, u = 2^-24. Each
@@ -290,6 +292,123 @@ static void attend_long_context(void) {
     free(q), free(Kc), free(Vc), free(z), free(att), free(ref);
 }
 
+/* ---------------------------------------------------------------- matmul, norms */
+
+/* hw_matmul on every path (T = 1: the matrix-vector kernel; T > 1: OpenBLAS sgemm,
+ * with a bias as beta = 1 over rows that start as the bias), with and without a bias,
+ * against double. y starts as NaN: nothing of it may leak into the result. sgemm may
+ * sum each output in one chain along K: bound (K + 32) u (sum |w x| + |b|). */
+static void matmul_with_and_without_bias(void) {
+#ifdef __SANITIZE_THREAD__
+    /* tests/pool_tsan_test.sh: OpenBLAS's threads are not instrumented, so ThreadSanitizer
+     * would report every sgemm; only the matrix-vector path (T = 1) runs there. */
+    static const int TS[] = {1};
+#else
+    static const int TS[] = {1, 2, 5, 64};
+#endif
+    static const int RK[][2] = {{1, 1}, {3, 7}, {100, 172}, {257, 1000}, {768, 768}};
+    for (int a = 0; a < N_OF(TS); a++)
+        for (int b = 0; b < N_OF(RK); b++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                const int T = TS[a], R = RK[b][0], K = RK[b][1];
+                float *w = malloc(sizeof(float) * R * K), *x = malloc(sizeof(float) * T * K);
+                float *bias = malloc(sizeof(float) * R), *y = malloc(sizeof(float) * T * R);
+                fill(w, (size_t)R * K, 1.0f);
+                fill(x, (size_t)T * K, 1.0f);
+                fill(bias, R, 2.0f);
+                memset(y, 0xff, sizeof(float) * T * R); /* NaN */
+                hw_matrix m = {.dtype = HW_F32, .rows = R, .cols = K, .f32 = w};
+                hw_matmul(y, x, &m, with_bias ? bias : NULL, T);
+                int bad = 0;
+                for (int t = 0; t < T; t++)
+                    for (int r = 0; r < R; r++) {
+                        double ref = with_bias ? bias[r] : 0, mag = with_bias ? fabs(bias[r]) : 0;
+                        for (int k = 0; k < K; k++) {
+                            double p = (double)w[(size_t)r * K + k] * x[(size_t)t * K + k];
+                            ref += p, mag += fabs(p);
+                        }
+                        double e = fabs(y[(size_t)t * R + r] - ref);
+                        bad += !(e <= (K + 32) * U * mag);
+                    }
+                CHECK(bad == 0, "T %d R %d K %d bias %d: %d of %d outputs off", T, R, K, with_bias,
+                      bad, T * R);
+                free(w), free(x), free(bias), free(y);
+            }
+}
+
+/* RMSNorm and LayerNorm against double, rows with a large common offset (LayerNorm's
+ * two passes), n from 1 to past a vector multiple. Bounds, relative to |w xhat| + |b|:
+ * RMSNorm (n/16 + 32) u (its sum of squares is a 16-lane float sum); LayerNorm 8 u
+ * (double statistics; then a cast, two products and a sum in float). */
+static void norms_match_double_reference(void) {
+    static const int TS[] = {1, 3, 100};
+    static const int NS[] = {1, 7, 64, 768, 1000};
+    for (int a = 0; a < N_OF(TS); a++)
+        for (int b = 0; b < N_OF(NS); b++) {
+            const int T = TS[a], n = NS[b];
+            float *x = malloc(sizeof(float) * T * n), *y = malloc(sizeof(float) * T * n);
+            float *w = malloc(sizeof(float) * n), *bias = malloc(sizeof(float) * n);
+            fill(x, (size_t)T * n, 1.0f);
+            for (int i = 0; i < T * n; i++) x[i] += 30.0f; /* offset: mean 30, spread 1 */
+            fill(w, n, 2.0f);
+            fill(bias, n, 1.0f);
+            const float eps = 1e-5f;
+            int bad_rms = 0, bad_ln = 0;
+            hw_rmsnorm(y, x, w, T, n, eps);
+            for (int t = 0; t < T; t++) {
+                const float *xt = x + (size_t)t * n;
+                double ss = 0;
+                for (int i = 0; i < n; i++) ss += (double)xt[i] * xt[i];
+                const double inv = 1 / sqrt(ss / n + eps);
+                for (int i = 0; i < n; i++) {
+                    const double ref = w[i] * (xt[i] * inv);
+                    bad_rms += !(fabs(y[(size_t)t * n + i] - ref) <= (n / 16 + 32) * U * fabs(ref));
+                }
+            }
+            hw_layernorm(y, x, w, bias, T, n, eps);
+            for (int t = 0; t < T; t++) {
+                const float *xt = x + (size_t)t * n;
+                double mean = 0, var = 0;
+                for (int i = 0; i < n; i++) mean += xt[i];
+                mean /= n;
+                for (int i = 0; i < n; i++) var += (xt[i] - mean) * (xt[i] - mean);
+                const double inv = 1 / sqrt(var / n + eps);
+                for (int i = 0; i < n; i++) {
+                    const double wx = w[i] * ((xt[i] - mean) * inv), ref = wx + bias[i];
+                    bad_ln += !(fabs(y[(size_t)t * n + i] - ref) <= 8 * U * (fabs(wx) + fabs(bias[i])));
+                }
+            }
+            CHECK(bad_rms == 0 && bad_ln == 0, "T %d n %d: %d RMSNorm, %d LayerNorm values off", T,
+                  n, bad_rms, bad_ln);
+            free(x), free(y), free(w), free(bias);
+        }
+}
+
+/* Rows are shared between threads in prefill: 1 thread = 2 = 3, bit for bit. */
+static void norms_same_bits_any_thread_count(void) {
+    const int T = 517, n = 768;
+    float *x = malloc(sizeof(float) * T * n), *w = malloc(sizeof(float) * n);
+    float *b = malloc(sizeof(float) * n), *r1 = malloc(sizeof(float) * T * n);
+    float *l1 = malloc(sizeof(float) * T * n), *y = malloc(sizeof(float) * T * n);
+    fill(x, (size_t)T * n, 3.0f);
+    fill(w, n, 1.0f);
+    fill(b, n, 1.0f);
+    hw_set_threads(1);
+    hw_rmsnorm(r1, x, w, T, n, 1e-5f);
+    hw_layernorm(l1, x, w, b, T, n, 1e-5f);
+    for (int t = 2; t <= 3; t++) {
+        hw_set_threads(t);
+        memset(y, 0xff, sizeof(float) * T * n);
+        hw_rmsnorm(y, x, w, T, n, 1e-5f);
+        CHECK(memcmp(y, r1, sizeof(float) * T * n) == 0, "RMSNorm: %d threads differ", t);
+        memset(y, 0xff, sizeof(float) * T * n);
+        hw_layernorm(y, x, w, b, T, n, 1e-5f);
+        CHECK(memcmp(y, l1, sizeof(float) * T * n) == 0, "LayerNorm: %d threads differ", t);
+    }
+    hw_set_threads(0);
+    free(x), free(w), free(b), free(r1), free(l1), free(y);
+}
+
 /* ---------------------------------------------------------------- activations */
 
 static const char *act_name(hw_activation a) {
@@ -478,6 +597,9 @@ int main(void) {
     RUN(matvec_same_bits_any_thread_count);
     RUN(attend_matches_double_reference);
     RUN(attend_long_context);
+    RUN(matmul_with_and_without_bias);
+    RUN(norms_match_double_reference);
+    RUN(norms_same_bits_any_thread_count);
     RUN(activations_match_double_reference);
     RUN(activations_match_scalar_functions);
     RUN(activations_avx512_equal_avx2_bitwise);

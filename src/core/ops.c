@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <string.h>
 
 #define LANES 16
 
@@ -68,14 +69,20 @@ static void q8_rows(void *arg, int r0, int r1) {
 
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T) {
     const int R = w->rows, K = w->cols;
+    if (w->dtype == HW_F32 && T > 1) {
+        /* With a bias, y starts as the bias rows and sgemm adds the product to it
+         * (beta = 1): OpenBLAS then skips its pass that zeroes y (beta = 0), and no
+         * bias pass follows. */
+        if (bias)
+            for (int t = 0; t < T; t++) memcpy(y + (size_t)t * R, bias, (size_t)R * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, K, 1.0f, x, K, w->f32, K,
+                    bias ? 1.0f : 0.0f, y, R);
+        return;
+    }
     if (w->dtype == HW_F32) {
-        if (T == 1) {
-            /* Our own matrix-vector loop rather than sgemv: OpenBLAS may split the
-             * sum along K across threads, making decode depend on the thread count. */
-            hw_matvec(y, w->f32, x, R, K);
-        } else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, K, 1.0f, x, K, w->f32, K,
-                        0.0f, y, R);
+        /* Our own matrix-vector loop rather than sgemv: OpenBLAS may split the sum
+         * along K across threads, making decode depend on the thread count. */
+        hw_matvec(y, w->f32, x, R, K);
     } else {
         /* Q8_0: weight-stationary loop, each row dequantised on the fly. */
         q8_job j = {y, x, w, T};
@@ -85,32 +92,80 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
         for (int t = 0; t < T; t++) hw_axpy(y + (size_t)t * R, 1.0f, bias, R);
 }
 
-void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * n;
-        float *ot = out + (size_t)t * n;
-        float ss = hw_dot(xt, xt, n) / (float)n + eps;
+/* Norms, one row at a time; rows shared by the pool's threads in prefill (each row is
+ * computed whole by one thread: results do not depend on the thread count). */
+typedef struct {
+    float *out;
+    const float *x, *weight, *bias;
+    int n;
+    float eps;
+} norm_job;
+
+/* Rows per pool chunk: about 32K values. */
+static int norm_chunk(int n) { return n < 32768 ? 32768 / n : 1; }
+
+static void rmsnorm_rows(void *arg, int t0, int t1) {
+    const norm_job *j = arg;
+    const int n = j->n;
+    const float *weight = j->weight;
+    for (int t = t0; t < t1; t++) {
+        const float *xt = j->x + (size_t)t * n;
+        float *ot = j->out + (size_t)t * n;
+        float ss = hw_dot(xt, xt, n) / (float)n + j->eps;
         float inv = 1.0f / sqrtf(ss);
         for (int i = 0; i < n; i++) ot[i] = weight[i] * (inv * xt[i]);
     }
 }
 
-void hw_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
-                  int n, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * n;
-        float *ot = out + (size_t)t * n;
-        double mean = 0, var = 0; /* double: two-pass statistics without drift */
-        for (int i = 0; i < n; i++) mean += xt[i];
-        mean /= n;
-        for (int i = 0; i < n; i++) var += (xt[i] - mean) * (xt[i] - mean);
-        var /= n;
-        float inv = (float)(1.0 / sqrt(var + eps));
+void hw_rmsnorm(float *out, const float *x, const float *weight, int T, int n, float eps) {
+    norm_job j = {out, x, weight, NULL, n, eps};
+    hw_parallel_range(rmsnorm_rows, &j, T, norm_chunk(n));
+}
+
+/* LayerNorm's statistics in double, in 8 lanes (lane l takes i = l, l+8, ...) added
+ * in a fixed order, so that they vectorise without fast-math: sum of x[i], and sum of
+ * (x[i] - c)^2. */
+static double sum_f64(const float *x, int n) {
+    double acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += x[i + l];
+    double s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static double sum_sq_dev_f64(const float *x, int n, double c) {
+    double acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (x[i + l] - c) * (x[i + l] - c);
+    double s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += (x[i] - c) * (x[i] - c);
+    return s;
+}
+
+static void layernorm_rows(void *arg, int t0, int t1) {
+    const norm_job *j = arg;
+    const int n = j->n;
+    const float *weight = j->weight, *bias = j->bias;
+    for (int t = t0; t < t1; t++) {
+        const float *xt = j->x + (size_t)t * n;
+        float *ot = j->out + (size_t)t * n;
+        const double mean = sum_f64(xt, n) / n; /* double: two passes, no drift */
+        const double var = sum_sq_dev_f64(xt, n, mean) / n;
+        float inv = (float)(1.0 / sqrt(var + j->eps));
         for (int i = 0; i < n; i++) {
             float v = ((float)(xt[i] - mean)) * inv * weight[i];
             ot[i] = bias ? v + bias[i] : v;
         }
     }
+}
+
+void hw_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
+                  int n, float eps) {
+    norm_job j = {out, x, weight, bias, n, eps};
+    hw_parallel_range(layernorm_rows, &j, T, norm_chunk(n));
 }
 
 void hw_softmax(float *x, int n) {
