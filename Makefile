@@ -5,7 +5,9 @@
 CC      ?= cc
 SHARED  ?= $(abspath ../shared)
 MODEL   ?= $(SHARED)/models/stories260K/stories260K.bin
-TOKENIZER ?= $(dir $(MODEL))tok512.bin
+# stories260K's tokenizer is tok512.bin; other models use the CLI's default (the
+# model's folder, or tokenizer.bin beside a .bin) unless TOKENIZER is given.
+TOKENIZER ?= $(if $(filter %stories260K.bin,$(MODEL)),$(dir $(MODEL))tok512.bin)
 
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cjson
@@ -66,9 +68,9 @@ test: all
 demo:
 	scripts/install-deps.sh
 	$(MAKE) all
-	@test -f "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin" >&2; exit 1; }
+	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
 	$(BUILD)/headwise info -m "$(MODEL)"
-	$(BUILD)/headwise generate -m "$(MODEL)" -z "$(TOKENIZER)" -p "Once upon a time" -n 200 -t 0.8 -s 42
+	$(BUILD)/headwise generate -m "$(MODEL)" $(if $(TOKENIZER),-z "$(TOKENIZER)") -p "Once upon a time" -n 200 -t 0.8 -s 42
 
 # The engine benchmark, then every bench/*.sh script (bench_forward is their tool).
 bench: all
