@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,6 +132,145 @@ typedef enum {
  * tokens do not fit in the context. */
 hw_status hw_forward(hw_context *c, const int *tokens, int T,
                      hw_logits_mode mode, float *logits);
+
+/* ---------------------------------------------------------------- hooks */
+
+/* Hook points, named as TransformerLens names them. Each has one axis order,
+ * fixed whatever flags or interventions are in use. T is the number of tokens
+ * in the forward call, `pos` the position of its first one, P = pos + T the
+ * keys each head can see (keys outside a query's causal or sliding window are
+ * -inf in the scores and 0 in the pattern). Per layer unless marked global. */
+typedef enum {
+    HW_HOOK_EMBED,       /* hook_embed (global)              (T, D) token embeddings */
+    HW_HOOK_POS_EMBED,   /* hook_pos_embed (global)          (T, D) learned positions only */
+    HW_HOOK_RESID_PRE,   /* blocks.L.hook_resid_pre          (T, D) */
+    HW_HOOK_Q,           /* blocks.L.attn.hook_q             (T, H, Dh) before rotary */
+    HW_HOOK_K,           /* blocks.L.attn.hook_k             (T, Hk, Dh) before rotary */
+    HW_HOOK_V,           /* blocks.L.attn.hook_v             (T, Hk, Dh) */
+    HW_HOOK_ROT_Q,       /* blocks.L.attn.hook_rot_q         (T, H, Dh) rotary models only */
+    HW_HOOK_ROT_K,       /* blocks.L.attn.hook_rot_k         (T, Hk, Dh) rotary models only;
+                          * what enters the KV cache */
+    HW_HOOK_ATTN_SCORES, /* blocks.L.attn.hook_attn_scores   (H, T, P) q.k / sqrt(Dh) */
+    HW_HOOK_PATTERN,     /* blocks.L.attn.hook_pattern       (H, T, P) softmax of the scores */
+    HW_HOOK_Z,           /* blocks.L.attn.hook_z             (T, H, Dh) before W_O */
+    HW_HOOK_RESULT,      /* blocks.L.attn.hook_result        (T, H, D) each head after W_O
+                          * (bias not included; costs H matmuls, so only when asked) */
+    HW_HOOK_ATTN_OUT,    /* blocks.L.hook_attn_out           (T, D) */
+    HW_HOOK_RESID_MID,   /* blocks.L.hook_resid_mid          (T, D) not in parallel-residual models */
+    HW_HOOK_MLP_POST,    /* blocks.L.mlp.hook_post           (T, F) after the activation */
+    HW_HOOK_MLP_OUT,     /* blocks.L.hook_mlp_out            (T, D) */
+    HW_HOOK_RESID_POST,  /* blocks.L.hook_resid_post         (T, D) */
+    HW_HOOK_LN_FINAL,    /* ln_final.hook_normalized (global) (T, D) every row, whatever logits mode */
+    HW_HOOK_LOGITS,      /* hook_logits (global)             (T, V) every row, whatever logits mode */
+    HW_HOOK_COUNT
+} hw_hook_point;
+
+/* One visit of a hook point. The engine first calls each hook with ask = 1 and
+ * data = NULL (shape filled in); only if some hook returns non-zero is the
+ * tensor materialised, and every hook that said yes is then called with
+ * ask = 0 and data, which it may read or edit in place. */
+typedef struct {
+    hw_hook_point point;
+    int layer;             /* -1 for global points */
+    int ask;
+    int pos, T;            /* first position and number of tokens in this call */
+    int decode;            /* 1 in a decode step: T == 1 and pos > 0 */
+    int ndim, shape[3];
+    float *data;           /* NULL when asking */
+    const hw_model *model;
+} hw_hook_call;
+/* Asked (ask = 1): return non-zero to want the tensor. Called (ask = 0): return
+ * non-zero to stop the run with an error (hw_forward_hooked returns HW_ERR_ARG). */
+typedef int (*hw_hook_fn)(hw_hook_call *call, void *user);
+
+typedef struct hw_hooks hw_hooks;
+hw_hooks *hw_hooks_new(void);
+/* Frees the hooks and what the intervention helpers below allocated (not captures). */
+void hw_hooks_free(hw_hooks *h);
+/* Hooks run in the order they were added. */
+hw_status hw_hooks_add(hw_hooks *h, hw_hook_fn fn, void *user);
+
+/* hw_forward with hooks; they last for this call only. hooks may be NULL. */
+hw_status hw_forward_hooked(hw_context *c, const int *tokens, int T, hw_logits_mode mode,
+                            float *logits, const hw_hooks *hooks);
+
+/* "blocks.3.attn.hook_pattern" <-> (HW_HOOK_PATTERN, 3). Global points have layer -1.
+ * hw_hook_parse fails (HW_ERR_ARG) on an unknown name or a layer out of range. */
+hw_status hw_hook_parse(const hw_model *m, const char *name, hw_hook_point *point, int *layer);
+/* Writes the name into buf (at most n bytes, NUL-terminated); returns its length. */
+int hw_hook_name(char *buf, size_t n, hw_hook_point point, int layer);
+
+/* ---------------------------------------------------------------- heads */
+
+typedef struct { int layer, head; } hw_head;   /* head: a query-head index */
+/* The KV head a query head reads: head / (H / Hk). */
+int hw_kv_head(const hw_config *cfg, int q_head);
+/* Parse "3.1,4.0" into heads (at most max); returns the count or -1 (error set)
+ * if malformed or out of range for m. */
+int hw_heads_parse(const hw_model *m, const char *text, hw_head *heads, int max);
+
+/* ---------------------------------------------------------------- captures */
+
+/* Copies of hook tensors taken during runs. Each visit of a wanted point is kept
+ * as one entry, in order (a prefill and each decode step are separate visits). */
+typedef struct hw_capture hw_capture;
+typedef struct {
+    hw_hook_point point;
+    int layer, pos, T, decode, ndim, shape[3];
+    const float *data;
+} hw_capture_entry;
+hw_capture *hw_capture_new(void);
+void hw_capture_free(hw_capture *cap);
+/* Capture this point (layer < 0: every layer; ignored for global points). */
+hw_status hw_capture_want(hw_capture *cap, hw_hook_point point, int layer);
+hw_status hw_hooks_add_capture(hw_hooks *h, hw_capture *cap);
+int hw_capture_count(const hw_capture *cap);
+const hw_capture_entry *hw_capture_get(const hw_capture *cap, int i);
+/* The entry for (point, layer, pos), or NULL. */
+const hw_capture_entry *hw_capture_find(const hw_capture *cap, hw_hook_point point,
+                                        int layer, int pos);
+void hw_capture_clear(hw_capture *cap);   /* forget entries, keep what is wanted */
+
+/* ---------------------------------------------------------------- interventions */
+
+/* When an intervention acts. A decode step is a call with T == 1 and pos > 0;
+ * every other call is prefill. */
+typedef enum { HW_PHASE_BOTH, HW_PHASE_PREFILL, HW_PHASE_DECODE } hw_phase;
+
+/* Head interventions, each added as a hook (heads are copied):
+ *   mask_uniform: the heads' pre-softmax scores set to 0 inside the causal
+ *                 window, so they attend uniformly (Retrieval Head masking);
+ *   zero_output:  the heads' z set to 0;
+ *   scale:        the heads' z (equivalently their value vectors) times s;
+ *   mean_ablate:  the heads' z replaced by mean_z (L, H, Dh), see hw_mean_z. */
+hw_status hw_hooks_mask_uniform(hw_hooks *h, const hw_head *heads, int n, hw_phase phase);
+hw_status hw_hooks_zero_output(hw_hooks *h, const hw_head *heads, int n, hw_phase phase);
+hw_status hw_hooks_scale(hw_hooks *h, const hw_head *heads, int n, float s, hw_phase phase);
+hw_status hw_hooks_mean_ablate(hw_hooks *h, const hw_head *heads, int n, const float *mean_z,
+                               hw_phase phase);
+/* mean_z (L, H, Dh): every head's z averaged over all positions of n token
+ * sequences (each run from an empty cache). */
+hw_status hw_mean_z(const hw_model *m, const int *const *seqs, const int *lens, int n,
+                    float *mean_z);
+/* Activation patching: at `point` of `layer` (-1: every layer), replace the tensor
+ * by the entry of src captured at the same point, layer and pos (same shape);
+ * a visit with no such entry fails the run. src must outlive the runs. */
+hw_status hw_hooks_patch(hw_hooks *h, hw_hook_point point, int layer, const hw_capture *src,
+                         hw_phase phase);
+
+/* ---------------------------------------------------------------- output files */
+
+/* A file written whole or not at all: data goes to a temporary name beside path
+ * and is renamed over path by hw_atomic_commit. abort (or a crash) leaves path
+ * untouched. */
+typedef struct hw_atomic_file hw_atomic_file;
+hw_atomic_file *hw_atomic_open(const char *path);
+FILE *hw_atomic_stream(hw_atomic_file *a);
+hw_status hw_atomic_commit(hw_atomic_file *a);   /* closes and frees a, even on failure */
+void hw_atomic_abort(hw_atomic_file *a);         /* removes the temporary file, frees a */
+hw_status hw_write_file_atomic(const char *path, const void *data, size_t n);
+/* A NumPy .npy file (format 1.0, little-endian float32, C order), atomically. */
+hw_status hw_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 
 /* ---------------------------------------------------------------- tokenizer */
 
