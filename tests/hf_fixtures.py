@@ -236,6 +236,8 @@ def llama_forward(W, cfg, ids, arch):
             window = cfg.get("sliding_window", 4096)
         z = attend(rope(q, Dh, freqs), rope(k, Dh, freqs), v, window)
         x = x + lin(z, L + "self_attn.o_proj", o_bias)
+        if cfg["intermediate_size"] == 0:  # headwise's attention-only Llama
+            continue
         m = rms_norm(x, W[L + "post_attention_layernorm.weight"], eps)
         g = torch.nn.functional.silu(lin(m, L + "mlp.gate_proj", mlp_bias))
         x = x + lin(g * lin(m, L + "mlp.up_proj", mlp_bias), L + "mlp.down_proj", mlp_bias)
@@ -326,11 +328,13 @@ def llama_weights(cfg, init, arch):
     for i in range(cfg["num_hidden_layers"]):
         L = "model.layers.%d." % i
         W[L + "input_layernorm.weight"] = init.norm_w(D)
-        W[L + "post_attention_layernorm.weight"] = init.norm_w(D)
-        for name, rows, cols, qk in (("self_attn.q_proj", H * Dh, D, True), ("self_attn.k_proj", Hk * Dh, D, True),
-                                     ("self_attn.v_proj", Hk * Dh, D, False), ("self_attn.o_proj", D, H * Dh, False),
-                                     ("mlp.gate_proj", F, D, False), ("mlp.up_proj", F, D, False),
-                                     ("mlp.down_proj", D, F, False)):
+        mats = [("self_attn.q_proj", H * Dh, D, True), ("self_attn.k_proj", Hk * Dh, D, True),
+                ("self_attn.v_proj", Hk * Dh, D, False), ("self_attn.o_proj", D, H * Dh, False)]
+        if F > 0:  # F == 0: headwise's attention-only Llama (no MLP, no second norm)
+            W[L + "post_attention_layernorm.weight"] = init.norm_w(D)
+            mats += [("mlp.gate_proj", F, D, False), ("mlp.up_proj", F, D, False),
+                     ("mlp.down_proj", D, F, False)]
+        for name, rows, cols, qk in mats:
             W[L + name + ".weight"] = init.weight(rows, cols, qk)
             has_bias = {"self_attn.q_proj": qkv_bias, "self_attn.k_proj": qkv_bias,
                         "self_attn.v_proj": qkv_bias, "self_attn.o_proj": o_bias}.get(name, mlp_bias)
@@ -409,6 +413,8 @@ def cases():
         ("qwen2_tied_f32", "qwen2",
          llama_cfg("qwen2", num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1000000.0,
                    rms_norm_eps=1e-6, use_sliding_window=False), True, torch.float32, {}),
+        ("llama_attn_only_f32", "llama", llama_cfg("llama", intermediate_size=0, num_key_value_heads=2),
+         True, torch.float32, {}),
         ("qwen2_bf16", "qwen2", llama_cfg("qwen2", num_key_value_heads=2, torch_dtype="bfloat16"), False,
          torch.bfloat16, {}),
     ]

@@ -280,6 +280,7 @@ static hw_status load_llama_like(loader *L) {
         if (c->out_bias) {
             TRY(set_name(L, "%s.%d.self_attn.o_proj.bias", p, i)); TRY(vec(L, D, &l->bo));
         }
+        if (F == 0) continue; /* attention-only */
         TRY(set_name(L, "%s.%d.post_attention_layernorm.weight", p, i)); TRY(vec(L, D, &l->mlp_norm));
         TRY(set_name(L, "%s.%d.mlp.gate_proj.weight", p, i)); TRY(linear(L, F, D, &l->w_gate));
         TRY(set_name(L, "%s.%d.mlp.up_proj.weight", p, i)); TRY(linear(L, F, D, &l->w_up));

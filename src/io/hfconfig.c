@@ -213,11 +213,13 @@ static hw_status parse_llama_like(const json_src *j, hw_config *c, const char *a
     hw_status st;
     bool qwen2 = strcmp(arch, "qwen2") == 0, llama = strcmp(arch, "llama") == 0;
     int ctx_def = llama ? 2048 : qwen2 ? 32768 : 131072, attn_bias = 0, mlp_bias = 0;
+    /* headwise's own extension: a Llama with intermediate_size 0 is attention-only
+     * (no MLP and no post-attention norm), the shape of its trained organisms. */
     if ((st = get_int(j, "hidden_size", true, 0, 1, MAX_DIM, &c->d_model)) ||
         (st = get_int(j, "num_hidden_layers", true, 0, 1, MAX_DIM, &c->n_layer)) ||
         (st = get_int(j, "num_attention_heads", true, 0, 1, MAX_DIM, &c->n_head)) ||
         (st = get_int(j, "num_key_value_heads", false, c->n_head, 1, MAX_DIM, &c->n_kv_head)) ||
-        (st = get_int(j, "intermediate_size", true, 0, 1, MAX_DIM, &c->d_ff)) ||
+        (st = get_int(j, "intermediate_size", true, 0, llama ? 0 : 1, MAX_DIM, &c->d_ff)) ||
         (st = get_int(j, "vocab_size", true, 0, 1, MAX_DIM, &c->vocab_size)) ||
         (st = get_int(j, "max_position_embeddings", false, ctx_def, 1, 1 << 30, &c->n_ctx)) ||
         (st = get_pos(j, "rms_norm_eps", 1e-6, 1, &c->norm_eps)) ||

@@ -8,8 +8,8 @@
     X(k_cache, (size_t)L * Hk * C * Dh) X(v_cache, (size_t)L * Hk * C * Dh)   \
     X(x, (size_t)N * D) X(xn, (size_t)N * D) X(q, (size_t)N * H * Dh)         \
     X(k, (size_t)N * Hk * Dh) X(v, (size_t)N * Hk * Dh) X(z, (size_t)N * H * Dh) \
-    X(attn_out, (size_t)N * D) X(mlp_out, (size_t)N * D) X(gate, (size_t)N * F) \
-    X(up, (size_t)N * F) X(att, (size_t)H * C) X(inv_freq, (size_t)R / 2 + 1)  \
+    X(attn_out, (size_t)N * D) X(mlp_out, (size_t)N * D) X(gate, (size_t)N * F + 1) \
+    X(up, (size_t)N * F + 1) X(att, (size_t)H * C) X(inv_freq, (size_t)R / 2 + 1)  \
     X(rope_cos, (size_t)N * (R / 2) + 1) X(rope_sin, (size_t)N * (R / 2) + 1)
 
 hw_context *hw_context_new(const hw_model *m, int n_ctx) {

@@ -162,10 +162,12 @@ static void forward_chunk(hw_context *c, const int *tokens, int T, int pos, hw_l
         norm(c->xn, c->x, cfg, w->attn_norm, w->attn_norm_b, T);
         attention_block(c, w, l, pos, T);
         if (!cfg->parallel_residual) add(c->x, c->attn_out, n);
-        norm(c->xn, c->x, cfg, w->mlp_norm, w->mlp_norm_b, T);
-        mlp_block(c, w, T);
+        if (cfg->d_ff > 0) { /* else attention-only */
+            norm(c->xn, c->x, cfg, w->mlp_norm, w->mlp_norm_b, T);
+            mlp_block(c, w, T);
+        }
         if (cfg->parallel_residual) add(c->x, c->attn_out, n);
-        add(c->x, c->mlp_out, n);
+        if (cfg->d_ff > 0) add(c->x, c->mlp_out, n);
     }
     if (mode == HW_LOGITS_NONE) return;
     /* Only the rows whose logits are wanted go through the final norm and classifier. */
