@@ -282,7 +282,8 @@ typedef struct hw_tokenizer hw_tokenizer;
  *     llama2.c does);
  *   a Hugging Face tokenizer.json with a BPE model: byte-level (GPT-2, Pythia,
  *     Llama-3, Qwen2) or SentencePiece-style with byte fallback (Llama-2,
- *     TinyLlama, Mistral); vocab_size is ignored;
+ *     TinyLlama, Mistral), or a WordLevel model (one piece per word; without a
+ *     decoder the pieces decode joined by spaces); vocab_size is ignored;
  *   GPT-2's encoder.json, with vocab.bpe beside it;
  *   a folder holding tokenizer.json, encoder.json + vocab.bpe, or
  *     tokenizer.bin (tried in that order).
@@ -307,6 +308,15 @@ int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags,
  * start (prev_id < 0). The bytes are not NUL-terminated and live as long as t.
  * Returns NULL (len 0) for an id outside the vocabulary. */
 const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size_t *len);
+
+/* Write a Hugging Face tokenizer.json for a vocabulary of symbols (id = index;
+ * each non-empty, without whitespace, distinct): a WordLevel model with a
+ * WhitespaceSplit pre-tokenizer and no decoder, so text is the symbols joined
+ * by spaces, as hw_tokenizer_load and Hugging Face tokenizers both read it.
+ * bos (-1: none) becomes a special token the post-processor puts first; unk
+ * (-1: none) is what an unknown word becomes. Written atomically. */
+hw_status hw_tokenizer_write_wordlevel(const char *path, const char *const *symbols, int n,
+                                       int bos, int unk);
 
 /* ---------------------------------------------------------------- sampling */
 

@@ -39,6 +39,9 @@ static hw_status run_step(const hw_dec_step *st, const char *s, size_t len, hw_b
         }
         return r == HW_OK ? hw_buf_put(out, s + last, len - last) : r;
     }
+    case HW_DEC_PREFIX:
+        if ((r = hw_buf_put(out, st->to, st->to_len)) != HW_OK) return r;
+        return hw_buf_put(out, s, len);
     case HW_DEC_BYTE_FALLBACK: {
         int b = byte_piece(s, len);
         if (b < 0) return hw_buf_put(out, s, len);

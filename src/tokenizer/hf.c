@@ -71,7 +71,8 @@ static hw_status encode_stretch(const hw_tokenizer *t, encoder *e, const char *s
     hw_status st = hw_normalize(t->norm, t->n_norm, s, len, &e->norm);
     if (st == HW_OK) st = hw_pretokenize(t->pre, t->n_pre, &e->norm, first, &e->words);
     for (size_t i = 0; i < e->words.n && st == HW_OK; i++)
-        st = hw_bpe_word(t, e->norm.s + e->words.v[i].off, e->words.v[i].len, &e->ids, &e->n, &e->cap);
+        st = (t->kind == HW_TOKENIZER_WORDLEVEL ? hw_wordlevel_word : hw_bpe_word)(
+            t, e->norm.s + e->words.v[i].off, e->words.v[i].len, &e->ids, &e->n, &e->cap);
     return st;
 }
 

@@ -9,6 +9,7 @@
  *   gpt2_files.c      GPT-2 encoder.json + vocab.bpe   } in hf.c; hf_vocab.c
  *   hf.c              added tokens, then per stretch: normalize.c (nfc.c),
  *                     pretok.c (PCRE2), bpe.c (rank-driven BPE of one word)
+ *                     or wordlevel.c (one piece per word)
  *   merge.c           the heap-based merge loop both kinds of BPE share
  *   vocab.c pairs.c   piece -> id and (id, id) -> merge hash tables
  *   decode.c          the bytes each id prints as, built at load
@@ -171,7 +172,10 @@ typedef struct {
 
 /* One step of a decoder chain, applied to each piece on its own to build the
  * per-id decode table (Fuse and Strip act on whole texts: see strip_leading). */
-typedef enum { HW_DEC_REPLACE, HW_DEC_BYTE_FALLBACK, HW_DEC_BYTELEVEL } hw_dec_kind;
+typedef enum {
+    HW_DEC_REPLACE, HW_DEC_BYTE_FALLBACK, HW_DEC_BYTELEVEL,
+    HW_DEC_PREFIX, /* `to` before the piece: WordLevel's join with spaces, per piece */
+} hw_dec_kind;
 
 typedef struct {
     hw_dec_kind kind;
@@ -215,6 +219,7 @@ extern const char hw_gpt2_pattern[];
 typedef enum {
     HW_TOKENIZER_LLAMA2C, /* llama2.c tokenizer.bin: scores, byte fallback */
     HW_TOKENIZER_BPE,     /* Hugging Face / GPT-2 BPE: ranked merges, pipeline */
+    HW_TOKENIZER_WORDLEVEL, /* Hugging Face WordLevel: each word one piece, pipeline */
 } hw_tokenizer_kind;
 
 struct hw_tokenizer {
@@ -258,6 +263,10 @@ hw_status hw_tokenizer_load_gpt2(hw_tokenizer *t, const char *encoder_json, cons
 /* bpe.c: encode one word (pre-tokenized, normalized) and append its ids. */
 hw_status hw_bpe_word(const hw_tokenizer *t, const char *w, size_t len, int **ids, size_t *n,
                       size_t *cap);
+/* wordlevel.c: the piece of one word (or unk), appended to ids; a word that
+ * is not in the vocabulary without an unk token is an error, as in tokenizers. */
+hw_status hw_wordlevel_word(const hw_tokenizer *t, const char *w, size_t len, int **ids, size_t *n,
+                            size_t *cap);
 /* After the vocab is indexed: fill byte_sym (byte_level) and byte_id. */
 hw_status hw_bpe_prepare(hw_tokenizer *t);
 

@@ -1,4 +1,4 @@
-/* tokenizer_json.c: Hugging Face tokenizer.json files with a BPE model.
+/* tokenizer_json.c: Hugging Face tokenizer.json files with a BPE or WordLevel model.
  *
  * Reads the parts the pipeline in hf.c runs: the BPE model (vocab, merges as
  * "a b" strings or ["a", "b"] lists, byte_fallback, ignore_merges, unk),
@@ -351,6 +351,35 @@ static hw_status read_merges(loader *L, const cJSON *merges) {
     return s;
 }
 
+/* WordLevel: every pre-tokenized word is one piece, or unk_token. Without a
+ * decoder, tokenizers joins the pieces with spaces; the decode table holds
+ * each piece after a space and strip_leading drops the first one. */
+static hw_status load_wordlevel(loader *L, const cJSON *root, const cJSON *model) {
+    hw_tokenizer *t = L->t;
+    const char *path = L->path;
+    const cJSON *vocab = get(model, "vocab");
+    if (!cJSON_IsObject(vocab)) return hw_fail(HW_ERR_FORMAT, "%s: WordLevel model has no \"vocab\" object", path);
+    hw_status s = hw_hf_build_vocab(t, vocab, get(root, "added_tokens"), path);
+    if (s != HW_OK) return s;
+    t->kind = HW_TOKENIZER_WORDLEVEL;
+    /* As in tokenizers, an unk_token missing from the vocabulary only matters
+     * when an unknown word is met, which then fails the encoding. */
+    t->unk_id = hw_hf_token_id(t, get_str(model, "unk_token"));
+    if ((s = add_norm(L, get(root, "normalizer"))) != HW_OK) return s;
+    if ((s = add_pre(L, get(root, "pre_tokenizer"))) != HW_OK) return s;
+    const cJSON *dec = get(root, "decoder");
+    int join_spaces = !dec || cJSON_IsNull(dec);
+    if ((s = add_dec(L, dec)) != HW_OK) return s;
+    find_bos_eos(t, root, path);
+    if ((s = hw_bpe_prepare(t)) != HW_OK || (s = hw_added_index(t)) != HW_OK) return s;
+    if (join_spaces) {
+        static const char space[] = " ";
+        L->dec[L->n_dec++] = (hw_dec_step){.kind = HW_DEC_PREFIX, .to = space, .to_len = 1};
+        t->strip_leading = 1;
+    }
+    return hw_tokenizer_build_decode(t, L->dec, L->n_dec);
+}
+
 static hw_status load(loader *L, const cJSON *root) {
     hw_tokenizer *t = L->t;
     const char *path = L->path;
@@ -359,8 +388,9 @@ static hw_status load(loader *L, const cJSON *root) {
     if (!cJSON_IsObject(model)) return hw_fail(HW_ERR_FORMAT, "%s: no \"model\" object", path);
     const char *type = get_str(model, "type");
     const cJSON *vocab = get(model, "vocab"), *merges = get(model, "merges");
+    if (type && strcmp(type, "WordLevel") == 0) return load_wordlevel(L, root, model);
     if (type && strcmp(type, "BPE") != 0)
-        return hw_fail(HW_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (only BPE)", path, type);
+        return hw_fail(HW_ERR_UNSUPPORTED, "%s: model type \"%s\" is not supported (BPE, WordLevel)", path, type);
     if (!type && !merges) return hw_fail(HW_ERR_UNSUPPORTED, "%s: model has no type and no merges", path);
     if (!cJSON_IsObject(vocab)) return hw_fail(HW_ERR_FORMAT, "%s: model has no \"vocab\" object", path);
     if (!cJSON_IsArray(merges)) return hw_fail(HW_ERR_FORMAT, "%s: model has no \"merges\" list", path);
