@@ -109,6 +109,13 @@ typedef struct {
 } hw_model_info;
 void hw_model_get_info(const hw_model *m, hw_model_info *out);
 
+/* Write m as a Hugging Face Llama folder dir (created if missing): config.json
+ * (model_type llama, rotary in Hugging Face's halves layout, "intermediate_size": 0
+ * for an attention-only model) and model.safetensors (F32), each atomically.
+ * Models with what a Llama config cannot say (LayerNorm, biases, learned
+ * positions, quantised matrices, ...) fail with HW_ERR_UNSUPPORTED. */
+hw_status hw_model_save_hf(const hw_model *m, const char *dir);
+
 /* ---------------------------------------------------------------- context */
 
 /* A context is one run's state: KV cache and scratch, sized once. */
