@@ -76,8 +76,8 @@ double hw_rouge1_recall(const char *reference, const char *candidate) {
         return 0;
     }
     /* Sorted lists: the multiset intersection is a merge. */
-    qsort(r.tok, (size_t)r.n, sizeof *r.tok, cmp_str);
-    qsort(c.tok, (size_t)c.n, sizeof *c.tok, cmp_str);
+    if (r.n) qsort(r.tok, (size_t)r.n, sizeof *r.tok, cmp_str);
+    if (c.n) qsort(c.tok, (size_t)c.n, sizeof *c.tok, cmp_str);
     int shared = 0;
     for (int i = 0, j = 0; i < r.n && j < c.n;) {
         int d = strcmp(r.tok[i], c.tok[j]);
