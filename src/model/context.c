@@ -51,9 +51,26 @@ void hw_context_free(hw_context *c) {
 #define FREE(name, count) free(c->name);
     CONTEXT_BUFFERS(FREE) /* the count expressions are not evaluated */
 #undef FREE
+    free(c->hook_att);
+    free(c->hook_big);
+    free(c->hook_row);
+    free(c->hook_out);
+    free(c->hook_snap);
     free(c);
 }
 
 int hw_context_pos(const hw_context *c) { return c->pos; }
 int hw_context_size(const hw_context *c) { return c->n_ctx; }
 void hw_context_reset(hw_context *c) { c->pos = 0; }
+
+float *hw_context_grow(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return *buf;
+    float *p = realloc(*buf, n * sizeof(float));
+    if (!p) {
+        hw_fail(HW_ERR_NOMEM, "out of memory for hook tensors (%zu floats)", n);
+        return NULL;
+    }
+    *buf = p;
+    *cap = n;
+    return p;
+}

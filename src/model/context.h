@@ -28,6 +28,24 @@ struct hw_context {
     float *inv_freq;    /* (rot/2) */
     float *rope_cos;    /* (chunk, rot/2) */
     float *rope_sin;    /* (chunk, rot/2) */
+    /* Scratch for hook points that exist only when asked for, allocated on first
+     * use and grown as needed (hw_context_grow). */
+    float *hook_att;    /* (H, T, P) scores, then pattern */
+    float *hook_big;    /* (T, H, D) per-head results, or (T, V) logits */
+    float *hook_row;    /* (T, H*Dh) one head's z, or (T, D) positions */
+    float *hook_out;    /* (T, D) one head's result */
+    float *hook_snap;   /* a copy of a hook tensor, to tell whether hooks edited it */
+    size_t hook_att_n, hook_big_n, hook_row_n, hook_out_n, hook_snap_n;
 };
+
+/* *buf with room for n floats (grown if needed), or NULL with an error set. */
+float *hw_context_grow(float **buf, size_t *cap, size_t n);
+
+/* attention_explicit.c: attention with scores and pattern written out. */
+void hw_attention_scores(hw_context *c, int l, int pos, int T, int window, float *att);
+void hw_attention_softmax(float *att, size_t rows, int P);
+void hw_attention_mix(hw_context *c, int l, int pos, int T, const float *pattern);
+void hw_attention_results(hw_context *c, const hw_matrix *wo, int T, float *result, float *zh,
+                          float *out);
 
 #endif

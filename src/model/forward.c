@@ -7,8 +7,14 @@
  * Tokens are processed in chunks of at most c->chunk rows. A chunk of T > 1 rows
  * runs every projection as one matrix-matrix product (prefill); T == 1 is the
  * decode path (matrix-vector products).
+ *
+ * Hook points (headwise.h) are visited where their tensor is made. With no
+ * hooks a visit is one branch; points that do not otherwise exist (scores,
+ * pattern, per-head results, every row's logits) are made only when a hook
+ * asks for them.
  */
 #include "context.h"
+#include "heads/hooks.h"
 
 #include <limits.h>
 #include <math.h>
@@ -79,6 +85,53 @@ static void rope_apply(const hw_context *c, float *x, int T, int n_heads) {
         }
 }
 
+/* One forward call's view of the hooks. */
+typedef struct {
+    hw_context *c;
+    const hw_hooks *hooks;  /* NULL or empty: nothing is asked or called */
+    int pos, T;
+} run;
+
+static hw_hook_call make_call(const run *r, hw_hook_point p, int layer, int ndim, int a, int b,
+                              int d) {
+    return (hw_hook_call){p, layer, 1, r->pos, r->T, r->T == 1 && r->pos > 0, ndim, {a, b, d},
+                          NULL, r->c->m};
+}
+
+static bool wanted(const run *r, hw_hook_point p, int layer, int ndim, int a, int b, int d) {
+    if (!r->hooks) return false;
+    hw_hook_call call = make_call(r, p, layer, ndim, a, b, d);
+    return hw_hooks_wanted(r->hooks, &call);
+}
+
+static hw_status visit(const run *r, hw_hook_point p, int layer, float *data, int ndim, int a,
+                       int b, int d) {
+    if (!r->hooks) return HW_OK;
+    hw_hook_call call = make_call(r, p, layer, ndim, a, b, d);
+    return hw_hooks_visit(r->hooks, &call, data);
+}
+
+/* Visit a point that exists only because it was asked for, and say whether a
+ * hook changed it: if none did, the forward goes on by its usual path, so that
+ * observing never changes a single bit of the result. */
+static hw_status visit_watched(const run *r, hw_hook_point p, int layer, float *data, int ndim,
+                               int a, int b, int d, bool *edited) {
+    hw_context *c = r->c;
+    const size_t n = (size_t)a * b * (ndim == 3 ? d : 1);
+    float *snap = hw_context_grow(&c->hook_snap, &c->hook_snap_n, n);
+    if (!snap) return HW_ERR_NOMEM;
+    memcpy(snap, data, n * sizeof *snap);
+    hw_status st = visit(r, p, layer, data, ndim, a, b, d);
+    *edited |= memcmp(snap, data, n * sizeof *snap) != 0;
+    return st;
+}
+
+#define TRY(expr)                        \
+    do {                                 \
+        hw_status st_ = (expr);          \
+        if (st_ != HW_OK) return st_;    \
+    } while (0)
+
 /* Causal attention of T queries at positions pos.. against the cache of layer l,
  * writing each head's output to z (T, H*Dh). Heads are shared out by the pool,
  * whose caller starts at once, so even a short decode step loses nothing to it. */
@@ -101,24 +154,81 @@ static void attention_heads(void *arg, int h0, int h1) {
     }
 }
 
-static void attention(hw_context *c, int l, int pos, int T) {
+/* z from q and the cache: fused kernels, or scores and pattern written out when
+ * a hook wants either. */
+static hw_status attention(const run *r, int l) {
+    hw_context *c = r->c;
     const hw_config *cfg = &c->m->cfg;
+    const int H = cfg->n_head, T = r->T, P = r->pos + r->T;
     /* A sliding window shows each query only the last `window` positions, itself included. */
     const int window = cfg->sliding_window > 0 && l >= cfg->sliding_window_from
                            ? cfg->sliding_window : INT_MAX;
-    attention_job j = {c, l, pos, T, window};
-    hw_parallel_range(attention_heads, &j, cfg->n_head, 1);
+    if (!wanted(r, HW_HOOK_ATTN_SCORES, l, 3, H, T, P) && !wanted(r, HW_HOOK_PATTERN, l, 3, H, T, P)) {
+        attention_job j = {c, l, r->pos, T, window};
+        hw_parallel_range(attention_heads, &j, H, 1);
+        return HW_OK;
+    }
+    float *att = hw_context_grow(&c->hook_att, &c->hook_att_n, (size_t)H * T * P);
+    if (!att) return HW_ERR_NOMEM;
+    bool edited = false;
+    hw_attention_scores(c, l, r->pos, T, window, att);
+    TRY(visit_watched(r, HW_HOOK_ATTN_SCORES, l, att, 3, H, T, P, &edited));
+    hw_attention_softmax(att, (size_t)H * T, P);
+    TRY(visit_watched(r, HW_HOOK_PATTERN, l, att, 3, H, T, P, &edited));
+    if (edited) {
+        hw_attention_mix(c, l, r->pos, T, att);
+    } else {
+        attention_job j = {c, l, r->pos, T, window};
+        hw_parallel_range(attention_heads, &j, H, 1);
+    }
+    return HW_OK;
 }
 
-static void attention_block(hw_context *c, const hw_layer_weights *w, int l, int pos, int T) {
+/* attn_out from z: one matmul, or per-head results summed when a hook wants them. */
+static hw_status output_projection(const run *r, const hw_layer_weights *w, int l) {
+    hw_context *c = r->c;
     const hw_config *cfg = &c->m->cfg;
-    const int Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
+    const int H = cfg->n_head, D = cfg->d_model, T = r->T;
+    if (!wanted(r, HW_HOOK_RESULT, l, 3, T, H, D)) {
+        hw_matmul(c->attn_out, c->z, &w->wo, w->bo, T);
+        return HW_OK;
+    }
+    float *res = hw_context_grow(&c->hook_big, &c->hook_big_n, (size_t)T * H * D);
+    float *zh = hw_context_grow(&c->hook_row, &c->hook_row_n, (size_t)T * H * cfg->head_dim);
+    float *out = hw_context_grow(&c->hook_out, &c->hook_out_n, (size_t)T * D);
+    if (!res || !zh || !out) return HW_ERR_NOMEM;
+    bool edited = false;
+    hw_attention_results(c, &w->wo, T, res, zh, out);
+    TRY(visit_watched(r, HW_HOOK_RESULT, l, res, 3, T, H, D, &edited));
+    if (!edited) {
+        hw_matmul(c->attn_out, c->z, &w->wo, w->bo, T);
+        return HW_OK;
+    }
+    for (int t = 0; t < T; t++) {
+        float *y = c->attn_out + (size_t)t * D;
+        if (w->bo) memcpy(y, w->bo, (size_t)D * sizeof *y);
+        else memset(y, 0, (size_t)D * sizeof *y);
+        for (int h = 0; h < H; h++) hw_axpy(y, 1.0f, res + ((size_t)t * H + h) * D, D);
+    }
+    return HW_OK;
+}
+
+static hw_status attention_block(const run *r, const hw_layer_weights *w, int l) {
+    hw_context *c = r->c;
+    const hw_config *cfg = &c->m->cfg;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
+    const int T = r->T, pos = r->pos;
     hw_matmul(c->q, c->xn, &w->wq, w->bq, T);
     hw_matmul(c->k, c->xn, &w->wk, w->bk, T);
     hw_matmul(c->v, c->xn, &w->wv, w->bv, T);
+    TRY(visit(r, HW_HOOK_Q, l, c->q, 3, T, H, Dh));
+    TRY(visit(r, HW_HOOK_K, l, c->k, 3, T, Hk, Dh));
+    TRY(visit(r, HW_HOOK_V, l, c->v, 3, T, Hk, Dh));
     if (c->rot > 0) {
-        rope_apply(c, c->q, T, cfg->n_head);
+        rope_apply(c, c->q, T, H);
         rope_apply(c, c->k, T, Hk);
+        TRY(visit(r, HW_HOOK_ROT_Q, l, c->q, 3, T, H, Dh));
+        TRY(visit(r, HW_HOOK_ROT_K, l, c->k, 3, T, Hk, Dh));
     }
     for (int t = 0; t < T; t++)
         for (int h = 0; h < Hk; h++) {
@@ -127,57 +237,108 @@ static void attention_block(hw_context *c, const hw_layer_weights *w, int l, int
             memcpy(c->k_cache + dst, c->k + src, (size_t)Dh * sizeof(float));
             memcpy(c->v_cache + dst, c->v + src, (size_t)Dh * sizeof(float));
         }
-    attention(c, l, pos, T);
-    hw_matmul(c->attn_out, c->z, &w->wo, w->bo, T);
+    TRY(attention(r, l));
+    TRY(visit(r, HW_HOOK_Z, l, c->z, 3, T, H, Dh));
+    TRY(output_projection(r, w, l));
+    return visit(r, HW_HOOK_ATTN_OUT, l, c->attn_out, 2, T, cfg->d_model, 0);
 }
 
-static void mlp_block(hw_context *c, const hw_layer_weights *w, int T) {
+static hw_status mlp_block(const run *r, const hw_layer_weights *w, int l) {
+    hw_context *c = r->c;
     const hw_config *cfg = &c->m->cfg;
-    const size_t n = (size_t)T * cfg->d_ff;
+    const int T = r->T;
     hw_matmul(c->up, c->xn, &w->w_up, w->b_up, T);
     if (cfg->act == HW_ACT_SILU_GATED) hw_matmul(c->gate, c->xn, &w->w_gate, w->b_gate, T);
-    hw_activate(c->up, c->gate, n, cfg->act);
+    hw_activate(c->up, c->gate, (size_t)T * cfg->d_ff, cfg->act);
+    TRY(visit(r, HW_HOOK_MLP_POST, l, c->up, 2, T, cfg->d_ff, 0));
     hw_matmul(c->mlp_out, c->up, &w->w_down, w->b_down, T);
+    return visit(r, HW_HOOK_MLP_OUT, l, c->mlp_out, 2, T, cfg->d_model, 0);
 }
 
 static void add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* One chunk of T tokens at positions pos..pos+T-1. */
-static void forward_chunk(hw_context *c, const int *tokens, int T, int pos, hw_logits_mode mode,
-                          float *logits) {
+static hw_status embed(const run *r, const int *tokens) {
+    hw_context *c = r->c;
+    const hw_model *m = c->m;
+    const int D = m->cfg.d_model, T = r->T;
+    for (int t = 0; t < T; t++)
+        memcpy(c->x + (size_t)t * D, m->w.tok_embed + (size_t)tokens[t] * D, D * sizeof(float));
+    TRY(visit(r, HW_HOOK_EMBED, -1, c->x, 2, T, D, 0));
+    if (!m->w.pos_embed) return HW_OK;
+    const float *pe = m->w.pos_embed + (size_t)r->pos * D;
+    if (wanted(r, HW_HOOK_POS_EMBED, -1, 2, T, D, 0)) {
+        float *copy = hw_context_grow(&c->hook_row, &c->hook_row_n, (size_t)T * D);
+        if (!copy) return HW_ERR_NOMEM;
+        memcpy(copy, pe, (size_t)T * D * sizeof *copy);
+        TRY(visit(r, HW_HOOK_POS_EMBED, -1, copy, 2, T, D, 0));
+        pe = copy;
+    }
+    add(c->x, pe, (size_t)T * D);
+    return HW_OK;
+}
+
+/* Final norm and classifier on the rows whose logits are wanted. A hook on
+ * ln_final or the logits sees every row, whatever the mode, so shapes never
+ * depend on it; the caller's logits change only if a hook edited something. */
+static hw_status unembed(const run *r, hw_logits_mode mode, float *logits) {
+    hw_context *c = r->c;
     const hw_model *m = c->m;
     const hw_config *cfg = &m->cfg;
-    const int D = cfg->d_model;
-    const size_t n = (size_t)T * D;
-    for (int t = 0; t < T; t++) {
-        memcpy(c->x + (size_t)t * D, m->w.tok_embed + (size_t)tokens[t] * D, D * sizeof(float));
-        if (m->w.pos_embed)
-            hw_axpy(c->x + (size_t)t * D, 1.0f, m->w.pos_embed + (size_t)(pos + t) * D, D);
+    const int D = cfg->d_model, V = cfg->vocab_size, T = r->T;
+    if (mode != HW_LOGITS_NONE) {
+        const int first = mode == HW_LOGITS_LAST ? T - 1 : 0;
+        norm(c->xn, c->x + (size_t)first * D, cfg, m->w.final_norm, m->w.final_norm_b, T - first);
+        hw_matmul(logits, c->xn, &m->w.classifier, NULL, T - first);
     }
-    if (c->rot > 0) rope_tables(c, pos, T);
+    if (!wanted(r, HW_HOOK_LN_FINAL, -1, 2, T, D, 0) && !wanted(r, HW_HOOK_LOGITS, -1, 2, T, V, 0))
+        return HW_OK;
+    float *all = hw_context_grow(&c->hook_big, &c->hook_big_n, (size_t)T * V);
+    if (!all) return HW_ERR_NOMEM;
+    bool edited = false;
+    norm(c->xn, c->x, cfg, m->w.final_norm, m->w.final_norm_b, T);
+    TRY(visit_watched(r, HW_HOOK_LN_FINAL, -1, c->xn, 2, T, D, 0, &edited));
+    hw_matmul(all, c->xn, &m->w.classifier, NULL, T);
+    TRY(visit_watched(r, HW_HOOK_LOGITS, -1, all, 2, T, V, 0, &edited));
+    if (edited && mode == HW_LOGITS_ALL) memcpy(logits, all, (size_t)T * V * sizeof *all);
+    if (edited && mode == HW_LOGITS_LAST)
+        memcpy(logits, all + (size_t)(T - 1) * V, (size_t)V * sizeof *all);
+    return HW_OK;
+}
+
+/* One chunk of r->T tokens at positions r->pos... */
+static hw_status forward_chunk(const run *r, const int *tokens, hw_logits_mode mode,
+                               float *logits) {
+    hw_context *c = r->c;
+    const hw_model *m = c->m;
+    const hw_config *cfg = &m->cfg;
+    const int D = cfg->d_model, T = r->T;
+    const size_t n = (size_t)T * D;
+    TRY(embed(r, tokens));
+    if (c->rot > 0) rope_tables(c, r->pos, T);
     for (int l = 0; l < cfg->n_layer; l++) {
         const hw_layer_weights *w = &m->w.layers[l];
+        TRY(visit(r, HW_HOOK_RESID_PRE, l, c->x, 2, T, D, 0));
         norm(c->xn, c->x, cfg, w->attn_norm, w->attn_norm_b, T);
-        attention_block(c, w, l, pos, T);
-        if (!cfg->parallel_residual) add(c->x, c->attn_out, n);
+        TRY(attention_block(r, w, l));
+        if (!cfg->parallel_residual) {
+            add(c->x, c->attn_out, n);
+            TRY(visit(r, HW_HOOK_RESID_MID, l, c->x, 2, T, D, 0));
+        }
         if (cfg->d_ff > 0) { /* else attention-only */
             norm(c->xn, c->x, cfg, w->mlp_norm, w->mlp_norm_b, T);
-            mlp_block(c, w, T);
+            TRY(mlp_block(r, w, l));
         }
         if (cfg->parallel_residual) add(c->x, c->attn_out, n);
         if (cfg->d_ff > 0) add(c->x, c->mlp_out, n);
+        TRY(visit(r, HW_HOOK_RESID_POST, l, c->x, 2, T, D, 0));
     }
-    if (mode == HW_LOGITS_NONE) return;
-    /* Only the rows whose logits are wanted go through the final norm and classifier. */
-    int first = mode == HW_LOGITS_LAST ? T - 1 : 0;
-    norm(c->xn, c->x + (size_t)first * D, cfg, m->w.final_norm, m->w.final_norm_b, T - first);
-    hw_matmul(logits, c->xn, &m->w.classifier, NULL, T - first);
+    return unembed(r, mode, logits);
 }
 
-hw_status hw_forward(hw_context *c, const int *tokens, int T, hw_logits_mode mode,
-                     float *logits) {
+hw_status hw_forward_hooked(hw_context *c, const int *tokens, int T, hw_logits_mode mode,
+                            float *logits, const hw_hooks *hooks) {
     const hw_config *cfg = &c->m->cfg;
     if (T <= 0 || !tokens) return hw_fail(HW_ERR_ARG, "hw_forward: no tokens given");
     if (mode != HW_LOGITS_NONE && !logits)
@@ -190,14 +351,22 @@ hw_status hw_forward(hw_context *c, const int *tokens, int T, hw_logits_mode mod
         if (tokens[t] < 0 || tokens[t] >= cfg->vocab_size)
             return hw_fail(HW_ERR_ARG, "token id %d at index %d is outside the vocabulary (%d)",
                            tokens[t], t, cfg->vocab_size);
+    if (hooks && hooks->n == 0) hooks = NULL;
     for (int done = 0; done < T;) {
         int n = T - done < c->chunk ? T - done : c->chunk;
         int last = done + n == T;
         hw_logits_mode cm = mode == HW_LOGITS_ALL ? mode : last ? mode : HW_LOGITS_NONE;
         float *out = mode == HW_LOGITS_ALL ? logits + (size_t)done * cfg->vocab_size : logits;
-        forward_chunk(c, tokens + done, n, c->pos, cm, out);
+        run r = {c, hooks, c->pos, n};
+        /* A hook that stops the run leaves the cache as it was before this chunk. */
+        TRY(forward_chunk(&r, tokens + done, cm, out));
         c->pos += n;
         done += n;
     }
     return HW_OK;
+}
+
+hw_status hw_forward(hw_context *c, const int *tokens, int T, hw_logits_mode mode,
+                     float *logits) {
+    return hw_forward_hooked(c, tokens, T, mode, logits, NULL);
 }
