@@ -253,7 +253,8 @@ typedef enum { HW_PHASE_BOTH, HW_PHASE_PREFILL, HW_PHASE_DECODE } hw_phase;
 hw_status hw_hooks_mask_uniform(hw_hooks *h, const hw_head *heads, int n, hw_phase phase);
 hw_status hw_hooks_zero_output(hw_hooks *h, const hw_head *heads, int n, hw_phase phase);
 hw_status hw_hooks_scale(hw_hooks *h, const hw_head *heads, int n, float s, hw_phase phase);
-hw_status hw_hooks_mean_ablate(hw_hooks *h, const hw_head *heads, int n, const float *mean_z /* kept, not copied */,
+/* mean_z is kept by pointer, not copied: it must outlive the runs. */
+hw_status hw_hooks_mean_ablate(hw_hooks *h, const hw_head *heads, int n, const float *mean_z,
                                hw_phase phase);
 /* mean_z (L, H, Dh): every head's z averaged over all positions of n token
  * sequences (each run from an empty cache). */
