@@ -449,6 +449,74 @@ hw_generate_params hw_generate_params_default(void);
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user);
 
+/* ---------------------------------------------------------------- synthetic tasks */
+
+/* Seeded generators of training and evaluation sequences for model organisms:
+ * small models trained on one task, whose heads are known. Each task has its
+ * own vocabulary of symbols (id 0 is "<bos>", which starts every sequence) and
+ * writes it as a WordLevel tokenizer.json. Tasks (one file each in src/tasks):
+ *   induction  random tokens in which a segment of random length (min_len..max_len)
+ *              reappears at a random offset; scored on the repeated segment after
+ *              its first token (next-token accuracy)
+ *   retrieval  a needle "key k is v1 .. vn" at a depth in Markov-chain filler,
+ *              then "Q: k A:" and the answer v1 .. vn to copy; scored as exact
+ *              greedy answers
+ *   successor  "a1 .. an SEP succ(a1) .. succ(an)" over numbers, days, months and
+ *              letters; scored on the successors (next-token accuracy)
+ *   recall     statements "s is a ." where a subject's first mention takes its
+ *              memorised attribute (or, sometimes, a counterfactual one) and a repeat
+ *              takes the one in context; scored on plain recall of the memorised
+ *              facts, and on following a counterfactual prefix */
+typedef struct hw_task hw_task;
+
+typedef struct {
+    int seq_len;      /* T of every sequence (0: the task's default) */
+    int n_symbols;    /* induction: random tokens (>= 256); retrieval: filler words;
+                       * recall: subjects (0: default) */
+    int min_len, max_len; /* induction: repeated segment length; successor: items per
+                           * run; retrieval: answer tokens (min_len only) (0: default) */
+    float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
+    uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
+} hw_task_params;
+hw_task_params hw_task_params_default(void);
+
+/* name: "induction", "retrieval", "successor" or "recall"; p NULL: defaults. */
+hw_task *hw_task_new(const char *name, const hw_task_params *p);
+void hw_task_free(hw_task *t);
+const char *hw_task_name(const hw_task *t);
+int hw_task_vocab_size(const hw_task *t);
+int hw_task_seq_len(const hw_task *t);
+const char *hw_task_symbol(const hw_task *t, int id);   /* NULL outside the vocabulary */
+/* The task's tokenizer.json (see hw_tokenizer_write_wordlevel). */
+hw_status hw_task_write_tokenizer(const hw_task *t, const char *path);
+
+/* Where a sequence copies from: tokens [dst, dst + len) are a function of
+ * tokens [src, src + len) (induction, retrieval: equal; successor: successors;
+ * recall: src is the in-context statement's attribute or -1, dst the answer). */
+typedef struct { int src, dst, len; } hw_task_layout;
+
+/* Training batch for step `step`: tokens and targets (B, T), T = hw_task_seq_len;
+ * targets[i] is the token after tokens[i], or -1 where there is nothing to learn
+ * (random tokens a model cannot predict are masked where the task says so). A pure
+ * function of (task, seed, step, B), so a resumed run sees the same data. */
+hw_status hw_task_batch(const hw_task *t, uint64_t seed, int64_t step, int B, int *tokens,
+                        int *targets);
+/* Sample `index` of the held-out stream of seed (disjoint from training batches):
+ * tokens and targets (T) and its layout (may be NULL). */
+hw_status hw_task_sample(const hw_task *t, uint64_t seed, int64_t index, int *tokens, int *targets,
+                         hw_task_layout *layout);
+
+typedef struct {
+    const char *metric;   /* what accuracy measures */
+    double accuracy;      /* in [0, 1] */
+    const char *metric2;  /* a second measure, or NULL (recall: counterfactual override) */
+    double accuracy2;
+    int n;                /* held-out samples scored */
+} hw_task_score;
+/* Score m on n held-out samples of seed. */
+hw_status hw_task_evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n,
+                           hw_task_score *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,189 @@
+/* task.c: the synthetic tasks' shared parts: the registry, symbols, seeded
+ * streams, batches, the tokenizer file and evaluation helpers. */
+#include "tasks/task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- random streams */
+
+uint64_t hw_rng_next(hw_rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+int hw_rng_int(hw_rng *r, int n) { return (int)(((hw_rng_next(r) >> 32) * (uint64_t)n) >> 32); }
+
+double hw_rng_unit(hw_rng *r) { return (double)(hw_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+uint64_t hw_seed_mix(uint64_t a, uint64_t b, uint64_t c) {
+    hw_rng r = {a};
+    r.s ^= hw_rng_next(&r) + b;
+    r.s ^= hw_rng_next(&r) + c;
+    return hw_rng_next(&r);
+}
+
+/* Training batches and the held-out stream draw from differently salted seeds,
+ * so no evaluation sample is a training sample by construction of the stream. */
+#define SALT_TRAIN 0x7452414Eull /* "TRAN" */
+#define SALT_EVAL 0x4556414Cull  /* "EVAL" */
+
+/* ---------------------------------------------------------------- registry */
+
+static const hw_task_kind *const kinds[] = {&hw_task_induction, &hw_task_retrieval, &hw_task_successor,
+                                            &hw_task_recall};
+
+hw_task_params hw_task_params_default(void) {
+    return (hw_task_params){.depth = -1, .world_seed = 1234};
+}
+
+int hw_task_add_symbol(hw_task *t, const char *fmt, ...) {
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **grown = realloc(t->sym, (size_t)(t->n_sym + 1) * sizeof *grown);
+    if (!grown) return hw_fail(HW_ERR_NOMEM, "out of memory for task symbols"), -1;
+    t->sym = grown;
+    if (!(t->sym[t->n_sym] = strdup(buf))) return hw_fail(HW_ERR_NOMEM, "out of memory for task symbols"), -1;
+    return t->n_sym++;
+}
+
+int hw_task_find_symbol(const hw_task *t, const char *s) {
+    for (int i = 0; s && i < t->n_sym; i++)
+        if (!strcmp(t->sym[i], s)) return i;
+    return -1;
+}
+
+hw_task *hw_task_new(const char *name, const hw_task_params *p) {
+    const hw_task_kind *k = NULL;
+    for (size_t i = 0; name && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(name, kinds[i]->name)) k = kinds[i];
+    if (!k) {
+        hw_fail(HW_ERR_ARG, "unknown task \"%s\" (induction, retrieval, successor, recall)", name ? name : "(null)");
+        return NULL;
+    }
+    hw_task *t = calloc(1, sizeof *t);
+    if (!t) {
+        hw_fail(HW_ERR_NOMEM, "out of memory for task %s", name);
+        return NULL;
+    }
+    t->kind = k;
+    t->p = p ? *p : hw_task_params_default();
+    if (t->p.seq_len < 0 || t->p.n_symbols < 0 || t->p.min_len < 0 || t->p.max_len < 0 || t->p.depth > 1) {
+        hw_fail(HW_ERR_ARG, "task %s: negative sizes or a depth above 1", name);
+        hw_task_free(t);
+        return NULL;
+    }
+    if (hw_task_add_symbol(t, "<bos>") != 0 || k->init(t) != HW_OK) {
+        hw_task_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void hw_task_free(hw_task *t) {
+    if (!t) return;
+    for (int i = 0; i < t->n_sym; i++) free(t->sym[i]);
+    free(t->sym);
+    free(t->world);
+    free(t);
+}
+
+const char *hw_task_name(const hw_task *t) { return t ? t->kind->name : NULL; }
+int hw_task_vocab_size(const hw_task *t) { return t ? t->n_sym : 0; }
+int hw_task_seq_len(const hw_task *t) { return t ? t->p.seq_len : 0; }
+
+const char *hw_task_symbol(const hw_task *t, int id) {
+    return t && id >= 0 && id < t->n_sym ? t->sym[id] : NULL;
+}
+
+hw_status hw_task_write_tokenizer(const hw_task *t, const char *path) {
+    if (!t) return hw_fail(HW_ERR_ARG, "hw_task_write_tokenizer: no task");
+    return hw_tokenizer_write_wordlevel(path, (const char *const *)t->sym, t->n_sym, 0, -1);
+}
+
+/* ---------------------------------------------------------------- sequences */
+
+hw_status hw_task_batch(const hw_task *t, uint64_t seed, int64_t step, int B, int *tokens, int *targets) {
+    if (!t || B <= 0 || !tokens || !targets || step < 0)
+        return hw_fail(HW_ERR_ARG, "hw_task_batch: bad arguments");
+    int T = t->p.seq_len;
+    for (int b = 0; b < B; b++) {
+        /* One stream per (step, row): row b of step k is the same whatever ran before. */
+        hw_rng r = {hw_seed_mix(seed ^ SALT_TRAIN, (uint64_t)step, (uint64_t)b)};
+        t->kind->sample(t, &r, tokens + (size_t)b * T, targets + (size_t)b * T, NULL);
+    }
+    return HW_OK;
+}
+
+hw_status hw_task_sample(const hw_task *t, uint64_t seed, int64_t index, int *tokens, int *targets,
+                         hw_task_layout *layout) {
+    if (!t || !tokens || !targets || index < 0) return hw_fail(HW_ERR_ARG, "hw_task_sample: bad arguments");
+    hw_rng r = {hw_seed_mix(seed ^ SALT_EVAL, (uint64_t)index, 0)};
+    hw_task_layout dummy;
+    t->kind->sample(t, &r, tokens, targets, layout ? layout : &dummy);
+    return HW_OK;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+hw_status hw_task_check_model(const hw_task *t, const hw_model *m) {
+    const hw_config *c = hw_model_config(m);
+    if (c->vocab_size < t->n_sym)
+        return hw_fail(HW_ERR_ARG, "task %s has %d symbols but the model's vocabulary is %d", t->kind->name,
+                       t->n_sym, c->vocab_size);
+    if (c->n_ctx < t->p.seq_len)
+        return hw_fail(HW_ERR_ARG, "task %s needs a context of %d, the model's is %d", t->kind->name, t->p.seq_len,
+                       c->n_ctx);
+    return HW_OK;
+}
+
+int hw_task_argmax(const float *logits, int V) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *tokens, const int *targets,
+                                 const unsigned char *want, int T, int *right, int *total) {
+    int V = hw_model_config(m)->vocab_size;
+    float *logits = malloc((size_t)T * V * sizeof *logits);
+    if (!logits) return hw_fail(HW_ERR_NOMEM, "out of memory for logits");
+    hw_context_reset(c);
+    hw_status s = hw_forward(c, tokens, T, HW_LOGITS_ALL, logits);
+    for (int i = 0; i < T && s == HW_OK; i++) {
+        if (targets[i] < 0 || (want && !want[i])) continue;
+        *right += hw_task_argmax(logits + (size_t)i * V, V) == targets[i];
+        (*total)++;
+    }
+    free(logits);
+    return s;
+}
+
+hw_status hw_task_greedy(const hw_model *m, hw_context *c, const int *prompt, int n, int len, int *out) {
+    int V = hw_model_config(m)->vocab_size;
+    float *logits = malloc((size_t)V * sizeof *logits);
+    if (!logits) return hw_fail(HW_ERR_NOMEM, "out of memory for logits");
+    hw_context_reset(c);
+    hw_status s = hw_forward(c, prompt, n, HW_LOGITS_LAST, logits);
+    for (int i = 0; i < len && s == HW_OK; i++) {
+        out[i] = hw_task_argmax(logits, V);
+        if (i + 1 < len) s = hw_forward(c, &out[i], 1, HW_LOGITS_LAST, logits);
+    }
+    free(logits);
+    return s;
+}
+
+hw_status hw_task_evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {
+    if (!t || !m || !out || n <= 0) return hw_fail(HW_ERR_ARG, "hw_task_evaluate: bad arguments");
+    memset(out, 0, sizeof *out);
+    hw_status s = hw_task_check_model(t, m);
+    return s == HW_OK ? t->kind->evaluate(t, m, seed, n, out) : s;
+}

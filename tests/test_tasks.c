@@ -1,0 +1,304 @@
+/* test_tasks.c: the synthetic task generators. For each task: the vocabulary
+ * round-trips through its tokenizer.json; batches are a pure function of
+ * (seed, step, row); sequences have the documented structure (induction's
+ * repeat at random offsets, retrieval's needle and answer at the asked depth,
+ * successor's pairs, recall's consistent facts and counterfactual prefixes);
+ * evaluation runs on a real model and refuses one that does not fit; bad
+ * parameters give one clear error. */
+#include "check.h"
+#include "headwise.h"
+
+#include <unistd.h>
+
+#define MAXT 512
+
+static char tmpdir[256];
+
+static hw_task *task(const char *name) {
+    hw_task *t = hw_task_new(name, NULL);
+    CHECK(t, "%s: %s", name, hw_last_error());
+    return t;
+}
+
+/* Tokens -> text (symbols joined by spaces) -> the task's tokenizer -> tokens. */
+static void tokenizer_round_trip(const hw_task *t) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.json", tmpdir, hw_task_name(t));
+    CHECK(hw_task_write_tokenizer(t, path) == HW_OK, "%s", hw_last_error());
+    hw_tokenizer *tk = hw_tokenizer_load(path, 0);
+    CHECK(tk && hw_tokenizer_vocab_size(tk) == hw_task_vocab_size(t) && hw_tokenizer_bos(tk) == 0,
+          "%s tokenizer: %s", hw_task_name(t), hw_last_error());
+    if (!tk) return;
+    int T = hw_task_seq_len(t), tok[MAXT], tgt[MAXT], back[MAXT + 1];
+    static char text[MAXT * 16];
+    for (int k = 0; k < 5; k++) {
+        hw_task_sample(t, 9, k, tok, tgt, NULL);
+        size_t n = 0;
+        for (int i = 1; i < T; i++) n += (size_t)snprintf(text + n, sizeof text - n, "%s%s", i > 1 ? " " : "",
+                                                          hw_task_symbol(t, tok[i]));
+        int got = hw_tokenizer_encode(tk, text, HW_TOK_BOS, back, MAXT + 1);
+        CHECK(got == T && !memcmp(back, tok, (size_t)T * sizeof *tok), "%s: text does not encode back (%d ids)",
+              hw_task_name(t), got);
+    }
+    hw_tokenizer_free(tk);
+}
+
+/* Batches: the same (seed, step) gives the same rows whatever B; another step or seed differs. */
+static void batches_are_pure(const hw_task *t) {
+    int T = hw_task_seq_len(t);
+    int *a = malloc((size_t)8 * T * sizeof *a), *ta = malloc((size_t)8 * T * sizeof *a);
+    int *b = malloc((size_t)8 * T * sizeof *a), *tb = malloc((size_t)8 * T * sizeof *a);
+    CHECK(hw_task_batch(t, 5, 17, 8, a, ta) == HW_OK, "batch");
+    CHECK(hw_task_batch(t, 5, 17, 3, b, tb) == HW_OK, "batch");
+    CHECK(!memcmp(a, b, (size_t)3 * T * sizeof *a) && !memcmp(ta, tb, (size_t)3 * T * sizeof *a),
+          "%s: rows depend on B", hw_task_name(t));
+    CHECK(memcmp(a, a + T, (size_t)T * sizeof *a) != 0, "%s: two rows equal", hw_task_name(t));
+    hw_task_batch(t, 5, 18, 3, b, tb);
+    CHECK(memcmp(a, b, (size_t)3 * T * sizeof *a) != 0, "%s: step does not matter", hw_task_name(t));
+    hw_task_batch(t, 6, 17, 3, b, tb);
+    CHECK(memcmp(a, b, (size_t)3 * T * sizeof *a) != 0, "%s: seed does not matter", hw_task_name(t));
+    int V = hw_task_vocab_size(t), ok = 1, some_loss = 0;
+    for (int i = 0; i < 8 * T; i++) {
+        ok &= a[i] >= 0 && a[i] < V && ta[i] >= -1 && ta[i] < V;
+        ok &= ta[i] < 0 || (i % T + 1 < T && ta[i] == a[i + 1]); /* a target is the next token */
+        some_loss += ta[i] >= 0;
+    }
+    CHECK(ok && some_loss > 0, "%s: tokens or targets out of range, or a target not the next token", hw_task_name(t));
+    for (int r = 0; r < 8; r++) CHECK(a[r * T] == 0, "%s: row %d does not start with <bos>", hw_task_name(t), r);
+    free(a);
+    free(ta);
+    free(b);
+    free(tb);
+}
+
+static void induction(void) {
+    hw_task *t = task("induction");
+    if (!t) return;
+    CHECK(hw_task_vocab_size(t) == 513 && !strcmp(hw_task_symbol(t, 0), "<bos>") && !strcmp(hw_task_symbol(t, 1), "t0"),
+          "vocabulary");
+    int T = hw_task_seq_len(t), tok[MAXT], tgt[MAXT], offsets[MAXT] = {0}, distinct = 0, lens[64] = {0};
+    for (int k = 0; k < 200; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 1, k, tok, tgt, &l);
+        CHECK(l.len >= 8 && l.len <= 32 && l.src >= 1 && l.dst >= l.src + l.len && l.dst + l.len <= T, "layout %d %d %d",
+              l.src, l.dst, l.len);
+        CHECK(!memcmp(tok + l.src, tok + l.dst, (size_t)l.len * sizeof *tok), "the segment is not repeated");
+        distinct += !offsets[l.dst - l.src]++;
+        lens[l.len]++;
+    }
+    /* Random offsets, not one: a fixed offset would teach a positional head. */
+    CHECK(distinct >= 30, "only %d distinct offsets in 200 samples", distinct);
+    CHECK(lens[8] > 0 && lens[32] > 0, "segment lengths do not reach both ends");
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+}
+
+static void retrieval(void) {
+    hw_task *t = task("retrieval");
+    if (!t) return;
+    int T = hw_task_seq_len(t), tok[MAXT], tgt[MAXT];
+    CHECK(T == 128, "default context %d", T);
+    int key = -1, q = -1, a = -1;
+    for (int i = 0; i < hw_task_vocab_size(t); i++) {
+        const char *s = hw_task_symbol(t, i);
+        if (!strcmp(s, "key")) key = i;
+        if (!strcmp(s, "Q:")) q = i;
+        if (!strcmp(s, "A:")) a = i;
+    }
+    CHECK(key > 0 && q > 0 && a > 0, "markers");
+    int depth_seen[8] = {0};
+    for (int k = 0; k < 100; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 2, k, tok, tgt, &l);
+        CHECK(l.len == 3 && l.dst == T - 3, "answer at the end: %d %d", l.dst, l.len);
+        CHECK(!memcmp(tok + l.src, tok + l.dst, 3 * sizeof *tok), "answer is not the needle's values");
+        CHECK(tok[l.src - 3] == key && tok[l.dst - 3] == q && tok[l.dst - 1] == a && tok[l.src - 2] == tok[l.dst - 2],
+              "needle or question malformed");
+        CHECK(tgt[l.dst - 1] == tok[l.dst] && tgt[l.src - 1] == -1, "answer has a loss, the needle's values none");
+        depth_seen[l.src * 8 / T]++;
+    }
+    int spread = 0;
+    for (int i = 0; i < 8; i++) spread += depth_seen[i] > 0;
+    CHECK(spread >= 6, "random depths cover only %d of 8 bins", spread);
+    /* A chosen depth: 0 puts the needle first, 1 last before the question. */
+    hw_task_params p = hw_task_params_default();
+    for (int d = 0; d <= 1; d++) {
+        p.depth = (float)d;
+        hw_task *td = hw_task_new("retrieval", &p);
+        hw_task_layout l;
+        hw_task_sample(td, 3, 0, tok, tgt, &l);
+        CHECK(d == 0 ? l.src == 4 : l.src + 3 == T - 6, "depth %d: needle values at %d", d, l.src);
+        hw_task_free(td);
+    }
+    /* Markov filler: each word is followed by at most four words. */
+    int V = hw_task_vocab_size(t);
+    unsigned char *seen = calloc((size_t)V * V, 1);
+    int *b = malloc((size_t)64 * T * sizeof *b), *tb = malloc((size_t)64 * T * sizeof *b);
+    hw_task_batch(t, 4, 0, 64, b, tb);
+    for (int i = 0; i < 64 * T; i++)
+        if (tb[i] >= 0 && hw_task_symbol(t, tb[i])[0] == 'w') seen[b[i] * V + tb[i]] = 1;
+    int most = 0;
+    for (int x = 0; x < V; x++) {
+        int c = 0;
+        for (int y = 0; y < V; y++) c += seen[x * V + y];
+        if (c > most) most = c;
+    }
+    CHECK(most >= 2 && most <= 4, "a filler word has %d successors", most);
+    free(seen);
+    free(b);
+    free(tb);
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+}
+
+/* The symbol after s in its class, by name. */
+static const char *next_name(const char *s, char *buf) {
+    static const char *cyc[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "monday",
+                                "january", "february", "march", "april", "may", "june", "july", "august",
+                                "september", "october", "november", "december", "january", NULL};
+    for (int i = 0; cyc[i]; i++)
+        if (!strcmp(s, cyc[i]) && cyc[i + 1]) return cyc[i + 1];
+    if (s[0] >= '0' && s[0] <= '9') {
+        sprintf(buf, "%d", atoi(s) + 1);
+        return buf;
+    }
+    buf[0] = (char)(s[0] + 1), buf[1] = 0;
+    return buf;
+}
+
+static void successor(void) {
+    hw_task *t = task("successor");
+    if (!t) return;
+    int tok[MAXT], tgt[MAXT], wraps = 0;
+    char buf[16];
+    for (int k = 0; k < 200; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 3, k, tok, tgt, &l);
+        CHECK(l.len == 8 && !strcmp(hw_task_symbol(t, tok[l.dst - 1]), "SEP"), "layout");
+        for (int i = 0; i < l.len; i++) {
+            const char *a = hw_task_symbol(t, tok[l.src + i]), *b = hw_task_symbol(t, tok[l.dst + i]);
+            CHECK(!strcmp(next_name(a, buf), b), "succ(%s) = %s", a, b);
+            CHECK(tgt[l.dst + i - 1] == tok[l.dst + i], "successor without a loss");
+            CHECK(strcmp(a, "20") && strcmp(a, "z"), "%s has no successor", a);
+            wraps += !strcmp(a, "sunday") || !strcmp(a, "december");
+        }
+        CHECK(tgt[l.src] == -1, "a random item has a loss");
+    }
+    CHECK(wraps > 0, "days and months never wrap around");
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+}
+
+static void recall(void) {
+    hw_task *t = task("recall");
+    if (!t) return;
+    int T = hw_task_seq_len(t), tok[MAXT], tgt[MAXT], V = hw_task_vocab_size(t);
+    int *memory = malloc((size_t)V * sizeof *memory);
+    for (int i = 0; i < V; i++) memory[i] = -1;
+    int plain = 0, cf = 0;
+    /* Plain held-out samples reveal the memorised facts: always the same for a subject. */
+    for (int k = 0; k < 400; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 4, k, tok, tgt, &l);
+        CHECK(l.len == 1 && tgt[l.dst - 1] == tok[l.dst] && !strcmp(hw_task_symbol(t, tok[l.dst - 1]), "is"), "layout");
+        if (l.src >= 0) continue;
+        int s = tok[l.dst - 2];
+        CHECK(memory[s] < 0 || memory[s] == tok[l.dst], "subject %s has two memorised attributes", hw_task_symbol(t, s));
+        memory[s] = tok[l.dst];
+        plain++;
+    }
+    for (int k = 0; k < 400; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 4, k, tok, tgt, &l);
+        if (l.src < 0) continue;
+        int s = tok[l.dst - 2];
+        CHECK(tok[l.src] == tok[l.dst] && tok[l.src - 2] == s, "the counterfactual is not repeated");
+        CHECK(memory[s] < 0 || memory[s] != tok[l.dst], "a counterfactual equals the memorised attribute");
+        cf++;
+    }
+    CHECK(plain > 150 && cf > 150, "shapes %d plain, %d counterfactual", plain, cf);
+    /* Training: within a sequence a subject keeps the attribute it was first given. */
+    int *b = malloc((size_t)32 * T * sizeof *b), *tb = malloc((size_t)32 * T * sizeof *b), repeats = 0, firsts = 0,
+        firsts_memorised = 0;
+    hw_task_batch(t, 8, 0, 32, b, tb);
+    for (int r = 0; r < 32; r++) {
+        int *x = b + r * T;
+        for (int i = 1; i + 3 < T; i += 4) {
+            if (x[i] == 0) break;
+            int before = -1;
+            for (int j = 1; j < i; j += 4)
+                if (x[j] == x[i]) before = x[j + 2];
+            if (before >= 0) {
+                CHECK(x[i + 2] == before, "a repeated subject changed attribute");
+                repeats++;
+            } else if (memory[x[i]] >= 0) {
+                firsts++;
+                firsts_memorised += x[i + 2] == memory[x[i]];
+            }
+        }
+    }
+    CHECK(repeats > 10, "only %d repeats", repeats);
+    CHECK(firsts > 20 && firsts_memorised < firsts && firsts_memorised > firsts / 2,
+          "first mentions: %d of %d memorised (want most, not all)", firsts_memorised, firsts);
+    free(memory);
+    free(b);
+    free(tb);
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+}
+
+static void evaluation_and_errors(void) {
+    hw_model *m = hw_model_load(shared_path("models/stories260K/stories260K.bin"));
+    CHECK(m, "%s", hw_last_error());
+    hw_task *ind = task("induction"), *ret = task("retrieval"), *rec = task("recall");
+    hw_task_score sc;
+    if (m && ind && ret && rec) {
+        /* stories260K's 512 tokens cannot hold induction's 513 */
+        CHECK(hw_task_evaluate(ind, m, 1, 4, &sc) == HW_ERR_ARG && strstr(hw_last_error(), "513"), "[%s]",
+              hw_last_error());
+        CHECK(hw_task_evaluate(ret, m, 1, 8, &sc) == HW_OK, "%s", hw_last_error());
+        CHECK(sc.n == 8 && sc.accuracy >= 0 && sc.accuracy <= 0.25 && sc.metric, "an untrained model answers %g",
+              sc.accuracy);
+        CHECK(hw_task_evaluate(rec, m, 1, 20, &sc) == HW_OK && sc.metric2 && sc.accuracy2 <= 0.5, "%s", hw_last_error());
+    }
+    hw_task_free(ind);
+    hw_task_free(ret);
+    hw_task_free(rec);
+    hw_model_free(m);
+
+    CHECK(!hw_task_new("sorting", NULL) && strstr(hw_last_error(), "sorting"), "[%s]", hw_last_error());
+    hw_task_params p = hw_task_params_default();
+    p.n_symbols = 100;
+    CHECK(!hw_task_new("induction", &p) && strstr(hw_last_error(), "256"), "[%s]", hw_last_error());
+    p = hw_task_params_default();
+    p.seq_len = 40;
+    CHECK(!hw_task_new("induction", &p) && strstr(hw_last_error(), "40"), "[%s]", hw_last_error());
+    CHECK(!hw_task_new("retrieval", &(hw_task_params){.seq_len = 12}) && strstr(hw_last_error(), "filler"), "[%s]",
+          hw_last_error());
+    CHECK(!hw_task_new("successor", &(hw_task_params){.min_len = 9, .max_len = 3}), "min > max");
+    CHECK(!hw_task_new("recall", &(hw_task_params){.seq_len = 5}), "recall too short");
+    CHECK(!hw_task_new("retrieval", &(hw_task_params){.depth = 2}), "depth above 1");
+    int tok[4], tgt[4];
+    CHECK(hw_task_batch(NULL, 1, 0, 1, tok, tgt) == HW_ERR_ARG, "NULL task");
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/hw_tasks_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        printf("FAIL mkdtemp\n");
+        return 1;
+    }
+    RUN(induction);
+    RUN(retrieval);
+    RUN(successor);
+    RUN(recall);
+    RUN(evaluation_and_errors);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    CHECK_DONE();
+}
