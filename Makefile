@@ -32,11 +32,15 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h)
+# Fuzz targets: in this build as replayers of their corpus and regressions
+# (tests/fuzz_replay_test.sh); under libFuzzer in build/fuzz (`make fuzz`).
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAYS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h tests/fuzz/*.h)
 
-.PHONY: all test demo bench clean
+.PHONY: all test demo bench fuzz clean
 .SECONDARY: # keep test and bench objects between builds
-all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES)
+all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES) $(REPLAYS)
 ifneq ($(SANITIZE),1)
 	@ln -sfn $(notdir $(BUILD)) build/current
 endif
@@ -61,6 +65,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libheadwise.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libheadwise.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libheadwise.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The suite: every tests/test_* program and tests/*.sh script, counted by tests/run.sh.
 test: all
 	@HW_BUILD=$(BUILD) HW_SHARED=$(SHARED) tests/run.sh
@@ -76,6 +84,31 @@ demo:
 bench: all
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_engine
 	@for s in bench/*.sh; do HW_BUILD=$(BUILD) $$s || exit 1; done
+
+# Fuzzing: each tests/fuzz/fuzz_*.c under libFuzzer with ASan and UBSan for
+# FUZZ_SECONDS, seeded from tests/fuzz/corpus and ../shared/models; exits
+# non-zero on any crash, leak, timeout or sanitizer report. Library objects are
+# built by clang into build/fuzz only, never into the normal builds.
+FUZZ_SECONDS ?= 10
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fopenmp \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZERS     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/%.o)
+
+build/fuzz/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/libheadwise.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libheadwise.a $(HEADERS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libheadwise.a -o $@ $(LDLIBS)
+
+fuzz: $(FUZZERS)
+	@HW_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

@@ -1,14 +1,14 @@
 /* hfconfig.c: config.json of a Hugging Face causal LM to hw_config. */
 #include "hfconfig.h"
+#include "hw_limits.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Dims are ints in hw_config; this bound keeps every product of two of them
- * (rows * cols of a matrix) representable in 64 bits and each one in an int. */
-#define MAX_DIM (1 << 24)
+/* Bounds on each key are in hw_limits.h. */
+#define MAX_DIM HW_MAX_DIM
 
 typedef struct {
     const cJSON *root;
@@ -106,7 +106,7 @@ static hw_status get_rope_scaling(const json_src *j, hw_config *c) {
     if (st != HW_OK) return hw_fail(st, "%s: rope_scaling.factor must be a positive number", j->path);
     /* Dynamic NTK falls back on max_position_embeddings, as Hugging Face does. */
     bool need_orig = c->rope_scaling == HW_ROPE_SCALE_LLAMA3;
-    if ((st = get_int(&sub, "original_max_position_embeddings", need_orig, c->n_ctx, 1, 1 << 30,
+    if ((st = get_int(&sub, "original_max_position_embeddings", need_orig, c->n_ctx, 1, HW_MAX_CONTEXT,
                       &c->rope_orig_ctx)) != HW_OK)
         return hw_fail(st, "%s: rope_scaling.original_max_position_embeddings is missing or bad", j->path);
     if (c->rope_scaling == HW_ROPE_SCALE_LLAMA3) {
@@ -126,11 +126,11 @@ static hw_status parse_gpt2(const json_src *j, hw_config *c) {
     hw_status st;
     int scale_weights, scale_by_layer;
     if ((st = get_int(j, "n_embd", true, 0, 1, MAX_DIM, &c->d_model)) ||
-        (st = get_int(j, "n_layer", true, 0, 1, MAX_DIM, &c->n_layer)) ||
+        (st = get_int(j, "n_layer", true, 0, 1, HW_MAX_LAYERS, &c->n_layer)) ||
         (st = get_int(j, "n_head", true, 0, 1, MAX_DIM, &c->n_head)) ||
-        (st = get_int(j, "vocab_size", true, 0, 1, MAX_DIM, &c->vocab_size)) ||
-        (st = get_int(j, "n_ctx", false, 1024, 1, MAX_DIM, &c->n_ctx)) ||
-        (st = get_int(j, "n_positions", false, c->n_ctx, 1, MAX_DIM, &c->n_ctx)) ||
+        (st = get_int(j, "vocab_size", true, 0, 1, HW_MAX_VOCAB, &c->vocab_size)) ||
+        (st = get_int(j, "n_ctx", false, 1024, 1, HW_MAX_CONTEXT, &c->n_ctx)) ||
+        (st = get_int(j, "n_positions", false, c->n_ctx, 1, HW_MAX_CONTEXT, &c->n_ctx)) ||
         (st = get_int(j, "n_inner", false, 4 * c->d_model, 1, MAX_DIM, &c->d_ff)) ||
         (st = get_pos(j, "layer_norm_epsilon", 1e-5, 1, &c->norm_eps)) ||
         (st = get_act(j, "activation_function", "gelu_new", false, &c->act)) ||
@@ -161,11 +161,11 @@ static hw_status parse_gpt_neox(const json_src *j, hw_config *c) {
     hw_status st;
     float base;
     if ((st = get_int(j, "hidden_size", true, 0, 1, MAX_DIM, &c->d_model)) ||
-        (st = get_int(j, "num_hidden_layers", true, 0, 1, MAX_DIM, &c->n_layer)) ||
+        (st = get_int(j, "num_hidden_layers", true, 0, 1, HW_MAX_LAYERS, &c->n_layer)) ||
         (st = get_int(j, "num_attention_heads", true, 0, 1, MAX_DIM, &c->n_head)) ||
         (st = get_int(j, "intermediate_size", true, 0, 1, MAX_DIM, &c->d_ff)) ||
-        (st = get_int(j, "vocab_size", true, 0, 1, MAX_DIM, &c->vocab_size)) ||
-        (st = get_int(j, "max_position_embeddings", false, 2048, 1, 1 << 30, &c->n_ctx)) ||
+        (st = get_int(j, "vocab_size", true, 0, 1, HW_MAX_VOCAB, &c->vocab_size)) ||
+        (st = get_int(j, "max_position_embeddings", false, 2048, 1, HW_MAX_CONTEXT, &c->n_ctx)) ||
         (st = get_pos(j, "rotary_pct", 0.25, 1, &c->rotary_frac)) ||
         (st = get_pos(j, "partial_rotary_factor", c->rotary_frac, 1, &c->rotary_frac)) ||
         (st = get_pos(j, "rotary_emb_base", 10000, 1e12, &base)) ||
@@ -216,12 +216,12 @@ static hw_status parse_llama_like(const json_src *j, hw_config *c, const char *a
     /* headwise's own extension: a Llama with intermediate_size 0 is attention-only
      * (no MLP and no post-attention norm), the shape of its trained organisms. */
     if ((st = get_int(j, "hidden_size", true, 0, 1, MAX_DIM, &c->d_model)) ||
-        (st = get_int(j, "num_hidden_layers", true, 0, 1, MAX_DIM, &c->n_layer)) ||
+        (st = get_int(j, "num_hidden_layers", true, 0, 1, HW_MAX_LAYERS, &c->n_layer)) ||
         (st = get_int(j, "num_attention_heads", true, 0, 1, MAX_DIM, &c->n_head)) ||
         (st = get_int(j, "num_key_value_heads", false, c->n_head, 1, MAX_DIM, &c->n_kv_head)) ||
         (st = get_int(j, "intermediate_size", true, 0, llama ? 0 : 1, MAX_DIM, &c->d_ff)) ||
-        (st = get_int(j, "vocab_size", true, 0, 1, MAX_DIM, &c->vocab_size)) ||
-        (st = get_int(j, "max_position_embeddings", false, ctx_def, 1, 1 << 30, &c->n_ctx)) ||
+        (st = get_int(j, "vocab_size", true, 0, 1, HW_MAX_VOCAB, &c->vocab_size)) ||
+        (st = get_int(j, "max_position_embeddings", false, ctx_def, 1, HW_MAX_CONTEXT, &c->n_ctx)) ||
         (st = get_pos(j, "rms_norm_eps", 1e-6, 1, &c->norm_eps)) ||
         (st = get_pos(j, "rope_theta", 10000, 1e12, &c->rope_theta)) ||
         (st = get_pos(j, "partial_rotary_factor", 1, 1, &c->rotary_frac)) ||

@@ -16,6 +16,7 @@
  * truncated file names the tensor it ends in.
  */
 #include "internal.h"
+#include "hw_limits.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -23,7 +24,6 @@
 
 #define MAGIC_AK42 0x616b3432u
 #define HEADER_V1 256
-#define DIM_MAX (1 << 24) /* guards products of dimensions against overflow */
 
 typedef struct {
     const hw_mapped_file *f;
@@ -32,10 +32,21 @@ typedef struct {
     hw_status err;
 } cursor;
 
+/* a * b, or -1 when either is -1 or the product overflows (take refuses it). */
+static int64_t prod(int64_t a, int64_t b) {
+    int64_t p;
+    return hw_mul_overflow(a, b, &p) ? -1 : p;
+}
+
 /* Take n bytes for `what`, or fail naming it. */
 static const void *take(cursor *c, int64_t n, const char *what) {
     if (c->err) return NULL;
-    if (n < 0 || (uint64_t)n > c->f->size - c->off) {
+    if (n < 0) {
+        c->err = hw_fail(HW_ERR_FORMAT, "%s: tensor '%s' would be larger than any file: header "
+                         "dimensions wrong", c->path, what);
+        return NULL;
+    }
+    if ((uint64_t)n > c->f->size - c->off) {
         c->err = hw_fail(HW_ERR_FORMAT,
                          "%s: file ends inside tensor '%s' (needs %lld bytes at offset %zu, file has "
                          "%zu): truncated, or header dimensions wrong",
@@ -47,8 +58,15 @@ static const void *take(cursor *c, int64_t n, const char *what) {
     return p;
 }
 
+/* Floats are read in place, so they must sit on a 4-byte boundary (they do
+ * in every file export.py writes: each int8 block is a multiple of 4 long). */
 static const float *take_f32(cursor *c, int64_t n, const char *what) {
-    return take(c, n * (int64_t)sizeof(float), what);
+    if (!c->err && c->off % sizeof(float) != 0) {
+        c->err = hw_fail(HW_ERR_FORMAT, "%s: tensor '%s' starts at offset %zu, not a multiple of 4",
+                         c->path, what, c->off);
+        return NULL;
+    }
+    return take(c, prod(n, (int64_t)sizeof(float)), what);
 }
 
 static int32_t read_i32(const uint8_t *p) {
@@ -60,7 +78,7 @@ static int32_t read_i32(const uint8_t *p) {
 /* A (L * rows * cols) f32 block split into L matrices. */
 static void f32_layers(cursor *c, hw_model *m, size_t field, int rows, int cols, const char *what) {
     int L = m->cfg.n_layer;
-    const float *p = take_f32(c, (int64_t)L * rows * cols, what);
+    const float *p = take_f32(c, prod(prod(L, rows), cols), what);
     for (int l = 0; l < L && p; l++) {
         hw_matrix *w = (hw_matrix *)((char *)&m->w.layers[l] + field);
         *w = (hw_matrix){.dtype = HW_F32, .rows = rows, .cols = cols,
@@ -69,10 +87,10 @@ static void f32_layers(cursor *c, hw_model *m, size_t field, int rows, int cols,
 }
 
 static hw_matrix q8_matrix(cursor *c, int rows, int cols, int group, const char *what) {
-    int64_t n = (int64_t)rows * cols;
+    int64_t n = prod(rows, cols);
     hw_matrix w = {.dtype = HW_Q8_0, .rows = rows, .cols = cols, .group = group};
     w.q = take(c, n, what);
-    w.scale = take_f32(c, n / group, what);
+    w.scale = take_f32(c, n < 0 ? n : n / group, what);
     return w;
 }
 
@@ -86,14 +104,17 @@ static void q8_layers(cursor *c, hw_model *m, size_t field, int rows, int cols, 
 
 #define FIELD(name) offsetof(hw_layer_weights, name)
 
-/* Check the seven header dimensions before anything is sized from them. */
+/* Check the seven header dimensions before anything is sized from them
+ * (bounds in hw_limits.h). */
 static hw_status check_dims(const char *path, const int32_t h[7]) {
     static const char *names[7] = {"dim", "hidden_dim", "n_layers", "n_heads",
                                    "n_kv_heads", "vocab_size", "seq_len"};
+    static const int32_t max[7] = {HW_MAX_DIM, HW_MAX_DIM, HW_MAX_LAYERS, HW_MAX_DIM,
+                                   HW_MAX_DIM, HW_MAX_VOCAB, HW_MAX_CONTEXT};
     for (int i = 0; i < 7; i++)
-        if (h[i] <= 0 || h[i] > DIM_MAX)
-            return hw_fail(HW_ERR_FORMAT, "%s: header field %s = %d is out of range", path,
-                           names[i], h[i]);
+        if (h[i] <= 0 || h[i] > max[i])
+            return hw_fail(HW_ERR_FORMAT, "%s: header field %s = %d is out of range [1, %d]", path,
+                           names[i], h[i], max[i]);
     if (h[0] % h[3] != 0 || (h[0] / h[3]) % 2 != 0)
         return hw_fail(HW_ERR_FORMAT, "%s: dim %d is not n_heads %d times an even head size",
                        path, h[0], h[3]);
@@ -236,7 +257,7 @@ hw_status hw_load_llama2c(hw_model *m, const char *path) {
         shared = hdr[36];
         if (shared > 1) return hw_fail(HW_ERR_FORMAT, "%s: shared_classifier flag is %d", path, shared);
         if (version == 2) group = read_i32(hdr + 37);
-        if (version == 2 && (group <= 0 || group > DIM_MAX))
+        if (version == 2 && (group <= 0 || group > HW_MAX_DIM))
             return hw_fail(HW_ERR_FORMAT, "%s: group size %d is out of range", path, group);
     } else {
         const uint8_t *hdr = take(&c, 7 * 4, "header");
@@ -247,7 +268,7 @@ hw_status hw_load_llama2c(hw_model *m, const char *path) {
             h[5] = -h[5];
         }
         /* A legacy file starts with dim; anything absurd there is a wrong magic. */
-        if (h[0] <= 0 || h[0] > DIM_MAX)
+        if (h[0] <= 0 || h[0] > HW_MAX_DIM)
             return hw_fail(HW_ERR_FORMAT,
                            "%s: not a llama2.c checkpoint (magic 0x%08x is not 'ak42' and "
                            "dim %d is not plausible)", path, magic, h[0]);

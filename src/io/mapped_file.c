@@ -8,6 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* What an empty file maps to: a valid pointer, so that readers may form
+ * data + size (pointer arithmetic on NULL is undefined even for + 0). */
+static const uint8_t empty_file[1];
+
 hw_status hw_file_map(hw_mapped_file *f, const char *path) {
     f->data = NULL;
     f->size = 0;
@@ -25,6 +29,7 @@ hw_status hw_file_map(hw_mapped_file *f, const char *path) {
     }
     if (st.st_size == 0) { /* mmap of 0 bytes fails; an empty map is valid */
         close(fd);
+        f->data = empty_file;
         return HW_OK;
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -37,7 +42,7 @@ hw_status hw_file_map(hw_mapped_file *f, const char *path) {
 }
 
 void hw_file_unmap(hw_mapped_file *f) {
-    if (f && f->data) munmap((void *)f->data, f->size);
+    if (f && f->data && f->size) munmap((void *)f->data, f->size);
     if (f) {
         f->data = NULL;
         f->size = 0;

@@ -147,7 +147,11 @@ hw_status hw_st_add_file(hw_st_set *s, const char *path) {
 
     int count = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, h) count++;
+    cJSON_ArrayForEach(e, h) count += count <= HW_MAX_TENSORS;
+    if (count > HW_MAX_TENSORS || s->n_tensors + count > HW_MAX_TENSORS) {
+        cJSON_Delete(h);
+        return hw_fail(HW_ERR_FORMAT, "%s: more than %d tensors", path, HW_MAX_TENSORS);
+    }
     hw_st_tensor *nt = realloc(s->tensors, (size_t)(s->n_tensors + count + 1) * sizeof *nt);
     if (!nt) {
         cJSON_Delete(h);

@@ -11,11 +11,12 @@
 #define HW_SAFETENSORS_H
 
 #include "internal.h"
+#include "hw_limits.h"
 
-/* Largest header accepted: real headers are well under 1 MB (a 70B model's is
- * ~100 KB); the bound keeps a corrupt length from costing a huge parse. */
-#define HW_ST_MAX_HEADER ((uint64_t)100 << 20)
-#define HW_ST_MAX_DIMS 8
+/* Largest header, tensor count and rank accepted (see hw_limits.h): the bounds
+ * keep a corrupt length from costing a huge parse or allocation. */
+#define HW_ST_MAX_HEADER HW_MAX_HEADER_BYTES
+#define HW_ST_MAX_DIMS HW_MAX_TENSOR_RANK
 
 /* Every dtype the format defines, so offsets of tensors headwise never uses
  * (bool masks, int64 position ids) can still be checked. */

@@ -2,12 +2,14 @@
  * give them ({"piece": id} objects, "a b" or ["a", "b"] merges), shared by
  * tokenizer_json.c and gpt2_files.c. */
 #include "tokenizer/hf_vocab.h"
+#include "hw_limits.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Larger than any real vocabulary (about 256k), small enough to allocate. */
-#define MAX_ID (1 << 22)
+/* Ids are below HW_MAX_VOCAB: larger than any real vocabulary (about 256k),
+ * small enough to allocate a table of pieces by id. */
+#define MAX_ID HW_MAX_VOCAB
 
 static int json_id(const cJSON *x, int *id) {
     if (!cJSON_IsNumber(x)) return 0;
@@ -30,6 +32,9 @@ hw_status hw_hf_build_vocab(hw_tokenizer *t, const cJSON *vocab, const cJSON *ad
         if (!json_id(x, &id))
             return hw_fail(HW_ERR_FORMAT, "%s: vocabulary entry \"%.60s\" has no valid id", path,
                            x->string ? x->string : "");
+        if (strlen(x->string) > HW_MAX_PIECE_BYTES)
+            return hw_fail(HW_ERR_FORMAT, "%s: vocabulary entry %d is longer than %d bytes", path, id,
+                           HW_MAX_PIECE_BYTES);
         if (id >= n) n = id + 1;
     }
     if (added && !cJSON_IsArray(added)) return hw_fail(HW_ERR_FORMAT, "%s: added_tokens is not a list", path);
@@ -38,6 +43,9 @@ hw_status hw_hf_build_vocab(hw_tokenizer *t, const cJSON *vocab, const cJSON *ad
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(x, "content");
         if (!json_id(cJSON_GetObjectItemCaseSensitive(x, "id"), &id) || !cJSON_IsString(c))
             return hw_fail(HW_ERR_FORMAT, "%s: added token %d lacks an id or content", path, n_added);
+        if (strlen(c->valuestring) > HW_MAX_PIECE_BYTES)
+            return hw_fail(HW_ERR_FORMAT, "%s: added token %d is longer than %d bytes", path, n_added,
+                           HW_MAX_PIECE_BYTES);
         if (id >= n) n = id + 1;
         n_added++;
     }

@@ -4,6 +4,7 @@
  * float32 score, int32 length, `length` bytes. Pieces spell the SentencePiece
  * space U+2581 as a plain ' ', and bytes the vocabulary lacks as <0xNN>. */
 #include "tokenizer/tokenizer.h"
+#include "hw_limits.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,13 +34,20 @@ hw_status hw_tokenizer_load_llama2c(hw_tokenizer *t, const char *path, int vocab
     }
     int32_t max_len = read_i32(p);
     p += 4;
-    if (max_len <= 0) {
-        s = hw_fail(HW_ERR_FORMAT, "%s: max_token_length %d is not positive", path, (int)max_len);
+    if (max_len <= 0 || max_len > HW_MAX_PIECE_BYTES) {
+        s = hw_fail(HW_ERR_FORMAT, "%s: max_token_length %d is outside [1, %d]", path, (int)max_len,
+                    HW_MAX_PIECE_BYTES);
+        goto done;
+    }
+    if (vocab_size > HW_MAX_VOCAB) {
+        s = hw_fail(HW_ERR_FORMAT, "%s: vocabulary of %d pieces exceeds %d", path, vocab_size,
+                    HW_MAX_VOCAB);
         goto done;
     }
     /* vocab_size <= 0: take every piece up to the end of the file. Each piece
      * needs at least 8 bytes, which bounds the count before any allocation. */
     size_t max_pieces = (f.size - 4) / 8;
+    if (vocab_size <= 0 && max_pieces > HW_MAX_VOCAB) max_pieces = HW_MAX_VOCAB;
     if (vocab_size > 0 && (size_t)vocab_size > max_pieces) {
         s = hw_fail(HW_ERR_FORMAT, "%s: %zu bytes cannot hold %d pieces", path, f.size, vocab_size);
         goto done;
@@ -54,6 +62,10 @@ hw_status hw_tokenizer_load_llama2c(hw_tokenizer *t, const char *path, int vocab
     /* Without a count, every byte up to the end must belong to a piece; at
      * most max_pieces fit, so scores has room. */
     for (int i = 0; vocab_size > 0 ? i < vocab_size : p < end; i++) {
+        if (i == want) {
+            s = hw_fail(HW_ERR_FORMAT, "%s: more than %d pieces", path, HW_MAX_VOCAB);
+            goto done;
+        }
         if (end - p < 8) {
             s = hw_fail(HW_ERR_FORMAT, "%s: truncated in the header of piece %d", path, i);
             goto done;

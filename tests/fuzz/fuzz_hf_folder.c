@@ -1,0 +1,49 @@
+/* fuzz_hf_folder.c: a Hugging Face folder as hw_model_load sees it:
+ * config.json, then either model.safetensors or an index with its shard.
+ *
+ * Input: config.json NUL index NUL safetensors. An empty index part writes
+ * the safetensors part as model.safetensors; otherwise the index is
+ * model.safetensors.index.json and the shard is s.safetensors (the name the
+ * seeds' weight_map uses). A model that loads runs one forward step. */
+#include "fuzz.h"
+#include "internal.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    hw_set_threads(1);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const uint8_t *cfg, *rest, *index, *st;
+    size_t cfg_n, rest_n, index_n, st_n;
+    fuzz_split(data, size, &cfg, &cfg_n, &rest, &rest_n);
+    fuzz_split(rest, rest_n, &index, &index_n, &st, &st_n);
+    fuzz_file("config.json", cfg, cfg_n);
+    fuzz_unlink("model.safetensors");
+    fuzz_unlink("model.safetensors.index.json");
+    fuzz_unlink("s.safetensors");
+    if (index_n == 0) {
+        fuzz_file("model.safetensors", st, st_n);
+    } else {
+        fuzz_file("model.safetensors.index.json", index, index_n);
+        fuzz_file("s.safetensors", st, st_n);
+    }
+    hw_model *m = hw_model_load(fuzz_dir());
+    fuzz_note(m != NULL);
+    if (m) {
+        const hw_config *c = hw_model_config(m);
+        if ((int64_t)c->n_layer * c->d_model * (c->d_ff + c->d_model) < (1 << 20) &&
+            (int64_t)c->vocab_size * c->d_model < (1 << 20)) {
+            hw_context *ctx = hw_context_new(m, c->n_ctx < 4 ? c->n_ctx : 4);
+            if (ctx) {
+                int tokens[2] = {0, c->vocab_size - 1};
+                float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
+                if (logits) hw_forward(ctx, tokens, c->n_ctx < 2 ? 1 : 2, HW_LOGITS_LAST, logits);
+                free(logits);
+                hw_context_free(ctx);
+            }
+        }
+        hw_model_free(m);
+    }
+    return 0;
+}

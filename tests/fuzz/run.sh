@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# run.sh SECONDS [TARGET...]: run each libFuzzer target in build/fuzz (all of
+# them by default) for SECONDS, one after another, and fail on any crash,
+# leak, timeout or sanitizer report. Seeds: tests/fuzz/corpus/TARGET (kept in
+# git), inputs made from ../shared/models at run time, and what earlier runs
+# found (build/fuzz/corpus/TARGET, where new inputs go). A failing input is
+# saved as build/fuzz/artifacts/TARGET-crash-...; keep it as a regression in
+# tests/fuzz/regressions/TARGET/ once fixed. Prints one line per target.
+set -u
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+shift || true
+shared=${HW_SHARED:-$(cd .. && pwd)/shared}
+models=$shared/models
+out=build/fuzz
+export HW_SHARED=$shared HW_FUZZ_DATA=$out/data
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+mkdir -p "$out/artifacts" "$out/seeds" "$out/data"
+
+# Tokenizer.json files in every supported layout, for fuzz_tokenize.
+if [ ! -e "$out/data/.done" ]; then
+    /usr/bin/python3 tests/fuzz/make_data.py "$out/data" "$models" >&2 && touch "$out/data/.done"
+fi
+
+# Real files as seeds (never copied into the project): libFuzzer reads at
+# most -max_len bytes of each, so a real checkpoint seeds its header.
+seeds() {
+    local t=$1 d=$out/seeds/$1
+    mkdir -p "$d"
+    case $t in
+    llama2c) [ -e "$models/stories260K/stories260K.bin" ] && ln -sf "$models/stories260K/stories260K.bin" "$d/" ;;
+    tokenizer_bin)
+        # The first byte is the vocab_size the caller passes (0: all pieces).
+        [ -e "$models/stories260K/tok512.bin" ] && { printf '\0'; cat "$models/stories260K/tok512.bin"; } >"$d/tok512"
+        [ -e "$models/llama2-tokenizer/tokenizer.bin" ] &&
+            { printf '\377'; head -c 20000 "$models/llama2-tokenizer/tokenizer.bin"; } >"$d/llama2-head" ;;
+    tokenize) cp -f "$out/data/"*.txt "$d/" 2>/dev/null ;;
+    esac
+    echo "$d"
+}
+
+max_len() {
+    case $1 in
+    tokenize) echo 4096 ;;
+    hfconfig) echo 4096 ;;
+    *) echo 32768 ;;
+    esac
+}
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    for f in "$out"/fuzz_*; do [ -x "$f" ] && targets+=("$(basename "$f" | sed 's/^fuzz_//')"); done
+fi
+failed=0
+for t in "${targets[@]}"; do
+    bin=$out/fuzz_$t
+    [ -x "$bin" ] || { echo "fuzz $t: no $bin (run make fuzz)"; failed=1; continue; }
+    mkdir -p "$out/corpus/$t"
+    dirs=("$out/corpus/$t" "$(seeds "$t")")
+    [ -d "tests/fuzz/corpus/$t" ] && dirs+=("tests/fuzz/corpus/$t")
+    [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
+    log=$out/$t.log
+    "$bin" -max_total_time="$secs" -max_len="$(max_len "$t")" -timeout=25 -rss_limit_mb=2048 \
+        -artifact_prefix="$out/artifacts/$t-" -print_final_stats=1 "${dirs[@]}" >"$log" 2>&1
+    rc=$?
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    if [ $rc -ne 0 ]; then
+        echo "fuzz $t: FAILED (exit $rc) after ${runs:-?} runs; log $log"
+        grep -m3 -E 'ERROR|runtime error|SUMMARY|Test unit written' "$log" | sed 's/^/    /'
+        failed=1
+    else
+        echo "fuzz $t: ${runs:-?} runs in $secs s, no crash"
+    fi
+done
+exit $failed
