@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
     build-essential     # gcc, make
+    clang               # fuzz targets (make fuzz)
+    libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for clang
     libopenblas-dev     # matrix products
     libcjson-dev        # config.json, tokenizer.json, safetensors headers
     libpcre2-dev        # byte-level BPE pre-tokenizer patterns

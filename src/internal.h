@@ -16,6 +16,11 @@
 /* Record a printf-style message for hw_last_error() and return s. */
 hw_status hw_fail(hw_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Whether n bytes are strict UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF); *bad (may be NULL) gets the offset of the first
+ * invalid byte, or n. */
+bool hw_utf8_valid(const char *s, size_t n, size_t *bad);
+
 /* ---------------------------------------------------------------- files */
 
 /* A read-only memory map of a whole file. */

@@ -142,6 +142,14 @@ static void test_bad_tensors(void) {
     expect_bad("dims.safetensors",
                "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,16]}}",
                z, sizeof z, 0, HW_ERR_UNSUPPORTED, "dimensions");
+    /* Two tensors sharing bytes: a writer never does that. */
+    expect_bad("overlap.safetensors",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+               z, sizeof z, 0, HW_ERR_FORMAT, "overlap");
+    /* JSON is UTF-8; a header that is not is refused before parsing. */
+    expect_bad("utf8.safetensors", "{\"w\xff\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+               z, sizeof z, 0, HW_ERR_FORMAT, "UTF-8");
 }
 
 static void test_missing_file(void) {
@@ -166,12 +174,12 @@ static void test_sharded(void) {
     char sub[600];
     snprintf(sub, sizeof sub, "%s/sharded", dir);
     CHECK(mkdir(sub, 0700) == 0, "mkdir");
-    float a[2] = {1, 2}, b[3] = {3, 4, 5};
+    float a[2] = {1, 2}, b[4] = {3, 4, 5, 6};
     hf_write_st(hf_path(sub, "m-1.safetensors"),
                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", a, 8, 0);
     hf_write_st(hf_path(sub, "m-2.safetensors"),
                 "{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
-                "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", b, 12, 0);
+                "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}", b, 16, 0);
     const char *idx = hf_path(sub, "model.safetensors.index.json");
     const char *good = "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"a\":\"m-1.safetensors\","
                        "\"b\":\"m-2.safetensors\",\"c\":\"m-2.safetensors\"}}";

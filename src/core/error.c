@@ -26,5 +26,8 @@ hw_status hw_fail(hw_status s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    /* One line, always: a name quoted from a file may hold control bytes. */
+    for (char *p = last_error; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return s;
 }

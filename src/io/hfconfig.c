@@ -259,6 +259,9 @@ static const struct {
 
 hw_status hw_hf_config_parse(hw_config *c, const char *json, size_t len, const char *path) {
     memset(c, 0, sizeof *c);
+    size_t bad;
+    if (!hw_utf8_valid(json, len, &bad))
+        return hw_fail(HW_ERR_FORMAT, "%s: not UTF-8 text (invalid byte at offset %zu)", path, bad);
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);

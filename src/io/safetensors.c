@@ -107,6 +107,30 @@ static hw_status parse_entry(hw_st_tensor *t, const cJSON *e, const uint8_t *bas
     return HW_OK;
 }
 
+static int by_data(const void *a, const void *b) {
+    const uint8_t *x = (*(const hw_st_tensor *const *)a)->data, *y = (*(const hw_st_tensor *const *)b)->data;
+    return x < y ? -1 : x > y;
+}
+
+/* Tensors [first, n_tensors) of one file may not share bytes: writers never
+ * overlap them, so a file that does is corrupt or crafted (two weights
+ * aliasing one buffer). Empty tensors own no bytes and are skipped. */
+static hw_status check_overlap(const hw_st_set *s, int first, const char *path) {
+    int n = 0;
+    const hw_st_tensor **v = malloc((size_t)(s->n_tensors - first + 1) * sizeof *v);
+    if (!v) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = first; i < s->n_tensors; i++)
+        if (s->tensors[i].nbytes) v[n++] = &s->tensors[i];
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, by_data);
+    hw_status st = HW_OK;
+    for (int i = 1; i < n && st == HW_OK; i++)
+        if (v[i]->data < v[i - 1]->data + v[i - 1]->nbytes)
+            st = hw_fail(HW_ERR_FORMAT, "%s: tensors %s and %s overlap in the file", path,
+                         v[i - 1]->name, v[i]->name);
+    free(v);
+    return st;
+}
+
 hw_status hw_st_add_file(hw_st_set *s, const char *path) {
     /* Grow the file arrays first so the map is owned by s from the moment it exists. */
     hw_mapped_file *nf = realloc(s->files, (size_t)(s->n_files + 1) * sizeof *nf);
@@ -137,6 +161,10 @@ hw_status hw_st_add_file(hw_st_set *s, const char *path) {
     if (n > f.size - 8)
         return hw_fail(HW_ERR_FORMAT, "%s: truncated: header of %llu bytes, file of %zu", path,
                        (unsigned long long)n, f.size);
+    size_t bad;
+    if (!hw_utf8_valid((const char *)f.data + 8, (size_t)n, &bad))
+        return hw_fail(HW_ERR_FORMAT, "%s: header is not UTF-8 text (invalid byte at offset %zu)",
+                       path, 8 + bad);
     cJSON *h = cJSON_ParseWithLength((const char *)f.data + 8, (size_t)n);
     if (!h || !cJSON_IsObject(h)) {
         cJSON_Delete(h);
@@ -159,6 +187,7 @@ hw_status hw_st_add_file(hw_st_set *s, const char *path) {
     }
     s->tensors = nt;
     st = HW_OK;
+    int first = s->n_tensors;
     cJSON_ArrayForEach(e, h) {
         if (strcmp(e->string, "__metadata__") == 0) continue;
         hw_st_tensor *t = &s->tensors[s->n_tensors];
@@ -173,7 +202,7 @@ hw_status hw_st_add_file(hw_st_set *s, const char *path) {
         s->n_tensors++;
     }
     cJSON_Delete(h);
-    return st;
+    return st == HW_OK ? check_overlap(s, first, path) : st;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -265,6 +294,12 @@ static hw_status open_index(hw_st_set *s, const char *folder, const char *index_
     hw_mapped_file f;
     hw_status st = hw_file_map(&f, index_path);
     if (st != HW_OK) return st;
+    size_t bad;
+    if (!hw_utf8_valid((const char *)f.data, f.size, &bad)) {
+        hw_file_unmap(&f);
+        return hw_fail(HW_ERR_FORMAT, "%s: not UTF-8 text (invalid byte at offset %zu)", index_path,
+                       bad);
+    }
     cJSON *j = cJSON_ParseWithLength((const char *)f.data, f.size);
     hw_file_unmap(&f);
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(j, "weight_map");

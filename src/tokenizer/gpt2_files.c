@@ -41,7 +41,13 @@ hw_status hw_tokenizer_load_gpt2(hw_tokenizer *t, const char *encoder_json, cons
     hw_mapped_file f;
     hw_status s = hw_file_map(&f, encoder_json);
     if (s != HW_OK) return s;
-    cJSON *root = cJSON_ParseWithLength((const char *)f.data, f.size);
+    size_t bad;
+    cJSON *root = NULL;
+    if (!hw_utf8_valid((const char *)f.data, f.size, &bad)) {
+        s = hw_fail(HW_ERR_FORMAT, "%s: not UTF-8 text (invalid byte at offset %zu)", encoder_json, bad);
+        goto done;
+    }
+    root = cJSON_ParseWithLength((const char *)f.data, f.size);
     if (!root || !cJSON_IsObject(root)) {
         s = hw_fail(HW_ERR_FORMAT, "%s: not a JSON object of pieces to ids", encoder_json);
         goto done;

@@ -417,6 +417,11 @@ hw_status hw_tokenizer_load_json(hw_tokenizer *t, const char *path) {
     hw_mapped_file f;
     hw_status s = hw_file_map(&f, path);
     if (s != HW_OK) return s;
+    size_t bad;
+    if (!hw_utf8_valid((const char *)f.data, f.size, &bad)) {
+        hw_file_unmap(&f);
+        return hw_fail(HW_ERR_FORMAT, "%s: not UTF-8 text (invalid byte at offset %zu)", path, bad);
+    }
     cJSON *root = cJSON_ParseWithLength((const char *)f.data, f.size);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
