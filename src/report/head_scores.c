@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,12 @@ hw_head_scores *hw_head_scores_read(const char *path) {
         return NULL;
     }
     text[n] = 0;
+    size_t bad;
+    if (!hw_utf8_valid(text, n, &bad)) {
+        free(text);
+        hw_fail(HW_ERR_FORMAT, "%s: not UTF-8 text (invalid byte at offset %zu)", path, bad);
+        return NULL;
+    }
     cJSON *root = cJSON_ParseWithLength(text, n);
     free(text);
     hw_head_scores *s = NULL;
@@ -140,13 +147,18 @@ hw_head_scores *hw_head_scores_read(const char *path) {
     cJSON_ArrayForEach(it, root) {
         parse_key(it->string, &l, &h);
         const cJSON *v;
+        /* 1e999 parses as infinity, which no JSON writer can write back. */
         if (cJSON_IsNumber(it)) {
+            if (!isfinite(it->valuedouble)) {
+                hw_fail(HW_ERR_FORMAT, "%s: '%s' is not a finite number", path, it->string);
+                goto fail;
+            }
             if (hw_head_scores_append(s, l, h, it->valuedouble)) goto fail;
             continue;
         }
         cJSON_ArrayForEach(v, it) {
-            if (!cJSON_IsNumber(v)) {
-                hw_fail(HW_ERR_FORMAT, "%s: '%s' holds a value that is not a number", path,
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+                hw_fail(HW_ERR_FORMAT, "%s: '%s' holds a value that is not a finite number", path,
                         it->string);
                 goto fail;
             }

@@ -354,8 +354,27 @@ def tokenize_seeds():
     put("tokenize", "invalid-utf8", b"\x01\xff\xfe\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc\xed\xa0\x80")
 
 
+def wordlevel_seeds():
+    vocab = {"[UNK]": 0, "A": 1, "B": 2, "C": 3, "->": 4, ";": 5, "x1": 6}
+    wl = {"model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+          "pre_tokenizer": {"type": "WhitespaceSplit"}, "decoder": None,
+          "added_tokens": [{"id": 7, "content": "<bos>", "special": True}]}
+    put("tokenizer_json", "wordlevel", json.dumps(wl).encode() + b"\0" + b"<bos> A B -> C ; x1 D")
+    wl2 = dict(wl, model={"type": "WordLevel", "vocab": vocab}, pre_tokenizer={"type": "Whitespace"})
+    put("tokenizer_json", "wordlevel-no-unk", json.dumps(wl2).encode() + b"\0" + b"A B C")
+
+
+def head_scores_seeds():
+    put("head_scores", "lists", json.dumps({"0-0": [0.5, 0.25], "0-1": [], "1-3": [1.0], "2-0": [0.125, 0, 1e-300]}))
+    put("head_scores", "numbers", json.dumps({"0-0": 0.5, "3-2": 1, "10-11": -2.5}))
+    put("head_scores", "published", "{" + ", ".join(f'"{l}-{h}": [{(l * 7 + h) % 10 / 10}, 0.0]'
+                                                    for l in range(4) for h in range(4)) + "}")
+
+
 llama2c_seeds()
 safetensors_seeds()
+wordlevel_seeds()
+head_scores_seeds()
 hf_seeds()
 tokenizer_bin_seeds()
 tokenizer_json_seeds()
