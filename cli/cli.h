@@ -7,6 +7,8 @@
 /* Each command takes the arguments after its name and returns the exit status. */
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_patterns(int argc, char **argv);
 
 /* Print "headwise <cmd>: <message>" to stderr as one line; returns 1 (or 2 for usage). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -16,5 +18,25 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out);
 int cli_int(const char *cmd, int argc, char **argv, int *i, long lo, long hi, long *out);
 int cli_float(const char *cmd, int argc, char **argv, int *i, double lo, double hi, double *out);
+
+/* Load -m MODEL and its tokenizer (-z, else the model's folder or tokenizer.bin
+ * beside a checkpoint); non-zero on error (already reported). */
+int cli_load(const char *cmd, const char *model_path, const char *tok_path, hw_model **m,
+             hw_tokenizer **t);
+void cli_default_tokenizer(const char *model, char *out, size_t n);
+
+/* Head intervention flags shared by commands that run a model:
+ *   --mask-uniform HEADS  --zero-output HEADS  --scale HEADS=S  --mean-ablate HEADS
+ *   --mean-ref FILE (prompts, one per line, for --mean-ablate)  --phase both|prefill|decode
+ * HEADS is "L.H[,L.H...]". cli_interventions_flag takes argv[*i] if it is one of
+ * them (returns 1, or 2 on error, reported) and 0 if it is not; cli_interventions_add
+ * then adds them to hooks once the model is loaded. */
+typedef struct cli_interventions cli_interventions;
+cli_interventions *cli_interventions_new(void);
+void cli_interventions_free(cli_interventions *iv);
+int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, char **argv, int *i);
+int cli_interventions_add(cli_interventions *iv, const char *cmd, const hw_model *m,
+                          const hw_tokenizer *t, hw_hooks *hooks);
+const char *cli_interventions_help(void);
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static const char help[] =
@@ -30,19 +29,6 @@ static int print_piece(const char *piece, size_t len, void *user) {
     return 0;
 }
 
-/* A Hugging Face folder holds its own tokenizer; a checkpoint file looks for
- * tokenizer.bin beside it. */
-static void default_tokenizer(const char *model, char *out, size_t n) {
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(out, n, "%s", model);
-        return;
-    }
-    const char *slash = strrchr(model, '/');
-    int dir = slash ? (int)(slash - model) + 1 : 0;
-    snprintf(out, n, "%.*stokenizer.bin", dir, model);
-}
-
 int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate", *model_path = NULL, *tok_path = NULL, *prompt = "";
     long steps = 256, seed = -1, threads = 0;
@@ -64,22 +50,11 @@ int cmd_generate(int argc, char **argv) {
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise generate --help)", a);
         if (bad) return bad;
     }
-    if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
-    char tok_default[4096];
-    if (!tok_path) {
-        default_tokenizer(model_path, tok_default, sizeof tok_default);
-        tok_path = tok_default;
-    }
     if (threads > 0) hw_set_threads((int)threads);
-
-    hw_model *m = hw_model_load(model_path);
-    if (!m) return cli_error(cmd, "%s", hw_last_error());
-    const hw_config *cfg = hw_model_config(m);
-    hw_tokenizer *t = hw_tokenizer_load(tok_path, cfg->vocab_size);
-    if (!t) {
-        hw_model_free(m);
-        return cli_error(cmd, "%s", hw_last_error());
-    }
+    hw_model *m;
+    hw_tokenizer *t;
+    int rc = cli_load(cmd, model_path, tok_path, &m, &t);
+    if (rc) return rc;
     hw_generate_params p = hw_generate_params_default();
     p.n_steps = (int)steps;
     p.sampler.temperature = (float)temp;
@@ -90,7 +65,6 @@ int cmd_generate(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     hw_status s = hw_generate(m, t, prompt, p, print_piece, &n_generated);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    int rc = 0;
     if (s != HW_OK) {
         fflush(stdout);
         rc = cli_error(cmd, "%s", hw_last_error());

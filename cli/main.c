@@ -13,6 +13,9 @@ static const char usage[] =
     "  generate  -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP] [--top-p P] [-s SEED]\n"
     "            [--threads N]    generate text\n"
     "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
+    "  run       -m MODEL -p TEXT [--capture HOOK ...] [--mask-uniform L.H,..] [--scale L.H=S]\n"
+    "            [-o DIR]         one prompt with captures and head interventions\n"
+    "  patterns  -m MODEL -p TEXT -o DIR   every head's attention pattern (.npy + HTML)\n"
     "\n"
     "Run `headwise <command> --help` for a command's flags.\n";
 
@@ -33,6 +36,8 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "patterns")) return cmd_patterns(argc - 2, argv + 2);
     fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", cmd);
     return 2;
 }

@@ -370,6 +370,11 @@ void hw_atomic_abort(hw_atomic_file *a);         /* removes the temporary file, 
 hw_status hw_write_file_atomic(const char *path, const void *data, size_t n);
 /* A NumPy .npy file (format 1.0, little-endian float32, C order), atomically. */
 hw_status hw_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
+/* A self-contained HTML page of attention patterns (L, H, T, T): one small heatmap
+ * per head, layers as rows and heads as columns; clicking one shows it large over
+ * the T tokens (UTF-8 strings) with each weight under the pointer. Atomically. */
+hw_status hw_patterns_html(const char *path, const char *title, const char *const *tokens, int T,
+                           int L, int H, const float *pattern);
 
 /* ---------------------------------------------------------------- tokenizer */
 
