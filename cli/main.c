@@ -1,5 +1,6 @@
 /* main.c: `headwise <command> ...`: dispatch to one file per command. */
 #include "cli.h"
+#include "score_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,11 @@ static const char usage[] =
     "  run       -m MODEL -p TEXT [--capture HOOK ...] [--mask-uniform L.H,..] [--scale L.H=S]\n"
     "            [-o DIR]         one prompt with captures and head interventions\n"
     "  patterns  -m MODEL -p TEXT -o DIR   every head's attention pattern (.npy + HTML)\n"
+    "  score     KIND -m MODEL    head scores: retrieval, echo-induction, successor,\n"
+    "            attribution, dla\n"
+    "  heads     import FILE.json read a head_score file (ours or published), rank its heads\n"
+    "  mask-test -m MODEL --scores FILE  task accuracy with the top-K heads masked vs K random\n"
+    "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
     "\n"
     "Run `headwise <command> --help` for a command's flags.\n";
 
@@ -38,6 +44,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "patterns")) return cmd_patterns(argc - 2, argv + 2);
+    if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
+    if (!strcmp(cmd, "heads")) return cmd_heads(argc - 2, argv + 2);
+    if (!strcmp(cmd, "mask-test")) return cmd_mask_test(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", cmd);
     return 2;
 }

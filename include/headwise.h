@@ -296,14 +296,15 @@ double hw_rouge1_recall(const char *reference, const char *candidate);
 int hw_porter_stem(const char *word, char *out, size_t n);
 
 /* RazorAttention (section 3.1): echo and induction scores of every head from the
- * pattern (H, T, T) of the probe "first tokens, then one block of `block` tokens
- * repeated": the block's copies start at `first`. For a query i in a repetition after
- * the first, echo sums the attention on every earlier copy of the same token and
+ * pattern of the probe "first tokens, then one block of `block` tokens repeated", T
+ * tokens in all, the block's copies starting at `first`. For a query i in a repetition
+ * after the first, echo sums the attention on every earlier copy of the same token and
  * induction the attention on the token after each earlier copy; both are divided by
- * T * T (a plain mean over the matrix, as the reference code). Writes echo (H) and
- * induction (H). */
-hw_status hw_echo_induction_scores(const float *pattern, int H, int T, int first, int block,
-                                   double *echo, double *induction);
+ * T * T (a plain mean over the matrix, as the reference code). pattern (H, Tq, P) holds
+ * the query rows q0 .. q0 + Tq - 1 (a prefill may come in chunks); their shares are
+ * added to echo (H) and induction (H), which the caller zeroes first. */
+hw_status hw_echo_induction_scores(const float *pattern, int H, int Tq, int P, int q0, int T,
+                                   int first, int block, double *echo, double *induction);
 /* Per KV head: the max (use_max) or mean over the H / Hk query heads sharing it.
  * per_q (L, H) -> per_kv (L, Hk). */
 hw_status hw_scores_per_kv(const double *per_q, int L, int H, int Hk, int use_max,

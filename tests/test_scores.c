@@ -111,8 +111,8 @@ static void echo_induction_on_built_patterns(void) {
         for (int j = i - B; j >= 1; j -= B) pat[2][i][j] = 1.0f / copies;
         /* Head 3 stays on BOS: scores 0. */
     }
-    double echo[H], ind[H];
-    CHECK(hw_echo_induction_scores(&pat[0][0][0], H, T, 1, B, echo, ind) == HW_OK, "ok");
+    double echo[H] = {0}, ind[H] = {0};
+    CHECK(hw_echo_induction_scores(&pat[0][0][0], H, T, T, 0, T, 1, B, echo, ind) == HW_OK, "ok");
     /* 6 query rows (positions 4..9) with weight 1 on the mask, over T*T = 100. */
     CHECK(fabs(ind[0] - 0.06) < 1e-9 && fabs(echo[0]) < 1e-12, "head 0: echo %g ind %g",
           echo[0], ind[0]);
@@ -123,8 +123,23 @@ static void echo_induction_on_built_patterns(void) {
      * when ... never (j+1 is the next block position, weight 0). */
     CHECK(fabs(ind[2]) < 1e-12 && echo[3] == 0 && ind[3] == 0, "heads 2, 3: %g %g %g",
           ind[2], echo[3], ind[3]);
-    CHECK(hw_echo_induction_scores(&pat[0][0][0], H, T, 1, 20, echo, ind) == HW_ERR_ARG,
+    CHECK(hw_echo_induction_scores(&pat[0][0][0], H, T, T, 0, T, 1, 20, echo, ind) == HW_ERR_ARG,
           "block longer than the probe");
+    /* In chunks of query rows (as a chunked prefill gives them): the same sums. */
+    static float chunk[H][4][T];
+    double echo2[H] = {0}, ind2[H] = {0};
+    for (int q0 = 0; q0 < T; q0 += 4) {
+        int tq = T - q0 < 4 ? T - q0 : 4;
+        for (int h = 0; h < H; h++)
+            for (int r = 0; r < tq; r++) memcpy(chunk[h][r], pat[h][q0 + r], sizeof chunk[h][r]);
+        /* pack (H, tq, T) contiguously */
+        static float packed[H * 4 * T];
+        for (int h = 0; h < H; h++)
+            for (int r = 0; r < tq; r++) memcpy(packed + ((size_t)h * tq + r) * T, chunk[h][r], sizeof chunk[h][r]);
+        CHECK(hw_echo_induction_scores(packed, H, tq, T, q0, T, 1, B, echo2, ind2) == HW_OK, "chunk");
+    }
+    for (int h = 0; h < H; h++)
+        CHECK(fabs(echo2[h] - echo[h]) < 1e-12 && fabs(ind2[h] - ind[h]) < 1e-12, "chunked = whole");
 }
 
 static void kv_aggregation(void) {

@@ -12,24 +12,26 @@
  * earlier copies are j = i - k*block (k >= 1, j >= first); echo reads A[i, j] and
  * induction A[i, j + 1]. The sum is divided by T*T, not by the number of mask
  * entries, as the reference code takes a plain mean over the masked matrix. */
-hw_status hw_echo_induction_scores(const float *pattern, int H, int T, int first, int block,
-                                   double *echo, double *induction) {
-    if (H <= 0 || T <= 0 || first < 0 || block <= 0 || first + block > T)
-        return hw_fail(HW_ERR_ARG, "echo/induction: bad probe shape (H %d, T %d, first %d, "
-                       "block %d)", H, T, first, block);
+hw_status hw_echo_induction_scores(const float *pattern, int H, int Tq, int P, int q0, int T,
+                                   int first, int block, double *echo, double *induction) {
+    if (H <= 0 || T <= 0 || first < 0 || block <= 0 || first + block > T || q0 < 0 ||
+        Tq < 0 || q0 + Tq > T || P < q0 + Tq)
+        return hw_fail(HW_ERR_ARG, "echo/induction: bad probe shape (H %d, rows %d..%d of %d, "
+                       "keys %d, first %d, block %d)", H, q0, q0 + Tq, T, P, first, block);
     double norm = (double)T * T;
     for (int h = 0; h < H; h++) {
-        const float *A = pattern + (size_t)h * T * T;
         double e = 0, ind = 0;
-        for (int i = first + block; i < T; i++) {
-            const float *row = A + (size_t)i * T;
+        for (int r = 0; r < Tq; r++) {
+            int i = q0 + r;
+            if (i < first + block) continue;
+            const float *row = pattern + ((size_t)h * Tq + r) * P;
             for (int j = i - block; j >= first; j -= block) {
                 e += row[j];
                 ind += row[j + 1];
             }
         }
-        echo[h] = e / norm;
-        induction[h] = ind / norm;
+        echo[h] += e / norm;
+        induction[h] += ind / norm;
     }
     return HW_OK;
 }

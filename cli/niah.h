@@ -1,0 +1,49 @@
+/* niah.h: needle-in-a-haystack trials as the Retrieval Head protocol builds them
+ * (methods.md section 1.2), shared by `score retrieval` and `mask-test`. */
+#ifndef HW_NIAH_H
+#define HW_NIAH_H
+
+#include "score_common.h"
+
+typedef struct {
+    char *needle, *question, *real_needle;
+} niah_needle;
+
+typedef struct {
+    const char *cmd;
+    const hw_model *m;
+    const hw_tokenizer *t;
+    niah_needle *needles;
+    int n_needles;
+    int *hay;               /* haystack tokens (no BOS), repeated to the longest length */
+    int n_hay;
+    char *prefix, *suffix;  /* template around {context}; suffix holds {question} */
+    int buffer, max_new;
+    int *lengths, n_lengths, *depths, n_depths;
+} niah;
+
+/* Parse flags shared by both commands: --needles --haystack --template --lengths
+ * --depths --buffer --max-new. Returns 1 if argv[*i] was one of them (value consumed),
+ * 0 if not, -1 on a bad value (reported). */
+int niah_flag(niah *n, int argc, char **argv, int *i);
+/* Fill defaults, read the needle and haystack files and tokenize; non-zero on error
+ * (reported). */
+int niah_prepare(niah *n);
+void niah_free(niah *n);
+
+/* The prompt of one trial (malloc'd, BOS first) and the needle span; -1 on error. */
+int niah_prompt(const niah *n, int needle, int length, int depth, int **prompt, int *span_start,
+                int *span_end);
+
+/* Greedy decoding as the protocol does it: prefill prompt[0, n-1), then feed the last
+ * prompt token and decode up to max_new tokens, stopping after a token that prints a
+ * newline, or at EOS. hooks (may be NULL) run in every call; step (may be NULL) is
+ * called after each decode step with the generated token. Writes the generated ids to
+ * out (max_new) and the text (NUL-terminated, at most text_cap bytes); returns the count
+ * or -1 (error reported for cmd). */
+typedef int (*niah_step_fn)(int step, int token, int n_keys, void *user);
+int niah_greedy(const char *cmd, const hw_model *m, const hw_tokenizer *t, hw_context *c,
+                const int *prompt, int n, int max_new, const hw_hooks *hooks, niah_step_fn step,
+                void *user, int *out, char *text, size_t text_cap);
+
+#endif

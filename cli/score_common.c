@@ -1,0 +1,231 @@
+/* score_common.c: loading, per-head tables and progress for the scoring commands. */
+#include "score_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void default_tokenizer(const char *model, char *out, size_t n) {
+    struct stat st;
+    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(out, n, "%s", model);
+        return;
+    }
+    const char *slash = strrchr(model, '/');
+    int dir = slash ? (int)(slash - model) + 1 : 0;
+    snprintf(out, n, "%.*stokenizer.bin", dir, model);
+}
+
+int score_load(const char *cmd, const char *model_path, const char *tok_path, int want_tok,
+               hw_model **m, hw_tokenizer **t) {
+    *m = NULL;
+    if (t) *t = NULL;
+    if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
+    if (!(*m = hw_model_load(model_path))) return cli_error(cmd, "%s", hw_last_error());
+    if (!t || (!want_tok && !tok_path)) return 0;
+    char def[4096];
+    if (!tok_path) {
+        default_tokenizer(model_path, def, sizeof def);
+        tok_path = def;
+    }
+    if (!(*t = hw_tokenizer_load(tok_path, hw_model_config(*m)->vocab_size))) {
+        int s = cli_error(cmd, "%s (give the tokenizer with -z)", hw_last_error());
+        hw_model_free(*m);
+        *m = NULL;
+        return s;
+    }
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+int score_table_write(const char *cmd, const score_table *tab, int rank_col, int ascending,
+                      const char *path) {
+    int n = tab->L * tab->H;
+    hw_atomic_file *a = hw_atomic_open(path);
+    if (!a) return cli_error(cmd, "%s", hw_last_error());
+    FILE *f = hw_atomic_stream(a);
+    if (ends_with(path, ".tsv")) {
+        int *order = malloc(sizeof(int) * (size_t)n);
+        double *key = malloc(sizeof(double) * (size_t)n);
+        if (!order || !key) {
+            free(order);
+            free(key);
+            hw_atomic_abort(a);
+            return cli_error(cmd, "out of memory");
+        }
+        for (int i = 0; i < n; i++) key[i] = (ascending ? -1 : 1) * tab->v[(size_t)i * tab->n_col + rank_col];
+        hw_scores_rank(key, n, order);
+        fputs("layer\thead", f);
+        for (int c = 0; c < tab->n_col; c++) fprintf(f, "\t%s", tab->cols[c]);
+        fputc('\n', f);
+        for (int r = 0; r < n; r++) {
+            int i = order[r];
+            fprintf(f, "%d\t%d", i / tab->H, i % tab->H);
+            for (int c = 0; c < tab->n_col; c++) fprintf(f, "\t%.9g", tab->v[(size_t)i * tab->n_col + c]);
+            fputc('\n', f);
+        }
+        free(order);
+        free(key);
+    } else {
+        fputc('{', f);
+        for (int i = 0; i < n; i++) {
+            fprintf(f, "%s\"%d-%d\": [", i ? ", " : "", i / tab->H, i % tab->H);
+            for (int c = 0; c < tab->n_col; c++)
+                fprintf(f, "%s%.9g", c ? ", " : "", tab->v[(size_t)i * tab->n_col + c]);
+            fputc(']', f);
+        }
+        fputs("}\n", f);
+    }
+    if (hw_atomic_commit(a)) return cli_error(cmd, "%s", hw_last_error());
+    return 0;
+}
+
+void score_table_print(const score_table *tab, int rank_col, int ascending, int top) {
+    int n = tab->L * tab->H;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    double *key = malloc(sizeof(double) * (size_t)n);
+    if (!order || !key) {
+        free(order);
+        free(key);
+        return;
+    }
+    for (int i = 0; i < n; i++) key[i] = (ascending ? -1 : 1) * tab->v[(size_t)i * tab->n_col + rank_col];
+    hw_scores_rank(key, n, order);
+    printf("rank\thead");
+    for (int c = 0; c < tab->n_col; c++) printf("\t%s", tab->cols[c]);
+    putchar('\n');
+    for (int r = 0; r < n && (top <= 0 || r < top); r++) {
+        int i = order[r];
+        printf("%d\t%d.%d", r + 1, i / tab->H, i % tab->H);
+        for (int c = 0; c < tab->n_col; c++) printf("\t%.4g", tab->v[(size_t)i * tab->n_col + c]);
+        putchar('\n');
+    }
+    free(order);
+    free(key);
+}
+
+int score_parse_heads(const char *cmd, const hw_model *m, const char *text, hw_head *heads,
+                      int max) {
+    int n = hw_heads_parse(m, text, heads, max);
+    if (n < 0) cli_usage_error(cmd, "%s", hw_last_error());
+    return n;
+}
+
+static int progress_open;
+void score_progress(const char *cmd, const char *fmt, ...) {
+    int tty = isatty(2);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%sheadwise %s: ", tty ? "\r\033[K" : "", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (!tty) fputc('\n', stderr);
+    progress_open = tty;
+}
+void score_progress_done(void) {
+    if (progress_open) fputc('\n', stderr);
+    progress_open = 0;
+}
+
+int score_encode(const char *cmd, const hw_tokenizer *t, const char *text, int flags, int **ids) {
+    int n = hw_tokenizer_encode(t, text, flags, NULL, 0);
+    if (n < 0) return cli_error(cmd, "%s", hw_last_error()), -1;
+    *ids = malloc(sizeof(int) * (size_t)(n + 1));
+    if (!*ids) return cli_error(cmd, "out of memory"), -1;
+    hw_tokenizer_encode(t, text, flags, *ids, n);
+    return n;
+}
+
+int score_single_token(const hw_tokenizer *t, const char *text) {
+    char buf[512];
+    int ids[4];
+    snprintf(buf, sizeof buf, " %s", text);
+    /* A SentencePiece-style tokenizer already puts a space before the text. */
+    for (int k = 0; k < 2; k++) {
+        const char *s = k ? text : buf;
+        int n = hw_tokenizer_encode(t, s, 0, ids, 4);
+        if (n == 1) return ids[0];
+    }
+    return -1;
+}
+
+int score_read_prompts(const char *cmd, const char *path, int n_ans, score_prompt **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error(cmd, "cannot read %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int line_no = 0, rc = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        line_no++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (!len || line[0] == '#') continue;
+        char *fields[5] = {0};
+        int nf = 0;
+        for (char *s = line; nf < 5;) {
+            fields[nf++] = s;
+            char *tab = strchr(s, '\t');
+            if (!tab) break;
+            *tab = 0;
+            s = tab + 1;
+        }
+        if (nf < 1 + n_ans) {
+            rc = cli_error(cmd, "%s:%d: expected a prompt and %d answer(s) separated by tabs", path,
+                           line_no, n_ans);
+            break;
+        }
+        score_prompt *np = realloc(*out, sizeof **out * (size_t)(*n + 1));
+        if (!np) {
+            rc = cli_error(cmd, "out of memory");
+            break;
+        }
+        *out = np;
+        score_prompt *p = &np[(*n)++];
+        memset(p, 0, sizeof *p);
+        /* "\n" escapes in the prompt */
+        p->prompt = strdup(fields[0]);
+        if (p->prompt) {
+            char *w = p->prompt;
+            for (const char *r = p->prompt; *r; r++) {
+                if (r[0] == '\\' && r[1] == 'n') {
+                    *w++ = '\n';
+                    r++;
+                } else {
+                    *w++ = *r;
+                }
+            }
+            *w = 0;
+        }
+        for (int k = 0; k < nf - 1 && k < 4; k++) p->ans[k] = strdup(fields[k + 1]);
+    }
+    free(line);
+    fclose(f);
+    if (!rc && !*n) rc = cli_error(cmd, "%s: no prompts", path);
+    return rc;
+}
+
+void score_free_prompts(score_prompt *p, int n) {
+    for (int i = 0; i < n; i++) {
+        free(p[i].prompt);
+        for (int k = 0; k < 4; k++) free(p[i].ans[k]);
+    }
+    free(p);
+}
+
+int score_answer_token(const hw_tokenizer *t, const char *text) {
+    int id = score_single_token(t, text);
+    if (id >= 0) return id;
+    int ids[64];
+    int n = hw_tokenizer_encode(t, text, 0, ids, 64);
+    return n > 0 ? ids[0] : -1;
+}
