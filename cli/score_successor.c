@@ -171,9 +171,9 @@ int cmd_score_successor(int argc, char **argv) {
             cli_error(cmd, "%s", hw_last_error());
             goto done;
         }
+        score_progress(cmd, "task %s", tk->name);
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++) {
-                score_progress(cmd, "task %s: head %d.%d", tk->name, l, h);
                 /* logits (U, U): row u = OV logits of distinct token u over the task. */
                 if (hw_ov_logits(m, l, h, e, tk->U, tk->uniq, tk->U, logits)) {
                     free(kept);
