@@ -149,8 +149,8 @@ int cmd_score_attribution(int argc, char **argv) {
     score_progress_done();
     static const char *const cols[] = {"raw", "scaled"};
     score_table tab = {L, H, 2, cols, tab_v};
-    printf("# attribution over %d prompts: greedy next token is the in-context answer in %.3f, "
-           "the memorized one in %.3f\n", np, (double)ctx_hits / np, (double)mem_hits / np);
+    printf("# attribution over %d prompts: greedy next token is the in-context answer in %.6f, "
+           "the memorized one in %.6f\n", np, (double)ctx_hits / np, (double)mem_hits / np);
     printf("# memory heads (highest scaled logit(memorized) - logit(in-context)):\n");
     score_table_print(&tab, 1, 0, (int)top);
     printf("# in-context heads (lowest):\n");
