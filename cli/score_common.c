@@ -6,19 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-static void default_tokenizer(const char *model, char *out, size_t n) {
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(out, n, "%s", model);
-        return;
-    }
-    const char *slash = strrchr(model, '/');
-    int dir = slash ? (int)(slash - model) + 1 : 0;
-    snprintf(out, n, "%.*stokenizer.bin", dir, model);
-}
 
 int score_load(const char *cmd, const char *model_path, const char *tok_path, int want_tok,
                hw_model **m, hw_tokenizer **t) {
@@ -29,7 +17,7 @@ int score_load(const char *cmd, const char *model_path, const char *tok_path, in
     if (!t || (!want_tok && !tok_path)) return 0;
     char def[4096];
     if (!tok_path) {
-        default_tokenizer(model_path, def, sizeof def);
+        cli_default_tokenizer(model_path, def, sizeof def);
         tok_path = def;
     }
     if (!(*t = hw_tokenizer_load(tok_path, hw_model_config(*m)->vocab_size))) {
