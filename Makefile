@@ -92,7 +92,8 @@ bench: all
 FUZZ_SECONDS ?= 10
 FUZZ_CC     := clang
 FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fopenmp \
-               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+               -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZERS     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/%.o)
 

@@ -27,6 +27,12 @@
 #define HW_MAX_LAYERS 1024
 /* Vocabulary size, of a model or a tokenizer (the largest are ~256k). */
 #define HW_MAX_VOCAB (1 << 22)
+/* Tokenizer ids may leave holes (unused ids), but at most this many plus as
+ * many as there are pieces: a file of a few bytes must not claim id 4 million
+ * and cost a table that large. Real vocabularies are dense. */
+#define HW_MAX_VOCAB_HOLES 1024
+/* Query heads per layer, in head-score files (real models: at most 128). */
+#define HW_MAX_HEADS 4096
 /* Bytes of one tokenizer piece (real pieces are at most a few hundred). */
 #define HW_MAX_PIECE_BYTES (1 << 16)
 /* Context length a model may declare (n_ctx, max_position_embeddings). */

@@ -4,6 +4,7 @@
  * the published head_score JSON files read and write alike.
  */
 #include "internal.h"
+#include "hw_limits.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -63,15 +64,16 @@ void hw_head_scores_mean(const hw_head_scores *s, double *mean) {
     }
 }
 
-/* "12-7" -> (12, 7); 0 if the key is not two non-negative integers joined by '-'. */
+/* "12-7" -> (12, 7); 0 if the key is not two non-negative integers joined by '-'
+ * (layer below HW_MAX_LAYERS, head below HW_MAX_HEADS). */
 static int parse_key(const char *k, int *layer, int *head) {
     char *end;
     errno = 0;
     long l = strtol(k, &end, 10);
-    if (end == k || *end != '-' || l < 0 || l > 1000000 || errno) return 0;
+    if (end == k || *end != '-' || l < 0 || l >= HW_MAX_LAYERS || errno) return 0;
     const char *h0 = end + 1;
     long h = strtol(h0, &end, 10);
-    if (end == h0 || *end || h < 0 || h > 1000000 || errno || *k == '-' || *h0 == '-' ||
+    if (end == h0 || *end || h < 0 || h >= HW_MAX_HEADS || errno || *k == '-' || *h0 == '-' ||
         *h0 == '+' || *k == '+')
         return 0;
     *layer = (int)l;
@@ -128,7 +130,8 @@ hw_head_scores *hw_head_scores_read(const char *path) {
     const cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (!parse_key(it->string, &l, &h)) {
-            hw_fail(HW_ERR_FORMAT, "%s: key '%s' is not LAYER-HEAD", path, it->string);
+            hw_fail(HW_ERR_FORMAT, "%s: key '%s' is not LAYER-HEAD (layer < %d, head < %d)", path,
+                    it->string, HW_MAX_LAYERS, HW_MAX_HEADS);
             goto done;
         }
         if (!cJSON_IsArray(it) && !cJSON_IsNumber(it)) {

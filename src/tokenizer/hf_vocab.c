@@ -50,6 +50,10 @@ hw_status hw_hf_build_vocab(hw_tokenizer *t, const cJSON *vocab, const cJSON *ad
         n_added++;
     }
     if (n == 0) return hw_fail(HW_ERR_FORMAT, "%s: the vocabulary is empty", path);
+    int n_entries = cJSON_GetArraySize(vocab) + n_added;
+    if (n - n_entries > n_entries + HW_MAX_VOCAB_HOLES)
+        return hw_fail(HW_ERR_FORMAT, "%s: ids go up to %d for only %d pieces (a vocabulary is dense)",
+                       path, n - 1, n_entries);
     /* Pieces by id; ids missing from both lists stay empty (never matched). */
     const char **piece = calloc((size_t)n, sizeof *piece);
     if (!piece) return hw_fail(HW_ERR_NOMEM, "%s: out of memory for %d pieces", path, n);

@@ -14,11 +14,17 @@ static inline void fuzz_tokenizer_roundtrip(const hw_tokenizer *t, const uint8_t
     memcpy(s, text, n);
     s[n] = 0;
     int V = hw_tokenizer_vocab_size(t);
-    /* The count first: normalizers may add text, so ids can outnumber bytes. */
-    int k = hw_tokenizer_encode(t, s, HW_TOK_BOS | HW_TOK_EOS, NULL, 0);
-    int *ids = k > 0 ? malloc((size_t)k * sizeof *ids) : NULL;
-    if (ids && hw_tokenizer_encode(t, s, HW_TOK_BOS | HW_TOK_EOS, ids, k) != k) abort();
-    if (!ids) k = 0;
+    /* Normalizers may add text, so ids can outnumber bytes: encode again with
+     * room for the count when the first buffer was short. */
+    int cap = 2 * (int)n + 16, *ids = malloc((size_t)cap * sizeof *ids);
+    int k = ids ? hw_tokenizer_encode(t, s, HW_TOK_BOS | HW_TOK_EOS, ids, cap) : -1;
+    if (k > cap) {
+        free(ids);
+        cap = k;
+        ids = malloc((size_t)cap * sizeof *ids);
+        if (ids && hw_tokenizer_encode(t, s, HW_TOK_BOS | HW_TOK_EOS, ids, cap) != k) abort();
+    }
+    if (!ids || k < 0) k = 0;
     for (int i = 0; i < k; i++) {
         if (ids[i] < 0 || ids[i] >= V) abort();
         size_t len;

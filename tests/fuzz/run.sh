@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh SECONDS [TARGET...]: run each libFuzzer target in build/fuzz (all of
-# them by default) for SECONDS, one after another, and fail on any crash,
+# them by default) for SECONDS (or FUZZ_RUNS executions, if set and reached
+# first), one after another, and fail on any crash,
 # leak, timeout or sanitizer report. Seeds: tests/fuzz/corpus/TARGET (kept in
 # git), inputs made from ../shared/models at run time, and what earlier runs
 # found (build/fuzz/corpus/TARGET, where new inputs go). A failing input is
@@ -62,16 +63,18 @@ for t in "${targets[@]}"; do
     [ -d "tests/fuzz/corpus/$t" ] && dirs+=("tests/fuzz/corpus/$t")
     [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
     log=$out/$t.log
-    "$bin" -max_total_time="$secs" -max_len="$(max_len "$t")" -timeout=25 -rss_limit_mb=2048 \
+    start=$(date +%s)
+    "$bin" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -max_total_time="$secs" -max_len="$(max_len "$t")" -timeout=25 -rss_limit_mb=2048 \
         -artifact_prefix="$out/artifacts/$t-" -print_final_stats=1 "${dirs[@]}" >"$log" 2>&1
     rc=$?
+    took=$(($(date +%s) - start))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     if [ $rc -ne 0 ]; then
         echo "fuzz $t: FAILED (exit $rc) after ${runs:-?} runs; log $log"
         grep -m3 -E 'ERROR|runtime error|SUMMARY|Test unit written' "$log" | sed 's/^/    /'
         failed=1
     else
-        echo "fuzz $t: ${runs:-?} runs in $secs s, no crash"
+        echo "fuzz $t: ${runs:-?} runs in $took s, no crash"
     fi
 done
 exit $failed
