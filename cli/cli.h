@@ -39,4 +39,14 @@ int cli_interventions_add(cli_interventions *iv, const char *cmd, const hw_model
                           const hw_tokenizer *t, hw_hooks *hooks);
 const char *cli_interventions_help(void);
 
+/* The flags of commands that run one prompt through a model: -m MODEL, -z TOKENIZER,
+ * -p TEXT, -o OUT, --threads N and the intervention flags. cli_model_flag takes
+ * argv[*i] if it is one of them (returns 1, or 2 on error, reported) and 0 if not. */
+typedef struct {
+    const char *model, *tokenizer, *prompt, *out;
+    long threads;
+    cli_interventions *iv;
+} cli_model_flags;
+int cli_model_flag(cli_model_flags *f, const char *cmd, int argc, char **argv, int *i);
+
 #endif

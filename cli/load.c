@@ -35,3 +35,16 @@ int cli_load(const char *cmd, const char *model_path, const char *tok_path, hw_m
     }
     return 0;
 }
+
+int cli_model_flag(cli_model_flags *f, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    int r = f->iv ? cli_interventions_flag(f->iv, cmd, argc, argv, i) : 0;
+    if (r) return r;
+    if (!strcmp(a, "-m")) r = cli_value(cmd, argc, argv, i, &f->model);
+    else if (!strcmp(a, "-z")) r = cli_value(cmd, argc, argv, i, &f->tokenizer);
+    else if (!strcmp(a, "-p")) r = cli_value(cmd, argc, argv, i, &f->prompt);
+    else if (!strcmp(a, "-o")) r = cli_value(cmd, argc, argv, i, &f->out);
+    else if (!strcmp(a, "--threads")) r = cli_int(cmd, argc, argv, i, 1, 1024, &f->threads);
+    else return 0;
+    return r ? 2 : 1;
+}

@@ -15,37 +15,31 @@ static const char help[] =
     "  per head, layers as rows; click one to see it over the tokens)\n";
 
 int cmd_patterns(int argc, char **argv) {
-    const char *cmd = "patterns", *model_path = NULL, *tok_path = NULL, *prompt = NULL;
-    const char *out = NULL;
-    long threads = 0;
-    cli_interventions *iv = cli_interventions_new();
+    const char *cmd = "patterns";
+    cli_model_flags f = {.iv = cli_interventions_new()};
     int rc = 0;
     for (int i = 0; !rc && i < argc; i++) {
-        const char *a = argv[i];
-        int r = cli_interventions_flag(iv, cmd, argc, argv, &i);
+        int r = cli_model_flag(&f, cmd, argc, argv, &i);
         if (r) {
             rc = r == 2 ? 2 : 0;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(help, stdout);
             fputs(cli_interventions_help(), stdout);
-            cli_interventions_free(iv);
+            cli_interventions_free(f.iv);
             return 0;
-        } else if (!strcmp(a, "-m")) rc = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) rc = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-p")) rc = cli_value(cmd, argc, argv, &i, &prompt);
-        else if (!strcmp(a, "-o")) rc = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--threads")) rc = cli_int(cmd, argc, argv, &i, 1, 1024, &threads);
-        else rc = cli_usage_error(cmd, "unknown flag '%s' (see headwise patterns --help)", a);
+        } else {
+            rc = cli_usage_error(cmd, "unknown flag '%s' (see headwise patterns --help)", argv[i]);
+        }
     }
+    const char *model_path = f.model, *prompt = f.prompt, *out = f.out;
+    cli_interventions *iv = f.iv;
     if (!rc && !prompt) rc = cli_usage_error(cmd, "no prompt: give -p TEXT");
     if (!rc && !out) rc = cli_usage_error(cmd, "no output folder: give -o DIR");
     if (rc) {
         cli_interventions_free(iv);
         return rc;
     }
-    if (threads > 0) hw_set_threads((int)threads);
+    if (f.threads > 0) hw_set_threads((int)f.threads);
     hw_model *m = NULL;
     hw_tokenizer *t = NULL;
     hw_hooks *hooks = hw_hooks_new();
@@ -54,7 +48,7 @@ int cmd_patterns(int argc, char **argv) {
     int *tok = NULL, T = 0;
     float *all = NULL;
     char **pieces = NULL;
-    rc = cli_load(cmd, model_path, tok_path, &m, &t);
+    rc = cli_load(cmd, f.model, f.tokenizer, &m, &t);
     if (!rc) rc = cli_interventions_add(iv, cmd, m, t, hooks);
     const hw_config *cfg = m ? hw_model_config(m) : NULL;
     if (!rc) {

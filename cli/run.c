@@ -151,43 +151,38 @@ static void print_top(const hw_tokenizer *t, const float *logits, int V, int pre
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *cmd = "run", *model_path = NULL, *tok_path = NULL, *prompt = NULL, *out = NULL;
+    const char *cmd = "run";
     const char *captures[256];
     int n_captures = 0;
-    long steps = 0, top = 10, threads = 0;
-    cli_interventions *iv = cli_interventions_new();
+    long steps = 0, top = 10;
+    cli_model_flags f = {.iv = cli_interventions_new()};
     int rc = 0;
     for (int i = 0; !rc && i < argc; i++) {
         const char *a = argv[i];
-        int r = cli_interventions_flag(iv, cmd, argc, argv, &i);
+        int r = cli_model_flag(&f, cmd, argc, argv, &i);
         if (r) {
             rc = r == 2 ? 2 : 0;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(help_head, stdout);
             fputs(cli_interventions_help(), stdout);
-            cli_interventions_free(iv);
+            cli_interventions_free(f.iv);
             return 0;
-        } else if (!strcmp(a, "-m")) rc = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) rc = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-p")) rc = cli_value(cmd, argc, argv, &i, &prompt);
-        else if (!strcmp(a, "-o")) rc = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "-n")) rc = cli_int(cmd, argc, argv, &i, 0, 1L << 20, &steps);
+        } else if (!strcmp(a, "-n")) rc = cli_int(cmd, argc, argv, &i, 0, 1L << 20, &steps);
         else if (!strcmp(a, "--top")) rc = cli_int(cmd, argc, argv, &i, 1, 1000, &top);
-        else if (!strcmp(a, "--threads")) rc = cli_int(cmd, argc, argv, &i, 1, 1024, &threads);
         else if (!strcmp(a, "--capture")) {
             if (n_captures == 256) rc = cli_usage_error(cmd, "more than 256 --capture flags");
             else rc = cli_value(cmd, argc, argv, &i, &captures[n_captures++]);
         } else rc = cli_usage_error(cmd, "unknown flag '%s' (see headwise run --help)", a);
     }
+    const char *prompt = f.prompt, *out = f.out;
+    cli_interventions *iv = f.iv;
     if (!rc && !prompt) rc = cli_usage_error(cmd, "no prompt: give -p TEXT");
     if (!rc && n_captures && !out) rc = cli_usage_error(cmd, "--capture needs -o DIR");
     if (rc) {
         cli_interventions_free(iv);
         return rc;
     }
-    if (threads > 0) hw_set_threads((int)threads);
+    if (f.threads > 0) hw_set_threads((int)f.threads);
     hw_model *m = NULL;
     hw_tokenizer *t = NULL;
     hw_hooks *hooks = hw_hooks_new();
@@ -195,7 +190,7 @@ int cmd_run(int argc, char **argv) {
     hw_context *c = NULL;
     int *tok = NULL;
     float *logits = NULL;
-    rc = cli_load(cmd, model_path, tok_path, &m, &t);
+    rc = cli_load(cmd, f.model, f.tokenizer, &m, &t);
     for (int i = 0; !rc && i < n_captures; i++) rc = want_capture(cap, m, cmd, captures[i]);
     if (!rc && n_captures) hw_hooks_add_capture(hooks, cap);
     if (!rc) rc = cli_interventions_add(iv, cmd, m, t, hooks);
