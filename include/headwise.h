@@ -523,6 +523,97 @@ typedef struct {
 hw_status hw_task_evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n,
                            hw_task_score *out);
 
+/* ---------------------------------------------------------------- training */
+
+/* Reverse-mode gradients and a trainer for F32 models of every family (src/train/).
+ * A batch is B sequences of T tokens, each starting at position 0; the loss is the
+ * mean cross-entropy over the positions whose target is >= 0. Activation gradients
+ * have the hook point's shape with B in front: (B, T, ...) per token, (B, H, T, T)
+ * for scores and patterns. */
+typedef struct { const int *tokens; const int *targets; int B, T; } hw_batch; /* (B,T) each; target -1 = no loss there */
+
+/* A model with freshly initialised F32 weights in one owned arena (seeded; GPT-2-style init:
+ * normal std 0.02, residual output projections (W_O, MLP down) scaled by 1/sqrt(2L), norms 1,
+ * biases 0), usable by hw_forward and every other API. cfg->d_ff == 0: attention-only. */
+hw_model *hw_model_new_random(const hw_config *cfg, uint64_t seed);
+
+/* Parameters: every weight tensor of a model in one fixed order, the layout of a
+ * parameter arena (hw_model_new_random's weights, hw_grad_weights, checkpoints).
+ * Names: "tok_embed", "pos_embed", "layers.L.{attn_norm, attn_norm_b, wq, bq, wk, bk,
+ * wv, bv, wo, bo, mlp_norm, mlp_norm_b, w_gate, b_gate, w_up, b_up, w_down, b_down}",
+ * "final_norm", "final_norm_b", "classifier" (absent when tied); matrices are
+ * (out, in) as y = W x. */
+typedef struct {
+    char name[40];
+    int layer;              /* -1 for global tensors */
+    int ndim, shape[2];
+    int64_t offset;         /* floats from the arena's start */
+    int64_t size;           /* floats */
+    int decay;              /* AdamW applies weight decay (matrices and embeddings) */
+} hw_param;
+int hw_param_count(const hw_config *cfg);
+int64_t hw_param_total(const hw_config *cfg);         /* floats in an arena */
+hw_status hw_param_get(const hw_config *cfg, int i, hw_param *out);
+/* The F32 data of parameter i of m, or NULL (quantised model, i out of range). */
+const float *hw_model_param(const hw_model *m, int i);
+
+/* Gradients of the loss on one batch. A hw_grad is a workspace (activation buffers
+ * grow to the largest batch seen). Gates: optional per-head scalars (L, H) that
+ * multiply each head's z before W_O (1 = no change), a parameter a method inserts
+ * with the model frozen; their gradient comes with HW_GRAD_GATES. */
+typedef struct hw_grad hw_grad;
+enum { HW_GRAD_WEIGHTS = 1, HW_GRAD_GATES = 2 };
+hw_grad *hw_grad_new(const hw_model *m);
+void hw_grad_free(hw_grad *g);
+/* Also compute the gradient of the loss with respect to the activation at a hook point
+ * (layer < 0: every layer; ignored for global points). Every point but hook_result;
+ * hook_resid_mid not in parallel-residual or attention-only models, hook_mlp_* not in
+ * attention-only ones, rot_q/rot_k/pos_embed only where the model has them. hook_z is
+ * z before the gate. */
+hw_status hw_grad_want(hw_grad *g, hw_hook_point point, int layer);
+/* gates (L, H), copied; NULL removes them. */
+hw_status hw_grad_set_gates(hw_grad *g, const float *gates);
+/* Forward only: the loss (and logits, hw_grad_logits). */
+hw_status hw_grad_loss(hw_grad *g, const hw_batch *b, float *loss);
+/* Forward and backward: the loss, activation gradients wanted, and what (HW_GRAD_*):
+ * weight gradients (hw_grad_weights) and/or gate gradients (hw_grad_gates). */
+hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss);
+const float *hw_grad_logits(const hw_grad *g);   /* (B, T, V) of the last forward */
+const float *hw_grad_weights(const hw_grad *g);  /* parameter arena layout */
+const float *hw_grad_gates(const hw_grad *g);    /* (L, H) */
+/* The gradient at (point, layer) of the last hw_grad_compute, shape in shape[ndim], or
+ * NULL if it was not wanted. */
+const float *hw_grad_activation(const hw_grad *g, hw_hook_point point, int layer, int *ndim,
+                                int shape[4]);
+
+/* Training: AdamW at a warm-up + cosine or warm-up-stable-decay schedule, global
+ * gradient-norm clipping. Steps are deterministic: the same model, params and batches
+ * give the same bits, and a resumed run equals an uninterrupted one. */
+typedef enum { HW_SCHED_COSINE, HW_SCHED_WSD } hw_schedule;
+typedef struct {
+    float lr;               /* peak learning rate */
+    float min_lr_frac;      /* final lr = lr * min_lr_frac */
+    float weight_decay;     /* decoupled, on parameters with decay = 1 */
+    float beta1, beta2, eps;
+    float clip;             /* global gradient norm limit; <= 0: none */
+    int warmup;             /* steps of linear warm-up from lr / warmup */
+    int steps;              /* total steps the schedule spans */
+    hw_schedule schedule;
+    float decay_frac;       /* WSD: fraction of steps in the final linear decay */
+    uint64_t seed;          /* the caller's data seed, kept in checkpoints */
+} hw_train_params;
+hw_train_params hw_train_params_default(void);
+/* The learning rate at step (0-based). */
+float hw_train_lr(const hw_train_params *p, int step);
+typedef struct hw_trainer hw_trainer;
+hw_trainer *hw_trainer_new(hw_model *m, const hw_train_params *p);   /* m's weights must be its own F32 arena */
+hw_status hw_trainer_step(hw_trainer *t, const hw_batch *b, float *loss);  /* forward+backward+clip+AdamW at the scheduled lr */
+int hw_trainer_steps_done(const hw_trainer *t);
+float hw_trainer_grad_norm(const hw_trainer *t);   /* of the last step, before clipping */
+hw_status hw_trainer_save(const hw_trainer *t, const char *path);   /* weights + Adam moments + step, atomic write */
+hw_status hw_trainer_resume(hw_trainer *t, const char *path);
+void hw_trainer_free(hw_trainer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,302 @@
+/*
+ * backward.c: reverse-mode gradients of the mean cross-entropy through the training
+ * forward (train_forward.c), layer by layer from the logits down to the embeddings.
+ *
+ * Weight gradients are sgemm products over all N rows; bias and norm-weight gradients
+ * are sums over rows in row order; attention is done per (sequence, KV head), the
+ * query heads of a group in order, so that a key's gradient is summed in one fixed
+ * order. Nothing depends on how many threads run.
+ */
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* dx (N, K) (+)= dy (N, R) @ W (R, K). */
+static void back_input(float *dx, const float *dy, const float *W, int N, int R, int K,
+                       float beta) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, R, 1.0f, dy, R, W, K, beta, dx,
+                K);
+}
+
+/* dW (R, K) += dy^T (R, N) @ x (N, K); db (R) += column sums of dy. */
+static void back_weight(float *dW, float *db, const float *dy, const float *x, int N, int R,
+                        int K) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, K, N, 1.0f, dy, R, x, K, 1.0f, dW, K);
+    if (db)
+        for (int r = 0; r < N; r++) hw_axpy(db, 1.0f, dy + (size_t)r * R, R);
+}
+
+static void copy_if(float *dst, const float *src, size_t n) {
+    if (dst) memcpy(dst, src, n * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- norms */
+
+typedef struct {
+    float *dx;
+    const float *dy, *x, *w, *mean, *rstd;
+    int n, layer;
+} norm_back_job;
+
+/* dx of y = w * xhat (+ b), xhat = (x - mean) * rstd (LayerNorm) or x * rstd (RMSNorm). */
+static void norm_back_rows(void *arg, int r0, int r1) {
+    const norm_back_job *j = arg;
+    const int n = j->n;
+    for (int r = r0; r < r1; r++) {
+        const float *dy = j->dy + (size_t)r * n, *x = j->x + (size_t)r * n;
+        float *dx = j->dx + (size_t)r * n;
+        const float mean = j->mean[r], rstd = j->rstd[r];
+        double s1 = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            float dxh = dy[i] * j->w[i], xh = (x[i] - mean) * rstd;
+            s1 += dxh;
+            s2 += (double)dxh * xh;
+        }
+        const float m1 = j->layer ? (float)(s1 / n) : 0.0f, m2 = (float)(s2 / n);
+        for (int i = 0; i < n; i++) {
+            float dxh = dy[i] * j->w[i], xh = (x[i] - mean) * rstd;
+            dx[i] = rstd * (dxh - m1 - xh * m2);
+        }
+    }
+}
+
+/* Backward of a norm over N rows: dx (N, D) from dy; weight and bias gradients added
+ * to gw, gb when gw is given. */
+static void norm_backward(float *dx, float *gw, float *gb, const float *dy, const float *x,
+                          const float *w, const float *mean, const float *rstd, int N,
+                          const hw_config *cfg) {
+    const int D = cfg->d_model;
+    norm_back_job j = {dx, dy, x, w, mean, rstd, D, cfg->norm == HW_NORM_LAYER};
+    hw_parallel_range(norm_back_rows, &j, N, 64);
+    if (!gw) return;
+    for (int r = 0; r < N; r++) {
+        const float *dyr = dy + (size_t)r * D, *xr = x + (size_t)r * D;
+        for (int i = 0; i < D; i++) gw[i] += dyr[i] * ((xr[i] - mean[r]) * rstd[r]);
+        if (gb) hw_axpy(gb, 1.0f, dyr, D);
+    }
+}
+
+/* ---------------------------------------------------------------- MLP activation */
+
+static float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+typedef struct {
+    float *du, *dgate;
+    const float *dh, *up, *gate;
+    hw_activation act;
+} act_back_job;
+
+static void act_back_range(void *arg, int i0, int i1) {
+    const act_back_job *j = arg;
+    for (int i = i0; i < i1; i++) {
+        const float dh = j->dh[i], u = j->up[i];
+        if (j->act == HW_ACT_SILU_GATED) {
+            const float gt = j->gate[i], s = sigmoid(gt);
+            j->du[i] = dh * gt * s;
+            j->dgate[i] = dh * u * s * (1.0f + gt * (1.0f - s));
+        } else if (j->act == HW_ACT_GELU_TANH) {
+            const float k = 0.7978845608028654f, c = 0.044715f;
+            const float th = tanhf(k * (u + c * u * u * u));
+            j->du[i] = dh * (0.5f * (1.0f + th) + 0.5f * u * (1.0f - th * th) * k *
+                                                      (1.0f + 3.0f * c * u * u));
+        } else {
+            const float cdf = 0.5f * (1.0f + erff(u * 0.7071067811865476f));
+            const float pdf = 0.3989422804014327f * expf(-0.5f * u * u);
+            j->du[i] = dh * (cdf + u * pdf);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct {
+    hw_grad *g;
+    const hw_layer_acts *a;
+    const float *dz;            /* (N, H*Dh) */
+    float *d_pattern, *d_scores;/* (B, H, T, T) wanted gradients, or NULL */
+    int T, window;
+} attn_back_job;
+
+/* Per (sequence, KV head): for each of its query heads and each query i, with p the
+ * pattern row and dz_i the gradient of its output:
+ *   dp_t = dz_i . v_t        ds_t = p_t (dp_t - sum_t' p_t' dp_t')
+ *   dq_i = scale sum_t ds_t k_t,   dk_t += scale ds_t q_i,   dv_t += p_t dz_i. */
+static void attn_back_groups(void *arg, int j0, int j1) {
+    const attn_back_job *j = arg;
+    hw_grad *g = j->g;
+    const hw_config *cfg = &g->m->cfg;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
+    const int G = H / Hk;
+    const float scale = 1.0f / sqrtf((float)Dh);
+    for (int bk = j0; bk < j1; bk++) {
+        const int b = bk / Hk, kh = bk % Hk;
+        for (int h = kh * G; h < (kh + 1) * G; h++) {
+            const size_t bh = (size_t)b * H + h;
+            const float *att = j->a->att + bh * T * T;
+            float *dp = g->datt + bh * T * T;
+            for (int i = 0; i < T; i++) {
+                const int lo = i - j->window + 1 > 0 ? i - j->window + 1 : 0;
+                const float *p = att + (size_t)i * T;
+                float *dpi = dp + (size_t)i * T;
+                const size_t qi = ((size_t)(b * T + i) * H + h) * Dh;
+                const float *dzi = j->dz + qi;
+                double sum = 0;
+                for (int t = lo; t <= i; t++) {
+                    const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
+                    float s = 0;
+                    for (int d = 0; d < Dh; d++) s += dzi[d] * v[d];
+                    dpi[t] = s;
+                    sum += (double)p[t] * s;
+                }
+                if (j->d_pattern) {
+                    float *o = j->d_pattern + bh * T * T + (size_t)i * T;
+                    memset(o, 0, (size_t)T * sizeof(float));
+                    memcpy(o + lo, dpi + lo, (size_t)(i - lo + 1) * sizeof(float));
+                }
+                const float fsum = (float)sum;
+                for (int t = lo; t <= i; t++) dpi[t] = p[t] * (dpi[t] - fsum);
+                if (j->d_scores) {
+                    float *o = j->d_scores + bh * T * T + (size_t)i * T;
+                    memset(o, 0, (size_t)T * sizeof(float));
+                    memcpy(o + lo, dpi + lo, (size_t)(i - lo + 1) * sizeof(float));
+                }
+                float *dq = g->dq + qi;
+                const float *q = j->a->q + qi;
+                for (int t = lo; t <= i; t++) {
+                    const size_t kv = ((size_t)(b * T + t) * Hk + kh) * Dh;
+                    const float *k = j->a->k + kv;
+                    float *dk = g->dk + kv, *dv = g->dv + kv;
+                    const float ds = dpi[t] * scale, pt = p[t];
+                    for (int d = 0; d < Dh; d++) {
+                        dq[d] += ds * k[d];
+                        dk[d] += ds * q[d];
+                        dv[d] += pt * dzi[d];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- backward */
+
+hw_status hw_train_backward(hw_grad *g, int what) {
+    const hw_config *cfg = &g->m->cfg;
+    const hw_params *w = &g->w;
+    hw_params *gp = &g->g;
+    const int wgt = (what & HW_GRAD_WEIGHTS) != 0;
+    const int B = g->B, T = g->T, N = B * T, L = cfg->n_layer, D = cfg->d_model;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, F = cfg->d_ff;
+    const int V = cfg->vocab_size, Q = H * Dh, K = Hk * Dh;
+    const size_t ND = (size_t)N * D;
+    if (wgt) memset(g->g_arena, 0, (size_t)g->n_params * sizeof(float));
+    if (g->gates) memset(g->g_gates, 0, (size_t)L * H * sizeof(float));
+
+    copy_if(hw_grad_act(g, HW_HOOK_LOGITS, -1), g->dlogits, (size_t)N * V);
+    back_input(g->dxn, g->dlogits, w->classifier, N, V, D, 0.0f);
+    if (wgt)
+        back_weight(cfg->tied_embeddings ? gp->tok_embed : gp->classifier, NULL, g->dlogits,
+                    g->xnf, N, V, D);
+    copy_if(hw_grad_act(g, HW_HOOK_LN_FINAL, -1), g->dxn, ND);
+    norm_backward(g->dx, wgt ? gp->final_norm : NULL, gp->final_norm_b, g->dxn, g->x_final,
+                  w->final_norm, g->meanf, g->rstdf, N, cfg);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const hw_layer_acts *a = &g->acts[l];
+        const hw_layer_params *lw = &w->layers[l];
+        hw_layer_params *gl = &gp->layers[l];
+        const int par = cfg->parallel_residual && F > 0;
+        copy_if(hw_grad_act(g, HW_HOOK_RESID_POST, l), g->dx, ND);
+        /* MLP: its output's gradient is dx. */
+        if (F > 0) {
+            const size_t NF = (size_t)N * F;
+            copy_if(hw_grad_act(g, HW_HOOK_MLP_OUT, l), g->dx, ND);
+            back_input(g->dh, g->dx, lw->w_down, N, D, F, 0.0f);
+            if (wgt) back_weight(gl->w_down, gl->b_down, g->dx, a->h, N, D, F);
+            copy_if(hw_grad_act(g, HW_HOOK_MLP_POST, l), g->dh, NF);
+            act_back_job aj = {g->dpre_up, g->dpre_gate, g->dh, a->pre_up, a->pre_gate, cfg->act};
+            for (size_t done = 0; done < NF;) {
+                int len = NF - done < (1u << 30) ? (int)(NF - done) : 1 << 30;
+                act_back_job part = aj;
+                part.du += done, part.dh += done, part.up += done;
+                if (part.gate) part.gate += done, part.dgate += done;
+                hw_parallel_range(act_back_range, &part, len, 4096);
+                done += (size_t)len;
+            }
+            const int gated = cfg->act == HW_ACT_SILU_GATED;
+            back_input(g->dxn, g->dpre_up, lw->w_up, N, F, D, 0.0f);
+            if (gated) back_input(g->dxn, g->dpre_gate, lw->w_gate, N, F, D, 1.0f);
+            if (wgt) {
+                back_weight(gl->w_up, gl->b_up, g->dpre_up, a->xn2, N, F, D);
+                if (gated) back_weight(gl->w_gate, gl->b_gate, g->dpre_gate, a->xn2, N, F, D);
+            }
+            norm_backward(g->dx2, wgt ? gl->mlp_norm : NULL, gl->mlp_norm_b, g->dxn,
+                          par ? a->x : a->xmid, lw->mlp_norm, a->mean2, a->rstd2, N, cfg);
+            if (!par) {
+                for (size_t i = 0; i < ND; i++) g->dx[i] += g->dx2[i];
+                copy_if(hw_grad_act(g, HW_HOOK_RESID_MID, l), g->dx, ND);
+            }
+        }
+        /* Attention: its output's gradient is dx (resid_mid's, or resid_post's). */
+        copy_if(hw_grad_act(g, HW_HOOK_ATTN_OUT, l), g->dx, ND);
+        const float *zg = g->gates ? a->zg : a->z;
+        back_input(g->dz, g->dx, lw->wo, N, D, Q, 0.0f);
+        if (wgt) back_weight(gl->wo, gl->bo, g->dx, zg, N, D, Q);
+        if (g->gates) {
+            const float *gate = g->gates + (size_t)l * H;
+            float *dgate = g->g_gates + (size_t)l * H;
+            for (int r = 0; r < N; r++)
+                for (int h = 0; h < H; h++) {
+                    float *dz = g->dz + ((size_t)r * H + h) * Dh;
+                    const float *z = a->z + ((size_t)r * H + h) * Dh;
+                    float s = 0;
+                    for (int d = 0; d < Dh; d++) {
+                        s += dz[d] * z[d];
+                        dz[d] *= gate[h];
+                    }
+                    dgate[h] += s;
+                }
+        }
+        copy_if(hw_grad_act(g, HW_HOOK_Z, l), g->dz, (size_t)N * Q);
+        memset(g->dq, 0, (size_t)N * Q * sizeof(float));
+        memset(g->dk, 0, (size_t)N * K * sizeof(float));
+        memset(g->dv, 0, (size_t)N * K * sizeof(float));
+        attn_back_job bj = {g, a, g->dz, hw_grad_act(g, HW_HOOK_PATTERN, l),
+                            hw_grad_act(g, HW_HOOK_ATTN_SCORES, l), T, hw_train_window(cfg, l)};
+        hw_parallel_range(attn_back_groups, &bj, B * Hk, 1);
+        copy_if(hw_grad_act(g, HW_HOOK_V, l), g->dv, (size_t)N * K);
+        if (g->rot > 0) {
+            copy_if(hw_grad_act(g, HW_HOOK_ROT_Q, l), g->dq, (size_t)N * Q);
+            copy_if(hw_grad_act(g, HW_HOOK_ROT_K, l), g->dk, (size_t)N * K);
+            hw_train_rope(g, g->dq, N, T, H, -1.0f);
+            hw_train_rope(g, g->dk, N, T, Hk, -1.0f);
+        }
+        copy_if(hw_grad_act(g, HW_HOOK_Q, l), g->dq, (size_t)N * Q);
+        copy_if(hw_grad_act(g, HW_HOOK_K, l), g->dk, (size_t)N * K);
+        back_input(g->dxn, g->dq, lw->wq, N, Q, D, 0.0f);
+        back_input(g->dxn, g->dk, lw->wk, N, K, D, 1.0f);
+        back_input(g->dxn, g->dv, lw->wv, N, K, D, 1.0f);
+        if (wgt) {
+            back_weight(gl->wq, gl->bq, g->dq, a->xn1, N, Q, D);
+            back_weight(gl->wk, gl->bk, g->dk, a->xn1, N, K, D);
+            back_weight(gl->wv, gl->bv, g->dv, a->xn1, N, K, D);
+        }
+        norm_backward(g->tmp, wgt ? gl->attn_norm : NULL, gl->attn_norm_b, g->dxn, a->x,
+                      lw->attn_norm, a->mean1, a->rstd1, N, cfg);
+        for (size_t i = 0; i < ND; i++) g->dx[i] += g->tmp[i] + (par ? g->dx2[i] : 0.0f);
+        copy_if(hw_grad_act(g, HW_HOOK_RESID_PRE, l), g->dx, ND);
+    }
+    copy_if(hw_grad_act(g, HW_HOOK_EMBED, -1), g->dx, ND);
+    copy_if(hw_grad_act(g, HW_HOOK_POS_EMBED, -1), g->dx, ND);
+    if (wgt) {
+        for (int r = 0; r < N; r++) {
+            const float *d = g->dx + (size_t)r * D;
+            hw_axpy(gp->tok_embed + (size_t)g->tokens[r] * D, 1.0f, d, D);
+            if (gp->pos_embed) hw_axpy(gp->pos_embed + (size_t)(r % T) * D, 1.0f, d, D);
+        }
+    }
+    g->have_grads = what | HW_GRAD_GATES * (g->gates != NULL);
+    return HW_OK;
+}

@@ -1,0 +1,316 @@
+/*
+ * train_forward.c: the forward pass of training over a batch of B sequences of T
+ * tokens (N = B*T rows), saving what the backward pass reads (train.h), and the
+ * mean cross-entropy loss with its gradient with respect to the logits.
+ *
+ * It computes what hw_forward computes for each sequence from position 0 (tested to
+ * 1e-5), but keeps every layer's activations and the explicit (T, T) pattern of each
+ * (sequence, head). Projections are single sgemm calls over all N rows; attention and
+ * row-wise work are shared by the pool per (sequence, head) or per row, each output
+ * computed by one thread in a fixed order, so results do not depend on the thread count.
+ */
+#include "train.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+/* y (N, R) = x (N, K) @ W^T (R, K) (+ b). */
+static void linear(float *y, const float *x, const float *W, const float *b, int N, int R, int K) {
+    if (b)
+        for (int t = 0; t < N; t++) memcpy(y + (size_t)t * R, b, (size_t)R * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, K, 1.0f, x, K, W, K,
+                b ? 1.0f : 0.0f, y, R);
+}
+
+/* ---------------------------------------------------------------- norms */
+
+typedef struct {
+    float *out, *mean, *rstd;
+    const float *x, *w, *b;
+    int n, layer;
+    float eps;
+} norm_job;
+
+/* LayerNorm statistics in double (as ops.c), RMSNorm's mean square as hw_dot. */
+static void norm_rows(void *arg, int r0, int r1) {
+    const norm_job *j = arg;
+    const int n = j->n;
+    for (int r = r0; r < r1; r++) {
+        const float *x = j->x + (size_t)r * n;
+        float *o = j->out + (size_t)r * n;
+        if (j->layer) {
+            double s = 0, ss = 0;
+            for (int i = 0; i < n; i++) s += x[i];
+            const double mean = s / n;
+            for (int i = 0; i < n; i++) ss += (x[i] - mean) * (x[i] - mean);
+            const float inv = (float)(1.0 / sqrt(ss / n + j->eps));
+            for (int i = 0; i < n; i++) {
+                float v = (float)(x[i] - mean) * inv * j->w[i];
+                o[i] = j->b ? v + j->b[i] : v;
+            }
+            j->mean[r] = (float)mean;
+            j->rstd[r] = inv;
+        } else {
+            const float inv = 1.0f / sqrtf(hw_dot(x, x, n) / (float)n + j->eps);
+            for (int i = 0; i < n; i++) o[i] = j->w[i] * (inv * x[i]);
+            j->mean[r] = 0;
+            j->rstd[r] = inv;
+        }
+    }
+}
+
+static void norm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                         const float *b, int N, const hw_config *cfg) {
+    norm_job j = {out, mean, rstd, x, w, b, cfg->d_model, cfg->norm == HW_NORM_LAYER,
+                  cfg->norm_eps};
+    hw_parallel_range(norm_rows, &j, N, 64);
+}
+
+/* ---------------------------------------------------------------- rotary */
+
+/* The inference forward's frequencies (forward.c) for a sequence of T tokens from 0. */
+static void inv_freq(float *f, const hw_config *cfg, int rot, int end) {
+    float theta = cfg->rope_theta;
+    if (cfg->rope_scaling == HW_ROPE_SCALE_DYNAMIC && end > cfg->rope_orig_ctx) {
+        float fac = cfg->rope_factor;
+        theta *= powf(fac * end / cfg->rope_orig_ctx - (fac - 1.0f), (float)rot / (rot - 2));
+    }
+    for (int i = 0; i < rot / 2; i++) {
+        float fr = 1.0f / powf(theta, (float)(2 * i) / (float)rot);
+        if (cfg->rope_scaling == HW_ROPE_SCALE_LINEAR) fr /= cfg->rope_factor;
+        if (cfg->rope_scaling == HW_ROPE_SCALE_LLAMA3) {
+            const float pi = 3.14159265358979f;
+            float wavelen = 2.0f * pi / fr;
+            float low_wl = cfg->rope_orig_ctx / cfg->rope_low_freq_factor;
+            float high_wl = cfg->rope_orig_ctx / cfg->rope_high_freq_factor;
+            if (wavelen > low_wl) {
+                fr /= cfg->rope_factor;
+            } else if (wavelen >= high_wl) {
+                float smooth = (cfg->rope_orig_ctx / wavelen - cfg->rope_low_freq_factor) /
+                               (cfg->rope_high_freq_factor - cfg->rope_low_freq_factor);
+                fr = (1.0f - smooth) * fr / cfg->rope_factor + smooth * fr;
+            }
+        }
+        f[i] = fr;
+    }
+}
+
+void hw_train_rope_tables(const hw_config *cfg, int rot, int T, float *cos_t, float *sin_t) {
+    const int half = rot / 2;
+    float f[512];
+    inv_freq(f, cfg, rot, T);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)t * f[i];
+            cos_t[t * half + i] = cosf(a);
+            sin_t[t * half + i] = sinf(a);
+        }
+}
+
+/* Rotate the first rot dims of every head of x (N rows of n_heads*Dh); sign -1
+ * rotates backwards (the transpose, for gradients). */
+void hw_train_rope(const hw_grad *g, float *x, int N, int T, int n_heads, float sign) {
+    const hw_config *cfg = &g->m->cfg;
+    const int Dh = cfg->head_dim, half = g->rot / 2;
+    const int il = cfg->rope_layout == HW_ROPE_INTERLEAVED;
+    for (int r = 0; r < N; r++) {
+        const float *cs = g->rope_cos + (r % T) * half, *sn = g->rope_sin + (r % T) * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)r * n_heads + h) * Dh;
+            for (int i = 0; i < half; i++) {
+                int a = il ? 2 * i : i, b = il ? 2 * i + 1 : i + half;
+                float v0 = v[a], v1 = v[b], s = sign * sn[i];
+                v[a] = v0 * cs[i] - v1 * s;
+                v[b] = v0 * s + v1 * cs[i];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* The window of keys query i sees: [lo, i]. */
+static inline int window_lo(int i, int window) { return i - window + 1 > 0 ? i - window + 1 : 0; }
+
+int hw_train_window(const hw_config *cfg, int l) {
+    return cfg->sliding_window > 0 && l >= cfg->sliding_window_from ? cfg->sliding_window
+                                                                    : INT_MAX;
+}
+
+typedef struct {
+    const hw_grad *g;
+    hw_layer_acts *a;
+    int T, window;
+} attn_job;
+
+/* Keys of each (sequence, KV head) transposed to (Dh, T), so that a query's scores
+ * are a sum of rows scaled by its coordinates: loops the compiler vectorises. */
+static void transpose_keys(void *arg, int j0, int j1) {
+    const attn_job *j = arg;
+    const hw_config *cfg = &j->g->m->cfg;
+    const int Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
+    for (int bk = j0; bk < j1; bk++) {
+        int b = bk / Hk, kh = bk % Hk;
+        float *kT = j->g->kT + (size_t)bk * Dh * T;
+        for (int t = 0; t < T; t++) {
+            const float *k = j->a->k + ((size_t)(b * T + t) * Hk + kh) * Dh;
+            for (int d = 0; d < Dh; d++) kT[(size_t)d * T + t] = k[d];
+        }
+    }
+}
+
+static void attend_heads(void *arg, int j0, int j1) {
+    const attn_job *j = arg;
+    const hw_config *cfg = &j->g->m->cfg;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
+    const float scale = 1.0f / sqrtf((float)Dh);
+    for (int bh = j0; bh < j1; bh++) {
+        const int b = bh / H, h = bh % H, kh = h / (H / Hk);
+        const float *kT = j->g->kT + (size_t)(b * Hk + kh) * Dh * T;
+        float *att = j->a->att + (size_t)bh * T * T;
+        for (int i = 0; i < T; i++) {
+            const int lo = window_lo(i, j->window);
+            const float *q = j->a->q + ((size_t)(b * T + i) * H + h) * Dh;
+            float *p = att + (size_t)i * T;
+            memset(p, 0, (size_t)T * sizeof(float));
+            for (int d = 0; d < Dh; d++) {
+                const float qd = q[d] * scale, *kr = kT + (size_t)d * T;
+                for (int t = lo; t <= i; t++) p[t] += qd * kr[t];
+            }
+            float mx = p[lo];
+            for (int t = lo + 1; t <= i; t++) mx = p[t] > mx ? p[t] : mx;
+            float sum = 0;
+            for (int t = lo; t <= i; t++) {
+                p[t] = expf(p[t] - mx);
+                sum += p[t];
+            }
+            const float inv = 1.0f / sum;
+            float *z = j->a->z + ((size_t)(b * T + i) * H + h) * Dh;
+            memset(z, 0, (size_t)Dh * sizeof(float));
+            for (int t = lo; t <= i; t++) {
+                p[t] *= inv;
+                const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
+                for (int d = 0; d < Dh; d++) z[d] += p[t] * v[d];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- loss */
+
+typedef struct {
+    hw_grad *g;
+    const int *targets;
+    float inv_n;
+} loss_job;
+
+/* Per row: loss -log softmax(logits)[target] and its gradient (softmax - onehot) / n. */
+static void loss_rows(void *arg, int r0, int r1) {
+    const loss_job *j = arg;
+    const int V = j->g->m->cfg.vocab_size;
+    for (int r = r0; r < r1; r++) {
+        const float *lg = j->g->logits + (size_t)r * V;
+        float *dl = j->g->dlogits + (size_t)r * V;
+        const int tgt = j->targets[r];
+        if (tgt < 0) {
+            memset(dl, 0, (size_t)V * sizeof(float));
+            j->g->row_loss[r] = 0;
+            continue;
+        }
+        float mx = lg[0];
+        for (int v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        double sum = 0;
+        for (int v = 0; v < V; v++) {
+            dl[v] = expf(lg[v] - mx);
+            sum += dl[v];
+        }
+        const float scale = (float)(j->inv_n / sum);
+        for (int v = 0; v < V; v++) dl[v] *= scale;
+        dl[tgt] -= j->inv_n;
+        j->g->row_loss[r] = (float)(log(sum) + mx - lg[tgt]);
+    }
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static void add(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+hw_status hw_train_forward(hw_grad *g, const hw_batch *bt) {
+    const hw_config *cfg = &g->m->cfg;
+    const hw_params *w = &g->w;
+    const int B = bt->B, T = bt->T, N = B * T, L = cfg->n_layer, D = cfg->d_model;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, F = cfg->d_ff;
+    const int V = cfg->vocab_size, Q = H * Dh, K = Hk * Dh;
+    const size_t ND = (size_t)N * D;
+    float *x0 = g->acts[0].x;
+    for (int r = 0; r < N; r++) {
+        memcpy(x0 + (size_t)r * D, w->tok_embed + (size_t)bt->tokens[r] * D, D * sizeof(float));
+        if (w->pos_embed) hw_axpy(x0 + (size_t)r * D, 1.0f, w->pos_embed + (size_t)(r % T) * D, D);
+    }
+    if (g->rot > 0) hw_train_rope_tables(cfg, g->rot, T, g->rope_cos, g->rope_sin);
+    for (int l = 0; l < L; l++) {
+        hw_layer_acts *a = &g->acts[l];
+        const hw_layer_params *lw = &w->layers[l];
+        float *x_next = l + 1 < L ? g->acts[l + 1].x : g->x_final;
+        norm_forward(a->xn1, a->mean1, a->rstd1, a->x, lw->attn_norm, lw->attn_norm_b, N, cfg);
+        linear(a->q, a->xn1, lw->wq, lw->bq, N, Q, D);
+        linear(a->k, a->xn1, lw->wk, lw->bk, N, K, D);
+        linear(a->v, a->xn1, lw->wv, lw->bv, N, K, D);
+        if (g->rot > 0) {
+            hw_train_rope(g, a->q, N, T, H, 1.0f);
+            hw_train_rope(g, a->k, N, T, Hk, 1.0f);
+        }
+        attn_job aj = {g, a, T, hw_train_window(cfg, l)};
+        hw_parallel_range(transpose_keys, &aj, B * Hk, 1);
+        hw_parallel_range(attend_heads, &aj, B * H, 1);
+        float *zg = g->gates ? a->zg : a->z;
+        if (g->gates) {
+            const float *gl = g->gates + (size_t)l * H;
+            for (int r = 0; r < N; r++)
+                for (int h = 0; h < H; h++)
+                    for (int d = 0; d < Dh; d++) {
+                        size_t i = ((size_t)r * H + h) * Dh + d;
+                        a->zg[i] = a->z[i] * gl[h];
+                    }
+        }
+        linear(g->tmp, zg, lw->wo, lw->bo, N, D, Q);   /* attn_out */
+        if (cfg->parallel_residual || F == 0) {
+            memcpy(x_next, a->x, ND * sizeof(float));
+            add(x_next, g->tmp, ND);
+            if (F == 0) continue;
+            norm_forward(a->xn2, a->mean2, a->rstd2, a->x, lw->mlp_norm, lw->mlp_norm_b, N, cfg);
+        } else {
+            memcpy(a->xmid, a->x, ND * sizeof(float));
+            add(a->xmid, g->tmp, ND);
+            memcpy(x_next, a->xmid, ND * sizeof(float));
+            norm_forward(a->xn2, a->mean2, a->rstd2, a->xmid, lw->mlp_norm, lw->mlp_norm_b, N,
+                         cfg);
+        }
+        const size_t NF = (size_t)N * F;
+        linear(a->pre_up, a->xn2, lw->w_up, lw->b_up, N, F, D);
+        memcpy(a->h, a->pre_up, NF * sizeof(float));
+        if (cfg->act == HW_ACT_SILU_GATED) linear(a->pre_gate, a->xn2, lw->w_gate, lw->b_gate, N, F, D);
+        hw_activate(a->h, cfg->act == HW_ACT_SILU_GATED ? a->pre_gate : NULL, NF, cfg->act);
+        linear(g->tmp, a->h, lw->w_down, lw->b_down, N, D, F);   /* mlp_out */
+        add(x_next, g->tmp, ND);
+    }
+    norm_forward(g->xnf, g->meanf, g->rstdf, g->x_final, w->final_norm, w->final_norm_b, N, cfg);
+    linear(g->logits, g->xnf, w->classifier, NULL, N, V, D);
+
+    int n = 0;
+    for (int r = 0; r < N; r++) n += bt->targets[r] >= 0;
+    g->n_targets = n;
+    loss_job lj = {g, bt->targets, n ? 1.0f / (float)n : 0.0f};
+    hw_parallel_range(loss_rows, &lj, N, 16);
+    double total = 0;
+    for (int r = 0; r < N; r++) total += g->row_loss[r];
+    g->loss = n ? (float)(total / n) : 0.0f;
+    g->B = B;
+    g->T = T;
+    g->have_loss = 1;
+    return HW_OK;
+}
