@@ -151,8 +151,17 @@ static void attn_back_groups(void *arg, int j0, int j1) {
                     sum += (double)p[t] * s;
                 }
                 if (j->d_pattern) {
+                    /* The pattern's gradient at every key of the sequence, hidden ones
+                     * included: what editing that entry would do. */
                     float *o = j->d_pattern + bh * T * T + (size_t)i * T;
-                    memset(o, 0, (size_t)T * sizeof(float));
+                    for (int t = 0; t < T; t++) {
+                        if (t == lo) t = i + 1;
+                        if (t >= T) break;
+                        const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
+                        float s = 0;
+                        for (int d = 0; d < Dh; d++) s += dzi[d] * v[d];
+                        o[t] = s;
+                    }
                     memcpy(o + lo, dpi + lo, (size_t)(i - lo + 1) * sizeof(float));
                 }
                 const float fsum = (float)sum;
