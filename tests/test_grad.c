@@ -159,7 +159,6 @@ static void test_forward_matches_inference(void) {
     family fam[16];
     int nf = families(fam);
     for (int f = 0; f < nf; f++) {
-        if (fam[f].cfg.d_ff == 0 && !getenv("HW_ATTN_ONLY_FORWARD")) continue; /* TODO */
         hw_model *m = hw_model_new_random(&fam[f].cfg, 7 + f);
         CHECK(m != NULL, "%s: %s", fam[f].name, hw_last_error());
         if (!m) continue;
