@@ -116,75 +116,51 @@ typedef struct {
     const hw_layer_acts *a;
     const float *dz;            /* (N, H*Dh) */
     float *d_pattern, *d_scores;/* (B, H, T, T) wanted gradients, or NULL */
-    int T, window;
+    int T;
 } attn_back_job;
 
-/* Per (sequence, KV head): for each of its query heads and each query i, with p the
- * pattern row and dz_i the gradient of its output:
- *   dp_t = dz_i . v_t        ds_t = p_t (dp_t - sum_t' p_t' dp_t')
- *   dq_i = scale sum_t ds_t k_t,   dk_t += scale ds_t q_i,   dv_t += p_t dz_i. */
+/* Per (sequence, KV head): for each of its query heads in order, with P the (T, T)
+ * pattern and dZ the gradient of the head's output (sgemm products, as forward):
+ *   dP = dZ V^T,   dS = P * (dP - rowsum(P * dP)),
+ *   dQ = scale dS K,   dK += scale dS^T Q,   dV += P^T dZ.
+ * dS is 0 wherever P is (hidden keys); dP is kept whole for hook_pattern. */
 static void attn_back_groups(void *arg, int j0, int j1) {
     const attn_back_job *j = arg;
     hw_grad *g = j->g;
     const hw_config *cfg = &g->m->cfg;
     const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
-    const int G = H / Hk;
+    const int G = H / Hk, Q = H * Dh, K = Hk * Dh;
     const float scale = 1.0f / sqrtf((float)Dh);
     for (int bk = j0; bk < j1; bk++) {
         const int b = bk / Hk, kh = bk % Hk;
+        const size_t row0 = (size_t)b * T;
+        const float *k = j->a->k + row0 * K + (size_t)kh * Dh;
+        const float *v = j->a->v + row0 * K + (size_t)kh * Dh;
+        float *dk = g->dk + row0 * K + (size_t)kh * Dh, *dv = g->dv + row0 * K + (size_t)kh * Dh;
         for (int h = kh * G; h < (kh + 1) * G; h++) {
             const size_t bh = (size_t)b * H + h;
-            const float *att = j->a->att + bh * T * T;
-            float *dp = g->datt + bh * T * T;
+            const float *p = j->a->att + bh * T * T;
+            const float *dz = j->dz + row0 * Q + (size_t)h * Dh;
+            const float *q = j->a->q + row0 * Q + (size_t)h * Dh;
+            float *dp = g->datt + bh * T * T, *dq = g->dq + row0 * Q + (size_t)h * Dh;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f, dz, Q, v, K,
+                        0.0f, dp, T);
+            if (j->d_pattern) memcpy(j->d_pattern + bh * T * T, dp, (size_t)T * T * sizeof(float));
             for (int i = 0; i < T; i++) {
-                const int lo = i - j->window + 1 > 0 ? i - j->window + 1 : 0;
-                const float *p = att + (size_t)i * T;
-                float *dpi = dp + (size_t)i * T;
-                const size_t qi = ((size_t)(b * T + i) * H + h) * Dh;
-                const float *dzi = j->dz + qi;
-                double sum = 0;
-                for (int t = lo; t <= i; t++) {
-                    const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
-                    float s = 0;
-                    for (int d = 0; d < Dh; d++) s += dzi[d] * v[d];
-                    dpi[t] = s;
-                    sum += (double)p[t] * s;
-                }
-                if (j->d_pattern) {
-                    /* The pattern's gradient at every key of the sequence, hidden ones
-                     * included: what editing that entry would do. */
-                    float *o = j->d_pattern + bh * T * T + (size_t)i * T;
-                    for (int t = 0; t < T; t++) {
-                        if (t == lo) t = i + 1;
-                        if (t >= T) break;
-                        const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
-                        float s = 0;
-                        for (int d = 0; d < Dh; d++) s += dzi[d] * v[d];
-                        o[t] = s;
-                    }
-                    memcpy(o + lo, dpi + lo, (size_t)(i - lo + 1) * sizeof(float));
-                }
-                const float fsum = (float)sum;
-                for (int t = lo; t <= i; t++) dpi[t] = p[t] * (dpi[t] - fsum);
-                if (j->d_scores) {
-                    float *o = j->d_scores + bh * T * T + (size_t)i * T;
-                    memset(o, 0, (size_t)T * sizeof(float));
-                    memcpy(o + lo, dpi + lo, (size_t)(i - lo + 1) * sizeof(float));
-                }
-                float *dq = g->dq + qi;
-                const float *q = j->a->q + qi;
-                for (int t = lo; t <= i; t++) {
-                    const size_t kv = ((size_t)(b * T + t) * Hk + kh) * Dh;
-                    const float *k = j->a->k + kv;
-                    float *dk = g->dk + kv, *dv = g->dv + kv;
-                    const float ds = dpi[t] * scale, pt = p[t];
-                    for (int d = 0; d < Dh; d++) {
-                        dq[d] += ds * k[d];
-                        dk[d] += ds * q[d];
-                        dv[d] += pt * dzi[d];
-                    }
-                }
+                const float *pi = p + (size_t)i * T;
+                float *di = dp + (size_t)i * T;
+                float s = 0;
+                for (int t = 0; t <= i; t++) s += pi[t] * di[t];
+                for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
+                for (int t = i + 1; t < T; t++) di[t] = 0;
             }
+            if (j->d_scores) memcpy(j->d_scores + bh * T * T, dp, (size_t)T * T * sizeof(float));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, scale, dp, T, k, K,
+                        0.0f, dq, Q);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, scale, dp, T, q, Q,
+                        1.0f, dk, K);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, p, T, dz, Q,
+                        1.0f, dv, K);
         }
     }
 }
@@ -273,7 +249,7 @@ hw_status hw_train_backward(hw_grad *g, int what) {
         memset(g->dk, 0, (size_t)N * K * sizeof(float));
         memset(g->dv, 0, (size_t)N * K * sizeof(float));
         attn_back_job bj = {g, a, g->dz, hw_grad_act(g, HW_HOOK_PATTERN, l),
-                            hw_grad_act(g, HW_HOOK_ATTN_SCORES, l), T, hw_train_window(cfg, l)};
+                            hw_grad_act(g, HW_HOOK_ATTN_SCORES, l), T};
         hw_parallel_range(attn_back_groups, &bj, B * Hk, 1);
         copy_if(hw_grad_act(g, HW_HOOK_V, l), g->dv, (size_t)N * K);
         if (g->rot > 0) {

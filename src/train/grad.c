@@ -13,7 +13,7 @@
     X(g->x_final, ND) X(g->xnf, ND) X(g->rstdf, N) X(g->meanf, N) X(g->logits, NV)      \
     X(g->dlogits, NV) X(g->row_loss, N) X(g->dx, ND) X(g->dx2, ND) X(g->dxn, ND)        \
     X(g->dq, NQ) X(g->dk, NK) X(g->dv, NK) X(g->dz, NQ) X(g->datt, BHTT) X(g->dh, NF)   \
-    X(g->dpre_up, NF) X(g->dpre_gate, NF) X(g->tmp, ND) X(g->kT, NK)
+    X(g->dpre_up, NF) X(g->dpre_gate, NF) X(g->tmp, ND)
 #define LAYER_BUFFERS(X)                                                                 \
     X(a->x, ND) X(a->xn1, ND) X(a->rstd1, N) X(a->mean1, N) X(a->q, NQ) X(a->k, NK)     \
     X(a->v, NK) X(a->att, BHTT) X(a->z, NQ) X(a->zg, NQ) X(a->xmid, ND) X(a->xn2, NF ? ND : 0) \

@@ -93,7 +93,6 @@ struct hw_grad {
     float *datt;                /* (B, H, T, T) */
     float *dh, *dpre_up, *dpre_gate; /* (N, F) */
     float *tmp;                 /* (N, D) */
-    float *kT;                  /* (B, Hk, Dh, T) keys transposed, per (b, kv head) */
     int have_loss, have_grads;
     float loss;
     int n_targets;

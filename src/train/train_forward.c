@@ -145,40 +145,26 @@ typedef struct {
     int T, window;
 } attn_job;
 
-/* Keys of each (sequence, KV head) transposed to (Dh, T), so that a query's scores
- * are a sum of rows scaled by its coordinates: loops the compiler vectorises. */
-static void transpose_keys(void *arg, int j0, int j1) {
-    const attn_job *j = arg;
-    const hw_config *cfg = &j->g->m->cfg;
-    const int Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
-    for (int bk = j0; bk < j1; bk++) {
-        int b = bk / Hk, kh = bk % Hk;
-        float *kT = j->g->kT + (size_t)bk * Dh * T;
-        for (int t = 0; t < T; t++) {
-            const float *k = j->a->k + ((size_t)(b * T + t) * Hk + kh) * Dh;
-            for (int d = 0; d < Dh; d++) kT[(size_t)d * T + t] = k[d];
-        }
-    }
-}
-
+/* Per (sequence, head): the (T, T) scores as one small sgemm (the hidden half too:
+ * a dense product beats skipping it), the softmax of each row over its window (0
+ * elsewhere), and z = pattern @ V as another sgemm. OpenBLAS runs products this
+ * small on the calling thread, so the pool's threads each run their own. */
 static void attend_heads(void *arg, int j0, int j1) {
     const attn_job *j = arg;
     const hw_config *cfg = &j->g->m->cfg;
     const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = j->T;
+    const int Q = H * Dh, K = Hk * Dh;
     const float scale = 1.0f / sqrtf((float)Dh);
     for (int bh = j0; bh < j1; bh++) {
         const int b = bh / H, h = bh % H, kh = h / (H / Hk);
-        const float *kT = j->g->kT + (size_t)(b * Hk + kh) * Dh * T;
+        const size_t row0 = (size_t)b * T;
         float *att = j->a->att + (size_t)bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, scale,
+                    j->a->q + row0 * Q + (size_t)h * Dh, Q, j->a->k + row0 * K + (size_t)kh * Dh,
+                    K, 0.0f, att, T);
         for (int i = 0; i < T; i++) {
             const int lo = window_lo(i, j->window);
-            const float *q = j->a->q + ((size_t)(b * T + i) * H + h) * Dh;
             float *p = att + (size_t)i * T;
-            memset(p, 0, (size_t)T * sizeof(float));
-            for (int d = 0; d < Dh; d++) {
-                const float qd = q[d] * scale, *kr = kT + (size_t)d * T;
-                for (int t = lo; t <= i; t++) p[t] += qd * kr[t];
-            }
             float mx = p[lo];
             for (int t = lo + 1; t <= i; t++) mx = p[t] > mx ? p[t] : mx;
             float sum = 0;
@@ -187,14 +173,13 @@ static void attend_heads(void *arg, int j0, int j1) {
                 sum += p[t];
             }
             const float inv = 1.0f / sum;
-            float *z = j->a->z + ((size_t)(b * T + i) * H + h) * Dh;
-            memset(z, 0, (size_t)Dh * sizeof(float));
-            for (int t = lo; t <= i; t++) {
-                p[t] *= inv;
-                const float *v = j->a->v + ((size_t)(b * T + t) * Hk + kh) * Dh;
-                for (int d = 0; d < Dh; d++) z[d] += p[t] * v[d];
-            }
+            for (int t = 0; t < lo; t++) p[t] = 0;
+            for (int t = lo; t <= i; t++) p[t] *= inv;
+            for (int t = i + 1; t < T; t++) p[t] = 0;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, att, T,
+                    j->a->v + row0 * K + (size_t)kh * Dh, K, 0.0f,
+                    j->a->z + row0 * Q + (size_t)h * Dh, Q);
     }
 }
 
@@ -265,7 +250,6 @@ hw_status hw_train_forward(hw_grad *g, const hw_batch *bt) {
             hw_train_rope(g, a->k, N, T, Hk, 1.0f);
         }
         attn_job aj = {g, a, T, hw_train_window(cfg, l)};
-        hw_parallel_range(transpose_keys, &aj, B * Hk, 1);
         hw_parallel_range(attend_heads, &aj, B * H, 1);
         float *zg = g->gates ? a->zg : a->z;
         if (g->gates) {
