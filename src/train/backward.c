@@ -16,14 +16,13 @@
 /* dx (N, K) (+)= dy (N, R) @ W (R, K). */
 static void back_input(float *dx, const float *dy, const float *W, int N, int R, int K,
                        float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, R, 1.0f, dy, R, W, K, beta, dx,
-                K);
+    hw_train_gemm(0, 0, N, K, R, 1.0f, dy, R, W, K, beta, dx, K);
 }
 
 /* dW (R, K) += dy^T (R, N) @ x (N, K); db (R) += column sums of dy. */
 static void back_weight(float *dW, float *db, const float *dy, const float *x, int N, int R,
                         int K) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, K, N, 1.0f, dy, R, x, K, 1.0f, dW, K);
+    hw_train_gemm(1, 0, R, K, N, 1.0f, dy, R, x, K, 1.0f, dW, K);
     if (db)
         for (int r = 0; r < N; r++) hw_axpy(db, 1.0f, dy + (size_t)r * R, R);
 }
@@ -150,6 +149,7 @@ static void attn_back_groups(void *arg, int j0, int j1) {
                 const float *pi = p + (size_t)i * T;
                 float *di = dp + (size_t)i * T;
                 float s = 0;
+#pragma omp simd reduction(+ : s)
                 for (int t = 0; t <= i; t++) s += pi[t] * di[t];
                 for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
                 for (int t = i + 1; t < T; t++) di[t] = 0;

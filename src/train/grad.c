@@ -4,6 +4,7 @@
  */
 #include "train.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,7 +218,10 @@ static hw_status run_forward(hw_grad *g, const hw_batch *b) {
     if (s != HW_OK) return s;
     memcpy(g->tokens, b->tokens, (size_t)b->B * b->T * sizeof(int));
     g->have_grads = 0;
-    return hw_train_forward(g, b);
+    openblas_set_num_threads(1); /* the pool shares the products out (gemm.c) */
+    s = hw_train_forward(g, b);
+    openblas_set_num_threads(hw_get_threads());
+    return s;
 }
 
 hw_status hw_grad_loss(hw_grad *g, const hw_batch *b, float *loss) {
@@ -249,7 +253,9 @@ hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) 
                 g->act_cap[slot] = n;
             }
         }
+    openblas_set_num_threads(1);
     s = hw_train_backward(g, what);
+    openblas_set_num_threads(hw_get_threads());
     if (s == HW_OK && loss) *loss = g->loss;
     return s;
 }

@@ -119,6 +119,24 @@ hw_status hw_train_forward(hw_grad *g, const hw_batch *b);
 /* Backward from the loss of the last forward (backward.c). what: HW_GRAD_* flags. */
 hw_status hw_train_backward(hw_grad *g, int what);
 
+/* e^x to about 1 ulp (x clamped to [-87, 88]) in plain arithmetic, so that loops
+ * marked `omp simd` vectorise it (libm's expf is a call per value): 2^n by the
+ * exponent bits times a degree-6 Taylor polynomial on |r| <= ln2 / 2. */
+static inline float hw_train_exp(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round */
+    const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+    const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
+                    r * (1.0f / 120 + r * (1.0f / 720))))));
+    union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) << 23};
+    return p * s.f;
+}
+
+/* C (M, N) = alpha op(A) (M, K) op(B) (K, N) + beta C, row-major, rows of C shared by
+ * the pool, OpenBLAS single-threaded inside (gemm.c). Call with OpenBLAS at 1 thread. */
+void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Rotary tables for positions 0..T-1 (same frequencies as the inference forward). */
 void hw_train_rope_tables(const hw_config *cfg, int rot, int T, float *cos_t, float *sin_t);
 

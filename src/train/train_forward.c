@@ -20,8 +20,7 @@
 static void linear(float *y, const float *x, const float *W, const float *b, int N, int R, int K) {
     if (b)
         for (int t = 0; t < N; t++) memcpy(y + (size_t)t * R, b, (size_t)R * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, R, K, 1.0f, x, K, W, K,
-                b ? 1.0f : 0.0f, y, R);
+    hw_train_gemm(0, 1, N, R, K, 1.0f, x, K, W, K, b ? 1.0f : 0.0f, y, R);
 }
 
 /* ---------------------------------------------------------------- norms */
@@ -119,6 +118,7 @@ void hw_train_rope(const hw_grad *g, float *x, int N, int T, int n_heads, float 
         const float *cs = g->rope_cos + (r % T) * half, *sn = g->rope_sin + (r % T) * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + ((size_t)r * n_heads + h) * Dh;
+#pragma omp simd
             for (int i = 0; i < half; i++) {
                 int a = il ? 2 * i : i, b = il ? 2 * i + 1 : i + half;
                 float v0 = v[a], v1 = v[b], s = sign * sn[i];
@@ -166,10 +166,12 @@ static void attend_heads(void *arg, int j0, int j1) {
             const int lo = window_lo(i, j->window);
             float *p = att + (size_t)i * T;
             float mx = p[lo];
+#pragma omp simd reduction(max : mx)
             for (int t = lo + 1; t <= i; t++) mx = p[t] > mx ? p[t] : mx;
             float sum = 0;
+#pragma omp simd reduction(+ : sum)
             for (int t = lo; t <= i; t++) {
-                p[t] = expf(p[t] - mx);
+                p[t] = hw_train_exp(p[t] - mx);
                 sum += p[t];
             }
             const float inv = 1.0f / sum;
@@ -205,16 +207,19 @@ static void loss_rows(void *arg, int r0, int r1) {
             continue;
         }
         float mx = lg[0];
+#pragma omp simd reduction(max : mx)
         for (int v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
-        double sum = 0;
+        float sum = 0; /* of at most V values in (0, 1], one of them 1 */
+#pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++) {
-            dl[v] = expf(lg[v] - mx);
+            dl[v] = hw_train_exp(lg[v] - mx);
             sum += dl[v];
         }
-        const float scale = (float)(j->inv_n / sum);
+        const float scale = j->inv_n / sum;
+#pragma omp simd
         for (int v = 0; v < V; v++) dl[v] *= scale;
         dl[tgt] -= j->inv_n;
-        j->g->row_loss[r] = (float)(log(sum) + mx - lg[tgt]);
+        j->g->row_loss[r] = (float)(log((double)sum) + mx - lg[tgt]);
     }
 }
 

@@ -1,0 +1,46 @@
+/*
+ * gemm.c: the training pass's large matrix products, split by rows of the output
+ * between the pool's threads, each chunk one single-threaded sgemm.
+ *
+ * Why not OpenBLAS's own threads: a training step is ~30 products and ~1000 small
+ * per-head ones; OpenBLAS's threads wait for each other at the end of every product,
+ * so on a shared machine one descheduled thread stalls the step (measured: 2 threads
+ * 2.5x slower than 1 with the other core busy). The pool's caller never waits for a
+ * worker that has not started, and the per-head products already run on it. Chunk
+ * boundaries are fixed, so the bits do not depend on the thread count.
+ */
+#include "train.h"
+
+#include <cblas.h>
+
+typedef struct {
+    int trans_a, trans_b, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    int lda, ldb, ldc;
+    float *C;
+    int chunk;
+} gemm_job;
+
+/* One sgemm per chunk of j->chunk rows, however the pool groups them: OpenBLAS picks
+ * its kernel by size, so the same rows must always go in the same call. */
+static void gemm_rows(void *arg, int r0, int r1) {
+    const gemm_job *j = arg;
+    for (int r = r0; r < r1; r += j->chunk) {
+        const int m = r1 - r < j->chunk ? r1 - r : j->chunk;
+        /* Rows of op(A) are rows of A, or columns when A is transposed. */
+        const float *a = j->trans_a ? j->A + r : j->A + (size_t)r * j->lda;
+        cblas_sgemm(CblasRowMajor, j->trans_a ? CblasTrans : CblasNoTrans,
+                    j->trans_b ? CblasTrans : CblasNoTrans, m, j->N, j->K, j->alpha, a, j->lda,
+                    j->B, j->ldb, j->beta, j->C + (size_t)r * j->ldc, j->ldc);
+    }
+}
+
+void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    /* About 64 chunks of whole 16-row blocks: enough to balance two to eight threads. */
+    int chunk = (M / 64 + 15) / 16 * 16;
+    if (chunk < 16) chunk = 16;
+    gemm_job j = {trans_a, trans_b, N, K, alpha, beta, A, B, lda, ldb, ldc, C, chunk};
+    hw_parallel_range(gemm_rows, &j, M, chunk);
+}
