@@ -38,8 +38,10 @@ static void gemm_rows(void *arg, int r0, int r1) {
 
 void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    /* About 64 chunks of whole 16-row blocks: enough to balance two to eight threads. */
-    int chunk = (M / 64 + 15) / 16 * 16;
+    /* About 8 chunks of whole 16-row blocks: each chunk packs the other operand again
+     * (64 chunks spent a quarter of a step in OpenBLAS's copy routines), and 8 still
+     * balance two to four threads. */
+    int chunk = (M / 8 + 15) / 16 * 16;
     if (chunk < 16) chunk = 16;
     gemm_job j = {trans_a, trans_b, N, K, alpha, beta, A, B, lda, ldb, ldc, C, chunk};
     hw_parallel_range(gemm_rows, &j, M, chunk);
