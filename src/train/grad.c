@@ -42,7 +42,7 @@ static hw_status ensure(hw_grad *g, int B, int T) {
     const size_t N = (size_t)B * T, D = c->d_model, F = c->d_ff, V = c->vocab_size;
     const size_t ND = N * D, NF = N * F, NV = N * V, NQ = N * c->n_head * c->head_dim;
     const size_t NK = N * c->n_kv_head * c->head_dim, BHTT = N * c->n_head * T;
-    if (N <= (size_t)g->cap_N && BHTT <= (size_t)g->cap_BT2 && T <= g->T_cap) return HW_OK;
+    if (N <= g->cap_N && BHTT <= g->cap_BT2 && T <= g->T_cap) return HW_OK;
     free_buffers(g);
     int ok = 1;
 #define ALLOC(ptr, count) ok &= (ptr = calloc((count) ? (count) : 1, sizeof(float))) != NULL;
@@ -59,8 +59,8 @@ static hw_status ensure(hw_grad *g, int B, int T) {
         free_buffers(g);
         return hw_fail(HW_ERR_NOMEM, "out of memory for a batch of %d x %d tokens", B, T);
     }
-    g->cap_N = (int)N;
-    g->cap_BT2 = (int)BHTT;
+    g->cap_N = N;
+    g->cap_BT2 = BHTT;
     g->T_cap = T;
     return HW_OK;
 }
@@ -136,8 +136,10 @@ static int is_global(hw_hook_point p) {
 
 hw_status hw_grad_want(hw_grad *g, hw_hook_point p, int layer) {
     const hw_config *c = &g->m->cfg;
-    if ((int)p < 0 || p >= HW_HOOK_COUNT || p == HW_HOOK_RESULT)
-        return hw_fail(HW_ERR_UNSUPPORTED, "no gradient at hook point %d", (int)p);
+    if ((int)p < 0 || p >= HW_HOOK_COUNT)
+        return hw_fail(HW_ERR_ARG, "no hook point %d", (int)p);
+    if (p == HW_HOOK_RESULT)
+        return hw_fail(HW_ERR_UNSUPPORTED, "no gradient at hook_result (use hook_z: W_O is linear)");
     if (layer >= c->n_layer)
         return hw_fail(HW_ERR_ARG, "layer %d out of range (%d layers)", layer, c->n_layer);
     const int attn_only = c->d_ff == 0;
@@ -145,8 +147,9 @@ hw_status hw_grad_want(hw_grad *g, hw_hook_point p, int layer) {
         (p == HW_HOOK_RESID_MID && (attn_only || c->parallel_residual)) ||
         ((p == HW_HOOK_ROT_Q || p == HW_HOOK_ROT_K) && c->pos != HW_POS_ROTARY) ||
         (p == HW_HOOK_POS_EMBED && c->pos != HW_POS_LEARNED)) {
-        return hw_fail(HW_ERR_UNSUPPORTED, "this model has no hook point %d (%s)", (int)p,
-                       attn_only ? "attention-only" : "see hw_grad_want");
+        char name[96];
+        hw_hook_name(name, sizeof name, p, layer < 0 ? 0 : layer);
+        return hw_fail(HW_ERR_UNSUPPORTED, "this model has no %s", name);
     }
     if (is_global(p)) {
         g->want[hw_grad_slot(g, p, -1)] = 1;

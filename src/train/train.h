@@ -74,8 +74,9 @@ struct hw_grad {
     hw_layer_params *g_layers;
     float *gates;               /* (L, H) or NULL: no gates */
     float *g_gates;             /* (L, H) */
-    int B, T, cap_N;            /* last batch; rows the buffers hold */
-    int cap_BT2;                /* floats per layer's (B, H, T, T) buffers */
+    int B, T;                   /* last batch */
+    size_t cap_N;               /* rows the buffers hold */
+    size_t cap_BT2;             /* floats per layer's (B, H, T, T) buffers */
     int T_cap;                  /* longest T the rotary tables hold */
     hw_layer_acts *acts;        /* (L) */
     float *x_final;             /* (N, D) */
