@@ -4,6 +4,7 @@
  * masked alone. Masking is uniform attention (the paper's) or a zeroed output, during
  * decoding only (the paper's) or also in the prefill. */
 #include "niah.h"
+#include "task_eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,10 @@ static const char help[] =
     "  --phase decode|both   mask while decoding only (default, the paper's) or also in\n"
     "                  the prefill\n"
     "task (one of):\n"
+    "  --task NAME     a synthetic task's held-out samples (--samples N, default 100;\n"
+    "                  --task-seed S; --task-depth X for retrieval) scored by the task's\n"
+    "                  metric; teacher-forced tasks (induction, successor, recall) mask in\n"
+    "                  prefill and decode\n"
     "  --prompts FILE  TSV lines prompt<TAB>answer: exact greedy answer rate (answer tokens as\n"
     "                  they continue the prompt)\n"
     "  needle-in-a-haystack trials as in score retrieval (--needles --haystack --template\n"
@@ -39,6 +44,8 @@ typedef struct {
     int np, **ids, *lens, **ans, *n_ans;
     /* niah mode */
     niah *nh;
+    /* task mode */
+    task_opts *task;
     int max_new;
     int *gen;
     char text[4096];
@@ -48,6 +55,7 @@ typedef struct {
 static int evaluate(task_eval *e, const hw_hooks *hooks, double *exact, double *recall) {
     int right = 0, total = 0;
     double rsum = 0;
+    if (e->task) return task_accuracy(e->task, e->cmd, e->m, e->t, e->ctx, hooks, exact, recall);
     if (!e->nh) {
         for (int p = 0; p < e->np; p++) {
             int got = niah_greedy(e->cmd, e->m, e->t, e->ctx, e->ids[p], e->lens[p], e->n_ans[p],
@@ -116,6 +124,7 @@ int cmd_mask_test(int argc, char **argv) {
     long column = -1, top = 5, draws = 10, exclude = -1, seed = 1;
     int singles = 0, ascending = 0, niah_flags = 0;
     niah nh = {.cmd = cmd, .buffer = -1};
+    task_opts topt = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0, r = niah_flag(&nh, argc, argv, &i);
@@ -124,6 +133,8 @@ int cmd_mask_test(int argc, char **argv) {
             niah_flags = 1;
             continue;
         }
+        if ((r = task_flag(&topt, cmd, argc, argv, &i)) < 0) return 2;
+        if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
         else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
         else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
@@ -143,8 +154,8 @@ int cmd_mask_test(int argc, char **argv) {
         if (bad) return 2;
     }
     if (!scores_path) return cli_usage_error(cmd, "give --scores FILE.json");
-    if (prompts_path && niah_flags)
-        return cli_usage_error(cmd, "give either --prompts or needle-in-a-haystack flags, not both");
+    if ((prompts_path != NULL) + niah_flags + (topt.name != NULL) > 1)
+        return cli_usage_error(cmd, "give one task: --task, --prompts or needle-in-a-haystack flags");
     int zero = !strcmp(mode, "zero");
     if (!zero && strcmp(mode, "uniform")) return cli_usage_error(cmd, "--mode must be uniform or zero");
     hw_phase phase = !strcmp(phase_s, "both") ? HW_PHASE_BOTH : HW_PHASE_DECODE;
@@ -204,7 +215,17 @@ int cmd_mask_test(int argc, char **argv) {
     }
     hw_scores_rank(key, N, order);
     /* The task. */
-    if (prompts_path) {
+    if (topt.name) {
+        if (task_open(&topt, cmd, m)) goto done;
+        e.task = &topt;
+        e.max_new = 1;
+        if (!task_is_greedy(&topt) && phase == HW_PHASE_DECODE) {
+            fprintf(stderr, "headwise %s: task %s is scored teacher-forced (one prefill): masking "
+                    "in every call\n", cmd, topt.name);
+            phase = HW_PHASE_BOTH;
+            phase_s = "both";
+        }
+    } else if (prompts_path) {
         if (score_read_prompts(cmd, prompts_path, 1, &ps, &e.np)) goto done;
         e.ids = calloc((size_t)e.np * 2, sizeof(int *));
         e.lens = calloc((size_t)e.np * 2, sizeof(int));
@@ -332,6 +353,7 @@ done:
     free(e.gen);
     hw_context_free(e.ctx);
     if (e.nh) niah_free(&nh);
+    task_close(&topt);
     score_free_prompts(ps, e.np);
     free(key);
     free(order);

@@ -41,8 +41,6 @@ int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 
-#endif
-
 /* A TSV of prompts: each line "prompt<TAB>answer1[<TAB>answer2...]" (at least n_ans
  * answers); "\n" in a prompt stands for a newline. Lines starting with '#' are comments. */
 typedef struct {
@@ -58,3 +56,5 @@ int cmd_score(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_heads(int argc, char **argv);
 int cmd_mask_test(int argc, char **argv);
+
+#endif

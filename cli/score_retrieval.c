@@ -6,6 +6,7 @@
  * the mean over those trials. Output: the paper's head_score JSON ({"L-H": [per-trial
  * scores]}), with a trial log beside it (FILE.trials) so an interrupted run resumes. */
 #include "niah.h"
+#include "task_eval.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@ static const char help[] =
     "                   half the length)\n"
     "  --max-new N      decode steps at most (default 50; stops after a newline or EOS)\n"
     "  --min-rouge R    a trial counts when ROUGE-1 recall x 100 > R (default 50)\n"
+    "  --task retrieval instead of text trials: the retrieval task's held-out samples\n"
+    "                   (--samples N, default 100; --task-seed S; --task-depth X), for model\n"
+    "                   organisms; each decodes as many tokens as the answer has\n"
     "  -o FILE.json     head scores {\"L-H\": [per-trial scores]} (atomic); trials are logged\n"
     "                   to FILE.json.trials and a rerun with the same -o resumes\n"
     "  --tsv FILE       ranked mean scores as TSV (layer, head, score, trials)\n"
@@ -125,10 +129,17 @@ int cmd_score_retrieval(int argc, char **argv) {
     long top = 20, threads = 0;
     double min_rouge = 50;
     niah nh = {.cmd = cmd, .buffer = -1};
+    task_opts topt = {0};
+    int niah_flags = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0, r = niah_flag(&nh, argc, argv, &i);
         if (r < 0) return 2;
+        if (r) {
+            niah_flags = 1;
+            continue;
+        }
+        if ((r = task_flag(&topt, cmd, argc, argv, &i)) < 0) return 2;
         if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
         else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
@@ -141,6 +152,8 @@ int cmd_score_retrieval(int argc, char **argv) {
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score retrieval --help)", a);
         if (bad) return 2;
     }
+    if (topt.name && niah_flags)
+        return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
     hw_model *m;
     hw_tokenizer *t;
     if (score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
@@ -149,7 +162,7 @@ int cmd_score_retrieval(int argc, char **argv) {
     nh.t = t;
     const hw_config *cfg = hw_model_config(m);
     const int L = cfg->n_layer, H = cfg->n_head, C = cfg->n_ctx;
-    int rc = 1, n_done = 0, *prompt = NULL, *gen = NULL;
+    int rc = 1, n_done = 0, *prompt = NULL, *gen = NULL, *task_tok = NULL;
     trial_key *done = NULL;
     char *log_path = NULL, text[4096];
     FILE *log = NULL;
@@ -163,7 +176,19 @@ int cmd_score_retrieval(int argc, char **argv) {
         cli_error(cmd, "%s", hw_last_error()[0] ? hw_last_error() : "out of memory");
         goto done;
     }
-    if (niah_prepare(&nh)) goto done;
+    if (topt.name) {
+        if (task_open(&topt, cmd, m)) goto done;
+        if (strcmp(hw_task_name(topt.task), "retrieval")) {
+            cli_error(cmd, "--task must be retrieval (a task with a needle to copy)");
+            goto done;
+        }
+        /* One "needle" (-1), the sequence length, and the sample index as the depth. */
+        nh.n_needles = 0;
+        nh.max_new = 64;
+        if (!(task_tok = malloc(sizeof(int) * (size_t)hw_task_seq_len(topt.task) * 2))) goto done;
+    } else if (niah_prepare(&nh)) {
+        goto done;
+    }
     if (!(gen = malloc(sizeof(int) * (size_t)nh.max_new))) goto done;
     hw_hooks_add(hooks, pattern_hook, &st);
     if (out) {
@@ -179,32 +204,63 @@ int cmd_score_retrieval(int argc, char **argv) {
         if (fresh) fprintf(log, "# headwise retrieval trials L %d H %d\n", L, H);
         if (n_done) fprintf(stderr, "headwise %s: resuming: %d trials already in %s\n", cmd, n_done, log_path);
     }
-    int total = nh.n_needles * nh.n_lengths * nh.n_depths, k = 0, ok_trials = 0;
-    for (int ni = 0; ni < nh.n_needles; ni++)
-        for (int li = 0; li < nh.n_lengths; li++)
-            for (int di = 0; di < nh.n_depths; di++) {
+    int n_outer = topt.name ? 1 : nh.n_needles, n_mid = topt.name ? 1 : nh.n_lengths,
+        n_inner = topt.name ? (int)topt.samples : nh.n_depths;
+    int total = n_outer * n_mid * n_inner, k = 0, ok_trials = 0;
+    for (int ni = 0; ni < n_outer; ni++)
+        for (int li = 0; li < n_mid; li++)
+            for (int di = 0; di < n_inner; di++) {
                 k++;
-                trial_key key = {ni, nh.lengths[li], nh.depths[di]};
+                trial_key key = topt.name ? (trial_key){-1, hw_task_seq_len(topt.task), di}
+                                          : (trial_key){ni, nh.lengths[li], nh.depths[di]};
                 int seen = 0;
                 for (int j = 0; j < n_done && !seen; j++)
                     seen = done[j].needle == ni && done[j].length == key.length && done[j].depth == key.depth;
                 if (seen) continue;
                 free(prompt);
                 prompt = NULL;
-                int n = niah_prompt(&nh, ni, key.length, key.depth, &prompt, &st.start, &st.end);
-                if (n < 0) goto done;
+                int n, max_new = nh.max_new;
+                char answer[2048];
+                const char *real = answer;
+                if (topt.name) {
+                    /* The sample up to its answer is the prompt; the answer's symbols are
+                     * the real needle, located in the prompt as the paper locates it. */
+                    hw_task_layout lay;
+                    int *tg = task_tok + hw_task_seq_len(topt.task);
+                    if (hw_task_sample(topt.task, (uint64_t)topt.seed, di, task_tok, tg, &lay)) {
+                        cli_error(cmd, "%s", hw_last_error());
+                        goto done;
+                    }
+                    n = lay.dst;
+                    if (!(prompt = malloc(sizeof(int) * (size_t)n))) goto done;
+                    memcpy(prompt, task_tok, sizeof(int) * (size_t)n);
+                    hw_needle_span(prompt, n, task_tok + lay.dst, lay.len, &st.start, &st.end);
+                    size_t al = 0;
+                    answer[0] = 0;
+                    for (int j = 0; j < lay.len; j++) {
+                        const char *sym = hw_task_symbol(topt.task, task_tok[lay.dst + j]);
+                        al += (size_t)snprintf(answer + al, al < sizeof answer ? sizeof answer - al : 0,
+                                               "%s%s", j ? " " : "", sym ? sym : "?");
+                        if (al >= sizeof answer) al = sizeof answer - 1;
+                    }
+                    max_new = lay.len;
+                } else {
+                    n = niah_prompt(&nh, ni, key.length, key.depth, &prompt, &st.start, &st.end);
+                    if (n < 0) goto done;
+                    real = nh.needles[ni].real_needle;
+                }
                 st.prompt = prompt;
                 st.n_prompt = n;
                 memset(st.trial, 0, sizeof(double) * (size_t)L * H);
-                int got = niah_greedy(cmd, m, t, ctx, prompt, n, nh.max_new, hooks, on_step, &st,
+                int got = niah_greedy(cmd, m, t, ctx, prompt, n, max_new, hooks, on_step, &st,
                                       gen, text, sizeof text);
                 if (got < 0) goto done;
-                double rouge = hw_rouge1_recall(nh.needles[ni].real_needle, text) * 100;
+                double rouge = hw_rouge1_recall(real, text) * 100;
                 int ok = rouge > min_rouge;
                 ok_trials += ok;
                 for (char *p = text; *p; p++)
                     if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
-                score_progress(cmd, "trial %d/%d: needle %d, length %d, depth %d%%: span %s, "
+                score_progress(cmd, "trial %d/%d: needle %d, length %d, depth %d: span %s, "
                                "ROUGE-1 %.0f%s: \"%.60s\"", k, total, ni, key.length, key.depth,
                                st.start >= 0 ? "found" : "NOT found", rouge, ok ? " (counted)" : "", text);
                 if (ok)
@@ -261,6 +317,8 @@ done:
     free(st.pat);
     free(st.trial);
     niah_free(&nh);
+    free(task_tok);
+    task_close(&topt);
     hw_hooks_free(hooks);
     hw_context_free(ctx);
     hw_head_scores_free(scores);

@@ -1,7 +1,7 @@
 /* sweep.c: `headwise sweep scale`: the intervention of methods.md section 6: one head's
  * output (equivalently its value vectors) multiplied by s at every position, and the
  * rate at which the greedy next token is the in-context answer, for s over a range. */
-#include "score_common.h"
+#include "task_eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 static const char help[] =
     "usage: headwise sweep scale -m MODEL [-z TOKENIZER] --head L.H --prompts FILE [flags]\n"
     "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer\n"
+    "  --task recall   instead: the recall task's held-out samples (--samples N, --task-seed S):\n"
+    "                  in-context = counterfactual override rate, memorized = plain recall\n"
     "  --from A --to B --steps N   scales linspace(A, B, N) (default 0, 2, 5)\n"
     "  --scales S,S,.. explicit scales instead\n"
     "  -o FILE         scale, in-context rate, memorized rate (.json or .tsv), atomically\n";
@@ -19,13 +21,16 @@ int cmd_sweep(int argc, char **argv) {
                *prompts_path = NULL, *head_text = NULL, *scales_text = NULL;
     double from = 0, to = 2;
     long steps = 5;
+    task_opts topt = {0};
     if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))
         return fputs(help, argc < 1 ? stderr : stdout), argc < 1 ? 2 : 0;
     if (strcmp(argv[0], "scale"))
         return cli_usage_error("sweep", "unknown sweep '%s' (try: headwise sweep scale --help)", argv[0]);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0;
+        int bad = 0, r = task_flag(&topt, cmd, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
         else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
         else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
@@ -39,7 +44,8 @@ int cmd_sweep(int argc, char **argv) {
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise sweep scale --help)", a);
         if (bad) return 2;
     }
-    if (!head_text || !prompts_path) return cli_usage_error(cmd, "give --head L.H and --prompts FILE");
+    if (!head_text || (!prompts_path == !topt.name))
+        return cli_usage_error(cmd, "give --head L.H and one of --prompts FILE or --task recall");
     double scales[256];
     int n_scales = 0;
     if (scales_text) {
@@ -68,6 +74,23 @@ int cmd_sweep(int argc, char **argv) {
         goto done;
     }
     if (score_parse_heads(cmd, m, head_text, &head, 1) != 1) goto done;
+    if (topt.name) {
+        if (task_open(&topt, cmd, m)) goto done;
+        np = (int)topt.samples;
+        for (int k = 0; k < n_scales; k++) {
+            hw_hooks *hooks = hw_hooks_new();
+            if (!hooks || hw_hooks_scale(hooks, &head, 1, (float)scales[k], HW_PHASE_BOTH)) {
+                hw_hooks_free(hooks);
+                cli_error(cmd, "%s", hw_last_error());
+                goto done;
+            }
+            score_progress(cmd, "scale %g", scales[k]);
+            int bad = task_accuracy(&topt, cmd, m, t, ctx, hooks, &mem_rate[k], &ctx_rate[k]);
+            hw_hooks_free(hooks);
+            if (bad) goto done;
+        }
+        goto report;
+    }
     if (score_read_prompts(cmd, prompts_path, 2, &ps, &np)) goto done;
     ids = calloc((size_t)np, sizeof *ids);
     lens = calloc((size_t)np * 3, sizeof(int));
@@ -111,8 +134,10 @@ int cmd_sweep(int argc, char **argv) {
         }
         hw_hooks_free(hooks);
     }
+report:
     score_progress_done();
-    printf("# head %d.%d scaled, %d prompts\nscale\tin_context\tmemorized\n", head.layer, head.head, np);
+    printf("# head %d.%d scaled, %d %s\nscale\tin_context\tmemorized\n", head.layer, head.head, np,
+           topt.name ? "task samples" : "prompts");
     for (int k = 0; k < n_scales; k++) printf("%g\t%.4f\t%.4f\n", scales[k], ctx_rate[k], mem_rate[k]);
     if (out) {
         hw_atomic_file *a = hw_atomic_open(out);
@@ -145,7 +170,8 @@ done:
     free(ctx_rate);
     free(logits);
     hw_context_free(ctx);
-    score_free_prompts(ps, np);
+    score_free_prompts(ps, topt.name ? 0 : np);
+    task_close(&topt);
     hw_tokenizer_free(t);
     hw_model_free(m);
     return rc;
