@@ -4,7 +4,7 @@
  * hook_mlp_out per MLP, the embedding as layer 0's hook_resid_pre, each layer's output
  * bias as hook_attn_out minus its heads) and dot it with an unembedding direction,
  * raw or with the final norm's scale held at its value on the full residual. */
-#include "score_common.h"
+#include "task_eval.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,24 +20,27 @@ typedef struct {
     int T;
 } run_state;
 
+static int run_ids(const char *cmd, run_state *r, const int *ids, int n) {
+    if (n < 1) return cli_error(cmd, "empty prompt");
+    if (n > hw_context_size(r->ctx))
+        return cli_error(cmd, "prompt of %d tokens is longer than the model's context (%d)", n,
+                         hw_context_size(r->ctx));
+    hw_context_reset(r->ctx);
+    hw_capture_clear(r->cap);
+    if (hw_forward_hooked(r->ctx, ids, n, HW_LOGITS_LAST, r->logits, r->hooks))
+        return cli_error(cmd, "%s", hw_last_error());
+    r->T = n;
+    return 0;
+}
+
 static int run_prompt(const char *cmd, const hw_model *m, const hw_tokenizer *t, run_state *r,
                       const char *prompt) {
     int *ids = NULL;
     int n = score_encode(cmd, t, prompt, HW_TOK_BOS, &ids);
     if (n < 0) return 1;
-    if (n < 1) return free(ids), cli_error(cmd, "empty prompt");
-    if (n > hw_context_size(r->ctx)) {
-        free(ids);
-        return cli_error(cmd, "prompt of %d tokens is longer than the model's context (%d)", n,
-                         hw_context_size(r->ctx));
-    }
-    hw_context_reset(r->ctx);
-    hw_capture_clear(r->cap);
-    hw_status s = hw_forward_hooked(r->ctx, ids, n, HW_LOGITS_LAST, r->logits, r->hooks);
+    int rc = run_ids(cmd, r, ids, n);
     free(ids);
-    if (s) return cli_error(cmd, "%s", hw_last_error());
-    r->T = n;
-    return 0;
+    return rc;
 }
 
 static int run_open(const char *cmd, const hw_model *m, run_state *r) {
@@ -80,6 +83,10 @@ static const char help_attr[] =
     "usage: headwise score attribution -m MODEL [-z TOKENIZER] --prompts FILE [flags]\n"
     "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer (e.g.\n"
     "                  'The capital of Poland is London. The capital of Poland is<TAB>Warsaw<TAB>London')\n"
+    "  --task recall   instead of --prompts: the recall task's counterfactual held-out\n"
+    "                  samples (--samples N, --task-seed S); the in-context answer is the\n"
+    "                  stated attribute, the memorized one the model's answer to the plain\n"
+    "                  query '<bos> s is'\n"
     "  -o FILE         per head: raw, scaled (mean over prompts of logit(memorized) -\n"
     "                  logit(in-context) through that head; scaled holds the final norm fixed);\n"
     "                  .json {\"L-H\": [raw, scaled]} or .tsv; atomic\n"
@@ -90,9 +97,12 @@ int cmd_score_attribution(int argc, char **argv) {
     const char *cmd = "score attribution", *model_path = NULL, *tok_path = NULL, *out = NULL,
                *prompts_path = NULL;
     long top = 10;
+    task_opts topt = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0;
+        int bad = 0, tr = task_flag(&topt, cmd, argc, argv, &i);
+        if (tr < 0) return 2;
+        if (tr) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_attr, stdout), 0;
         else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
         else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
@@ -102,14 +112,15 @@ int cmd_score_attribution(int argc, char **argv) {
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score attribution --help)", a);
         if (bad) return 2;
     }
-    if (!prompts_path) return cli_usage_error(cmd, "give --prompts FILE (prompt, memorized, in-context)");
+    if (!prompts_path == !topt.name)
+        return cli_usage_error(cmd, "give --prompts FILE (prompt, memorized, in-context) or --task recall");
     hw_model *m;
     hw_tokenizer *t;
     if (score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
     const hw_config *cfg = hw_model_config(m);
     const int L = cfg->n_layer, H = cfg->n_head, D = cfg->d_model;
     score_prompt *ps = NULL;
-    int np = 0, rc = 1, ctx_hits = 0, mem_hits = 0;
+    int np = 0, rc = 1, ctx_hits = 0, mem_hits = 0, *task_tok = NULL, *task_ids = NULL;
     run_state r = {0};
     double *tab_v = calloc((size_t)L * H * 2, sizeof(double));
     float *raw = malloc(sizeof(float) * (size_t)D * 2), *scaled = raw ? raw + D : NULL;
@@ -117,15 +128,65 @@ int cmd_score_attribution(int argc, char **argv) {
         cli_error(cmd, "out of memory");
         goto done;
     }
-    if (score_read_prompts(cmd, prompts_path, 2, &ps, &np) || run_open(cmd, m, &r)) goto done;
-    for (int p = 0; p < np; p++) {
-        int mem = score_answer_token(t, ps[p].ans[0]), inc = score_answer_token(t, ps[p].ans[1]);
-        if (mem < 0 || inc < 0) {
-            cli_error(cmd, "%s: prompt %d: an answer encodes to no token", prompts_path, p + 1);
+    if (run_open(cmd, m, &r)) goto done;
+    if (topt.name) {
+        /* Counterfactual samples "<bos> s is a' . s is": in-context answer a' (the task's
+         * target), memorized answer the model's own to "<bos> s is". */
+        if (task_open(&topt, cmd, m)) goto done;
+        if (strcmp(hw_task_name(topt.task), "recall")) {
+            cli_error(cmd, "--task must be recall");
             goto done;
         }
+        int T = hw_task_seq_len(topt.task);
+        if (!(task_tok = malloc(sizeof(int) * (size_t)T * 2)) ||
+            !(ps = calloc((size_t)topt.samples, sizeof *ps)) ||
+            !(task_ids = calloc((size_t)topt.samples * 3, sizeof(int)))) {
+            cli_error(cmd, "out of memory");
+            goto done;
+        }
+        for (long k = 0; k < topt.samples; k++) {
+            hw_task_layout lay;
+            if (hw_task_sample(topt.task, (uint64_t)topt.seed, k, task_tok, task_tok + T, &lay)) {
+                cli_error(cmd, "%s", hw_last_error());
+                goto done;
+            }
+            if (lay.src < 0 || lay.dst < 3) continue;
+            int q[3] = {task_tok[0], task_tok[lay.dst - 2], task_tok[lay.dst - 1]};
+            if (run_ids(cmd, &r, q, 3)) goto done;
+            int best = 0;
+            for (int v = 1; v < cfg->vocab_size; v++)
+                if (r.logits[v] > r.logits[best]) best = v;
+            task_ids[np * 3] = (int)k;
+            task_ids[np * 3 + 1] = best;
+            task_ids[np * 3 + 2] = task_tok[lay.dst];
+            np++;
+        }
+        if (!np) {
+            cli_error(cmd, "no counterfactual sample among %ld", topt.samples);
+            goto done;
+        }
+    } else if (score_read_prompts(cmd, prompts_path, 2, &ps, &np)) {
+        goto done;
+    }
+    for (int p = 0; p < np; p++) {
+        int mem, inc;
         score_progress(cmd, "prompt %d/%d", p + 1, np);
-        if (run_prompt(cmd, m, t, &r, ps[p].prompt)) goto done;
+        if (topt.name) {
+            hw_task_layout lay;
+            int T = hw_task_seq_len(topt.task);
+            hw_task_sample(topt.task, (uint64_t)topt.seed, task_ids[p * 3], task_tok, task_tok + T, &lay);
+            mem = task_ids[p * 3 + 1];
+            inc = task_ids[p * 3 + 2];
+            if (run_ids(cmd, &r, task_tok, lay.dst)) goto done;
+        } else {
+            mem = score_answer_token(t, ps[p].ans[0]);
+            inc = score_answer_token(t, ps[p].ans[1]);
+            if (mem < 0 || inc < 0) {
+                cli_error(cmd, "%s: prompt %d: an answer encodes to no token", prompts_path, p + 1);
+                goto done;
+            }
+            if (run_prompt(cmd, m, t, &r, ps[p].prompt)) goto done;
+        }
         int last = r.T - 1, V = cfg->vocab_size, best = 0;
         for (int v = 1; v < V; v++)
             if (r.logits[v] > r.logits[best]) best = v;
@@ -159,7 +220,10 @@ int cmd_score_attribution(int argc, char **argv) {
     rc = 0;
 done:
     run_close(&r);
-    score_free_prompts(ps, np);
+    score_free_prompts(ps, topt.name ? 0 : np);
+    free(task_tok);
+    free(task_ids);
+    task_close(&topt);
     free(tab_v);
     free(raw);
     hw_tokenizer_free(t);
