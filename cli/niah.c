@@ -359,7 +359,9 @@ int niah_greedy(const char *cmd, const hw_model *m, const hw_tokenizer *t, hw_co
             produced = -1;
             goto done;
         }
-        if (best == eos) break;
+        /* EOS ends the answer; so does BOS, which llama2.c-style models emit between
+         * stories. */
+        if (best == eos || best == cfg->bos_id) break;
         size_t len = 0;
         const char *piece = hw_tokenizer_decode(t, prev, best, &len);
         int newline = 0;

@@ -37,7 +37,7 @@ int niah_prompt(const niah *n, int needle, int length, int depth, int **prompt, 
 
 /* Greedy decoding as the protocol does it: prefill prompt[0, n-1), then feed the last
  * prompt token and decode up to max_new tokens, stopping after a token that prints a
- * newline, or at EOS. hooks (may be NULL) run in every call; step (may be NULL) is
+ * newline, or at EOS or BOS. hooks (may be NULL) run in every call; step (may be NULL) is
  * called after each decode step with the generated token. Writes the generated ids to
  * out (max_new) and the text (NUL-terminated, at most text_cap bytes); returns the count
  * or -1 (error reported for cmd). */

@@ -25,14 +25,18 @@ static const char help[] =
     "  --depths N       needle depths round(linspace(0, 100, N)) percent (default 10)\n"
     "  --buffer N       tokens kept free of haystack in each length (default 200, at most\n"
     "                   half the length)\n"
-    "  --max-new N      decode steps at most (default 50; stops after a newline or EOS)\n"
-    "  --min-rouge R    a trial counts when ROUGE-1 recall x 100 > R (default 50)\n"
+    "  --max-new N      decode steps at most (default 50; stops after a token that prints a\n"
+    "                   newline, or EOS or BOS)\n"
+    "  --min-rouge R    a trial counts when ROUGE-1 recall x 100 > R (default 50; -1: all)\n"
     "  --task retrieval instead of text trials: the retrieval task's held-out samples\n"
     "                   (--samples N, default 100; --task-seed S; --task-depth X), for model\n"
     "                   organisms; each decodes as many tokens as the answer has\n"
     "  -o FILE.json     head scores {\"L-H\": [per-trial scores]} (atomic); trials are logged\n"
     "                   to FILE.json.trials and a rerun with the same -o resumes\n"
     "  --tsv FILE       ranked mean scores as TSV (layer, head, score, trials)\n"
+    "  --save-contexts FILE  every trial's prompt as JSON lines {needle, length, depth,\n"
+    "                   span, prompt (token ids), generated (token ids)}, as the paper saves\n"
+    "                   its contexts\n"
     "  --top N          rows of the ranked table on stdout (default 20; 0: all)\n"
     "  --threads N\n";
 
@@ -125,9 +129,9 @@ static int read_log(const char *cmd, const char *path, int L, int H, hw_head_sco
 
 int cmd_score_retrieval(int argc, char **argv) {
     const char *cmd = "score retrieval", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *tsv = NULL;
+               *tsv = NULL, *save_path = NULL;
     long top = 20, threads = 0;
-    double min_rouge = 50;
+    double min_rouge = 50;  /* -1 counts every trial */
     niah nh = {.cmd = cmd, .buffer = -1};
     task_opts topt = {0};
     int niah_flags = 0;
@@ -146,9 +150,10 @@ int cmd_score_retrieval(int argc, char **argv) {
         else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
         else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
         else if (!strcmp(a, "--tsv")) bad = cli_value(cmd, argc, argv, &i, &tsv);
+        else if (!strcmp(a, "--save-contexts")) bad = cli_value(cmd, argc, argv, &i, &save_path);
         else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
         else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "--min-rouge")) bad = cli_float(cmd, argc, argv, &i, 0, 100, &min_rouge);
+        else if (!strcmp(a, "--min-rouge")) bad = cli_float(cmd, argc, argv, &i, -1, 100, &min_rouge);
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score retrieval --help)", a);
         if (bad) return 2;
     }
@@ -165,7 +170,7 @@ int cmd_score_retrieval(int argc, char **argv) {
     int rc = 1, n_done = 0, *prompt = NULL, *gen = NULL, *task_tok = NULL;
     trial_key *done = NULL;
     char *log_path = NULL, text[4096];
-    FILE *log = NULL;
+    FILE *log = NULL, *save = NULL;
     hw_head_scores *scores = hw_head_scores_new(L, H);
     hw_context *ctx = hw_context_new(m, 0);
     hw_hooks *hooks = hw_hooks_new();
@@ -191,6 +196,10 @@ int cmd_score_retrieval(int argc, char **argv) {
     }
     if (!(gen = malloc(sizeof(int) * (size_t)nh.max_new))) goto done;
     hw_hooks_add(hooks, pattern_hook, &st);
+    if (save_path && !(save = fopen(save_path, "w"))) {
+        cli_error(cmd, "cannot write %s: %s", save_path, strerror(errno));
+        goto done;
+    }
     if (out) {
         size_t k = strlen(out) + 8;
         log_path = malloc(k);
@@ -256,6 +265,14 @@ int cmd_score_retrieval(int argc, char **argv) {
                                       gen, text, sizeof text);
                 if (got < 0) goto done;
                 double rouge = hw_rouge1_recall(real, text) * 100;
+                if (save) {
+                    fprintf(save, "{\"needle\": %d, \"length\": %d, \"depth\": %d, \"span\": [%d, %d], "
+                            "\"prompt\": [", key.needle, key.length, key.depth, st.start, st.end);
+                    for (int j = 0; j < n; j++) fprintf(save, "%s%d", j ? ", " : "", prompt[j]);
+                    fputs("], \"generated\": [", save);
+                    for (int j = 0; j < got; j++) fprintf(save, "%s%d", j ? ", " : "", gen[j]);
+                    fputs("]}\n", save);
+                }
                 int ok = rouge > min_rouge;
                 ok_trials += ok;
                 for (char *p = text; *p; p++)
@@ -310,6 +327,7 @@ int cmd_score_retrieval(int argc, char **argv) {
     rc = 0;
 done:
     if (log) fclose(log);
+    if (save && fclose(save)) rc = cli_error(cmd, "cannot write %s", save_path);
     free(log_path);
     free(done);
     free(prompt);
