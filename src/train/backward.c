@@ -46,14 +46,16 @@ static void norm_back_rows(void *arg, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *dy = j->dy + (size_t)r * n, *x = j->x + (size_t)r * n;
         float *dx = j->dx + (size_t)r * n;
-        const float mean = j->mean[r], rstd = j->rstd[r];
-        double s1 = 0, s2 = 0;
+        const float mean = j->mean[r], rstd = j->rstd[r], *w = j->w;
+        float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
         for (int i = 0; i < n; i++) {
-            float dxh = dy[i] * j->w[i], xh = (x[i] - mean) * rstd;
+            float dxh = dy[i] * w[i], xh = (x[i] - mean) * rstd;
             s1 += dxh;
-            s2 += (double)dxh * xh;
+            s2 += dxh * xh;
         }
-        const float m1 = j->layer ? (float)(s1 / n) : 0.0f, m2 = (float)(s2 / n);
+        const float m1 = j->layer ? s1 / n : 0.0f, m2 = s2 / n;
+#pragma omp simd
         for (int i = 0; i < n; i++) {
             float dxh = dy[i] * j->w[i], xh = (x[i] - mean) * rstd;
             dx[i] = rstd * (dxh - m1 - xh * m2);
@@ -151,8 +153,9 @@ static void attn_back_groups(void *arg, int j0, int j1) {
                 float s = 0;
 #pragma omp simd reduction(+ : s)
                 for (int t = 0; t <= i; t++) s += pi[t] * di[t];
+#pragma omp simd
                 for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
-                for (int t = i + 1; t < T; t++) di[t] = 0;
+                if (i + 1 < T) memset(di + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
             }
             if (j->d_scores) memcpy(j->d_scores + bh * T * T, dp, (size_t)T * T * sizeof(float));
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, scale, dp, T, k, K,

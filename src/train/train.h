@@ -138,6 +138,19 @@ static inline float hw_train_exp(float x) {
 void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The largest of x[0..n) (n >= 1), in 16 lanes so that it vectorises. */
+static inline float hw_train_max(const float *x, int n) {
+    float acc[16];
+    for (int l = 0; l < 16; l++) acc[l] = x[0];
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
+    float m = acc[0];
+    for (int l = 1; l < 16; l++) m = acc[l] > m ? acc[l] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 /* Rotary tables for positions 0..T-1 (same frequencies as the inference forward). */
 void hw_train_rope_tables(const hw_config *cfg, int rot, int T, float *cos_t, float *sin_t);
 

@@ -108,25 +108,50 @@ void hw_train_rope_tables(const hw_config *cfg, int rot, int T, float *cos_t, fl
         }
 }
 
-/* Rotate the first rot dims of every head of x (N rows of n_heads*Dh); sign -1
- * rotates backwards (the transpose, for gradients). */
-void hw_train_rope(const hw_grad *g, float *x, int N, int T, int n_heads, float sign) {
-    const hw_config *cfg = &g->m->cfg;
-    const int Dh = cfg->head_dim, half = g->rot / 2;
+typedef struct {
+    const hw_grad *g;
+    float *x;
+    int T, n_heads;
+    float sign;
+} rope_job;
+
+/* Rows r0..r1: each head's pairs rotated by its position's angle; the two layouts in
+ * separate loops so that each vectorises (contiguous halves, or even/odd pairs). */
+static void rope_rows(void *arg, int r0, int r1) {
+    const rope_job *j = arg;
+    const hw_config *cfg = &j->g->m->cfg;
+    const int Dh = cfg->head_dim, half = j->g->rot / 2;
     const int il = cfg->rope_layout == HW_ROPE_INTERLEAVED;
-    for (int r = 0; r < N; r++) {
-        const float *cs = g->rope_cos + (r % T) * half, *sn = g->rope_sin + (r % T) * half;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + ((size_t)r * n_heads + h) * Dh;
+    for (int r = r0; r < r1; r++) {
+        const float *cs = j->g->rope_cos + (r % j->T) * half;
+        const float *sn = j->g->rope_sin + (r % j->T) * half;
+        for (int h = 0; h < j->n_heads; h++) {
+            float *v = j->x + ((size_t)r * j->n_heads + h) * Dh;
+            if (il) {
 #pragma omp simd
-            for (int i = 0; i < half; i++) {
-                int a = il ? 2 * i : i, b = il ? 2 * i + 1 : i + half;
-                float v0 = v[a], v1 = v[b], s = sign * sn[i];
-                v[a] = v0 * cs[i] - v1 * s;
-                v[b] = v0 * s + v1 * cs[i];
+                for (int i = 0; i < half; i++) {
+                    float v0 = v[2 * i], v1 = v[2 * i + 1], s = j->sign * sn[i];
+                    v[2 * i] = v0 * cs[i] - v1 * s;
+                    v[2 * i + 1] = v0 * s + v1 * cs[i];
+                }
+            } else {
+                float *w = v + half;
+#pragma omp simd
+                for (int i = 0; i < half; i++) {
+                    float v0 = v[i], v1 = w[i], s = j->sign * sn[i];
+                    v[i] = v0 * cs[i] - v1 * s;
+                    w[i] = v0 * s + v1 * cs[i];
+                }
             }
         }
     }
+}
+
+/* Rotate the first rot dims of every head of x (N rows of n_heads*Dh); sign -1
+ * rotates backwards (the transpose, for gradients). */
+void hw_train_rope(const hw_grad *g, float *x, int N, int T, int n_heads, float sign) {
+    rope_job j = {g, x, T, n_heads, sign};
+    hw_parallel_range(rope_rows, &j, N, 64);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -165,9 +190,7 @@ static void attend_heads(void *arg, int j0, int j1) {
         for (int i = 0; i < T; i++) {
             const int lo = window_lo(i, j->window);
             float *p = att + (size_t)i * T;
-            float mx = p[lo];
-#pragma omp simd reduction(max : mx)
-            for (int t = lo + 1; t <= i; t++) mx = p[t] > mx ? p[t] : mx;
+            const float mx = hw_train_max(p + lo, i - lo + 1);
             float sum = 0;
 #pragma omp simd reduction(+ : sum)
             for (int t = lo; t <= i; t++) {
@@ -175,9 +198,10 @@ static void attend_heads(void *arg, int j0, int j1) {
                 sum += p[t];
             }
             const float inv = 1.0f / sum;
-            for (int t = 0; t < lo; t++) p[t] = 0;
+            if (lo > 0) memset(p, 0, (size_t)lo * sizeof(float));
+#pragma omp simd
             for (int t = lo; t <= i; t++) p[t] *= inv;
-            for (int t = i + 1; t < T; t++) p[t] = 0;
+            if (i + 1 < T) memset(p + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, att, T,
                     j->a->v + row0 * K + (size_t)kh * Dh, K, 0.0f,
@@ -206,9 +230,7 @@ static void loss_rows(void *arg, int r0, int r1) {
             j->g->row_loss[r] = 0;
             continue;
         }
-        float mx = lg[0];
-#pragma omp simd reduction(max : mx)
-        for (int v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        const float mx = hw_train_max(lg, V);
         float sum = 0; /* of at most V values in (0, 1], one of them 1 */
 #pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++) {
