@@ -20,9 +20,9 @@ static void back_input(float *dx, const float *dy, const float *W, int N, int R,
 }
 
 /* dW (R, K) += dy^T (R, N) @ x (N, K); db (R) += column sums of dy. */
-static void back_weight(float *dW, float *db, const float *dy, const float *x, int N, int R,
-                        int K) {
-    hw_train_gemm(1, 0, R, K, N, 1.0f, dy, R, x, K, 1.0f, dW, K);
+static void back_weight(hw_grad *g, float *dW, float *db, const float *dy, const float *x, int N,
+                        int R, int K) {
+    hw_train_gemm_wgrad(dW, dy, x, N, R, K, g->parts);
     if (db)
         for (int r = 0; r < N; r++) hw_axpy(db, 1.0f, dy + (size_t)r * R, R);
 }
@@ -185,7 +185,7 @@ hw_status hw_train_backward(hw_grad *g, int what) {
     copy_if(hw_grad_act(g, HW_HOOK_LOGITS, -1), g->dlogits, (size_t)N * V);
     back_input(g->dxn, g->dlogits, w->classifier, N, V, D, 0.0f);
     if (wgt)
-        back_weight(cfg->tied_embeddings ? gp->tok_embed : gp->classifier, NULL, g->dlogits,
+        back_weight(g, cfg->tied_embeddings ? gp->tok_embed : gp->classifier, NULL, g->dlogits,
                     g->xnf, N, V, D);
     copy_if(hw_grad_act(g, HW_HOOK_LN_FINAL, -1), g->dxn, ND);
     norm_backward(g->dx, wgt ? gp->final_norm : NULL, gp->final_norm_b, g->dxn, g->x_final,
@@ -202,7 +202,7 @@ hw_status hw_train_backward(hw_grad *g, int what) {
             const size_t NF = (size_t)N * F;
             copy_if(hw_grad_act(g, HW_HOOK_MLP_OUT, l), g->dx, ND);
             back_input(g->dh, g->dx, lw->w_down, N, D, F, 0.0f);
-            if (wgt) back_weight(gl->w_down, gl->b_down, g->dx, a->h, N, D, F);
+            if (wgt) back_weight(g, gl->w_down, gl->b_down, g->dx, a->h, N, D, F);
             copy_if(hw_grad_act(g, HW_HOOK_MLP_POST, l), g->dh, NF);
             act_back_job aj = {g->dpre_up, g->dpre_gate, g->dh, a->pre_up, a->pre_gate, cfg->act};
             for (size_t done = 0; done < NF;) {
@@ -217,8 +217,8 @@ hw_status hw_train_backward(hw_grad *g, int what) {
             back_input(g->dxn, g->dpre_up, lw->w_up, N, F, D, 0.0f);
             if (gated) back_input(g->dxn, g->dpre_gate, lw->w_gate, N, F, D, 1.0f);
             if (wgt) {
-                back_weight(gl->w_up, gl->b_up, g->dpre_up, a->xn2, N, F, D);
-                if (gated) back_weight(gl->w_gate, gl->b_gate, g->dpre_gate, a->xn2, N, F, D);
+                back_weight(g, gl->w_up, gl->b_up, g->dpre_up, a->xn2, N, F, D);
+                if (gated) back_weight(g, gl->w_gate, gl->b_gate, g->dpre_gate, a->xn2, N, F, D);
             }
             norm_backward(g->dx2, wgt ? gl->mlp_norm : NULL, gl->mlp_norm_b, g->dxn,
                           par ? a->x : a->xmid, lw->mlp_norm, a->mean2, a->rstd2, N, cfg);
@@ -231,7 +231,7 @@ hw_status hw_train_backward(hw_grad *g, int what) {
         copy_if(hw_grad_act(g, HW_HOOK_ATTN_OUT, l), g->dx, ND);
         const float *zg = g->gates ? a->zg : a->z;
         back_input(g->dz, g->dx, lw->wo, N, D, Q, 0.0f);
-        if (wgt) back_weight(gl->wo, gl->bo, g->dx, zg, N, D, Q);
+        if (wgt) back_weight(g, gl->wo, gl->bo, g->dx, zg, N, D, Q);
         if (g->gates) {
             const float *gate = g->gates + (size_t)l * H;
             float *dgate = g->g_gates + (size_t)l * H;
@@ -267,9 +267,9 @@ hw_status hw_train_backward(hw_grad *g, int what) {
         back_input(g->dxn, g->dk, lw->wk, N, K, D, 1.0f);
         back_input(g->dxn, g->dv, lw->wv, N, K, D, 1.0f);
         if (wgt) {
-            back_weight(gl->wq, gl->bq, g->dq, a->xn1, N, Q, D);
-            back_weight(gl->wk, gl->bk, g->dk, a->xn1, N, K, D);
-            back_weight(gl->wv, gl->bv, g->dv, a->xn1, N, K, D);
+            back_weight(g, gl->wq, gl->bq, g->dq, a->xn1, N, Q, D);
+            back_weight(g, gl->wk, gl->bk, g->dk, a->xn1, N, K, D);
+            back_weight(g, gl->wv, gl->bv, g->dv, a->xn1, N, K, D);
         }
         norm_backward(g->tmp, wgt ? gl->attn_norm : NULL, gl->attn_norm_b, g->dxn, a->x,
                       lw->attn_norm, a->mean1, a->rstd1, N, cfg);

@@ -46,3 +46,50 @@ void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, c
     gemm_job j = {trans_a, trans_b, N, K, alpha, beta, A, B, lda, ldb, ldc, C, chunk};
     hw_parallel_range(gemm_rows, &j, M, chunk);
 }
+
+/* ---------------------------------------------------------------- weight gradients */
+
+typedef struct {
+    int R, K, N, chunk;
+    const float *dy, *x;
+    float *parts;               /* (HW_TRAIN_PARTS, R, K) */
+    float *dW;
+} wgrad_job;
+
+static void wgrad_parts(void *arg, int p0, int p1) {
+    const wgrad_job *j = arg;
+    for (int p = p0; p < p1; p++) {
+        const int n0 = p * j->chunk, n = j->N - n0 < j->chunk ? j->N - n0 : j->chunk;
+        float *part = j->parts + (size_t)p * j->R * j->K;
+        if (n <= 0) continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->R, j->K, n, 1.0f,
+                    j->dy + (size_t)n0 * j->R, j->R, j->x + (size_t)n0 * j->K, j->K, 0.0f, part,
+                    j->K);
+    }
+}
+
+/* dW += the parts in order, element by element (rows of dW shared by the pool). */
+static void wgrad_sum(void *arg, int r0, int r1) {
+    const wgrad_job *j = arg;
+    const int used = (j->N + j->chunk - 1) / j->chunk;
+    for (int r = r0; r < r1; r++) {
+        float *d = j->dW + (size_t)r * j->K;
+        for (int p = 0; p < used; p++) {
+            const float *part = j->parts + ((size_t)p * j->R + r) * j->K;
+#pragma omp simd
+            for (int k = 0; k < j->K; k++) d[k] += part[k];
+        }
+    }
+}
+
+void hw_train_gemm_wgrad(float *dW, const float *dy, const float *x, int N, int R, int K,
+                         float *parts) {
+    /* The sum over N rows in HW_TRAIN_PARTS fixed blocks of whole 16-row groups: each
+     * block packs only its own rows of dy and x (splitting dW's rows instead packed all
+     * of x once per chunk), and the blocks are added in order whatever the threads. */
+    int chunk = (N / HW_TRAIN_PARTS + 15) / 16 * 16;
+    if (chunk < 16) chunk = 16;
+    wgrad_job j = {R, K, N, chunk, dy, x, parts, dW};
+    hw_parallel_range(wgrad_parts, &j, HW_TRAIN_PARTS, 1);
+    hw_parallel_range(wgrad_sum, &j, R, 16);
+}

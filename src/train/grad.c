@@ -30,6 +30,8 @@ static void free_buffers(hw_grad *g) {
 #undef FREE
     free(g->tokens);
     g->tokens = NULL;
+    free(g->parts);
+    g->parts = NULL;
     free(g->rope_cos);
     free(g->rope_sin);
     g->rope_cos = g->rope_sin = NULL;
@@ -53,9 +55,17 @@ static hw_status ensure(hw_grad *g, int B, int T) {
     }
 #undef ALLOC
     g->tokens = malloc(N * sizeof(int));
+    /* The largest matrix: weight-gradient blocks (gemm.c) hold one each. */
+    size_t big = 0;
+    for (int i = 0; i < hw_param_count(c); i++) {
+        hw_param p;
+        hw_param_get(c, i, &p);
+        if (p.ndim == 2 && (size_t)p.size > big) big = (size_t)p.size;
+    }
+    g->parts = malloc(big * HW_TRAIN_PARTS * sizeof(float));
     g->rope_cos = calloc((size_t)T * (g->rot / 2) + 1, sizeof(float));
     g->rope_sin = calloc((size_t)T * (g->rot / 2) + 1, sizeof(float));
-    if (!ok || !g->tokens || !g->rope_cos || !g->rope_sin) {
+    if (!ok || !g->tokens || !g->parts || !g->rope_cos || !g->rope_sin) {
         free_buffers(g);
         return hw_fail(HW_ERR_NOMEM, "out of memory for a batch of %d x %d tokens", B, T);
     }

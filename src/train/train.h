@@ -94,6 +94,7 @@ struct hw_grad {
     float *datt;                /* (B, H, T, T) */
     float *dh, *dpre_up, *dpre_gate; /* (N, F) */
     float *tmp;                 /* (N, D) */
+    float *parts;               /* (HW_TRAIN_PARTS, largest matrix) weight-gradient blocks */
     int have_loss, have_grads;
     float loss;
     int n_targets;
@@ -137,6 +138,12 @@ static inline float hw_train_exp(float x) {
  * the pool, OpenBLAS single-threaded inside (gemm.c). Call with OpenBLAS at 1 thread. */
 void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* dW (R, K) += dy^T (R, N) x (N, K), the sum over N in HW_TRAIN_PARTS fixed blocks
+ * computed apart (parts: HW_TRAIN_PARTS * R * K floats of scratch) and added in order. */
+#define HW_TRAIN_PARTS 8
+void hw_train_gemm_wgrad(float *dW, const float *dy, const float *x, int N, int R, int K,
+                         float *parts);
 
 /* The largest of x[0..n) (n >= 1), in 16 lanes so that it vectorises. */
 static inline float hw_train_max(const float *x, int n) {
