@@ -120,11 +120,12 @@ typedef struct {
     int T;
 } attn_back_job;
 
-/* Per (sequence, KV head): for each of its query heads in order, with P the (T, T)
- * pattern and dZ the gradient of the head's output (sgemm products, as forward):
+/* Per (sequence, KV head): for each of its query heads in order, with P the pattern
+ * and dZ the gradient of the head's output, per block of query rows and the keys it
+ * sees (as forward; every key when hook_pattern's gradient is wanted):
  *   dP = dZ V^T,   dS = P * (dP - rowsum(P * dP)),
  *   dQ = scale dS K,   dK += scale dS^T Q,   dV += P^T dZ.
- * dS is 0 wherever P is (hidden keys); dP is kept whole for hook_pattern. */
+ * dS is 0 wherever P is (hidden keys). */
 static void attn_back_groups(void *arg, int j0, int j1) {
     const attn_back_job *j = arg;
     hw_grad *g = j->g;
@@ -144,26 +145,36 @@ static void attn_back_groups(void *arg, int j0, int j1) {
             const float *dz = j->dz + row0 * Q + (size_t)h * Dh;
             const float *q = j->a->q + row0 * Q + (size_t)h * Dh;
             float *dp = g->datt + bh * T * T, *dq = g->dq + row0 * Q + (size_t)h * Dh;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f, dz, Q, v, K,
-                        0.0f, dp, T);
-            if (j->d_pattern) memcpy(j->d_pattern + bh * T * T, dp, (size_t)T * T * sizeof(float));
-            for (int i = 0; i < T; i++) {
-                const float *pi = p + (size_t)i * T;
-                float *di = dp + (size_t)i * T;
-                float s = 0;
+            for (int i0 = 0; i0 < T; i0 += HW_TRAIN_QBLOCK) {
+                const int i1 = i0 + HW_TRAIN_QBLOCK < T ? i0 + HW_TRAIN_QBLOCK : T, m = i1 - i0;
+                const int keys = j->d_pattern ? T : i1;
+                const float *pb = p + (size_t)i0 * T, *dzb = dz + (size_t)i0 * Q;
+                float *db = dp + (size_t)i0 * T;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, keys, Dh, 1.0f, dzb, Q,
+                            v, K, 0.0f, db, T);
+                if (j->d_pattern)
+                    memcpy(j->d_pattern + bh * T * T + (size_t)i0 * T, db,
+                           (size_t)m * T * sizeof(float));
+                for (int i = i0; i < i1; i++) {
+                    const float *pi = p + (size_t)i * T;
+                    float *di = dp + (size_t)i * T;
+                    float s = 0;
 #pragma omp simd reduction(+ : s)
-                for (int t = 0; t <= i; t++) s += pi[t] * di[t];
+                    for (int t = 0; t <= i; t++) s += pi[t] * di[t];
 #pragma omp simd
-                for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
-                if (i + 1 < T) memset(di + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+                    for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
+                    if (i + 1 < T) memset(di + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+                }
+                if (j->d_scores)
+                    memcpy(j->d_scores + bh * T * T + (size_t)i0 * T, db,
+                           (size_t)m * T * sizeof(float));
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Dh, i1, scale, db, T,
+                            k, K, 0.0f, dq + (size_t)i0 * Q, Q);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, Dh, m, scale, db, T,
+                            q + (size_t)i0 * Q, Q, 1.0f, dk, K);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, Dh, m, 1.0f, pb, T, dzb,
+                            Q, 1.0f, dv, K);
             }
-            if (j->d_scores) memcpy(j->d_scores + bh * T * T, dp, (size_t)T * T * sizeof(float));
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, scale, dp, T, k, K,
-                        0.0f, dq, Q);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, scale, dp, T, q, Q,
-                        1.0f, dk, K);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, p, T, dz, Q,
-                        1.0f, dv, K);
         }
     }
 }

@@ -139,6 +139,10 @@ static inline float hw_train_exp(float x) {
 void hw_train_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Query rows per block of the attention products: a block sees keys up to its last
+ * row only, so about half of the hidden (future) scores are never computed. */
+#define HW_TRAIN_QBLOCK 32
+
 /* dW (R, K) += dy^T (R, N) x (N, K), the sum over N in HW_TRAIN_PARTS fixed blocks
  * computed apart (parts: HW_TRAIN_PARTS * R * K floats of scratch) and added in order. */
 #define HW_TRAIN_PARTS 8

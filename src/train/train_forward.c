@@ -170,10 +170,11 @@ typedef struct {
     int T, window;
 } attn_job;
 
-/* Per (sequence, head): the (T, T) scores as one small sgemm (the hidden half too:
- * a dense product beats skipping it), the softmax of each row over its window (0
- * elsewhere), and z = pattern @ V as another sgemm. OpenBLAS runs products this
- * small on the calling thread, so the pool's threads each run their own. */
+/* Per (sequence, head), in blocks of HW_TRAIN_QBLOCK query rows: the block's scores
+ * against the keys up to its last query (a small sgemm; the causal part only, bar the
+ * block's own triangle), the softmax of each row over its window (0 elsewhere), and
+ * z = pattern @ V over the same keys. OpenBLAS runs products this small on the calling
+ * thread, so the pool's threads each run their own. */
 static void attend_heads(void *arg, int j0, int j1) {
     const attn_job *j = arg;
     const hw_config *cfg = &j->g->m->cfg;
@@ -183,29 +184,35 @@ static void attend_heads(void *arg, int j0, int j1) {
     for (int bh = j0; bh < j1; bh++) {
         const int b = bh / H, h = bh % H, kh = h / (H / Hk);
         const size_t row0 = (size_t)b * T;
+        const float *q = j->a->q + row0 * Q + (size_t)h * Dh;
+        const float *k = j->a->k + row0 * K + (size_t)kh * Dh;
+        const float *v = j->a->v + row0 * K + (size_t)kh * Dh;
+        float *z = j->a->z + row0 * Q + (size_t)h * Dh;
         float *att = j->a->att + (size_t)bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, scale,
-                    j->a->q + row0 * Q + (size_t)h * Dh, Q, j->a->k + row0 * K + (size_t)kh * Dh,
-                    K, 0.0f, att, T);
-        for (int i = 0; i < T; i++) {
-            const int lo = window_lo(i, j->window);
-            float *p = att + (size_t)i * T;
-            const float mx = hw_train_max(p + lo, i - lo + 1);
-            float sum = 0;
+        for (int i0 = 0; i0 < T; i0 += HW_TRAIN_QBLOCK) {
+            const int i1 = i0 + HW_TRAIN_QBLOCK < T ? i0 + HW_TRAIN_QBLOCK : T, m = i1 - i0;
+            float *ab = att + (size_t)i0 * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, Dh, scale,
+                        q + (size_t)i0 * Q, Q, k, K, 0.0f, ab, T);
+            for (int i = i0; i < i1; i++) {
+                const int lo = window_lo(i, j->window);
+                float *p = att + (size_t)i * T;
+                const float mx = hw_train_max(p + lo, i - lo + 1);
+                float sum = 0;
 #pragma omp simd reduction(+ : sum)
-            for (int t = lo; t <= i; t++) {
-                p[t] = hw_train_exp(p[t] - mx);
-                sum += p[t];
-            }
-            const float inv = 1.0f / sum;
-            if (lo > 0) memset(p, 0, (size_t)lo * sizeof(float));
+                for (int t = lo; t <= i; t++) {
+                    p[t] = hw_train_exp(p[t] - mx);
+                    sum += p[t];
+                }
+                const float inv = 1.0f / sum;
+                if (lo > 0) memset(p, 0, (size_t)lo * sizeof(float));
 #pragma omp simd
-            for (int t = lo; t <= i; t++) p[t] *= inv;
-            if (i + 1 < T) memset(p + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+                for (int t = lo; t <= i; t++) p[t] *= inv;
+                if (i + 1 < T) memset(p + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Dh, i1, 1.0f, ab, T, v, K,
+                        0.0f, z + (size_t)i0 * Q, Q);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, att, T,
-                    j->a->v + row0 * K + (size_t)kh * Dh, K, 0.0f,
-                    j->a->z + row0 * Q + (size_t)h * Dh, Q);
     }
 }
 
