@@ -470,6 +470,35 @@ static void test_frozen_and_threads(void) {
     hw_model_free(m);
 }
 
+/* A trained organism written as a Hugging Face folder loads back with the same logits. */
+static void test_trained_model_saves(void) {
+    hw_config c = organism_cfg();
+    hw_model *m = hw_model_new_random(&c, 21);
+    hw_train_params p = hw_train_params_default();
+    p.warmup = 2, p.steps = 6, p.lr = 1e-2f;
+    float loss = train_steps(m, &p, 0, 6, NULL, NULL);
+    CHECK(loss == loss, "training: %s", hw_last_error());
+    char *dir = hf_tempdir();
+    CHECK(dir && hw_model_save_hf(m, dir) == HW_OK, "save: %s", hw_last_error());
+    hw_model *back = dir ? hw_model_load(dir) : NULL;
+    CHECK(back != NULL, "load: %s", hw_last_error());
+    if (back) {
+        int ids[12] = {1, 5, 9, 2, 7, 7, 3, 11, 4, 0, 8, 6};
+        float a[12 * 24], b[12 * 24];
+        hw_context *ca = hw_context_new(m, 12), *cb = hw_context_new(back, 12);
+        CHECK(ca && cb && hw_forward(ca, ids, 12, HW_LOGITS_ALL, a) == HW_OK &&
+                  hw_forward(cb, ids, 12, HW_LOGITS_ALL, b) == HW_OK,
+              "%s", hw_last_error());
+        CHECK(max_abs_diff(a, b, 12 * 24) <= 1e-5f, "logits after save and load differ by %g",
+              max_abs_diff(a, b, 12 * 24));
+        hw_context_free(ca);
+        hw_context_free(cb);
+    }
+    hw_model_free(back);
+    hw_model_free(m);
+    if (dir) hf_rmdir(dir);
+}
+
 static void test_bad_input(void) {
     hw_config c = organism_cfg();
     hw_model *m = hw_model_new_random(&c, 4);
@@ -721,6 +750,7 @@ int main(int argc, char **argv) {
     RUN(test_resume_equals_straight);
     RUN(test_training_learns);
     RUN(test_frozen_and_threads);
+    RUN(test_trained_model_saves);
     RUN(test_bad_input);
     CHECK_DONE();
 }
