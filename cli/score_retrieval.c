@@ -38,6 +38,8 @@ static const char help[] =
     "                   span, prompt (token ids), generated (token ids)}, as the paper saves\n"
     "                   its contexts\n"
     "  --top N          rows of the ranked table on stdout (default 20; 0: all)\n"
+    "  --agg max|mean   GQA models: also rank KV heads by the max (default) or mean score of\n"
+    "                   the query heads sharing each\n"
     "  --threads N\n";
 
 typedef struct {
@@ -129,7 +131,7 @@ static int read_log(const char *cmd, const char *path, int L, int H, hw_head_sco
 
 int cmd_score_retrieval(int argc, char **argv) {
     const char *cmd = "score retrieval", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *tsv = NULL, *save_path = NULL;
+               *tsv = NULL, *save_path = NULL, *agg = "max";
     long top = 20, threads = 0;
     double min_rouge = 50;  /* -1 counts every trial */
     niah nh = {.cmd = cmd, .buffer = -1};
@@ -150,6 +152,7 @@ int cmd_score_retrieval(int argc, char **argv) {
         else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
         else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
         else if (!strcmp(a, "--tsv")) bad = cli_value(cmd, argc, argv, &i, &tsv);
+        else if (!strcmp(a, "--agg")) bad = cli_value(cmd, argc, argv, &i, &agg);
         else if (!strcmp(a, "--save-contexts")) bad = cli_value(cmd, argc, argv, &i, &save_path);
         else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
         else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 0, 1024, &threads);
@@ -157,6 +160,8 @@ int cmd_score_retrieval(int argc, char **argv) {
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score retrieval --help)", a);
         if (bad) return 2;
     }
+    if (strcmp(agg, "max") && strcmp(agg, "mean"))
+        return cli_usage_error(cmd, "--agg must be max or mean, not '%s'", agg);
     if (topt.name && niah_flags)
         return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
     hw_model *m;
@@ -314,6 +319,21 @@ int cmd_score_retrieval(int argc, char **argv) {
         fprintf(stderr, "headwise %s: no trial succeeded (ROUGE-1 recall > %g): scores are empty; "
                 "try shorter contexts, another needle or template\n", cmd, min_rouge);
     score_table_print(&tab, 0, 0, (int)top);
+    const int Hk = cfg->n_kv_head;
+    if (Hk < H) {
+        /* A cache is per KV head: rank those by the max (or mean) of their query heads. */
+        double *kv = malloc(sizeof(double) * (size_t)L * Hk);
+        int *order = malloc(sizeof(int) * (size_t)L * Hk);
+        if (kv && order && !hw_scores_per_kv(mean, L, H, Hk, !strcmp(agg, "max"), kv)) {
+            hw_scores_rank(kv, L * Hk, order);
+            printf("# KV heads by the %s over their %d query heads:", agg, H / Hk);
+            for (int r = 0; r < L * Hk && (top <= 0 || r < top); r++)
+                printf(" %d.%d=%.4g", order[r] / Hk, order[r] % Hk, kv[order[r]]);
+            putchar('\n');
+        }
+        free(kv);
+        free(order);
+    }
     if (out && hw_head_scores_write(scores, out)) {
         free(mean);
         cli_error(cmd, "%s", hw_last_error());
