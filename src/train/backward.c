@@ -163,7 +163,8 @@ static void attn_back_groups(void *arg, int j0, int j1) {
                     for (int t = 0; t <= i; t++) s += pi[t] * di[t];
 #pragma omp simd
                     for (int t = 0; t <= i; t++) di[t] = pi[t] * (di[t] - s);
-                    if (i + 1 < T) memset(di + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+                    const int end = j->d_scores ? T : i1; /* what is read after */
+                    if (i + 1 < end) memset(di + i + 1, 0, (size_t)(end - i - 1) * sizeof(float));
                 }
                 if (j->d_scores)
                     memcpy(j->d_scores + bh * T * T + (size_t)i0 * T, db,

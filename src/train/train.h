@@ -55,7 +55,8 @@ typedef struct {
     float *xn1, *rstd1;         /* (N, D) attention norm output, (N) 1/std */
     float *mean1;               /* (N) LayerNorm mean */
     float *q, *k, *v;           /* (N, H*Dh), (N, Hk*Dh) x2: after rotary */
-    float *att;                 /* (B, H, T, T) softmax pattern, 0 outside the window */
+    float *att;                 /* (B, H, T, T) softmax pattern, 0 outside the window (row i
+                                 * defined up to the last key of its query block) */
     float *z;                   /* (N, H*Dh) attention output before the gate */
     float *zg;                  /* (N, H*Dh) z times the gates (used only with gates) */
     float *xmid;                /* (N, D) resid_mid (sequential blocks with an MLP) */

@@ -173,8 +173,9 @@ typedef struct {
 /* Per (sequence, head), in blocks of HW_TRAIN_QBLOCK query rows: the block's scores
  * against the keys up to its last query (a small sgemm; the causal part only, bar the
  * block's own triangle), the softmax of each row over its window (0 elsewhere), and
- * z = pattern @ V over the same keys. OpenBLAS runs products this small on the calling
- * thread, so the pool's threads each run their own. */
+ * z = pattern @ V over the same keys. Row i of the pattern is defined up to its block's
+ * last key. OpenBLAS runs products this small on the calling thread, so the pool's
+ * threads each run their own. */
 static void attend_heads(void *arg, int j0, int j1) {
     const attn_job *j = arg;
     const hw_config *cfg = &j->g->m->cfg;
@@ -208,7 +209,8 @@ static void attend_heads(void *arg, int j0, int j1) {
                 if (lo > 0) memset(p, 0, (size_t)lo * sizeof(float));
 #pragma omp simd
                 for (int t = lo; t <= i; t++) p[t] *= inv;
-                if (i + 1 < T) memset(p + i + 1, 0, (size_t)(T - i - 1) * sizeof(float));
+                /* Hidden keys the block's product reads are 0; later ones are never read. */
+                if (i + 1 < i1) memset(p + i + 1, 0, (size_t)(i1 - i - 1) * sizeof(float));
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Dh, i1, 1.0f, ab, T, v, K,
                         0.0f, z + (size_t)i0 * Q, Q);
