@@ -11,7 +11,11 @@ int task_flag(task_opts *o, const char *cmd, int argc, char **argv, int *i) {
     if (!strcmp(a, "--task")) return cli_value(cmd, argc, argv, i, &o->name) ? -1 : 1;
     if (!strcmp(a, "--task-seed")) return cli_int(cmd, argc, argv, i, 0, 1L << 62, &o->seed) ? -1 : 1;
     if (!strcmp(a, "--samples")) return cli_int(cmd, argc, argv, i, 1, 1000000, &o->samples) ? -1 : 1;
-    if (!strcmp(a, "--task-depth")) return cli_float(cmd, argc, argv, i, -1, 1, &o->depth) ? -1 : 1;
+    if (!strcmp(a, "--task-depth")) {
+        o->depth_set = 1;
+        return cli_float(cmd, argc, argv, i, -1, 1, &o->depth) ? -1 : 1;
+    }
+    if (!strcmp(a, "--task-symbols")) return cli_int(cmd, argc, argv, i, 1, 1 << 20, &o->symbols) ? -1 : 1;
     return 0;
 }
 
@@ -20,7 +24,11 @@ int task_open(task_opts *o, const char *cmd, const hw_model *m) {
     if (!o->samples) o->samples = 100;
     hw_task_params p = hw_task_params_default();
     p.seq_len = hw_model_config(m)->n_ctx;
-    if (o->depth >= 0) p.depth = (float)o->depth;
+    if (o->depth_set) p.depth = (float)o->depth;
+    /* The organism folder does not record its task's parameters; an induction organism's
+     * vocabulary is its random tokens plus <bos>. */
+    if (o->symbols) p.n_symbols = (int)o->symbols;
+    else if (o->name && !strcmp(o->name, "induction")) p.n_symbols = hw_model_config(m)->vocab_size - 1;
     if (!(o->task = hw_task_new(o->name, &p))) return cli_error(cmd, "%s", hw_last_error());
     if (hw_task_vocab_size(o->task) > hw_model_config(m)->vocab_size)
         return cli_error(cmd, "task %s has %d symbols; the model only %d", o->name,

@@ -11,11 +11,14 @@
 typedef struct {
     const char *name;      /* --task */
     long seed, samples;    /* --task-seed (default 12345), --samples (default 100) */
-    double depth;          /* --task-depth (retrieval; default -1: random) */
+    double depth;          /* --task-depth (retrieval; default: the task's, random) */
+    int depth_set;
+    long symbols;          /* --task-symbols (default: induction, the model's vocabulary
+                            * less <bos>; others, the task's default) */
     hw_task *task;
 } task_opts;
 
-/* Parse --task --task-seed --samples --task-depth: 1 if argv[*i] was one, 0 if not, -1
+/* Parse --task --task-seed --samples --task-depth --task-symbols: 1 if argv[*i] was one, 0 if not, -1
  * on error (reported). */
 int task_flag(task_opts *o, const char *cmd, int argc, char **argv, int *i);
 /* Make the task for model m (sequence length = the model's context); non-zero on error. */
