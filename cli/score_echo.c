@@ -22,7 +22,8 @@ static const char help[] =
     "  --echo-ratio R   share of KV heads kept by echo score (default 0.01)\n"
     "  --induction-ratio R  share kept by induction score (default 0.14)\n"
     "  --agg max|mean   per-KV-head aggregation over its query heads (default max)\n"
-    "  --chunk N        query rows per prefill call (default 256; bounds pattern memory)\n"
+    "  --chunk N        query rows per prefill call (default 128; the patterns of one call,\n"
+    "                   H x N x keys floats per layer, are what memory it takes)\n"
     "  -o FILE          per query head: echo, induction (the paper's means over T x T),\n"
     "                   echo_mass, induction_mass (mean attention of a query in a repeat on\n"
     "                   the earlier copies / the tokens after them, 0..1), prev_token (mean\n"
@@ -68,7 +69,7 @@ static uint64_t splitmix(uint64_t *s) {
 int cmd_score_echo_induction(int argc, char **argv) {
     const char *cmd = "score echo-induction", *model_path = NULL, *out = NULL, *heads_out = NULL,
                *agg = "max", *text = NULL, *tok_path = NULL;
-    long block = 0, repeats = 4, lo = -1, hi = -1, seed = 1, chunk = 256, top = 20, threads = 0;
+    long block = 0, repeats = 4, lo = -1, hi = -1, seed = 1, chunk = 128, top = 20, threads = 0;
     double echo_ratio = 0.01, ind_ratio = 0.14;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];

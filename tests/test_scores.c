@@ -2,6 +2,7 @@
  * 6, 9) on hand-built attention patterns and logits, and the head-score file format. */
 #include "check.h"
 #include "headwise.h"
+#include "internal.h"
 
 #include <unistd.h>
 
@@ -187,6 +188,47 @@ static void successor_hits_counts_argmax_successors(void) {
     CHECK(hw_successor_hits(&logits[0][0], seq, 1, 4) == 0, "no pairs");
 }
 
+/* ---- direct logit attribution (sections 6, 9) */
+
+/* A model with only what hw_logit_direction reads: LayerNorm or RMSNorm of width 5 and
+ * a 3-token unembedding. With the norm's scale held at the full residual x, dir . x must
+ * be the logit difference, and dir must split over any decomposition of x. */
+static void logit_direction_holds_the_final_norm(void) {
+    enum { D = 5, V = 3 };
+    static const float U[V * D] = {0.3f, -1.2f, 0.5f, 2.0f, 0.1f, -0.7f, 0.4f, 1.1f, -0.3f, 0.9f,
+                                   1.5f, 0.2f, -0.6f, 0.8f, -1.0f};
+    static const float g[D] = {1.1f, 0.9f, 1.3f, 0.7f, 1.0f};
+    float x[D] = {0.5f, -2.0f, 1.5f, 0.25f, 3.0f}, part[D] = {0.1f, 0.7f, -0.4f, 1.0f, -0.2f};
+    for (int kind = 0; kind < 2; kind++) {
+        hw_model m;
+        memset(&m, 0, sizeof m);
+        m.cfg.d_model = D;
+        m.cfg.vocab_size = V;
+        m.cfg.norm = kind ? HW_NORM_LAYER : HW_NORM_RMS;
+        m.cfg.norm_eps = 1e-5f;
+        m.w.classifier = (hw_matrix){.dtype = HW_F32, .rows = V, .cols = D, .f32 = U};
+        m.w.final_norm = g;
+        float xn[D], dir[D], raw[D];
+        if (kind) hw_layernorm(xn, x, g, NULL, 1, D, 1e-5f);
+        else hw_rmsnorm(xn, x, g, 1, D, 1e-5f);
+        int pos = 2, neg[2] = {0, 1};
+        double want = 0;
+        for (int d = 0; d < D; d++) want += (double)xn[d] * (U[2 * D + d] - 0.5 * (U[d] + U[D + d]));
+        CHECK(hw_logit_direction(&m, &pos, 1, neg, 2, x, dir) == HW_OK, "direction");
+        CHECK(hw_logit_direction(&m, &pos, 1, neg, 2, NULL, raw) == HW_OK, "raw");
+        double got = 0, a = 0, b = 0;
+        for (int d = 0; d < D; d++) {
+            got += (double)dir[d] * x[d];
+            a += (double)dir[d] * part[d];
+            b += (double)dir[d] * (x[d] - part[d]);
+            CHECK(fabsf(raw[d] - (U[2 * D + d] - 0.5f * (U[d] + U[D + d]))) < 1e-6f, "raw direction");
+        }
+        CHECK(fabs(got - want) < 1e-5, "%s: dir . x = %g, logit difference %g",
+              kind ? "LayerNorm" : "RMSNorm", got, want);
+        CHECK(fabs(a + b - got) < 1e-5, "shares of a decomposition add up");
+    }
+}
+
 /* ---- head-score files (section 1.2) */
 
 static void head_scores_roundtrip_and_published_layout(void) {
@@ -253,6 +295,7 @@ int main(int argc, char **argv) {
     RUN(kv_aggregation);
     RUN(ranking_and_razor_selection);
     RUN(successor_hits_counts_argmax_successors);
+    RUN(logit_direction_holds_the_final_norm);
     RUN(head_scores_roundtrip_and_published_layout);
     CHECK_DONE();
 }
