@@ -1,10 +1,14 @@
 # headwise build. `make` builds the library and CLI, `make test` runs the suite,
 # `make test SANITIZE=1` runs it under AddressSanitizer and UBSan, `make demo`
-# sets up a fresh machine and generates from a real model, `make bench` measures.
+# sets up a fresh machine and trains a small model organism (or generates from
+# MODEL=...), `make bench` measures.
 
 CC      ?= cc
 SHARED  ?= $(abspath ../shared)
-MODEL   ?= $(SHARED)/models/stories260K/stories260K.bin
+# `make demo` with no MODEL trains the retrieval organism into DEMO_DIR; with MODEL
+# (a .bin or a Hugging Face folder) it generates from that model.
+MODEL   ?=
+DEMO_DIR ?= build/organisms/retrieval
 # stories260K's tokenizer is tok512.bin; other models use the CLI's default (the
 # model's folder, or tokenizer.bin beside a .bin) unless TOKENIZER is given.
 TOKENIZER ?= $(if $(filter %stories260K.bin,$(MODEL)),$(dir $(MODEL))tok512.bin)
@@ -27,10 +31,12 @@ LDFLAGS += -fopenmp
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
+# Helpers that tests/*_test.sh scripts call (not run on their own by tests/run.sh).
+TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Fuzz targets: in this build as replayers of their corpus and regressions
 # (tests/fuzz_replay_test.sh); under libFuzzer in build/fuzz (`make fuzz`).
@@ -76,9 +82,22 @@ test: all
 demo:
 	scripts/install-deps.sh
 	$(MAKE) all
+ifeq ($(MODEL),)
+	@echo "Training the retrieval organism (a needle-in-a-haystack model, from scratch, about 3 minutes):"
+	$(BUILD)/headwise organism retrieval -o "$(DEMO_DIR)" --show 4 >/dev/null
+	@echo
+	$(BUILD)/headwise info -m "$(DEMO_DIR)"
+	@echo
+	@echo "Its files are in $(DEMO_DIR): config.json, model.safetensors and tokenizer.json (a Hugging"
+	@echo "Face Llama folder every command loads) and training.json (settings, loss, speed, accuracy)."
+	@echo
+	@echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"
+	$(BUILD)/headwise generate -m "$(DEMO_DIR)" -t 0 -n 15 -p "w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"
+else
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
 	$(BUILD)/headwise info -m "$(MODEL)"
 	$(BUILD)/headwise generate -m "$(MODEL)" $(if $(TOKENIZER),-z "$(TOKENIZER)") -p "Once upon a time" -n 200 -t 0.8 -s 42
+endif
 
 # The engine benchmark, then every bench/*.sh script (bench_forward is their tool).
 bench: all

@@ -9,6 +9,38 @@ int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_organism(int argc, char **argv);
+
+/* ---------------------------------------------------------------- training (train.c, train_run.c) */
+
+/* What `headwise train` and `headwise organism` run: a task, a Llama-style model
+ * shape, the trainer's parameters, and where things go. */
+typedef struct {
+    const char *task;           /* "induction", ... */
+    const char *out_dir;        /* Hugging Face folder written at the end */
+    const char *resume;         /* checkpoint to continue from, or NULL */
+    const char *checkpoint;     /* where checkpoints go (default OUT/checkpoint.hwt) */
+    int checkpoint_every;       /* steps between checkpoints; 0: none */
+    int stop_at;                /* > 0: stop after this step with a checkpoint, as if interrupted */
+    hw_task_params task_params;
+    int n_layer, n_head, d_model, d_ff; /* d_ff 0: attention-only */
+    int attn_bias;              /* Llama attention_bias: q, k, v, o biases */
+    int batch;
+    int eval_samples;           /* held-out samples scored at the end */
+    int show;                   /* held-out examples printed with the model's answers */
+    int threads;                /* 0: all cores */
+    hw_train_params train;
+} cli_train_opts;
+
+/* Parse argv[*i] if it is a training flag (advancing *i): returns 1 when it was one,
+ * with *bad set to non-zero on a bad value (already reported). */
+int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opts *o, int *bad);
+/* The help text of the training flags. */
+extern const char cli_train_flags_help[];
+/* Train, write the folder, evaluate; prints progress on stderr and a JSON summary
+ * on stdout. Returns the exit status. */
+int cli_train_run(const char *cmd, const cli_train_opts *o);
 
 /* Print "headwise <cmd>: <message>" to stderr as one line; returns 1 (or 2 for usage). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -22,6 +22,8 @@ static const char usage[] =
     "  heads     import FILE.json read a head_score file (ours or published), rank its heads\n"
     "  mask-test -m MODEL --scores FILE  task accuracy with the top-K heads masked vs K random\n"
     "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
+    "  train     TASK -o DIR      train a model on a synthetic task; writes a Hugging Face folder\n"
+    "  organism  TASK -o DIR      train the default model organism of a task and score it\n"
     "\n"
     "Run `headwise <command> --help` for a command's flags.\n";
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "heads")) return cmd_heads(argc - 2, argv + 2);
     if (!strcmp(cmd, "mask-test")) return cmd_mask_test(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "organism")) return cmd_organism(argc - 2, argv + 2);
     fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", cmd);
     return 2;
 }

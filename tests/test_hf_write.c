@@ -1,8 +1,9 @@
 /* test_hf_write.c: hw_model_save_hf. stories260K (llama2.c, interleaved
  * rotary) written as a Hugging Face folder loads back with the same config and
  * the same logits (rows permuted, so equal up to summation order); writing that
- * folder again gives the same bytes and bit-identical logits; models a Llama
- * config cannot describe are refused, leaving nothing behind. */
+ * folder again gives the same bytes and bit-identical logits; a random
+ * attention-only model with attention biases comes back bit for bit; models a
+ * Llama config cannot describe are refused, leaving nothing behind. */
 #include "check.h"
 #include "internal.h"
 
@@ -100,7 +101,7 @@ static void stories_round_trip(void) {
     CHECK(hw_model_save_hf(b, d3) == HW_ERR_UNSUPPORTED && strstr(hw_last_error(), "LayerNorm"), "[%s]",
           hw_last_error());
     b->cfg = saved;
-    b->cfg.qkv_bias = 1;
+    b->cfg.mlp_bias = 1;
     CHECK(hw_model_save_hf(b, d3) == HW_ERR_UNSUPPORTED && strstr(hw_last_error(), "biases"), "[%s]",
           hw_last_error());
     b->cfg = saved;
@@ -116,6 +117,34 @@ static void stories_round_trip(void) {
     hw_model_free(a);
 }
 
+/* A fresh attention-only model with Llama's attention_bias (the organisms' shape):
+ * written, read back, the same logits bit for bit (no permutation: halves layout). */
+static void random_attention_only(void) {
+    hw_config c = {.n_layer = 2, .d_model = 32, .n_head = 4, .n_kv_head = 2, .head_dim = 8, .d_ff = 0,
+                   .vocab_size = 50, .n_ctx = 40, .norm = HW_NORM_RMS, .norm_eps = 1e-5f, .pos = HW_POS_ROTARY,
+                   .rope_layout = HW_ROPE_HALVES, .rope_theta = 10000, .rotary_frac = 1, .rope_factor = 1,
+                   .rope_orig_ctx = 40, .act = HW_ACT_SILU_GATED, .qkv_bias = 1, .out_bias = 1, .bos_id = 0,
+                   .eos_id = -1};
+    strcpy(c.arch, "llama");
+    hw_model *a = hw_model_new_random(&c, 5);
+    CHECK(a, "%s", hw_last_error());
+    if (!a) return;
+    const char *d = tmp("attn_only");
+    CHECK(hw_model_save_hf(a, d) == HW_OK, "save: %s", hw_last_error());
+    hw_model *b = hw_model_load(d);
+    CHECK(b && hw_model_config(b)->d_ff == 0 && hw_model_config(b)->qkv_bias && hw_model_config(b)->out_bias &&
+              hw_model_config(b)->n_kv_head == 2,
+          "load: %s", hw_last_error());
+    int ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 7 + 3) % 50;
+    float *la = logits_of(a, ids, 40), *lb = b ? logits_of(b, ids, 40) : NULL;
+    CHECK(la && lb && memcmp(la, lb, (size_t)40 * 50 * sizeof(float)) == 0, "logits differ");
+    free(la);
+    free(lb);
+    hw_model_free(a);
+    hw_model_free(b);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/hw_hfwrite_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -123,6 +152,7 @@ int main(void) {
         return 1;
     }
     RUN(stories_round_trip);
+    RUN(random_attention_only);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -5,7 +5,7 @@
  *
  * Only what a Llama config can say is written: RMSNorm, rotary over the whole
  * head, a SiLU-gated MLP or none (d_ff == 0, written as "intermediate_size": 0:
- * an attention-only model), no biases. Rotary pairs (2i, 2i+1) (llama2.c's
+ * an attention-only model), no biases but Llama's attention_bias (q, k, v and o). Rotary pairs (2i, 2i+1) (llama2.c's
  * layout) are written as Hugging Face's halves (i, i + Dh/2) by permuting the
  * rows of each query and key head, the inverse of what transformers'
  * convert_llama_weights_to_hf does; the forward is the same function of the
@@ -60,7 +60,8 @@ static hw_status check_writable(const hw_model *m, const char *dir) {
     else if (c->pos != HW_POS_ROTARY) why = "learned positions";
     else if (c->rotary_frac != 1) why = "partial rotary";
     else if (c->d_ff > 0 && c->act != HW_ACT_SILU_GATED) why = "a GELU MLP";
-    else if (c->qkv_bias || c->out_bias || c->mlp_bias || c->norm_bias) why = "biases";
+    /* Llama's attention_bias is one switch for q, k, v and o together. */
+    else if (c->qkv_bias != c->out_bias || c->mlp_bias || c->norm_bias) why = "biases other than attention_bias";
     else if (c->parallel_residual) why = "a parallel residual";
     else if (c->sliding_window > 0) why = "sliding-window attention";
     else if (c->rope_scaling != HW_ROPE_SCALE_NONE) why = "rope scaling";
@@ -100,6 +101,14 @@ static hw_status list_tensors(const hw_model *m, tensor_list *l) {
         if (s == HW_OK) l->t[l->n - 1].permute_heads = permute, l->t[l->n - 1].head_dim = c->head_dim;
         ADD("self_attn.v_proj.weight", y->wv.f32, KD, D);
         ADD("self_attn.o_proj.weight", y->wo.f32, D, HD);
+        if (c->qkv_bias) {
+            ADD("self_attn.q_proj.bias", y->bq, HD, 0);
+            if (s == HW_OK) l->t[l->n - 1].permute_heads = permute, l->t[l->n - 1].head_dim = c->head_dim;
+            ADD("self_attn.k_proj.bias", y->bk, KD, 0);
+            if (s == HW_OK) l->t[l->n - 1].permute_heads = permute, l->t[l->n - 1].head_dim = c->head_dim;
+            ADD("self_attn.v_proj.bias", y->bv, KD, 0);
+            ADD("self_attn.o_proj.bias", y->bo, D, 0);
+        }
         if (F > 0) { /* attention-only models have no MLP and no MLP norm */
             ADD("post_attention_layernorm.weight", y->mlp_norm, D, 0);
             ADD("mlp.gate_proj.weight", y->w_gate.f32, F, D);
@@ -194,7 +203,7 @@ static hw_status write_config(const hw_model *m, const char *path) {
     cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
     cJSON_AddNullToObject(j, "rope_scaling");
     cJSON_AddStringToObject(j, "hidden_act", "silu");
-    cJSON_AddBoolToObject(j, "attention_bias", 0);
+    cJSON_AddBoolToObject(j, "attention_bias", c->qkv_bias);
     cJSON_AddBoolToObject(j, "mlp_bias", 0);
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings);
     if (c->bos_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", c->bos_id);

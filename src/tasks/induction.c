@@ -8,13 +8,22 @@
  * and copies it. The offset between the copies is random on purpose: at a fixed
  * offset a model learns a positional head ("attend 63 back") instead.
  *
+ * Around that scored pair the rest of the sequence alternates random runs (4-16
+ * tokens) with further copies of earlier stretches (also of random length and
+ * offset), so about half of every sequence rewards induction.
+ *
  * Targets: the next token everywhere (a language-modelling loss; the random
  * tokens are unpredictable, the repeat is not). Score: next-token accuracy on the
  * second copy after its first token (the first is random), i.e. predictions made
  * at positions dst .. dst + L - 2.
  *
- * Defaults (as measured with a PyTorch prototype: a 2-layer attention-only model,
- * 4 heads, d 64, reached 96% on the repeat): N = 512, L in [8, 32], T = 128.
+ * Defaults: N = 256, L in [8, 32], T = 72. Measured with the C trainer (2 layers
+ * x 4 heads, d 64, attention-only, batch 32, lr 2e-3): 2000 steps reach 98.7% with
+ * a layer-0 previous-token head (0.96) and layer-1 induction heads (0.80-0.91).
+ * What did not work: N = 512 with T = 96 or 128, with one repeat per sequence or
+ * these dense copies, lr 2e-3 to 1e-2, weight decay 0 or 0.1, q/k/v/o biases: the
+ * loss stayed at the uniform ln N for 1500 steps. (A PyTorch prototype with N = 512
+ * reached 96% after 2000 steps of batch 64.)
  */
 #include "tasks/task.h"
 
@@ -23,8 +32,8 @@
 
 static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
-    if (!p->seq_len) p->seq_len = 128;
-    if (!p->n_symbols) p->n_symbols = 512;
+    if (!p->seq_len) p->seq_len = 72;
+    if (!p->n_symbols) p->n_symbols = 256;
     if (!p->min_len) p->min_len = 8;
     if (!p->max_len) p->max_len = 32;
     if (p->n_symbols < 256 || p->n_symbols > 1 << 20)
@@ -39,16 +48,38 @@ static hw_status init(hw_task *t) {
     return HW_OK;
 }
 
+/* Fill [i0, i1) with random runs and, between them, copies of earlier stretches
+ * (from anywhere in [1, i)), so most of a sequence can be predicted by induction
+ * and the signal that forms the circuit is dense. */
+static void fill(const hw_task_params *p, hw_rng *r, int *tok, int i0, int i1) {
+    for (int i = i0; i < i1;) {
+        int room = i1 - i, before = i - 1;
+        if (room >= p->min_len && before >= p->min_len && hw_rng_int(r, 2)) {
+            int most = p->max_len < room ? p->max_len : room;
+            if (most > before) most = before;
+            int L = p->min_len + hw_rng_int(r, most - p->min_len + 1), src = 1 + hw_rng_int(r, i - L);
+            memmove(tok + i, tok + src, (size_t)L * sizeof *tok);
+            i += L;
+        } else {
+            int run = 4 + hw_rng_int(r, 13);
+            for (int k = 0; k < run && i < i1; k++) tok[i++] = 1 + hw_rng_int(r, p->n_symbols);
+        }
+    }
+}
+
 static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layout *lay) {
     const hw_task_params *p = &t->p;
     int T = p->seq_len;
     tok[0] = 0;
-    for (int i = 1; i < T; i++) tok[i] = 1 + hw_rng_int(r, p->n_symbols);
     int L = p->min_len + hw_rng_int(r, p->max_len - p->min_len + 1);
-    /* first copy at [src, src + L), second at [dst, dst + L), dst >= src + L */
+    /* The scored segment: first copy at [src, src + L), second at [dst, dst + L). */
     int src = 1 + hw_rng_int(r, T - 2 * L);          /* src <= T - 2L */
     int dst = src + L + hw_rng_int(r, T - L - (src + L) + 1);
+    fill(p, r, tok, 1, src);
+    for (int i = src; i < src + L; i++) tok[i] = 1 + hw_rng_int(r, p->n_symbols);
+    fill(p, r, tok, src + L, dst);
     memcpy(tok + dst, tok + src, (size_t)L * sizeof *tok);
+    fill(p, r, tok, dst + L, T);
     for (int i = 0; i + 1 < T; i++) tgt[i] = tok[i + 1];
     tgt[T - 1] = -1;
     if (lay) *lay = (hw_task_layout){src, dst, L};

@@ -19,7 +19,11 @@
  * random or fixed places).
  *
  * Score: exact greedy answers (all n values right) on held-out sequences.
- * Defaults as in the prototype (4 layers x 8 heads, d 64 reached 99%): T = 128.
+ * Default T = 64. Measured with the C trainer (4 layers x 8 heads, d 64,
+ * attention-only, batch 32, lr 2e-3): 1000 steps reach 92% exact answers at T = 64
+ * and 4 x 4 heads 98% at T = 48 (800 steps), while at T = 128 1400 steps stayed at
+ * 0% (the loss stuck at the filler's entropy; a PyTorch prototype reached 99% there
+ * after 1400 steps).
  */
 #include "tasks/task.h"
 
@@ -38,7 +42,7 @@ typedef struct {
 
 static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
-    if (!p->seq_len) p->seq_len = 128;
+    if (!p->seq_len) p->seq_len = 64;
     if (!p->n_symbols) p->n_symbols = 64;
     if (!p->min_len) p->min_len = 3;
     if (p->n_symbols < N_NEXT || p->n_symbols > 4096)

@@ -1,0 +1,76 @@
+/* organism.c: `headwise organism TASK -o DIR`: a model organism, i.e. a small
+ * model trained on one synthetic task with settings known to make its heads
+ * interpretable, in at most about five minutes on two cores. Every training
+ * flag of `headwise train` can override a default. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Defaults per task (seq_len 0: the task's default); why each shape, from the
+ * measurements in the task files (src/tasks) and the README. */
+static const struct {
+    const char *task;
+    int layers, heads, d_model, d_ff, seq_len, batch, steps, warmup;
+    float lr;
+    const char *why;
+} organisms[] = {
+    /* A previous-token head in layer 0 and induction heads in layer 1. */
+    {"induction", 2, 4, 64, 0, 0, 32, 2000, 100, 2e-3f, "2-layer attention-only: previous-token + induction heads"},
+    /* Markov filler with its own loss keeps most heads local; few heads retrieve. */
+    {"retrieval", 4, 8, 64, 0, 0, 32, 1400, 100, 2e-3f, "4 layers x 8 heads, attention-only, context 64"},
+    /* Attention-only, so the successor map must live in a head's OV circuit. */
+    {"successor", 2, 4, 64, 0, 0, 64, 1500, 100, 2e-3f, "2-layer attention-only: successor map in OV circuits"},
+    /* Memorised facts want an MLP; repeats in context teach the override. */
+    {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f, "2 layers with MLPs: facts in weights, overrides in context"},
+};
+
+static const char help[] =
+    "usage: headwise organism TASK -o DIR [training flags]\n"
+    "Train the default model organism for TASK (induction, retrieval, successor, recall),\n"
+    "write it as a Hugging Face folder and report its task accuracy. Defaults:\n"
+    "  induction  2 layers x 4 heads, d 64, attention-only, 256 tokens, sequences of 72,\n"
+    "             2000 steps of 32\n"
+    "  retrieval  4 layers x 8 heads, d 64, attention-only, context 64, 1400 steps of 32\n"
+    "  successor  2 layers x 4 heads, d 64, attention-only, runs of 8, 1500 steps of 64\n"
+    "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64\n"
+    "Training flags (as `headwise train`) override these:\n";
+
+int cmd_organism(int argc, char **argv) {
+    const char *cmd = "organism";
+    const char *task = NULL;
+    for (int i = 0; i < argc && !task; i++)
+        if (argv[i][0] != '-' && (i == 0 || argv[i - 1][0] != '-' || !strcmp(argv[i - 1], "--")))
+            task = argv[i];
+    int k = -1;
+    for (int i = 0; task && i < (int)(sizeof organisms / sizeof organisms[0]); i++)
+        if (!strcmp(task, organisms[i].task)) k = i;
+    cli_train_opts o = {.task_params = hw_task_params_default(), .eval_samples = 200, .train = hw_train_params_default()};
+    o.train.seed = 1;
+    if (k >= 0) {
+        o.task = organisms[k].task;
+        o.n_layer = organisms[k].layers, o.n_head = organisms[k].heads, o.d_model = organisms[k].d_model;
+        o.d_ff = organisms[k].d_ff, o.task_params.seq_len = organisms[k].seq_len, o.batch = organisms[k].batch;
+        o.train.steps = organisms[k].steps, o.train.warmup = organisms[k].warmup, o.train.lr = organisms[k].lr;
+    }
+    for (int i = 0; i < argc; i++) {
+        int bad = 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(help, stdout);
+            fputs(cli_train_flags_help, stdout);
+            return 0;
+        }
+        if (cli_train_flag(cmd, argc, argv, &i, &o, &bad)) {
+            if (bad) return bad;
+        } else if (argv[i] == task) {
+            continue;
+        } else {
+            return cli_usage_error(cmd, "unknown flag '%s' (see headwise organism --help)", argv[i]);
+        }
+    }
+    if (!task) return cli_usage_error(cmd, "no task: give one of induction, retrieval, successor, recall");
+    if (k < 0) return cli_usage_error(cmd, "unknown task '%s' (induction, retrieval, successor, recall)", task);
+    if (!o.out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
+    fprintf(stderr, "organism %s: %s\n", task, organisms[k].why);
+    return cli_train_run(cmd, &o);
+}
