@@ -53,8 +53,19 @@ static void progress_show(progress *p, int step, float loss, int final) {
     fflush(stderr);
 }
 
+/* The output folder and any missing parents, as mkdir -p. */
 static int make_dir(const char *cmd, const char *dir) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return cli_error(cmd, "%s: cannot create the folder: %s", dir, strerror(errno));
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return cli_error(cmd, "%s: path too long", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return cli_error(cmd, "%s: cannot create the folder %s: %s", dir, path, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return cli_error(cmd, "%s: cannot create the folder: %s", dir, strerror(errno));
     return 0;
 }
 

@@ -104,6 +104,12 @@ if "$hw" train successor -o "$tmp/whole" $small >/dev/null 2>"$tmp/err" &&
 else
     echo "FAIL train/resume: $(tail -n1 "$tmp/err")"
 fi
+# The output folder is made with its parents.
+if "$hw" train successor -o "$tmp/a/b/c" $small --steps 2 >/dev/null 2>"$tmp/err" && [ -s "$tmp/a/b/c/config.json" ]; then
+    echo "PASS -o creates missing parent folders"
+else
+    echo "FAIL -o a/b/c: $(tail -n1 "$tmp/err")"
+fi
 if [ -s "$tmp/whole/tokenizer.json" ] && "$hw" info -m "$tmp/whole" >/dev/null 2>&1 &&
     "$hw" generate -m "$tmp/whole" -p "monday tuesday" -n 6 -t 0 >/dev/null 2>&1; then
     echo "PASS a trained folder loads with info and generate"
