@@ -95,6 +95,12 @@ void *hw_model_alloc(hw_model *m, size_t bytes);
 hw_status hw_load_llama2c(hw_model *m, const char *path);
 hw_status hw_load_hf(hw_model *m, const char *folder);
 
+/* ---------------------------------------------------------------- rotary */
+
+/* inv_freq (rot/2): rotary frequencies of cfg (theta, linear / dynamic NTK / Llama-3
+ * scaling) for a sequence that has grown to `end` tokens (rope.c). */
+void hw_rope_inv_freq(float *inv_freq, const hw_config *cfg, int rot, int end);
+
 /* ---------------------------------------------------------------- kernels */
 
 /* y (T, rows) = x (T, cols) @ W^T (+ bias). T == 1 uses matrix-vector code. */

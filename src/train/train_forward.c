@@ -69,37 +69,10 @@ static void norm_forward(float *out, float *mean, float *rstd, const float *x, c
 
 /* ---------------------------------------------------------------- rotary */
 
-/* The inference forward's frequencies (forward.c) for a sequence of T tokens from 0. */
-static void inv_freq(float *f, const hw_config *cfg, int rot, int end) {
-    float theta = cfg->rope_theta;
-    if (cfg->rope_scaling == HW_ROPE_SCALE_DYNAMIC && end > cfg->rope_orig_ctx) {
-        float fac = cfg->rope_factor;
-        theta *= powf(fac * end / cfg->rope_orig_ctx - (fac - 1.0f), (float)rot / (rot - 2));
-    }
-    for (int i = 0; i < rot / 2; i++) {
-        float fr = 1.0f / powf(theta, (float)(2 * i) / (float)rot);
-        if (cfg->rope_scaling == HW_ROPE_SCALE_LINEAR) fr /= cfg->rope_factor;
-        if (cfg->rope_scaling == HW_ROPE_SCALE_LLAMA3) {
-            const float pi = 3.14159265358979f;
-            float wavelen = 2.0f * pi / fr;
-            float low_wl = cfg->rope_orig_ctx / cfg->rope_low_freq_factor;
-            float high_wl = cfg->rope_orig_ctx / cfg->rope_high_freq_factor;
-            if (wavelen > low_wl) {
-                fr /= cfg->rope_factor;
-            } else if (wavelen >= high_wl) {
-                float smooth = (cfg->rope_orig_ctx / wavelen - cfg->rope_low_freq_factor) /
-                               (cfg->rope_high_freq_factor - cfg->rope_low_freq_factor);
-                fr = (1.0f - smooth) * fr / cfg->rope_factor + smooth * fr;
-            }
-        }
-        f[i] = fr;
-    }
-}
-
 void hw_train_rope_tables(const hw_config *cfg, int rot, int T, float *cos_t, float *sin_t) {
     const int half = rot / 2;
     float f[512];
-    inv_freq(f, cfg, rot, T);
+    hw_rope_inv_freq(f, cfg, rot, T);
     for (int t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
             float a = (float)t * f[i];
