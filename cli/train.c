@@ -19,6 +19,8 @@ const char cli_train_flags_help[] =
     "                      retrieval: answer tokens\n"
     "  --max-len N         induction: longest repeat; successor: most items per run\n"
     "  --depth X           retrieval: needle depth in [0, 1] when scoring (default random)\n"
+    "  --override X        recall: a repeat keeps a counterfactual first mention with a\n"
+    "                      chance drawn per subject in [0, X], else reverts (default 0.6)\n"
     "  --steps N           optimizer steps (default 1000)\n"
     "  --batch B           sequences per step (default 32)\n"
     "  --lr X              peak learning rate (default 1e-3)\n"
@@ -68,6 +70,7 @@ int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opt
     else if (!strcmp(a, "--min-len")) *bad = set_int(cmd, argc, argv, i, 1, 4096, &o->task_params.min_len);
     else if (!strcmp(a, "--max-len")) *bad = set_int(cmd, argc, argv, i, 1, 4096, &o->task_params.max_len);
     else if (!strcmp(a, "--depth")) *bad = set_float(cmd, argc, argv, i, 0, 1, &o->task_params.depth);
+    else if (!strcmp(a, "--override")) *bad = set_float(cmd, argc, argv, i, 0, 1, &o->task_params.override);
     else if (!strcmp(a, "--steps")) *bad = set_int(cmd, argc, argv, i, 1, 100000000, &p->steps);
     else if (!strcmp(a, "--batch")) *bad = set_int(cmd, argc, argv, i, 1, 65536, &o->batch);
     else if (!strcmp(a, "--lr")) *bad = set_float(cmd, argc, argv, i, 1e-9, 10, &p->lr);

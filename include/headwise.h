@@ -471,8 +471,9 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
  *              letters; scored on the successors (next-token accuracy)
  *   recall     statements "s is a ." where a subject's first mention takes its
  *              memorised attribute (or, sometimes, a counterfactual one) and a repeat
- *              takes the one in context; scored on plain recall of the memorised
- *              facts, and on following a counterfactual prefix */
+ *              takes the one in context, or after a counterfactual, with a chance
+ *              that depends on the subject, the memorised one; scored on plain recall
+ *              of the memorised facts, and on following a counterfactual prefix */
 typedef struct hw_task hw_task;
 
 typedef struct {
@@ -483,6 +484,9 @@ typedef struct {
                            * run; retrieval: answer tokens (min_len only) (0: default) */
     float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
     uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
+    float override;   /* recall: a subject's repeats keep a counterfactual first mention
+                       * with a chance drawn per subject uniformly in [0, override], else
+                       * revert to the memorised fact; < 0: default (0.6) */
 } hw_task_params;
 hw_task_params hw_task_params_default(void);
 

@@ -11,8 +11,8 @@
 #              and a previous-token head (>= 0.5) sits in the layer below it; the task
 #              accuracy with it masked and with each induction head masked is reported
 #   successor  the top successor score is >= 0.6 (its ratio to the median is reported)
-#   recall     scaling the top in-context head by 0 or 0.5 lowers the in-context answer
-#              rate (the rate at 2 is reported: a saturated rate cannot rise)
+#   recall     scaling the top in-context head by 2 raises the in-context answer rate
+#              and scaling it by 0 or 0.5 lowers it: rate at 2 > rate at 1 > both
 set -u
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
@@ -106,9 +106,9 @@ if d=$(organism recall); then
         head=$(sed -n 2p "$tmp/a.tsv" | awk -F'\t' '{print $1"."$2}')  # most negative scaled first
         if "$hw" sweep scale -m "$d" --task recall --samples 400 --head "$head" --scales 0,0.5,1,2 -o "$tmp/sw.json" \
             >/dev/null 2>"$tmp/err"; then
-            judge "recall organism: scaling the top in-context head $head by 0 or 0.5 lowers the in-context rate" "
+            judge "recall organism: scaling the top in-context head $head by 2 raises the in-context rate, by 0 or 0.5 lowers it" "
 import json; r = {s['scale']: s['in_context'] for s in json.load(open('$tmp/sw.json'))['sweep']}
-print('in-context rate %.3f at 0, %.3f at 0.5, %.3f at 1, %.3f at 2' % (r[0], r[0.5], r[1], r[2])); assert r[1] > max(r[0], r[0.5])"
+print('in-context rate %.3f at 0, %.3f at 0.5, %.3f at 1, %.3f at 2' % (r[0], r[0.5], r[1], r[2])); assert r[2] > r[1] > max(r[0], r[0.5])"
         else
             echo "FAIL recall organism sweep: $(tail -n1 "$tmp/err")"
         fi

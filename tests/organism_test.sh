@@ -8,7 +8,10 @@
 # induction score >= 0.5 (from attention patterns, tests/tool_head_scores.c), and
 # continue a repeated segment through `headwise generate` on its folder; the
 # default retrieval organism must reach >= 90% exact answers at its trained
-# context length (64).
+# context length (64); the default recall organism must recall >= 95% of the
+# memorised facts plainly and follow between 3% and 40% of counterfactual prefixes
+# (its training keeps a counterfactual for some subjects and not others; one that
+# followed them all, or none, fails).
 # Sanitizer build (HW_BUILD contains "san", ~10x slower): the same commands on
 # shortened runs, asserting that the loss falls by a stated amount.
 # Both: a run resumed from its checkpoint ends with the same bytes as one that
@@ -86,6 +89,21 @@ else
         fi
     else
         echo "FAIL retrieval organism: $(tail -n1 "$tmp/ret.err")"
+    fi
+    if "$hw" organism recall -o "$tmp/rec" --threads 2 >"$tmp/rec.json" 2>"$tmp/rec.err"; then
+        acc=$(field "$tmp/rec.json" accuracy) cf=$(field "$tmp/rec.json" accuracy2) secs=$(field "$tmp/rec.json" seconds)
+        if ge "$acc" 0.95; then
+            echo "PASS recall organism: $acc plain recall (>= 0.95) in ${secs}s"
+        else
+            echo "FAIL recall organism: plain recall $acc < 0.95"
+        fi
+        if ge "$cf" 0.03 && ge 0.40 "$cf"; then
+            echo "PASS recall organism follows $cf of counterfactual prefixes (0.03 to 0.40)"
+        else
+            echo "FAIL recall organism follows $cf of counterfactual prefixes (want 0.03 to 0.40)"
+        fi
+    else
+        echo "FAIL recall organism: $(tail -n1 "$tmp/rec.err")"
     fi
 fi
 

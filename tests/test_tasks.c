@@ -220,29 +220,54 @@ static void recall(void) {
         cf++;
     }
     CHECK(plain > 150 && cf > 150, "shapes %d plain, %d counterfactual", plain, cf);
-    /* Training: within a sequence a subject keeps the attribute it was first given. */
-    int *b = malloc((size_t)32 * T * sizeof *b), *tb = malloc((size_t)32 * T * sizeof *b), repeats = 0, firsts = 0,
-        firsts_memorised = 0;
-    hw_task_batch(t, 8, 0, 32, b, tb);
-    for (int r = 0; r < 32; r++) {
-        int *x = b + r * T;
-        for (int i = 1; i + 3 < T; i += 4) {
-            if (x[i] == 0) break;
-            int before = -1;
-            for (int j = 1; j < i; j += 4)
-                if (x[j] == x[i]) before = x[j + 2];
-            if (before >= 0) {
-                CHECK(x[i + 2] == before, "a repeated subject changed attribute");
-                repeats++;
-            } else if (memory[x[i]] >= 0) {
-                firsts++;
-                firsts_memorised += x[i + 2] == memory[x[i]];
+    /* Training: a subject's repeats take the attribute stated before, except the first
+     * repeat after a counterfactual, which keeps it or reverts to the memorised one. */
+    hw_task_params never = hw_task_params_default();
+    never.override = 0;
+    hw_task *t0 = hw_task_new("recall", &never);
+    CHECK(t0, "%s", hw_last_error());
+    int *b = malloc((size_t)64 * T * sizeof *b), *tb = malloc((size_t)64 * T * sizeof *b);
+    for (int which = 0; which < 2 && t0; which++) {
+        int repeats = 0, firsts = 0, firsts_memorised = 0, kept = 0, reverted = 0;
+        for (int step = 0; step < 4; step++) {
+            hw_task_batch(which ? t0 : t, 8, step, 64, b, tb);
+            for (int r = 0; r < 64; r++) {
+                int *x = b + r * T;
+                for (int i = 1; i + 3 < T; i += 4) {
+                    if (x[i] == 0) break;
+                    int first = -1, before = -1, n_before = 0;
+                    for (int j = 1; j < i; j += 4)
+                        if (x[j] == x[i]) {
+                            if (first < 0) first = x[j + 2];
+                            before = x[j + 2], n_before++;
+                        }
+                    if (n_before > 1) {
+                        CHECK(x[i + 2] == before, "a later repeat changed attribute");
+                        repeats++;
+                    } else if (n_before == 1) {
+                        int mem = memory[x[i]];
+                        CHECK(x[i + 2] == first || mem < 0 || x[i + 2] == mem, "a repeat is neither stated nor memorised");
+                        if (mem >= 0 && first != mem) kept += x[i + 2] == first, reverted += x[i + 2] == mem;
+                        repeats++;
+                    } else if (memory[x[i]] >= 0) {
+                        firsts++;
+                        firsts_memorised += x[i + 2] == memory[x[i]];
+                    }
+                }
             }
         }
+        CHECK(repeats > 40, "only %d repeats", repeats);
+        CHECK(firsts > 80 && firsts_memorised < firsts && firsts_memorised > firsts / 2,
+              "first mentions: %d of %d memorised (want most, not all)", firsts_memorised, firsts);
+        /* Default: chances uniform in [0, 0.6], a mean of 0.3; override 0: never kept. */
+        if (which == 0)
+            CHECK(kept > 5 && reverted > kept, "after a counterfactual: %d kept, %d reverted", kept, reverted);
+        else
+            CHECK(kept == 0 && reverted > 20, "override 0: %d kept, %d reverted", kept, reverted);
     }
-    CHECK(repeats > 10, "only %d repeats", repeats);
-    CHECK(firsts > 20 && firsts_memorised < firsts && firsts_memorised > firsts / 2,
-          "first mentions: %d of %d memorised (want most, not all)", firsts_memorised, firsts);
+    hw_task_free(t0);
+    never.override = 1.5f;
+    CHECK(!hw_task_new("recall", &never) && strstr(hw_last_error(), "override"), "[%s]", hw_last_error());
     free(memory);
     free(b);
     free(tb);

@@ -3,13 +3,21 @@
  * after a conflicting in-context statement (the counterfactual-prefix setting).
  *
  * The world (fixed by world_seed) gives each of S subjects s0.. (S = n_symbols,
- * default 64) one of 16 attributes a0..a15. A sequence is <bos> then statements
- * "s is a ." (T = 25 by default: six statements). A subject's first mention in
- * a sequence takes its memorised attribute, or with probability 1/4 a random
- * other one (a counterfactual); a later mention of the same subject (about one
- * statement in three repeats one) takes the attribute stated before. So the
- * training mix sometimes makes the in-context statement right and sometimes
- * the memory, which a model needs to learn both.
+ * default 64) one of 16 attributes a0..a15, and a chance k_s drawn uniformly in
+ * [0, override] (default 0.6). A sequence is <bos> then statements "s is a ."
+ * (T = 25 by default: six statements). A subject's first mention in a sequence
+ * takes its memorised attribute, or with probability 1/4 a random other one (a
+ * counterfactual); a later mention of the same subject (about one statement in
+ * three repeats one) takes the attribute stated before, except that after a
+ * counterfactual the repeats keep it only with chance k_s and otherwise revert to
+ * the memorised attribute. So the in-context statement is sometimes right and
+ * sometimes wrong, and how often depends on the fact (as the paper found the
+ * counterfactual followed more for some facts than others). A model that learns
+ * the k_s follows a counterfactual prefix for the subjects with k_s > 1/2 (about
+ * one in six by default) and is torn for many more, so scaling a head that carries
+ * the in-context attribute moves the in-context rate both ways. (When every repeat
+ * kept the counterfactual, the organism followed all of them: a rate that scaling
+ * could only lower.)
  *
  * Held-out samples take one of two shapes at random (layout dst = the answer):
  *   plain: "<bos> s is a" with a memorised (src = -1)
@@ -26,9 +34,11 @@
 enum { N_ATTR = 16, MAX_STATEMENTS = 64 };
 #define P_COUNTERFACTUAL 0.25
 #define P_REPEAT 0.35
+#define DEFAULT_OVERRIDE 0.6f
 
 typedef struct {
     int is, dot, subject0, attr0, n_subjects;
+    float *keep; /* (n_subjects) chance a repeat follows a counterfactual first mention */
     int attr[]; /* (n_subjects) memorised attribute of each subject, 0..N_ATTR-1 */
 } world;
 
@@ -36,12 +46,15 @@ static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
     if (!p->seq_len) p->seq_len = 25;
     if (!p->n_symbols) p->n_symbols = 64;
+    if (p->override < 0) p->override = DEFAULT_OVERRIDE;
     if (p->seq_len < 9 || p->seq_len > 1 + 4 * MAX_STATEMENTS)
         return hw_fail(HW_ERR_ARG, "recall: a sequence of %d (two to %d statements: 9 to %d tokens)", p->seq_len,
                        MAX_STATEMENTS, 1 + 4 * MAX_STATEMENTS);
+    if (!(p->override <= 1))
+        return hw_fail(HW_ERR_ARG, "recall: override chance %g (0 to 1)", (double)p->override);
     if (p->n_symbols < 2 || p->n_symbols > 65536)
         return hw_fail(HW_ERR_ARG, "recall: %d subjects (2 to 65536)", p->n_symbols);
-    world *w = calloc(1, sizeof *w + (size_t)p->n_symbols * sizeof(int));
+    world *w = calloc(1, sizeof *w + (size_t)p->n_symbols * (sizeof(int) + sizeof(float)));
     if (!w) return hw_fail(HW_ERR_NOMEM, "recall: out of memory");
     t->world = w;
     w->n_subjects = p->n_symbols;
@@ -54,6 +67,9 @@ static hw_status init(hw_task *t) {
         if (hw_task_add_symbol(t, "a%d", i) < 0) return HW_ERR_NOMEM;
     hw_rng r = {hw_seed_mix(p->world_seed, 0x46414354ull, 0)};
     for (int i = 0; i < w->n_subjects; i++) w->attr[i] = hw_rng_int(&r, N_ATTR);
+    w->keep = (float *)(w->attr + w->n_subjects);
+    /* Drawn after the facts, so the facts do not depend on --override. */
+    for (int i = 0; i < w->n_subjects; i++) w->keep[i] = (float)(p->override * hw_rng_unit(&r));
     return HW_OK;
 }
 
@@ -70,8 +86,12 @@ static void fill(const world *w, hw_rng *r, int *tok, int T, int i, int *subj, i
         for (int j = 0; j < n_stated; j++)
             if (subj[j] == s) a = attr[j];
         if (a < 0) {
-            a = hw_rng_unit(r) < P_COUNTERFACTUAL ? other_attr(r, w->attr[s]) : w->attr[s];
-            subj[n_stated] = s, attr[n_stated] = a, n_stated++;
+            int later = a = w->attr[s];
+            if (hw_rng_unit(r) < P_COUNTERFACTUAL) {
+                a = other_attr(r, w->attr[s]);
+                if (hw_rng_unit(r) < w->keep[s]) later = a;
+            }
+            subj[n_stated] = s, attr[n_stated] = later, n_stated++;
         }
         tok[i++] = w->subject0 + s;
         tok[i++] = w->is;

@@ -38,7 +38,7 @@ static const hw_task_kind *const kinds[] = {&hw_task_induction, &hw_task_retriev
                                             &hw_task_recall};
 
 hw_task_params hw_task_params_default(void) {
-    return (hw_task_params){.depth = -1, .world_seed = 1234};
+    return (hw_task_params){.depth = -1, .world_seed = 1234, .override = -1};
 }
 
 int hw_task_add_symbol(hw_task *t, const char *fmt, ...) {
