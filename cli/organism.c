@@ -21,8 +21,10 @@ static const struct {
     {"retrieval", 4, 8, 64, 0, 0, 32, 1400, 100, 2e-3f, "4 layers x 8 heads, attention-only, context 64"},
     /* Attention-only, so the successor map must live in a head's OV circuit. */
     {"successor", 2, 4, 64, 0, 0, 64, 1500, 100, 2e-3f, "2-layer attention-only: successor map in OV circuits"},
-    /* Memorised facts want an MLP; repeats in context teach the override. */
-    {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f, "2 layers with MLPs: facts in weights, overrides in context"},
+    /* Memorised facts want an MLP; repeats in context teach the override, which holds
+     * for some subjects and not others (src/tasks/recall.c), so the organism is torn. */
+    {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f,
+     "2 layers with MLPs: facts in weights, overrides in context that hold for some subjects"},
 };
 
 static const char help[] =
@@ -33,7 +35,8 @@ static const char help[] =
     "             2000 steps of 32\n"
     "  retrieval  4 layers x 8 heads, d 64, attention-only, context 64, 1400 steps of 32\n"
     "  successor  2 layers x 4 heads, d 64, attention-only, runs of 8, 1500 steps of 64\n"
-    "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64\n"
+    "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
+    "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
     "Training flags (as `headwise train`) override these:\n";
 
 int cmd_organism(int argc, char **argv) {

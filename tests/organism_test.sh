@@ -155,3 +155,4 @@ bad "--lr" train induction -o "$tmp/x" --lr abc
 bad "--schedule" train induction -o "$tmp/x" --schedule linear
 bad "nope.hwt" train successor -o "$tmp/x" --steps 2 --resume "$tmp/nope.hwt"
 bad "--bogus" organism recall -o "$tmp/x" --bogus
+bad "--override" organism recall -o "$tmp/x" --override 1.5
