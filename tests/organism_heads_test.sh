@@ -2,7 +2,8 @@
 # organism_heads_test.sh: the head scorers' causal claims on trained model organisms
 # (headwise organism TASK). Organisms are trained once into build/organisms/TASK
 # (HW_ORGANISMS) and reused by later runs and by the sanitizer build, which trains with
-# the release binary when it has one (delete a folder to retrain). Asserted:
+# the release binary when it has one (delete a folder to retrain; a change to the task's
+# source or the organism defaults retrains it). Asserted:
 #   retrieval  masking the top-1 retrieval head drops the exact-answer rate by >= 50
 #              points; masking one head outside the top 5 drops it by <= 15 points on
 #              average over all such heads; masking the top 5 drops it >= 40 points more
@@ -25,13 +26,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$org"
 
-# organism TASK: the trained folder, training it first if absent.
+# organism TASK: the trained folder, training it first if absent or if the task's
+# generator or the organism defaults changed since (a stale cache would test old data).
 organism() {
-    local d="$org/$1"
-    if [ ! -s "$d/model.safetensors" ] || [ ! -s "$d/training.json" ]; then
+    local d="$org/$1" stamp
+    stamp=$(cat "src/tasks/$1.c" src/tasks/task.c cli/organism.c | cksum)
+    if [ ! -s "$d/model.safetensors" ] || [ ! -s "$d/training.json" ] || [ "$(cat "$d/stamp" 2>/dev/null)" != "$stamp" ]; then
         rm -rf "$d.tmp"
         "$trainer" organism "$1" -o "$d.tmp" --threads 2 >"$tmp/$1.train" 2>"$tmp/$1.err" || return 1
         cp "$tmp/$1.train" "$d.tmp/training.json" 2>/dev/null
+        echo "$stamp" >"$d.tmp/stamp"
         rm -rf "$d" && mv "$d.tmp" "$d"
     fi
     echo "$d"
