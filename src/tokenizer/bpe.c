@@ -10,35 +10,42 @@
 
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves; the
  * other 68 bytes (controls, space, DEL, NBSP, soft hyphen) take 256, 257, ...
- * in byte order, so every byte has a visible character. */
+ * in byte order, so every byte has a visible character. Those 68 are three
+ * runs, 0-32, 127-160 and 173, so both directions are a few comparisons (they
+ * run for every byte of every byte-level word and every vocabulary character
+ * at load). */
 static int printable(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174; }
 
 uint32_t hw_byte_to_unicode(uint8_t b) {
     if (printable(b)) return b;
-    uint32_t n = 0;
-    for (int i = 0; i < b; i++) n += !printable(i);
-    return 256 + n;
+    if (b <= 32) return 256 + b;            /* 256..288 */
+    if (b <= 160) return 256 + 33 + (b - 127); /* 289..322 */
+    return 256 + 67;                        /* 173 */
 }
 
 int hw_unicode_to_byte(uint32_t c) {
     if (c < 256) return printable((int)c) ? (int)c : -1;
     if (c >= 256 + 68) return -1;
     uint32_t n = c - 256;
-    for (int b = 0; b < 256; b++)
-        if (!printable(b) && n-- == 0) return b;
-    return -1;
+    if (n < 33) return (int)n;
+    if (n < 67) return (int)(127 + (n - 33));
+    return 173;
 }
 
 hw_status hw_bpe_prepare(hw_tokenizer *t) {
+    hw_buf u = {0}; /* one buffer for all 256 spellings */
     for (int b = 0; b < 256; b++) {
         t->byte_sym[b] = -1;
         if (!t->byte_level) continue;
-        hw_buf u = {0};
+        u.n = 0;
         hw_status s = hw_buf_put_utf8(&u, hw_byte_to_unicode((uint8_t)b));
-        if (s != HW_OK) return s;
+        if (s != HW_OK) {
+            hw_buf_free(&u);
+            return s;
+        }
         t->byte_sym[b] = hw_vocab_find(&t->vocab, u.s, u.n);
-        hw_buf_free(&u);
     }
+    hw_buf_free(&u);
     return HW_OK;
 }
 

@@ -59,18 +59,19 @@ int hw_merge(int *ids, int n, hw_pair_fn pair, const void *ctx) {
     /* Each merge removes one symbol and pushes at most two pairs, so the heap
      * never holds more than (n - 1) + 2 (n - 1) entries. */
     size_t cap = 3 * (size_t)n;
-    int *next = malloc((size_t)n * sizeof *next);
-    int *prev = malloc((size_t)n * sizeof *prev);
-    unsigned *ver = calloc((size_t)n, sizeof *ver);
-    pair_heap h = {malloc(cap * sizeof *h.e), 0};
-    if (!next || !prev || !ver || !h.e) {
-        free(next), free(prev), free(ver), free(h.e);
+    /* One block for the heap and the three per-symbol arrays: words are
+     * short and many, so one allocation per word instead of four. */
+    pair_heap h = {malloc(cap * sizeof *h.e + 3 * (size_t)n * sizeof(int)), 0};
+    if (!h.e) {
         hw_fail(HW_ERR_NOMEM, "out of memory merging %d symbols", n);
         return -1;
     }
+    int *next = (int *)(h.e + cap), *prev = next + n;
+    unsigned *ver = (unsigned *)(prev + n);
     for (int i = 0; i < n; i++) {
         next[i] = i + 1; /* n = end */
         prev[i] = i - 1; /* -1 = start */
+        ver[i] = 0;
     }
 #define TRY_PAIR(l, r)                                                          \
     do {                                                                        \
@@ -95,6 +96,6 @@ int hw_merge(int *ids, int n, hw_pair_fn pair, const void *ctx) {
 #undef TRY_PAIR
     int k = 0;
     for (int i = 0; i < n; i = next[i]) ids[k++] = ids[i];
-    free(next), free(prev), free(ver), free(h.e);
+    free(h.e);
     return k;
 }
