@@ -21,22 +21,18 @@ static const char default_answer[] = "eat a sandwich and sit in Dolores Park on 
 static const char default_template[] =
     "{context}Based on the content of the book, Question: {question}\nAnswer:";
 
-static const char *needles_path, *template_text, *lengths_text;
-static const char *hay_paths[64];
-static int n_hay_paths;
-static long depth_count = 10;
-
 int niah_flag(niah *n, int argc, char **argv, int *i) {
     const char *a = argv[*i], *cmd = n->cmd;
     long v;
-    if (!strcmp(a, "--needles")) return cli_value(cmd, argc, argv, i, &needles_path) ? -1 : 1;
-    if (!strcmp(a, "--template")) return cli_value(cmd, argc, argv, i, &template_text) ? -1 : 1;
-    if (!strcmp(a, "--lengths")) return cli_value(cmd, argc, argv, i, &lengths_text) ? -1 : 1;
+    if (!strcmp(a, "--needles")) return cli_value(cmd, argc, argv, i, &n->needles_path) ? -1 : 1;
+    if (!strcmp(a, "--template")) return cli_value(cmd, argc, argv, i, &n->template_text) ? -1 : 1;
+    if (!strcmp(a, "--lengths")) return cli_value(cmd, argc, argv, i, &n->lengths_text) ? -1 : 1;
     if (!strcmp(a, "--haystack")) {
-        if (n_hay_paths == 64) return cli_usage_error(cmd, "at most 64 --haystack files"), -1;
-        return cli_value(cmd, argc, argv, i, &hay_paths[n_hay_paths++]) ? -1 : 1;
+        if (n->n_hay_paths == NIAH_MAX_HAYSTACKS)
+            return cli_usage_error(cmd, "at most %d --haystack files", NIAH_MAX_HAYSTACKS), -1;
+        return cli_value(cmd, argc, argv, i, &n->hay_paths[n->n_hay_paths++]) ? -1 : 1;
     }
-    if (!strcmp(a, "--depths")) return cli_int(cmd, argc, argv, i, 1, 1000, &depth_count) ? -1 : 1;
+    if (!strcmp(a, "--depths")) return cli_int(cmd, argc, argv, i, 1, 1000, &n->depth_count) ? -1 : 1;
     if (!strcmp(a, "--buffer")) {
         if (cli_int(cmd, argc, argv, i, 0, 1 << 24, &v)) return -1;
         n->buffer = (int)v;
@@ -103,13 +99,14 @@ static char *dup_str(const char *s) {
 }
 
 static int read_needles(niah *n) {
-    const char *cmd = n->cmd;
+    const char *cmd = n->cmd, *needles_path = n->needles_path;
     if (!needles_path) {
         n->needles = calloc(1, sizeof *n->needles);
         if (!n->needles) return cli_error(cmd, "out of memory");
         n->n_needles = 1;
-        n->needles[0] = (niah_needle){dup_str(default_needle), dup_str(default_question),
-                                      dup_str(default_answer)};
+        n->needles[0] = (niah_needle){.needle = dup_str(default_needle),
+                                      .question = dup_str(default_question),
+                                      .real_needle = dup_str(default_answer)};
         return 0;
     }
     char *text = read_text(cmd, needles_path);
@@ -136,8 +133,9 @@ static int read_needles(niah *n) {
             break;
         }
         n->needles = nn;
-        nn[n->n_needles++] = (niah_needle){dup_str(ne->valuestring), dup_str(q->valuestring),
-                                          dup_str(r->valuestring)};
+        nn[n->n_needles++] = (niah_needle){.needle = dup_str(ne->valuestring),
+                                          .question = dup_str(q->valuestring),
+                                          .real_needle = dup_str(r->valuestring)};
         cJSON_Delete(o);
     }
     free(text);
@@ -146,7 +144,8 @@ static int read_needles(niah *n) {
 }
 
 static int parse_lengths(niah *n, int C) {
-    long lo, hi, cnt;
+    long lo, hi, cnt, depth_count = n->depth_count ? n->depth_count : 10;
+    const char *lengths_text = n->lengths_text;
     if (lengths_text) {
         char extra;
         if (sscanf(lengths_text, "%ld:%ld:%ld%c", &lo, &hi, &cnt, &extra) != 3 || lo < 1 ||
@@ -180,23 +179,68 @@ static int parse_lengths(niah *n, int C) {
     return 0;
 }
 
+/* The template's suffix with {question} replaced by q (malloc'd), or NULL. */
+static char *fill_question(const char *suffix, const char *q) {
+    size_t qlen = strlen(q), n = 1;
+    for (const char *s = suffix; *s;)
+        if (!strncmp(s, "{question}", 10)) n += qlen, s += 10;
+        else n++, s++;
+    char *out = malloc(n), *w = out;
+    if (!out) return NULL;
+    for (const char *s = suffix; *s;) {
+        if (!strncmp(s, "{question}", 10)) {
+            memcpy(w, q, qlen);
+            w += qlen;
+            s += 10;
+        } else {
+            *w++ = *s++;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+/* Every text a trial is made of, encoded once (each trial used to encode its four
+ * texts again: a run has lengths x depths trials per needle). */
+static int encode_texts(niah *n) {
+    const char *cmd = n->cmd;
+    if (*n->prefix && (n->n_prefix_ids = score_encode(cmd, n->t, n->prefix, 0, &n->prefix_ids)) < 0)
+        return 1;
+    for (int i = 0; i < n->n_needles; i++) {
+        niah_needle *nd = &n->needles[i];
+        char *suffix = fill_question(n->suffix, nd->question);
+        if (!suffix) return cli_error(cmd, "out of memory");
+        nd->n_suffix_ids = score_encode(cmd, n->t, suffix, 0, &nd->suffix_ids);
+        free(suffix);
+        if (nd->n_suffix_ids < 0 ||
+            (nd->n_needle_ids = score_encode(cmd, n->t, nd->needle, 0, &nd->needle_ids)) < 0 ||
+            (nd->n_answer_ids = score_encode(cmd, n->t, nd->real_needle, 0, &nd->answer_ids)) < 0)
+            return 1;
+    }
+    return 0;
+}
+
 int niah_prepare(niah *n) {
     const char *cmd = n->cmd;
     const hw_config *cfg = hw_model_config(n->m);
     if (!n->max_new) n->max_new = 50;
     if (read_needles(n) || parse_lengths(n, cfg->n_ctx)) return 1;
     if (n->buffer < 0) n->buffer = 200;
-    const char *tpl = template_text ? template_text : default_template;
+    const char *tpl = n->template_text ? n->template_text : default_template;
     const char *at = strstr(tpl, "{context}");
     if (!at) return cli_usage_error(cmd, "--template must contain {context}");
     n->prefix = strndup(tpl, (size_t)(at - tpl));
     n->suffix = strdup(at + strlen("{context}"));
     if (!n->prefix || !n->suffix) return cli_error(cmd, "out of memory");
+    if (encode_texts(n)) return 1;
     char def[4096];
+    const char *const *hay_paths = n->hay_paths, *def_paths[1] = {def};
+    int n_hay_paths = n->n_hay_paths;
     if (!n_hay_paths) {
         if (default_haystack(def, sizeof def))
             return cli_usage_error(cmd, "no haystack: give --haystack FILE (text)");
-        hay_paths[n_hay_paths++] = def;
+        hay_paths = def_paths;
+        n_hay_paths = 1;
     }
     /* Every haystack file, concatenated and tokenized once, then repeated to the longest
      * context (the paper repeats the text until it has enough words). */
@@ -232,7 +276,11 @@ void niah_free(niah *n) {
         free(n->needles[i].needle);
         free(n->needles[i].question);
         free(n->needles[i].real_needle);
+        free(n->needles[i].needle_ids);
+        free(n->needles[i].suffix_ids);
+        free(n->needles[i].answer_ids);
     }
+    free(n->prefix_ids);
     free(n->needles);
     free(n->hay);
     free(n->prefix);
@@ -254,46 +302,21 @@ int niah_prompt(const niah *n, int ni, int length, int depth, int **prompt, int 
     const char *cmd = n->cmd;
     const niah_needle *nd = &n->needles[ni];
     const hw_config *cfg = hw_model_config(n->m);
-    int *needle = NULL, *pre = NULL, *suf = NULL, *ans = NULL, rc = -1;
-    /* {question} inside the suffix. */
-    size_t qlen = strlen(nd->question), slen = strlen(n->suffix);
-    char *suffix = malloc(slen + qlen + 1), *w = suffix;
-    if (!suffix) return cli_error(cmd, "out of memory"), -1;
-    for (const char *s = n->suffix; *s;) {
-        if (!strncmp(s, "{question}", 10)) {
-            memcpy(w, nd->question, qlen);
-            w += qlen;
-            s += 10;
-        } else {
-            *w++ = *s++;
-        }
-    }
-    *w = 0;
-    int n_needle = score_encode(cmd, n->t, nd->needle, 0, &needle);
-    int n_pre = *n->prefix ? score_encode(cmd, n->t, n->prefix, 0, &pre) : 0;
-    int n_suf = score_encode(cmd, n->t, suffix, 0, &suf);
-    int n_ans = score_encode(cmd, n->t, nd->real_needle, 0, &ans);
-    if (n_needle < 0 || n_pre < 0 || n_suf < 0 || n_ans < 0) goto done;
+    const int *needle = nd->needle_ids, *pre = n->prefix_ids, *suf = nd->suffix_ids;
+    int n_needle = nd->n_needle_ids, n_pre = n->n_prefix_ids, n_suf = nd->n_suffix_ids;
     int buffer = n->buffer < length / 2 ? n->buffer : length / 2;
     int n_ctx = length - buffer - n_needle;
-    if (n_ctx < 1) {
-        cli_error(cmd, "context length %d leaves no room for the haystack (buffer %d, needle %d "
-                  "tokens)", length, buffer, n_needle);
-        goto done;
-    }
+    if (n_ctx < 1)
+        return cli_error(cmd, "context length %d leaves no room for the haystack (buffer %d, needle "
+                         "%d tokens)", length, buffer, n_needle), -1;
     int bos = cfg->bos_id >= 0 && hw_tokenizer_bos(n->t) >= 0;
     int total = bos + n_pre + n_ctx + n_needle + n_suf;
-    if (total + n->max_new > cfg->n_ctx) {
-        cli_error(cmd, "trial of %d prompt tokens + %d new is longer than the model's context "
-                  "(%d): use shorter --lengths or a smaller --max-new", total, n->max_new,
-                  cfg->n_ctx);
-        goto done;
-    }
+    if (total + n->max_new > cfg->n_ctx)
+        return cli_error(cmd, "trial of %d prompt tokens + %d new is longer than the model's "
+                         "context (%d): use shorter --lengths or a smaller --max-new", total,
+                         n->max_new, cfg->n_ctx), -1;
     int *p = malloc(sizeof(int) * (size_t)total);
-    if (!p) {
-        cli_error(cmd, "out of memory");
-        goto done;
-    }
+    if (!p) return cli_error(cmd, "out of memory"), -1;
     int k = 0;
     if (bos) p[k++] = hw_tokenizer_bos(n->t);
     if (n_pre) memcpy(p + k, pre, sizeof(int) * (size_t)n_pre);
@@ -311,16 +334,9 @@ int niah_prompt(const niah *n, int ni, int length, int depth, int **prompt, int 
     k += n_ctx - ins;
     memcpy(p + k, suf, sizeof(int) * (size_t)n_suf);
     k += n_suf;
-    hw_needle_span(p, k, ans, n_ans, span_start, span_end);
+    hw_needle_span(p, k, nd->answer_ids, nd->n_answer_ids, span_start, span_end);
     *prompt = p;
-    rc = k;
-done:
-    free(suffix);
-    free(needle);
-    free(pre);
-    free(suf);
-    free(ans);
-    return rc;
+    return k;
 }
 
 int niah_greedy(const char *cmd, const hw_model *m, const hw_tokenizer *t, hw_context *c,

@@ -7,10 +7,20 @@
 
 typedef struct {
     char *needle, *question, *real_needle;
+    /* Token ids (no BOS), made once by niah_prepare: the needle, the template's part
+     * after {context} with {question} filled in, and the answer. */
+    int *needle_ids, n_needle_ids, *suffix_ids, n_suffix_ids, *answer_ids, n_answer_ids;
 } niah_needle;
+
+#define NIAH_MAX_HAYSTACKS 64
 
 typedef struct {
     const char *cmd;
+    /* Set by niah_flag (NULL / 0: the defaults): files and flag values as given. */
+    const char *needles_path, *template_text, *lengths_text;
+    const char *hay_paths[NIAH_MAX_HAYSTACKS];
+    int n_hay_paths;
+    long depth_count;
     const hw_model *m;
     const hw_tokenizer *t;
     niah_needle *needles;
@@ -18,6 +28,7 @@ typedef struct {
     int *hay;               /* haystack tokens (no BOS), repeated to the longest length */
     int n_hay;
     char *prefix, *suffix;  /* template around {context}; suffix holds {question} */
+    int *prefix_ids, n_prefix_ids;
     int buffer, max_new;
     int *lengths, n_lengths, *depths, n_depths;
 } niah;
