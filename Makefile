@@ -36,6 +36,8 @@ TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# The commands without main(), for fuzz targets of readers that live in cli/.
+CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Fuzz targets: in this build as replayers of their corpus and regressions
@@ -59,6 +61,10 @@ $(BUILD)/libheadwise.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libcli.a: $(CLI_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BUILD)/libheadwise.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -71,7 +77,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libheadwise.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libheadwise.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libheadwise.a
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libcli.a $(BUILD)/libheadwise.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -115,6 +121,7 @@ FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fopenmp \
                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZERS     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/%.o)
+FUZZ_CLI_OBJ := $(filter-out build/fuzz/cli/main.o,$(CLI_SRC:%.c=build/fuzz/%.o))
 
 build/fuzz/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -124,8 +131,12 @@ build/fuzz/libheadwise.a: $(FUZZ_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libheadwise.a $(HEADERS)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libheadwise.a -o $@ $(LDLIBS)
+build/fuzz/libcli.a: $(FUZZ_CLI_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libcli.a build/fuzz/libheadwise.a $(HEADERS)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libcli.a build/fuzz/libheadwise.a -o $@ $(LDLIBS)
 
 fuzz: $(FUZZERS)
 	@HW_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -52,6 +52,22 @@ void score_free_prompts(score_prompt *p, int n);
 /* The token an answer starts with: the single token for it if there is one, else the
  * first token of its encoding; -1 if it encodes to nothing. */
 int score_answer_token(const hw_tokenizer *t, const char *text);
+
+/* Readers of the scorers' input files, apart from their commands so the fuzz targets
+ * (tests/fuzz/fuzz_score_files.c) reach them. Each returns non-zero on error (reported).
+ * score successor --tasks FILE: one task per line, "name: item item ...". */
+typedef struct successor_task successor_task;
+int successor_read_tasks(const char *cmd, const hw_tokenizer *t, const char *path,
+                         successor_task **tasks, int *n);
+void successor_free_tasks(successor_task *tasks, int n);
+/* score retrieval's FILE.trials resume log: every logged trial's key (*done, malloc'd),
+ * and the head scores of successful ones appended to s (L x H). A missing file is no
+ * trials. */
+typedef struct {
+    int needle, length, depth;
+} retrieval_trial_key;
+int retrieval_read_log(const char *cmd, const char *path, int L, int H, hw_head_scores *s,
+                       retrieval_trial_key **done, int *n_done);
 int cmd_score(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_heads(int argc, char **argv);

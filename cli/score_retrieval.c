@@ -71,13 +71,10 @@ static int on_step(int step, int token, int n_keys, void *user) {
     return 0;
 }
 
-typedef struct {
-    int needle, length, depth;
-} trial_key;
+typedef retrieval_trial_key trial_key;
 
-/* Read FILE.trials: every logged trial's key, and the scores of successful ones into s. */
-static int read_log(const char *cmd, const char *path, int L, int H, hw_head_scores *s,
-                    trial_key **done, int *n_done) {
+int retrieval_read_log(const char *cmd, const char *path, int L, int H, hw_head_scores *s,
+                       trial_key **done, int *n_done) {
     *done = NULL;
     *n_done = 0;
     FILE *f = fopen(path, "r");
@@ -209,7 +206,7 @@ int cmd_score_retrieval(int argc, char **argv) {
         size_t k = strlen(out) + 8;
         log_path = malloc(k);
         snprintf(log_path, k, "%s.trials", out);
-        if (read_log(cmd, log_path, L, H, scores, &done, &n_done)) goto done;
+        if (retrieval_read_log(cmd, log_path, L, H, scores, &done, &n_done)) goto done;
         int fresh = n_done == 0;
         if (!(log = fopen(log_path, fresh ? "w" : "a"))) {
             cli_error(cmd, "cannot write %s: %s", log_path, strerror(errno));

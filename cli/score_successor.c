@@ -22,12 +22,13 @@ static const char help[] =
     "Items are single tokens with a leading space (or, failing that, as written); items that\n"
     "are not one token are skipped, and only pairs of consecutive items both kept count.\n";
 
-typedef struct {
+struct successor_task {
     char name[64];
     int n, *tok;       /* items' token ids (-1: not one token) */
     int U, *uniq;      /* distinct kept tokens */
     int *idx;          /* (n) item -> index into uniq, or -1 */
-} task;
+};
+typedef successor_task task;
 
 static const char *const default_tasks[] = {
     "numbers:", /* filled with 1..200 */
@@ -48,7 +49,7 @@ static int add_task(const char *cmd, const hw_tokenizer *t, const char *line, ta
     task *nt = realloc(*tasks, sizeof **tasks * (size_t)(*n + 1));
     if (!nt) return cli_error(cmd, "out of memory");
     *tasks = nt;
-    task *k = &nt[*n];
+    task *k = &nt[(*n)++]; /* counted now, so successor_free_tasks frees it on any error */
     memset(k, 0, sizeof *k);
     snprintf(k->name, sizeof k->name, "%.*s", (int)(colon - line), line);
     char *items = strdup(colon + 1);
@@ -85,8 +86,36 @@ static int add_task(const char *cmd, const hw_tokenizer *t, const char *line, ta
             k->idx[i] = k->U++;
         }
     }
-    (*n)++;
     return 0;
+}
+
+int successor_read_tasks(const char *cmd, const hw_tokenizer *t, const char *path,
+                         successor_task **tasks, int *n) {
+    *tasks = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_error(cmd, "cannot read %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    int bad = 0;
+    while (!bad && getline(&line, &cap, f) > 0) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '#' || *s == '\n' || !*s) continue;
+        bad = add_task(cmd, t, s, tasks, n);
+    }
+    free(line);
+    fclose(f);
+    return bad;
+}
+
+void successor_free_tasks(successor_task *tasks, int n) {
+    for (int k = 0; k < n; k++) {
+        free(tasks[k].tok);
+        free(tasks[k].uniq);
+        free(tasks[k].idx);
+    }
+    free(tasks);
 }
 
 int cmd_score_successor(int argc, char **argv) {
@@ -118,23 +147,7 @@ int cmd_score_successor(int argc, char **argv) {
     float *e = NULL, *logits = NULL;
     double *tab_v = NULL;
     if (tasks_path) {
-        FILE *f = fopen(tasks_path, "r");
-        if (!f) {
-            cli_error(cmd, "cannot read %s: %s", tasks_path, strerror(errno));
-            goto done;
-        }
-        char *line = NULL;
-        size_t cap = 0;
-        int bad = 0;
-        while (!bad && getline(&line, &cap, f) > 0) {
-            char *s = line;
-            while (*s == ' ' || *s == '\t') s++;
-            if (*s == '#' || *s == '\n' || !*s) continue;
-            bad = add_task(cmd, t, s, &tasks, &n_tasks);
-        }
-        free(line);
-        fclose(f);
-        if (bad) goto done;
+        if (successor_read_tasks(cmd, t, tasks_path, &tasks, &n_tasks)) goto done;
     } else {
         for (size_t k = 0; k < sizeof default_tasks / sizeof *default_tasks; k++)
             if (add_task(cmd, t, default_tasks[k], &tasks, &n_tasks)) goto done;
@@ -204,12 +217,7 @@ int cmd_score_successor(int argc, char **argv) {
     if (out && score_table_write(cmd, &tab, 0, 0, out)) goto done;
     rc = 0;
 done:
-    for (int k = 0; k < n_tasks; k++) {
-        free(tasks[k].tok);
-        free(tasks[k].uniq);
-        free(tasks[k].idx);
-    }
-    free(tasks);
+    successor_free_tasks(tasks, n_tasks);
     free(e);
     free(logits);
     free(tab_v);

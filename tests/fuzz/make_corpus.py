@@ -5,7 +5,8 @@ One folder per fuzz target, each file a valid input (or a near miss) in the
 layout that target reads (see tests/fuzz/fuzz_*.c): tiny llama2.c checkpoints
 of each version, safetensors files, config.json of each family, whole tiny
 Hugging Face folders, tokenizer.bin, tokenizer.json in each layout, GPT-2
-files and texts. Deterministic; standard library only. Real files from
+files and texts, training checkpoints, needle-in-a-haystack inputs and the
+scorers' prompt, task and trial-log files. Deterministic; standard library only. Real files from
 ../shared/models are added as seeds at run time by tests/fuzz/run.sh.
 """
 import json
@@ -371,6 +372,79 @@ def head_scores_seeds():
                                                     for l in range(4) for h in range(4)) + "}")
 
 
+def fnv1a(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def checkpoint_seeds():
+    """Variants of checkpoint/valid, fuzz_checkpoint's own model saved by
+    `HW_FUZZ_WRITE_SEED=tests/fuzz/corpus/checkpoint/valid build/rel/fuzz/fuzz_checkpoint`
+    (the layout is in src/train/checkpoint.c: magic, 29 int64 fields, 3 arenas, FNV-1a)."""
+    src = os.path.join(OUT, "checkpoint", "valid")
+    if not os.path.exists(src):
+        print(f"make_corpus: no {src}; checkpoint variants skipped", file=sys.stderr)
+        return
+    with open(src, "rb") as f:
+        valid = f.read()
+    body = valid[:-8]
+
+    def field(data, i, v):  # set int64 field i and re-sign
+        d = bytearray(data)
+        struct.pack_into("<q", d, 8 + 8 * i, v)
+        return bytes(d) + struct.pack("<Q", fnv1a(d))
+
+    put("checkpoint", "step-7", field(body, 1, 7))
+    put("checkpoint", "step-huge", field(body, 1, 1 << 40))
+    put("checkpoint", "step-negative", field(body, 1, -1))
+    put("checkpoint", "version-2", field(body, 0, 2))
+    put("checkpoint", "other-model", field(body, 4, 16))
+    put("checkpoint", "bad-checksum", body + struct.pack("<Q", fnv1a(body) ^ 1))
+    put("checkpoint", "truncated", valid[: 8 + 29 * 8 + 40])
+    put("checkpoint", "header-only", valid[: 8 + 29 * 8])
+    put("checkpoint", "magic-only", valid[:8])
+
+
+def niah_seeds():
+    """needles NUL haystack NUL template NUL lengths, as fuzz_niah splits them."""
+    needles = "\n".join(json.dumps(x) for x in [
+        {"needle": " Mia had a secret. The magic word was a big red ball.",
+         "question": " The magic word was", "real_needle": "a big red ball"},
+        {"needle": " Tom liked his toy car.", "question": " What did Tom like?", "real_needle": "his toy car"}])
+    hay = ("Once upon a time, there was a little girl named Lily. She liked to play outside. "
+           "One day, she saw a big dog in the park. The dog was happy. Lily and the dog played all day. ") * 3
+    put("niah", "defaults", (needles + "\n").encode() + b"\0" + hay.encode())
+    put("niah", "template-lengths", needles.encode() + b"\0" + hay.encode() + b"\0" +
+        b"{context}Question:{question}\nAnswer:" + b"\0" + b"100:300:3")
+    put("niah", "one-length", needles.encode() + b"\0" + hay.encode() + b"\0" + b"{context}" + b"\0" + b"200:200:1")
+    put("niah", "no-room", needles.encode() + b"\0" + hay.encode() + b"\0" + b"{context}{question}" +
+        b"\0" + b"20:40:2")
+    put("niah", "not-json", b"needle: x\n" + b"\0" + hay.encode())
+    put("niah", "short-haystack", needles.encode() + b"\0" + b"Hi.")
+    put("niah", "no-context", needles.encode() + b"\0" + hay.encode() + b"\0" + b"Q: {question}")
+    put("niah", "bad-lengths", needles.encode() + b"\0" + hay.encode() + b"\0\0" + b"300:100:2")
+
+
+def score_files_seeds():
+    """One selector byte (0 prompts, 1 tasks, 2 trial log; 4 = two answers), then the file."""
+    put("score_files", "prompts-1", b"\0# prompt<TAB>answer\nLily saw a frog. Lily saw a\tfrog\n"
+        b"Once upon a time\\nthere was a\tgirl\r\n\n")
+    put("score_files", "prompts-2", b"\4# prompt<TAB>memorized<TAB>in context\n"
+        b"The sky was green. The sky was\tblue\tgreen\nThe sun was\tbig\tpurple\n")
+    put("score_files", "prompts-empty", b"\0# only a comment\n")
+    put("score_files", "tasks", b"\1# tasks\nnumbers: 1 2 3 4 5 6 7 8 9 10\n"
+        b"days: monday tuesday wednesday monday\n  letters:\ta b c\nnumbers:")
+    put("score_files", "tasks-no-name", b"\1one two three\n")
+    rows = [f"0\t100\t{d}\t0.5000\t1\t" + ",".join(f"{(i * 7 + d) % 10 / 10:.17g}" for i in range(40)) +
+            "\ta big red ball\n" for d in (0, 50)]
+    put("score_files", "trials", ("\2# headwise retrieval trials L 5 H 8\n" + "".join(rows) +
+                                  "1\t100\t0\t0.0000\t0\t\tno\n" + "1\t100\t50\t0.5").encode())
+    put("score_files", "trials-other-model", b"\2# headwise retrieval trials L 2 H 8\n")
+    put("score_files", "trials-short-row", b"\2# headwise retrieval trials L 5 H 8\n0\t1\t2\t0.5\t1\t0.1,0.2\tx\n")
+
+
 llama2c_seeds()
 safetensors_seeds()
 wordlevel_seeds()
@@ -379,3 +453,6 @@ hf_seeds()
 tokenizer_bin_seeds()
 tokenizer_json_seeds()
 tokenize_seeds()
+checkpoint_seeds()
+niah_seeds()
+score_files_seeds()
