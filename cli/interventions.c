@@ -8,6 +8,7 @@
 enum { KIND_MASK, KIND_ZERO, KIND_SCALE, KIND_MEAN };
 #define MAX_EDITS 32
 #define MAX_HEADS 4096
+#define MAX_LIST 4096 /* bytes of one intervention's head list */
 
 struct cli_interventions {
     struct {
@@ -61,6 +62,10 @@ int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, cha
         if (strcmp(a, kinds[k].flag)) continue;
         if (cli_value(cmd, argc, argv, i, &v)) return 2;
         if (iv->n == MAX_EDITS) return cli_usage_error(cmd, "more than %d interventions", MAX_EDITS);
+        /* cli_interventions_add copies the list into a buffer of MAX_LIST bytes. */
+        if (strlen(v) >= MAX_LIST)
+            return cli_usage_error(cmd, "%s: a head list of %zu bytes (at most %d)", a, strlen(v),
+                                   MAX_LIST - 1);
         iv->edits[iv->n].kind = kinds[k].kind;
         iv->edits[iv->n].heads = v;
         iv->edits[iv->n].scale = 1.0f;
@@ -116,7 +121,7 @@ int cli_interventions_add(cli_interventions *iv, const char *cmd, const hw_model
                           const hw_tokenizer *t, hw_hooks *hooks) {
     static hw_head heads[MAX_HEADS];
     for (int e = 0; e < iv->n; e++) {
-        char list[4096];
+        char list[MAX_LIST];
         snprintf(list, sizeof list, "%s", iv->edits[e].heads);
         if (iv->edits[e].kind == KIND_SCALE) *strrchr(list, '=') = 0;
         int n = hw_heads_parse(m, list, heads, MAX_HEADS);

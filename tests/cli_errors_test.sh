@@ -52,6 +52,9 @@ expect_error "flag without value" "-n" "$hw" generate -m "$models/stories260K.bi
 expect_error "bad number" "-t" "$hw" generate -m "$models/stories260K.bin" -t warm
 expect_error "top-p out of range" "--top-p" "$hw" generate -m "$models/stories260K.bin" --top-p 1.5
 expect_error "unknown command" "frobnicate" "$hw" frobnicate
+# A head list too long for the copy the interventions make (it crashed on a NULL '=').
+expect_error "--scale head list over 4 KB" "--scale" "$hw" run -m "$models/stories260K.bin" \
+    -z "$models/tok512.bin" -p Once --scale "$(printf '0.0,%.0s' $(seq 1100))0.1=2"
 
 # A prompt longer than the 512-token context: nothing generated, one error line.
 long=$(printf 'Once upon a time there was a cat. %.0s' $(seq 80))
