@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char cli_train_flags_help[] =
@@ -30,6 +31,11 @@ const char cli_train_flags_help[] =
     "  --warmup N          warm-up steps (default 100)\n"
     "  --clip X            gradient-norm clip; 0 = none (default 1)\n"
     "  --weight-decay X    AdamW decoupled weight decay (default 0.1)\n"
+    "  --head-dropout P    zero each head's output for a whole step with probability P\n"
+    "                      (drawn from the seed and step; spreads a job over several\n"
+    "                      heads so no single one is essential) (default 0: none)\n"
+    "  --head-dropout-layers LIST  comma-separated layers whose heads may drop, e.g. 1\n"
+    "                      (default: every layer)\n"
     "  --seed S            seed of the weights and the data (default 1)\n"
     "  --resume FILE       continue from a checkpoint of the same run\n"
     "  --checkpoint FILE   where checkpoints go (default DIR/checkpoint.hwt)\n"
@@ -52,6 +58,25 @@ static int set_float(const char *cmd, int argc, char **argv, int *i, double lo, 
     int bad = cli_float(cmd, argc, argv, i, lo, hi, &v);
     if (!bad) *out = (float)v;
     return bad;
+}
+
+/* "1,3": a bit per layer; layers are 0 to 63 (--layers allows at most 64). */
+static int set_layers(const char *cmd, int argc, char **argv, int *i, uint64_t *out) {
+    const char *v;
+    int bad = cli_value(cmd, argc, argv, i, &v);
+    if (bad) return bad;
+    uint64_t mask = 0;
+    for (const char *q = v;;) {
+        char *end;
+        long l = strtol(q, &end, 10);
+        if (end == q || l < 0 || l > 63 || (*end && *end != ','))
+            return cli_usage_error(cmd, "flag --head-dropout-layers: '%s' is not a list of layers 0-63 like 1,2", v);
+        mask |= 1ull << l;
+        if (!*end) break;
+        q = end + 1;
+    }
+    *out = mask;
+    return 0;
 }
 
 int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opts *o, int *bad) {
@@ -79,6 +104,8 @@ int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opt
     else if (!strcmp(a, "--warmup")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &p->warmup);
     else if (!strcmp(a, "--clip")) *bad = set_float(cmd, argc, argv, i, 0, 1e9, &p->clip);
     else if (!strcmp(a, "--weight-decay")) *bad = set_float(cmd, argc, argv, i, 0, 10, &p->weight_decay);
+    else if (!strcmp(a, "--head-dropout")) *bad = set_float(cmd, argc, argv, i, 0, 0.95, &p->head_dropout);
+    else if (!strcmp(a, "--head-dropout-layers")) *bad = set_layers(cmd, argc, argv, i, &p->head_dropout_layers);
     else if (!strcmp(a, "--checkpoint-every")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &o->checkpoint_every);
     else if (!strcmp(a, "--eval")) *bad = set_int(cmd, argc, argv, i, 1, 1000000, &o->eval_samples);
     else if (!strcmp(a, "--show")) *bad = set_int(cmd, argc, argv, i, 0, 1000, &o->show);

@@ -93,6 +93,13 @@ static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const
     fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, steps,
             o->batch, o->train.lr, o->train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
             (unsigned long long)o->train.seed);
+    if (o->train.head_dropout > 0) {
+        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->train.head_dropout);
+        for (int l = 0, k = 0; l < c->n_layer; l++)
+            if (!o->train.head_dropout_layers || (l < 64 && (o->train.head_dropout_layers >> l & 1)))
+                fprintf(f, "%s%d", k++ ? ", " : "", l);
+        fprintf(f, "],");
+    }
     /* first_loss: this run's first step; final_loss: mean of its last tenth (null when a
      * resumed run had no steps left) */
     if (isnan(first)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);

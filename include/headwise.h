@@ -607,8 +607,16 @@ typedef struct {
     hw_schedule schedule;
     float decay_frac;       /* WSD: fraction of steps in the final linear decay */
     uint64_t seed;          /* the caller's data seed, kept in checkpoints */
+    /* Head dropout: at every step each head of the chosen layers has its z zeroed (gate 0,
+     * no rescaling, as a masked head at test time) for the whole batch with this
+     * probability, drawn from (seed, step, layer, head) alone, so a resumed run drops the
+     * same heads. It spreads a job over several heads of a layer. 0: none. */
+    float head_dropout;
+    uint64_t head_dropout_layers;  /* bit l: layer l's heads may drop; 0: every layer */
 } hw_train_params;
 hw_train_params hw_train_params_default(void);
+/* The gates (L, H) step `step` trains with: 0 for a dropped head, else 1. */
+void hw_train_head_gates(const hw_train_params *p, int step, int n_layer, int n_head, float *gates);
 /* The learning rate at step (0-based). */
 float hw_train_lr(const hw_train_params *p, int step);
 typedef struct hw_trainer hw_trainer;

@@ -4,6 +4,7 @@
  *   test_grad                 training forward = hw_forward on every family; central
  *                             finite differences on a tiny model (weights, an activation,
  *                             a gate); a run killed halfway and resumed = one straight run;
+ *                             head dropout's gates, frozen dropped heads and resume;
  *                             1 thread = 2 threads; bad batches fail cleanly
  *   test_grad --write DIR     random "sharp" models of every family with a batch and
  *                             gates, for tests/grad_ref.py (PyTorch autograd)
@@ -473,6 +474,118 @@ static void test_frozen_and_threads(void) {
     hw_model_free(m);
 }
 
+/* Head dropout: the gates are a pure function of (seed, step, layer, head) at the asked
+ * rate, only in the chosen layers; a dropped head's weights get no gradient for that
+ * step; a resumed run with dropout still equals a straight one. */
+static void test_head_dropout(void) {
+    hw_train_params p = hw_train_params_default();
+    p.seed = 7, p.head_dropout = 0.3f, p.head_dropout_layers = 1u << 1;
+    enum { L = 3, H = 4, STEPS = 4000 };
+    float g[L * H], g2[L * H];
+    long dropped[L] = {0}, differ = 0;
+    for (int k = 0; k < STEPS; k++) {
+        hw_train_head_gates(&p, k, L, H, g);
+        hw_train_head_gates(&p, k, L, H, g2);
+        differ += memcmp(g, g2, sizeof g) != 0;
+        for (int i = 0; i < L * H; i++) dropped[i / H] += g[i] == 0.0f, differ += g[i] != 0.0f && g[i] != 1.0f;
+    }
+    double rate = (double)dropped[1] / (STEPS * H);
+    printf("  head dropout 0.3 on layer 1: %.4f of its heads dropped, %ld and %ld elsewhere\n", rate, dropped[0],
+           dropped[2]);
+    CHECK(differ == 0 && dropped[0] == 0 && dropped[2] == 0 && fabs(rate - 0.3) < 0.02,
+          "gates: rate %g, %ld/%ld dropped outside layer 1, %ld not repeatable or not 0/1", rate, dropped[0],
+          dropped[2], differ);
+    long other = 0; /* another seed, other gates */
+    for (int k = 0; k < 100; k++) {
+        p.seed = 7;
+        hw_train_head_gates(&p, k, L, H, g);
+        p.seed = 8;
+        hw_train_head_gates(&p, k, L, H, g2);
+        other += memcmp(g, g2, sizeof g) != 0;
+    }
+    CHECK(other > 60, "seeds 7 and 8 draw the same gates at %ld of 100 steps", 100 - other);
+    p.seed = 7, p.head_dropout_layers = 0; /* every layer */
+    long all = 0;
+    for (int k = 0; k < 200; k++) {
+        hw_train_head_gates(&p, k, L, H, g);
+        for (int i = 0; i < H; i++) all += g[i] == 0.0f;
+    }
+    CHECK(all > 150 && all < 330, "layers 0 (all): %ld of 800 layer-0 gates dropped", all);
+    p.head_dropout = 0;
+    hw_train_head_gates(&p, 5, L, H, g);
+    int ones = 1;
+    for (int i = 0; i < L * H; i++) ones &= g[i] == 1.0f;
+    CHECK(ones, "dropout 0 drops a head");
+
+    /* One step from a fresh model: a dropped layer-1 head's V rows and O columns stay put
+     * (weight decay off), a kept head's move; layer 0 moves. */
+    hw_config c = organism_cfg();
+    p = hw_train_params_default();
+    p.weight_decay = 0, p.warmup = 1, p.steps = 4, p.lr = 1e-2f, p.head_dropout = 0.5f, p.head_dropout_layers = 2;
+    int Hn = c.n_head, mixed = 0;
+    float gates[2 * 16];
+    for (p.seed = 1; p.seed < 100 && !mixed; p.seed++) {
+        hw_train_head_gates(&p, 0, c.n_layer, Hn, gates);
+        int kept = 0;
+        for (int h = 0; h < Hn; h++) kept += gates[Hn + h] == 1.0f;
+        mixed = kept > 0 && kept < Hn;
+    }
+    p.seed--;
+    CHECK(mixed, "no seed below 100 drops some but not all of layer 1's heads at step 0");
+    hw_model *m = hw_model_new_random(&c, 3), *ref = hw_model_new_random(&c, 3);
+    float loss = train_steps(m, &p, 0, 1, NULL, NULL);
+    CHECK(loss == loss, "training with head dropout: %s", hw_last_error());
+    int wrong = 0, moved0 = 0;
+    const int D = c.d_model, Dh = c.head_dim;
+    for (int i = 0; i < hw_param_count(&c); i++) {
+        hw_param pr;
+        hw_param_get(&c, i, &pr);
+        const float *a = hw_model_param(m, i), *b = hw_model_param(ref, i);
+        int v = !strcmp(pr.name, "layers.1.wv"), o = !strcmp(pr.name, "layers.1.wo");
+        if (pr.layer == 0) moved0 |= memcmp(a, b, (size_t)pr.size * sizeof(float)) != 0;
+        for (int h = 0; (v || o) && h < Hn; h++) {
+            int moved = 0;
+            for (int r = 0; r < (v ? Dh : D); r++)
+                for (int k = 0; k < (v ? D : Dh); k++) {
+                    size_t at = v ? (size_t)(h * Dh + r) * D + k : (size_t)r * (Hn * Dh) + h * Dh + k;
+                    moved |= a[at] != b[at];
+                }
+            wrong += moved != (gates[Hn + h] == 1.0f);
+        }
+    }
+    CHECK(wrong == 0 && moved0, "%d layer-1 heads moved against their gate (layer 0 moved: %d)", wrong, moved0);
+    hw_model_free(m);
+    hw_model_free(ref);
+
+    /* Resume with dropout: 3 steps, save, a fresh trainer resumes for 3 more = 6 straight;
+     * and the dropout changed the run. */
+    char *dir = hf_tempdir();
+    CHECK(dir != NULL, "no temporary folder");
+    if (!dir) return;
+    const char *ck = hf_path(dir, "drop.ckpt");
+    p.steps = 6, p.weight_decay = 0.1f;
+    hw_model *a = hw_model_new_random(&c, 11), *b = hw_model_new_random(&c, 11), *n = hw_model_new_random(&c, 11);
+    float la = train_steps(a, &p, 0, 6, NULL, NULL);
+    float lb = train_steps(b, &p, 0, 3, NULL, ck);
+    lb = lb == lb ? train_steps(b, &p, 3, 3, ck, NULL) : lb;
+    hw_train_params plain = p;
+    plain.head_dropout = 0;
+    float ln = train_steps(n, &plain, 0, 6, NULL, NULL);
+    int64_t total = hw_param_total(&c);
+    CHECK(la == la && lb == lb && ln == ln, "training failed: %s", hw_last_error());
+    CHECK(la == lb && memcmp(hw_model_param(a, 0), hw_model_param(b, 0), (size_t)total * sizeof(float)) == 0,
+          "with head dropout, resumed weights differ from the straight run's by %g",
+          max_abs_diff(hw_model_param(a, 0), hw_model_param(b, 0), (size_t)total));
+    CHECK(memcmp(hw_model_param(a, 0), hw_model_param(n, 0), (size_t)total * sizeof(float)) != 0,
+          "head dropout changed nothing");
+    p.head_dropout = 1.0f;
+    CHECK(hw_trainer_new(a, &p) == NULL, "head dropout 1 accepted");
+    hw_model_free(a);
+    hw_model_free(b);
+    hw_model_free(n);
+    hf_rmdir(dir);
+}
+
 /* A trained organism written as a Hugging Face folder loads back with the same logits. */
 static void test_trained_model_saves(void) {
     hw_config c = organism_cfg();
@@ -751,6 +864,7 @@ int main(int argc, char **argv) {
     RUN(test_finite_differences);
     RUN(test_schedule);
     RUN(test_resume_equals_straight);
+    RUN(test_head_dropout);
     RUN(test_training_learns);
     RUN(test_frozen_and_threads);
     RUN(test_trained_model_saves);

@@ -15,6 +15,7 @@ struct hw_trainer {
     int n_tensors;
     int step;                   /* steps done */
     float last_norm;            /* gradient norm of the last step, before clipping */
+    float *gates;               /* (L, H) head-dropout gates of the current step, or NULL */
 };
 
 /* One AdamW update of t->w from grad times scale at learning rate lr (step t->step + 1). */
