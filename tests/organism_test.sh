@@ -108,19 +108,31 @@ else
 fi
 
 # Resume: stopped after step 6 (as if interrupted), then resumed for the rest = 12
-# steps uninterrupted, byte for byte.
+# steps uninterrupted, byte for byte; also with head dropout, whose gates come from the
+# seed and step (and which must change the weights).
 small="--layers 1 --heads 2 --d-model 16 --batch 4 --steps 12 --warmup 2 --eval 2 --threads 2"
-if "$hw" train successor -o "$tmp/whole" $small >/dev/null 2>"$tmp/err" &&
-    "$hw" train successor -o "$tmp/part" $small --stop-at 6 >/dev/null 2>>"$tmp/err" &&
-    [ -s "$tmp/part/checkpoint.hwt" ] && [ ! -e "$tmp/part/model.safetensors" ] &&
-    "$hw" train successor -o "$tmp/part" $small --resume "$tmp/part/checkpoint.hwt" >/dev/null 2>>"$tmp/err"; then
-    if cmp -s "$tmp/whole/model.safetensors" "$tmp/part/model.safetensors"; then
-        echo "PASS a resumed run ends with the same weights as an uninterrupted one"
+for drop in "" "--layers 2 --head-dropout 0.5 --head-dropout-layers 1"; do
+    what=${drop:+" with head dropout"}
+    rm -rf "$tmp/whole" "$tmp/part"
+    if "$hw" train successor -o "$tmp/whole" $small $drop >/dev/null 2>"$tmp/err" &&
+        "$hw" train successor -o "$tmp/part" $small $drop --stop-at 6 >/dev/null 2>>"$tmp/err" &&
+        [ -s "$tmp/part/checkpoint.hwt" ] && [ ! -e "$tmp/part/model.safetensors" ] &&
+        "$hw" train successor -o "$tmp/part" $small $drop --resume "$tmp/part/checkpoint.hwt" >/dev/null 2>>"$tmp/err"; then
+        if cmp -s "$tmp/whole/model.safetensors" "$tmp/part/model.safetensors"; then
+            echo "PASS a resumed run$what ends with the same weights as an uninterrupted one"
+        else
+            echo "FAIL a resumed run's weights$what differ from the uninterrupted run's"
+        fi
     else
-        echo "FAIL a resumed run's weights differ from the uninterrupted run's"
+        echo "FAIL train/resume$what: $(tail -n1 "$tmp/err")"
     fi
+done
+if "$hw" train successor -o "$tmp/nodrop" $small --layers 2 >/dev/null 2>"$tmp/err" &&
+    ! cmp -s "$tmp/nodrop/model.safetensors" "$tmp/whole/model.safetensors" &&
+    grep -q '"head_dropout": 0.5, "head_dropout_layers": \[1\]' "$tmp/whole/training.json"; then
+    echo "PASS --head-dropout changes the weights and is recorded in training.json"
 else
-    echo "FAIL train/resume: $(tail -n1 "$tmp/err")"
+    echo "FAIL --head-dropout: same weights as without it, or not in training.json $(tail -n1 "$tmp/err")"
 fi
 # The output folder is made with its parents.
 if "$hw" train successor -o "$tmp/a/b/c" $small --steps 2 >/dev/null 2>"$tmp/err" && [ -s "$tmp/a/b/c/config.json" ]; then
@@ -156,3 +168,5 @@ bad "--schedule" train induction -o "$tmp/x" --schedule linear
 bad "nope.hwt" train successor -o "$tmp/x" --steps 2 --resume "$tmp/nope.hwt"
 bad "--bogus" organism recall -o "$tmp/x" --bogus
 bad "--override" organism recall -o "$tmp/x" --override 1.5
+bad "--head-dropout-layers" train induction -o "$tmp/x" --head-dropout 0.2 --head-dropout-layers 1,x
+bad "--head-dropout" organism induction -o "$tmp/x" --head-dropout 1
