@@ -36,6 +36,8 @@ const char cli_train_flags_help[] =
     "                      heads so no single one is essential) (default 0: none)\n"
     "  --head-dropout-layers LIST  comma-separated layers whose heads may drop, e.g. 1\n"
     "                      (default: every layer)\n"
+    "  --head-dropout-from N  first step with head dropout, so a circuit can form before\n"
+    "                      it is spread (default 0)\n"
     "  --seed S            seed of the weights and the data (default 1)\n"
     "  --resume FILE       continue from a checkpoint of the same run\n"
     "  --checkpoint FILE   where checkpoints go (default DIR/checkpoint.hwt)\n"
@@ -106,6 +108,7 @@ int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opt
     else if (!strcmp(a, "--weight-decay")) *bad = set_float(cmd, argc, argv, i, 0, 10, &p->weight_decay);
     else if (!strcmp(a, "--head-dropout")) *bad = set_float(cmd, argc, argv, i, 0, 0.95, &p->head_dropout);
     else if (!strcmp(a, "--head-dropout-layers")) *bad = set_layers(cmd, argc, argv, i, &p->head_dropout_layers);
+    else if (!strcmp(a, "--head-dropout-from")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &p->head_dropout_from);
     else if (!strcmp(a, "--checkpoint-every")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &o->checkpoint_every);
     else if (!strcmp(a, "--eval")) *bad = set_int(cmd, argc, argv, i, 1, 1000000, &o->eval_samples);
     else if (!strcmp(a, "--show")) *bad = set_int(cmd, argc, argv, i, 0, 1000, &o->show);

@@ -98,7 +98,7 @@ static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const
         for (int l = 0, k = 0; l < c->n_layer; l++)
             if (!o->train.head_dropout_layers || (l < 64 && (o->train.head_dropout_layers >> l & 1)))
                 fprintf(f, "%s%d", k++ ? ", " : "", l);
-        fprintf(f, "],");
+        fprintf(f, "], \"head_dropout_from\": %d,", o->train.head_dropout_from);
     }
     /* first_loss: this run's first step; final_loss: mean of its last tenth (null when a
      * resumed run had no steps left) */

@@ -613,6 +613,7 @@ typedef struct {
      * same heads. It spreads a job over several heads of a layer. 0: none. */
     float head_dropout;
     uint64_t head_dropout_layers;  /* bit l: layer l's heads may drop; 0: every layer */
+    int head_dropout_from;         /* first step with head dropout (let a circuit form first) */
 } hw_train_params;
 hw_train_params hw_train_params_default(void);
 /* The gates (L, H) step `step` trains with: 0 for a dropped head, else 1. */

@@ -475,7 +475,7 @@ static void test_frozen_and_threads(void) {
 }
 
 /* Head dropout: the gates are a pure function of (seed, step, layer, head) at the asked
- * rate, only in the chosen layers; a dropped head's weights get no gradient for that
+ * rate, only in the chosen layers and from the chosen step; a dropped head's weights get no gradient for that
  * step; a resumed run with dropout still equals a straight one. */
 static void test_head_dropout(void) {
     hw_train_params p = hw_train_params_default();
@@ -511,6 +511,15 @@ static void test_head_dropout(void) {
         for (int i = 0; i < H; i++) all += g[i] == 0.0f;
     }
     CHECK(all > 150 && all < 330, "layers 0 (all): %ld of 800 layer-0 gates dropped", all);
+    p.head_dropout_from = 100; /* none before step 100, the same draws from it on */
+    long before = 0, after = 0;
+    for (int k = 0; k < 200; k++) {
+        hw_train_head_gates(&p, k, L, H, g);
+        for (int i = 0; i < H; i++) *(k < 100 ? &before : &after) += g[i] == 0.0f;
+    }
+    CHECK(before == 0 && after > 60 && after < 180, "from step 100: %ld dropped before, %ld of 400 after", before,
+          after);
+    p.head_dropout_from = 0;
     p.head_dropout = 0;
     hw_train_head_gates(&p, 5, L, H, g);
     int ones = 1;

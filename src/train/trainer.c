@@ -41,7 +41,7 @@ hw_trainer *hw_trainer_new(hw_model *m, const hw_train_params *p) {
         !(p->beta2 >= 0 && p->beta2 < 1) || !(p->eps > 0) || !(p->weight_decay >= 0) ||
         !(p->min_lr_frac >= 0 && p->min_lr_frac <= 1) ||
         !(p->decay_frac >= 0 && p->decay_frac <= 1) ||
-        !(p->head_dropout >= 0 && p->head_dropout < 1)) {
+        !(p->head_dropout >= 0 && p->head_dropout < 1) || p->head_dropout_from < 0) {
         hw_fail(HW_ERR_ARG,
                 "training parameters out of range (lr %g, steps %d, warmup %d, betas %g %g, "
                 "eps %g, weight decay %g, min_lr_frac %g, decay_frac %g, head dropout %g)",
@@ -108,7 +108,7 @@ static uint64_t mix64(uint64_t x) {
 void hw_train_head_gates(const hw_train_params *p, int step, int n_layer, int n_head, float *gates) {
     for (int l = 0; l < n_layer; l++)
         for (int h = 0; h < n_head; h++) {
-            int eligible = p->head_dropout > 0 &&
+            int eligible = p->head_dropout > 0 && step >= p->head_dropout_from &&
                            (!p->head_dropout_layers || (l < 64 && (p->head_dropout_layers >> l & 1)));
             uint64_t r = mix64(mix64(mix64(p->seed ^ 0x68656164ull) ^ (uint64_t)step) ^ ((uint64_t)l << 32 | (uint64_t)h));
             double u = (double)(r >> 11) * 0x1p-53; /* uniform in [0, 1) */
@@ -124,8 +124,12 @@ hw_status hw_trainer_step(hw_trainer *t, const hw_batch *b, float *loss) {
     float l = 0;
     hw_status s = HW_OK;
     if (t->gates) {
+        /* No head dropped: no gates, so the step costs (and computes) what a plain one does. */
+        const int n = t->m->cfg.n_layer * t->m->cfg.n_head;
         hw_train_head_gates(&t->p, t->step, t->m->cfg.n_layer, t->m->cfg.n_head, t->gates);
-        s = hw_grad_set_gates(t->g, t->gates);
+        int dropped = 0;
+        for (int i = 0; i < n; i++) dropped |= t->gates[i] == 0.0f;
+        s = hw_grad_set_gates(t->g, dropped ? t->gates : NULL);
     }
     if (s == HW_OK) s = hw_grad_compute(t->g, b, HW_GRAD_WEIGHTS, &l);
     if (s != HW_OK) return s;
