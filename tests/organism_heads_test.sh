@@ -9,8 +9,9 @@
 #              average over all such heads; masking the top 5 drops it >= 40 points more
 #              than masking 5 random heads outside the top 5 (mean of 10 draws)
 #   induction  an induction head (induction mass >= 0.5) ranks first by induction score,
-#              and a previous-token head (>= 0.5) sits in the layer below it; the task
-#              accuracy with it masked and with each induction head masked is reported
+#              and a previous-token head (>= 0.5) sits in the layer below it; masking
+#              that previous-token head drops the task accuracy more than masking any
+#              single induction head (induction mass >= 0.5) does
 #   successor  the top successor score is >= 0.6 and at least 3x the median head's
 #   recall     scaling the top in-context head by 2 raises the in-context answer rate
 #              and scaling it by 0 or 0.5 lowers it: rate at 2 > rate at 1 > both
@@ -74,16 +75,23 @@ if d=$(organism induction); then
         "$hw" mask-test -m "$d" --task induction --samples 100 --scores "$tmp/ei.json" --column 3 --top 1 --draws 0 \
             --singles -o "$tmp/mi.json" >/dev/null 2>"$tmp/err"; then
         judge "induction organism: an induction head ranks first, a previous-token head below it" "
-import json; s = json.load(open('$tmp/ei.json')); m = json.load(open('$tmp/mi.json'))
+import json; s = json.load(open('$tmp/ei.json'))
 ind = {k: v[3] for k, v in s.items()}; prev = {k: v[4] for k, v in s.items()}
 top = max(ind, key=ind.get); lt = int(top.split('-')[0])
 below = {k: v for k, v in prev.items() if int(k.split('-')[0]) < lt}
 ph = max(below, key=below.get) if below else None
-heads = sorted(k for k, v in ind.items() if v >= 0.5); acc = {k: v['exact'] for k, v in m['singles'].items()}
-print('induction head %s (mass %.2f), previous-token head %s (%.2f); task %.3f, with %s masked %.3f, with each '
-      'induction head masked %s' % (top, ind[top], ph, prev.get(ph, 0), m['baseline']['exact'], ph, acc.get(ph, -1),
-      ', '.join('%s %.3f' % (h, acc[h]) for h in heads)))
+print('induction head %s (mass %.2f), previous-token head %s (%.2f)' % (top, ind[top], ph, prev.get(ph, 0)))
 assert ind[top] >= 0.5 and ph is not None and prev[ph] >= 0.5"
+        judge "induction organism: masking the previous-token head hurts more than masking any induction head" "
+import json; s = json.load(open('$tmp/ei.json')); m = json.load(open('$tmp/mi.json'))
+ind = {k: v[3] for k, v in s.items()}; prev = {k: v[4] for k, v in s.items()}
+lt = int(max(ind, key=ind.get).split('-')[0])
+ph = max((k for k in prev if int(k.split('-')[0]) < lt), key=prev.get)
+heads = sorted(k for k, v in ind.items() if v >= 0.5); b = m['baseline']['exact']
+acc = {k: v['exact'] for k, v in m['singles'].items()}
+print('task %.3f; %s masked %.3f; each induction head masked: %s' % (b, ph, acc[ph],
+      ', '.join('%s %.3f' % (h, acc[h]) for h in heads)))
+assert heads and all(b - acc[ph] > b - acc[h] for h in heads)"
     else
         echo "FAIL induction organism scorers: $(tail -n1 "$tmp/err")"
     fi
