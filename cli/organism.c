@@ -22,8 +22,10 @@ static const struct {
      * masking one cost less than masking an induction head. Head dropout on layer 1 once
      * the circuit exists (step 1000) makes the two induction heads back each other up;
      * from step 0 it led to another circuit (layer-0 heads attending a fixed 10-11 back)
-     * that the probe cannot see, which seeds 4 and 6 also reach without head dropout. */
-    {"induction", 2, 2, 64, 0, 0, 32, 2000, 100, 2e-3f, "2-layer attention-only: previous-token + induction heads",
+     * that the probe cannot see. With 100 warm-up steps seeds 4 and 6 reached that
+     * circuit too (with or without head dropout); 300 steps gave the induction circuit
+     * for each of seeds 1-6. */
+    {"induction", 2, 2, 64, 0, 0, 32, 2000, 300, 2e-3f, "2-layer attention-only: previous-token + induction heads",
      0.3f, 1000},
     /* Markov filler with its own loss keeps most heads local; few heads retrieve. */
     {"retrieval", 4, 8, 64, 0, 0, 32, 1400, 100, 2e-3f, "4 layers x 8 heads, attention-only, context 64", 0, 0},
@@ -43,7 +45,8 @@ static const char help[] =
     "Train the default model organism for TASK (induction, retrieval, successor, recall),\n"
     "write it as a Hugging Face folder and report its task accuracy. Defaults:\n"
     "  induction  2 layers x 2 heads, d 64, attention-only, 256 tokens, sequences of 72,\n"
-    "             2000 steps of 32, head dropout 0.3 on layer 1 from step 1000\n"
+    "             2000 steps of 32 (300 warm-up), head dropout 0.3 on layer 1 from\n"
+    "             step 1000\n"
     "  retrieval  4 layers x 8 heads, d 64, attention-only, context 64, 1400 steps of 32\n"
     "  successor  3 layers x 4 heads, d 64, attention-only, runs of 8, 1500 steps of 64\n"
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
