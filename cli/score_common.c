@@ -2,6 +2,7 @@
 #include "score_common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,12 +125,20 @@ void score_progress_done(void) {
 }
 
 int score_encode(const char *cmd, const hw_tokenizer *t, const char *text, int flags, int **ids) {
-    int n = hw_tokenizer_encode(t, text, flags, NULL, 0);
-    if (n < 0) return cli_error(cmd, "%s", hw_last_error()), -1;
-    *ids = malloc(sizeof(int) * (size_t)(n + 1));
-    if (!*ids) return cli_error(cmd, "out of memory"), -1;
-    hw_tokenizer_encode(t, text, flags, *ids, n);
-    return n;
+    /* One id per byte plus BOS and EOS holds every tokenizer's output unless a
+     * normalizer added text; only then encode a second time with the count it gave
+     * (encoding a haystack twice was a third of a needle-in-a-haystack setup). */
+    size_t len = strlen(text);
+    int cap = len < INT_MAX - 16 ? (int)len + 16 : INT_MAX;
+    for (;;) {
+        *ids = malloc(sizeof(int) * (size_t)cap);
+        if (!*ids) return cli_error(cmd, "out of memory"), -1;
+        int n = hw_tokenizer_encode(t, text, flags, *ids, cap);
+        if (n < 0) return free(*ids), *ids = NULL, cli_error(cmd, "%s", hw_last_error()), -1;
+        if (n <= cap) return n;
+        free(*ids);
+        cap = n;
+    }
 }
 
 int score_single_token(const hw_tokenizer *t, const char *text) {
