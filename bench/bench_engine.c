@@ -166,6 +166,9 @@ static double read_rate(const char *src) {
  * row-major, as hw_matmul calls it) over n shapes run back to back. */
 static double sgemm_rate(const float *x, const float *w, float *y, int M, const int (*nk)[2],
                          int n) {
+    /* OpenBLAS's own threads, as a user of it would run them (headwise sets it back to
+     * one thread at its next product). */
+    openblas_set_num_threads(THREADS);
     double flop = 0, t0 = now();
     for (int i = 0; i < n; i++) {
         int N = nk[i][0], K = nk[i][1];

@@ -43,7 +43,10 @@ const char *hw_status_str(hw_status s);
 /* The message of the last failure in this thread ("" if none). */
 const char *hw_last_error(void);
 
-/* Threads used by OpenMP kernels and BLAS (n <= 0: all cores). */
+/* Threads of headwise's pool and OpenMP kernels (n <= 0: all cores). headwise shares
+ * every matrix product out itself, in blocks fixed by the product's shape, so results
+ * do not depend on the thread count; OpenBLAS is set to one thread (process-wide) at
+ * every product headwise starts. */
 void hw_set_threads(int n);
 int hw_get_threads(void);
 
@@ -562,9 +565,7 @@ hw_status hw_param_get(const hw_config *cfg, int i, hw_param *out);
 const float *hw_model_param(const hw_model *m, int i);
 
 /* Gradients of the loss on one batch. A hw_grad is a workspace (activation buffers
- * grow to the largest batch seen). While it computes, OpenBLAS is set to one thread
- * (headwise's pool shares the products out) and restored to hw_get_threads() after:
- * run other OpenBLAS users elsewhere in the process at another time. Gates: optional per-head scalars (L, H) that
+ * grow to the largest batch seen). Gates: optional per-head scalars (L, H) that
  * multiply each head's z before W_O (1 = no change), a parameter a method inserts
  * with the model frozen; their gradient comes with HW_GRAD_GATES. */
 typedef struct hw_grad hw_grad;

@@ -67,6 +67,30 @@ static void q8_rows(void *arg, int r0, int r1) {
             j->y[(size_t)t * R + r] = row_q8(j->w, r, j->x + (size_t)t * K);
 }
 
+/* Prefill products, y (T, R) = x (T, K) W^T: one single-threaded sgemm per fixed block
+ * of weight rows (output columns), the blocks shared by the pool. OpenBLAS's own threads
+ * split a product where the thread count puts the boundary, and its Haswell kernels sum
+ * an output at the edge of a split in another order (stories260K's prefill logits moved
+ * by 1.6e-5 between 1 and 2 threads); blocks fixed by R alone give the same bits for
+ * any thread count. About 8 blocks of whole 64-row groups: each block packs x again,
+ * 8 times x is small beside the product, and 8 still balance 2 to 4 threads. */
+typedef struct {
+    float *y;
+    const float *x, *w;
+    int T, R, K, block;
+    float beta;
+} gemm_job;
+
+static void gemm_blocks(void *arg, int r0, int r1) {
+    const gemm_job *j = arg;
+    /* The same rows always go in the same call, however the pool groups blocks. */
+    for (int r = r0; r < r1; r += j->block) {
+        const int n = r1 - r < j->block ? r1 - r : j->block;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, j->K, 1.0f, j->x, j->K,
+                    j->w + (size_t)r * j->K, j->K, j->beta, j->y + r, j->R);
+    }
+}
+
 void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, int T) {
     const int R = w->rows, K = w->cols;
     if (w->dtype == HW_F32 && T > 1) {
@@ -75,8 +99,11 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
          * bias pass follows. */
         if (bias)
             for (int t = 0; t < T; t++) memcpy(y + (size_t)t * R, bias, (size_t)R * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, R, K, 1.0f, x, K, w->f32, K,
-                    bias ? 1.0f : 0.0f, y, R);
+        int block = (R / 8 + 63) / 64 * 64;
+        if (block < 64) block = 64;
+        gemm_job j = {y, x, w->f32, T, R, K, block, bias ? 1.0f : 0.0f};
+        hw_blas_one_thread();
+        hw_parallel_range(gemm_blocks, &j, R, block);
         return;
     }
     if (w->dtype == HW_F32) {

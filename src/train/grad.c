@@ -4,7 +4,6 @@
  */
 #include "train.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,9 +230,8 @@ static hw_status run_forward(hw_grad *g, const hw_batch *b) {
     if (s != HW_OK) return s;
     memcpy(g->tokens, b->tokens, (size_t)b->B * b->T * sizeof(int));
     g->have_grads = 0;
-    openblas_set_num_threads(1); /* the pool shares the products out (gemm.c) */
+    hw_blas_one_thread(); /* the pool shares the products out (gemm.c) */
     s = hw_train_forward(g, b);
-    openblas_set_num_threads(hw_get_threads());
     return s;
 }
 
@@ -266,9 +264,8 @@ hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) 
                 g->act_cap[slot] = n;
             }
         }
-    openblas_set_num_threads(1);
+    hw_blas_one_thread();
     s = hw_train_backward(g, what);
-    openblas_set_num_threads(hw_get_threads());
     if (s == HW_OK && loss) *loss = g->loss;
     return s;
 }
