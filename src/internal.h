@@ -109,7 +109,8 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
  * threads (pool.c); returns when all are done. For the decode path's row loops. */
 typedef void (*hw_range_fn)(void *arg, int begin, int end);
 void hw_parallel_range(hw_range_fn fn, void *arg, int n, int chunk);
-/* OpenBLAS on one thread from now on (threads.c): the pool shares products out. */
+/* Put OpenBLAS back on one thread if anything changed it (threads.c); called before
+ * products, which the pool shares out. */
 void hw_blas_one_thread(void);
 /* SIMD levels of simd.c's kernels, chosen at run time: the best the CPU has. */
 enum { HW_SIMD_C = 0, HW_SIMD_AVX2 = 1, HW_SIMD_AVX512 = 2 };

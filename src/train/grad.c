@@ -231,8 +231,7 @@ static hw_status run_forward(hw_grad *g, const hw_batch *b) {
     memcpy(g->tokens, b->tokens, (size_t)b->B * b->T * sizeof(int));
     g->have_grads = 0;
     hw_blas_one_thread(); /* the pool shares the products out (gemm.c) */
-    s = hw_train_forward(g, b);
-    return s;
+    return hw_train_forward(g, b);
 }
 
 hw_status hw_grad_loss(hw_grad *g, const hw_batch *b, float *loss) {
@@ -264,8 +263,7 @@ hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) 
                 g->act_cap[slot] = n;
             }
         }
-    hw_blas_one_thread();
-    s = hw_train_backward(g, what);
+    s = hw_train_backward(g, what); /* OpenBLAS still on one thread, from run_forward */
     if (s == HW_OK && loss) *loss = g->loss;
     return s;
 }
