@@ -50,6 +50,16 @@ const char *hw_last_error(void);
 void hw_set_threads(int n);
 int hw_get_threads(void);
 
+/* The index of the largest of x[0..n), the first on ties (0 when n <= 0). Every greedy
+ * choice in headwise is this one. */
+int hw_argmax(const float *x, int n);
+
+/* Progress of a long method (every hw_*_run takes one, NULL for none): called as work
+ * advances with what is being done, units done and the total (0: unknown). Return
+ * non-zero to stop: the method then fails with HW_ERR_ARG ("stopped by the caller")
+ * and leaves any file it keeps (a resume log) consistent. */
+typedef int (*hw_progress_fn)(const char *stage, int64_t done, int64_t total, void *user);
+
 /* ---------------------------------------------------------------- config */
 
 typedef enum { HW_NORM_RMS, HW_NORM_LAYER } hw_norm_kind;
@@ -128,6 +138,7 @@ hw_context *hw_context_new(const hw_model *m, int n_ctx /* <= 0: model's n_ctx *
 void hw_context_free(hw_context *c);
 int hw_context_pos(const hw_context *c);   /* tokens already in the cache */
 int hw_context_size(const hw_context *c);  /* C */
+const hw_model *hw_context_model(const hw_context *c);
 void hw_context_reset(hw_context *c);      /* forget all cached tokens */
 
 typedef enum {
@@ -449,6 +460,7 @@ typedef int (*hw_piece_fn)(const char *piece, size_t len, void *user);
 typedef struct {
     int n_steps;            /* total positions to run, prompt included */
     hw_sampler_params sampler;
+    const hw_hooks *hooks;  /* run in every forward call (prefill and decode); NULL: none */
 } hw_generate_params;
 hw_generate_params hw_generate_params_default(void);
 
@@ -457,6 +469,36 @@ hw_generate_params hw_generate_params_default(void);
  * go to fn as they are made. */
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user);
+
+/* Greedy decoding, the one loop every protocol and command uses (generate at
+ * temperature 0 aside, which goes through the sampler's identical argmax). */
+enum {
+    HW_STOP_EOS = 1,      /* stop after EOS or BOS (llama2.c-style models emit BOS between
+                           * texts); the token is returned, its text is not */
+    HW_STOP_NEWLINE = 2,  /* stop after a token whose text holds a newline (needs t) */
+};
+/* Called after each new token with its step (0-based), id and the logits (V) it was
+ * chosen from; return non-zero to stop with an error (HW_ERR_ARG). */
+typedef int (*hw_token_fn)(int step, int token, const float *logits, void *user);
+typedef struct {
+    int max_new;            /* new tokens at most (default 64) */
+    int stop;               /* HW_STOP_* flags (default HW_STOP_EOS) */
+    /* 1: prefill all but the last prompt token, then feed that one as the first decode
+     * step, so that every new token comes from a one-token call, where decode-phase
+     * hooks act (the Retrieval Head protocol); 0 (default): prefill the whole prompt. */
+    int decode_last;
+    const hw_hooks *hooks;  /* in every call; NULL: none */
+    hw_token_fn on_token;   /* NULL: none */
+    void *user;
+} hw_greedy_params;
+hw_greedy_params hw_greedy_params_default(void);
+/* Reset c, run prompt (n tokens; at least 2 with decode_last) and append greedy tokens
+ * to out (room for max_new) until max_new, a stop condition or the end of c's context;
+ * each new token costs one forward call and the last is never fed back. text (if not
+ * NULL; needs t) receives the new tokens' text, NUL-terminated, cut at text_cap bytes.
+ * Returns the number of new tokens, or -1 (error set). */
+int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
+              const hw_greedy_params *p, int *out, char *text, size_t text_cap);
 
 /* ---------------------------------------------------------------- synthetic tasks */
 

@@ -16,6 +16,17 @@
 /* Record a printf-style message for hw_last_error() and return s. */
 hw_status hw_fail(hw_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* core/rng.c: splitmix64, the library's one seeded stream (task data, probes' random
+ * blocks, random head sets). */
+typedef struct { uint64_t s; } hw_rng;
+uint64_t hw_rng_next(hw_rng *r);
+/* Uniform in [0, n), n > 0. */
+int hw_rng_int(hw_rng *r, int n);
+/* Uniform in [0, 1). */
+double hw_rng_unit(hw_rng *r);
+/* A stream seed from a few numbers (each mixed in). */
+uint64_t hw_seed_mix(uint64_t a, uint64_t b, uint64_t c);
+
 /* Whether n bytes are strict UTF-8 (no overlong forms, surrogates or code
  * points above U+10FFFF); *bad (may be NULL) gets the offset of the first
  * invalid byte, or n. */

@@ -82,9 +82,7 @@ int hw_retrieval_step(double *score, const float *pattern, int H, int P, const i
     int copied = 0;
     for (int h = 0; h < H; h++) {
         const float *row = pattern + (size_t)h * P;
-        int best = 0;
-        for (int j = 1; j < P; j++)
-            if (row[j] > row[best]) best = j;
+        int best = hw_argmax(row, P);
         if (best >= start && best < end && best < n_ids && ids[best] == generated) {
             score[h] += 1.0 / (end - start);
             copied++;

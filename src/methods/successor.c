@@ -118,9 +118,7 @@ int hw_successor_hits(const float *logits, const int *seq, int n, int U) {
     int hits = 0;
     for (int k = 0; k + 1 < n; k++) {
         const float *row = logits + (size_t)k * U;
-        int best = 0;
-        for (int j = 1; j < U; j++)
-            if (row[j] > row[best]) best = j;
+        int best = hw_argmax(row, U);
         hits += best == seq[k + 1];
     }
     return hits;

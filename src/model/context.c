@@ -61,6 +61,7 @@ void hw_context_free(hw_context *c) {
 
 int hw_context_pos(const hw_context *c) { return c->pos; }
 int hw_context_size(const hw_context *c) { return c->n_ctx; }
+const hw_model *hw_context_model(const hw_context *c) { return c->m; }
 void hw_context_reset(hw_context *c) { c->pos = 0; }
 
 float *hw_context_grow(float **buf, size_t *cap, size_t n) {

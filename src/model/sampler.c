@@ -57,13 +57,6 @@ static float random_unit(hw_sampler *s) { /* in [0, 1) */
     return (float)((s->state * 0x2545f4914f6cdd1dull) >> 40) / 16777216.0f;
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static int by_prob_desc(const void *a, const void *b) {
     const candidate *x = a, *y = b;
     if (x->p != y->p) return x->p < y->p ? 1 : -1;
@@ -72,7 +65,7 @@ static int by_prob_desc(const void *a, const void *b) {
 
 int hw_sampler_sample(hw_sampler *s, float *logits) {
     const int V = s->vocab;
-    if (s->p.temperature == 0.0f) return argmax(logits, V);
+    if (s->p.temperature == 0.0f) return hw_argmax(logits, V);
     for (int i = 0; i < V; i++) logits[i] /= s->p.temperature;
     hw_softmax(logits, V);
     float coin = random_unit(s);

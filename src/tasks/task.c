@@ -9,24 +9,6 @@
 
 /* ---------------------------------------------------------------- random streams */
 
-uint64_t hw_rng_next(hw_rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-int hw_rng_int(hw_rng *r, int n) { return (int)(((hw_rng_next(r) >> 32) * (uint64_t)n) >> 32); }
-
-double hw_rng_unit(hw_rng *r) { return (double)(hw_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
-
-uint64_t hw_seed_mix(uint64_t a, uint64_t b, uint64_t c) {
-    hw_rng r = {a};
-    r.s ^= hw_rng_next(&r) + b;
-    r.s ^= hw_rng_next(&r) + c;
-    return hw_rng_next(&r);
-}
-
 /* Training batches and the held-out stream draw from differently salted seeds,
  * so no evaluation sample is a training sample by construction of the stream. */
 #define SALT_TRAIN 0x7452414Eull /* "TRAN" */
@@ -144,13 +126,6 @@ hw_status hw_task_check_model(const hw_task *t, const hw_model *m) {
     return HW_OK;
 }
 
-int hw_task_argmax(const float *logits, int V) {
-    int best = 0;
-    for (int i = 1; i < V; i++)
-        if (logits[i] > logits[best]) best = i;
-    return best;
-}
-
 hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *tokens, const int *targets,
                                  const unsigned char *want, int T, int *right, int *total) {
     int V = hw_model_config(m)->vocab_size;
@@ -160,7 +135,7 @@ hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *to
     hw_status s = hw_forward(c, tokens, T, HW_LOGITS_ALL, logits);
     for (int i = 0; i < T && s == HW_OK; i++) {
         if (targets[i] < 0 || (want && !want[i])) continue;
-        *right += hw_task_argmax(logits + (size_t)i * V, V) == targets[i];
+        *right += hw_argmax(logits + (size_t)i * V, V) == targets[i];
         (*total)++;
     }
     free(logits);
@@ -168,17 +143,10 @@ hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *to
 }
 
 hw_status hw_task_greedy(const hw_model *m, hw_context *c, const int *prompt, int n, int len, int *out) {
-    int V = hw_model_config(m)->vocab_size;
-    float *logits = malloc((size_t)V * sizeof *logits);
-    if (!logits) return hw_fail(HW_ERR_NOMEM, "out of memory for logits");
-    hw_context_reset(c);
-    hw_status s = hw_forward(c, prompt, n, HW_LOGITS_LAST, logits);
-    for (int i = 0; i < len && s == HW_OK; i++) {
-        out[i] = hw_task_argmax(logits, V);
-        if (i + 1 < len) s = hw_forward(c, &out[i], 1, HW_LOGITS_LAST, logits);
-    }
-    free(logits);
-    return s;
+    hw_greedy_params p = hw_greedy_params_default();
+    p.max_new = len;
+    p.stop = 0;
+    return hw_greedy(c, NULL, prompt, n, &p, out, NULL, 0) < 0 ? HW_ERR_ARG : HW_OK;
 }
 
 hw_status hw_task_evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {

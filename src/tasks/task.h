@@ -12,16 +12,6 @@
 
 #include "internal.h"
 
-/* splitmix64: small, seedable, good enough to draw task data. */
-typedef struct { uint64_t s; } hw_rng;
-uint64_t hw_rng_next(hw_rng *r);
-/* Uniform in [0, n), n > 0. */
-int hw_rng_int(hw_rng *r, int n);
-/* Uniform in [0, 1). */
-double hw_rng_unit(hw_rng *r);
-/* A stream seed from a few numbers (each mixed in). */
-uint64_t hw_seed_mix(uint64_t a, uint64_t b, uint64_t c);
-
 typedef struct hw_task_kind hw_task_kind;
 
 struct hw_task {
@@ -56,8 +46,6 @@ hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *to
                                  const unsigned char *want, int T, int *right, int *total);
 /* Greedy continuation: prefill prompt (n), then decode len argmax tokens into out. */
 hw_status hw_task_greedy(const hw_model *m, hw_context *c, const int *prompt, int n, int len, int *out);
-/* The argmax of logits (V). */
-int hw_task_argmax(const float *logits, int V);
 /* Checks every task's evaluate starts with: the model fits the task. */
 hw_status hw_task_check_model(const hw_task *t, const hw_model *m);
 
