@@ -39,7 +39,8 @@ int cmd_heads(int argc, char **argv) {
     if (!path) return cli_usage_error(cmd, "give FILE.json");
     hw_head_scores *s = hw_head_scores_read(path);
     if (!s) return cli_error(cmd, "%s", hw_last_error());
-    int n = s->L * s->H, above = 0, max_trials = 0, rc = 1;
+    const int L = hw_head_scores_layers(s), H = hw_head_scores_heads(s);
+    int n = L * H, above = 0, max_trials = 0, rc = 1;
     double *v = malloc(sizeof(double) * (size_t)n * 3), *mean = v ? v + (size_t)n * 2 : NULL;
     if (!v) {
         hw_head_scores_free(s);
@@ -47,17 +48,19 @@ int cmd_heads(int argc, char **argv) {
     }
     hw_head_scores_mean(s, mean);
     for (int i = 0; i < n; i++) {
+        int cnt;
+        const double *vals = hw_head_scores_values(s, i / H, i % H, &cnt);
         double x = mean[i];
-        if (column >= 0) x = column < s->count[i] ? s->values[i][column] : 0;
+        if (column >= 0) x = column < cnt ? vals[column] : 0;
         v[i * 2] = x;
-        v[i * 2 + 1] = s->count[i];
+        v[i * 2 + 1] = cnt;
         above += x > threshold;
-        if (s->count[i] > max_trials) max_trials = s->count[i];
+        if (cnt > max_trials) max_trials = cnt;
     }
     static const char *const cols[] = {"score", "trials"};
-    score_table tab = {s->L, s->H, 2, cols, v};
+    score_table tab = {L, H, 2, cols, v};
     printf("# %s: %d layers x %d heads, up to %d values per head; %d heads (%.1f%%) score > %g\n",
-           path, s->L, s->H, max_trials, above, 100.0 * above / n, threshold);
+           path, L, H, max_trials, above, 100.0 * above / n, threshold);
     score_table_print(&tab, 0, 0, (int)top);
     rc = out ? score_table_write(cmd, &tab, 0, 0, out) : 0;
     free(v);

@@ -179,9 +179,10 @@ int cmd_mask_test(int argc, char **argv) {
         cli_error(cmd, "%s", hw_last_error());
         goto done;
     }
-    if (s->L != L || s->H > H) {
-        cli_error(cmd, "%s scores %d layers x %d heads; the model has %d x %d", scores_path, s->L,
-                  s->H, L, H);
+    const int sL = hw_head_scores_layers(s), sH = hw_head_scores_heads(s);
+    if (sL != L || sH > H) {
+        cli_error(cmd, "%s scores %d layers x %d heads; the model has %d x %d", scores_path, sL,
+                  sH, L, H);
         goto done;
     }
     if (top > N || exclude > N || (draws && N - exclude < top)) {
@@ -199,16 +200,17 @@ int cmd_mask_test(int argc, char **argv) {
         goto done;
     }
     {
-        double *mean = malloc(sizeof(double) * (size_t)s->L * s->H);
+        double *mean = malloc(sizeof(double) * (size_t)sL * sH);
         if (!mean) {
             cli_error(cmd, "out of memory");
             goto done;
         }
         hw_head_scores_mean(s, mean);
-        for (int l = 0; l < s->L; l++)
-            for (int h = 0; h < s->H; h++) {
-                int i = l * s->H + h;
-                double x = column >= 0 ? (column < s->count[i] ? s->values[i][column] : 0) : mean[i];
+        for (int l = 0; l < sL; l++)
+            for (int h = 0; h < sH; h++) {
+                int cnt;
+                const double *vals = hw_head_scores_values(s, l, h, &cnt);
+                double x = column >= 0 ? (column < cnt ? vals[column] : 0) : mean[l * sH + h];
                 key[l * H + h] = ascending ? -x : x;
             }
         free(mean);

@@ -305,11 +305,14 @@ int cmd_score_retrieval(int argc, char **argv) {
     hw_head_scores_mean(scores, mean);
     for (int i = 0; i < L * H; i++) {
         tab_v[i * 2] = mean[i];
-        tab_v[i * 2 + 1] = scores->count[i];
+        int cnt;
+        hw_head_scores_values(scores, i / H, i % H, &cnt);
+        tab_v[i * 2 + 1] = cnt;
     }
     static const char *const cols[] = {"score", "trials"};
     score_table tab = {L, H, 2, cols, tab_v};
-    int counted = scores->count[0];
+    int counted;
+    hw_head_scores_values(scores, 0, 0, &counted);
     printf("# retrieval score: %d successful trials (this run: %d of %d new)\n", counted, ok_trials,
            total - n_done);
     if (!counted)

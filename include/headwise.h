@@ -355,14 +355,14 @@ hw_status hw_logit_direction(const hw_model *m, const int *pos, int n_pos, const
                              int n_neg, const float *resid, float *dir);
 
 /* A head-score file in the Retrieval Head repository's layout, {"L-H": [values]}: one
- * list per query head (a value per successful trial, or one score). */
-typedef struct {
-    int L, H;
-    int *count;            /* (L, H) values per head */
-    double **values;       /* (L, H) lists */
-} hw_head_scores;
+ * list per query head (a value per successful trial, or one score). Opaque. */
+typedef struct hw_head_scores hw_head_scores;
 hw_head_scores *hw_head_scores_new(int L, int H);
 void hw_head_scores_free(hw_head_scores *s);
+int hw_head_scores_layers(const hw_head_scores *s);   /* L */
+int hw_head_scores_heads(const hw_head_scores *s);    /* H */
+/* The values of head (layer, head) and their number in *n (NULL, 0 outside the grid). */
+const double *hw_head_scores_values(const hw_head_scores *s, int layer, int head, int *n);
 hw_status hw_head_scores_append(hw_head_scores *s, int layer, int head, double v);
 /* Mean of each head's list (0 for an empty one): mean (L, H). */
 void hw_head_scores_mean(const hw_head_scores *s, double *mean);

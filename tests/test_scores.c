@@ -243,10 +243,14 @@ static void head_scores_roundtrip_and_published_layout(void) {
     CHECK(hw_head_scores_append(s, 2, 0, 1) == HW_ERR_ARG, "layer out of range");
     CHECK(hw_head_scores_write(s, path) == HW_OK, "write");
     hw_head_scores *r = hw_head_scores_read(path);
-    CHECK(r && r->L == 2 && r->H == 3, "read back %dx%d", r ? r->L : -1, r ? r->H : -1);
+    CHECK(r && hw_head_scores_layers(r) == 2 && hw_head_scores_heads(r) == 3, "read back %dx%d",
+          r ? hw_head_scores_layers(r) : -1, r ? hw_head_scores_heads(r) : -1);
     if (r) {
-        CHECK(r->count[5] == 5 && r->count[0] == 1 && r->count[1] == 0, "counts");
-        CHECK(r->values[0][0] == 1.0 / 3 && r->values[5][4] == 0.1 * 4, "values exact");
+        int n5, n0, n1;
+        const double *v5 = hw_head_scores_values(r, 1, 2, &n5), *v0 = hw_head_scores_values(r, 0, 0, &n0);
+        hw_head_scores_values(r, 0, 1, &n1);
+        CHECK(n5 == 5 && n0 == 1 && n1 == 0, "counts");
+        CHECK(v0[0] == 1.0 / 3 && v5[4] == 0.1 * 4, "values exact");
         double mean[6];
         hw_head_scores_mean(r, mean);
         CHECK(fabs(mean[5] - 0.2) < 1e-12 && mean[1] == 0, "means %g %g", mean[5], mean[1]);
@@ -258,8 +262,13 @@ static void head_scores_roundtrip_and_published_layout(void) {
     fputs("{\"16-19\": [0.9, 1.0], \"0-0\": [0.0], \"3-31\": 0.25}", f);
     fclose(f);
     r = hw_head_scores_read(path);
-    CHECK(r && r->L == 17 && r->H == 32, "size from the largest keys");
-    if (r) CHECK(r->count[16 * 32 + 19] == 2 && r->values[3 * 32 + 31][0] == 0.25, "entries");
+    CHECK(r && hw_head_scores_layers(r) == 17 && hw_head_scores_heads(r) == 32, "size from the largest keys");
+    if (r) {
+        int n1, n2;
+        hw_head_scores_values(r, 16, 19, &n1);
+        const double *v = hw_head_scores_values(r, 3, 31, &n2);
+        CHECK(n1 == 2 && n2 == 1 && v[0] == 0.25, "entries");
+    }
     hw_head_scores_free(r);
     const char *bad[] = {"[1, 2]", "{\"a-1\": [1]}", "{\"1-2\": [\"x\"]}", "{}", "{\"1-2-3\": 1}",
                          "{\"1-2\": [1]"};

@@ -13,6 +13,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct hw_head_scores {
+    int L, H;
+    int *count;            /* (L, H) values per head */
+    double **values;       /* (L, H) lists */
+};
+
+int hw_head_scores_layers(const hw_head_scores *s) { return s->L; }
+int hw_head_scores_heads(const hw_head_scores *s) { return s->H; }
+
+const double *hw_head_scores_values(const hw_head_scores *s, int layer, int head, int *n) {
+    if (layer < 0 || layer >= s->L || head < 0 || head >= s->H) {
+        *n = 0;
+        return NULL;
+    }
+    *n = s->count[layer * s->H + head];
+    return s->values[layer * s->H + head];
+}
+
 hw_head_scores *hw_head_scores_new(int L, int H) {
     if (L <= 0 || H <= 0 || (size_t)L * H > (1u << 24)) {
         hw_fail(HW_ERR_ARG, "head scores: bad size %d x %d", L, H);
