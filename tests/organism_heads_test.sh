@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # organism_heads_test.sh: the head scorers' causal claims on trained model organisms
-# (headwise organism TASK). Organisms are trained once into build/organisms/TASK
-# (HW_ORGANISMS) and reused by later runs and by the sanitizer build, which trains with
-# the release binary when it has one (delete a folder to retrain; a change to the task's
-# source or the organism defaults retrains it). Asserted:
+# (headwise organism TASK), trained once per machine and sources into the cache outside
+# the clone (tests/organisms.sh) and reused by later runs and the sanitizer build. Asserted:
 #   retrieval  masking the top-1 retrieval head drops the exact-answer rate by >= 50
 #              points; masking one head outside the top 5 drops it by <= 15 points on
 #              average over all such heads; masking the top 5 drops it >= 40 points more
@@ -19,28 +17,11 @@ set -u
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
 hw=$build/headwise
-org=${HW_ORGANISMS:-build/organisms}
-trainer=$hw
-[ -x build/rel/headwise ] && trainer=build/rel/headwise  # ASan would take ten times as long
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$org"
 
-# organism TASK: the trained folder, training it first if absent or if the task's
-# generator or the organism defaults changed since (a stale cache would test old data).
-organism() {
-    local d="$org/$1" stamp
-    stamp=$(cat "src/tasks/$1.c" src/tasks/task.c cli/organism.c | cksum)
-    if [ ! -s "$d/model.safetensors" ] || [ ! -s "$d/training.json" ] || [ "$(cat "$d/stamp" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$d.tmp"
-        "$trainer" organism "$1" -o "$d.tmp" --threads 2 >"$tmp/$1.train" 2>"$tmp/$1.err" || return 1
-        cp "$tmp/$1.train" "$d.tmp/training.json" 2>/dev/null
-        echo "$stamp" >"$d.tmp/stamp"
-        rm -rf "$d" && mv "$d.tmp" "$d"
-    fi
-    echo "$d"
-}
+. tests/organisms.sh
 judge() { # name python-assertion-program
     if "$py" -c "$2" >"$tmp/judge" 2>&1; then echo "PASS $1: $(head -n1 "$tmp/judge")"; else echo "FAIL $1: $(head -n1 "$tmp/judge")"; fi
 }
