@@ -372,6 +372,21 @@ hw_head_scores *hw_head_scores_read(const char *path);
 /* Write {"L-H": [...]} atomically, keys in layer then head order. */
 hw_status hw_head_scores_write(const hw_head_scores *s, const char *path);
 
+/* ---------------------------------------------------------------- prompts files */
+
+/* A prompts file (src/eval/prompts.c): one prompt per line,
+ * "prompt<TAB>answer1[<TAB>answer2 ...]" (up to 4 answers), "\n" in a prompt stands for a
+ * newline, lines starting with '#' are comments. Used by mask-test (prompt, answer),
+ * sweep scale and attribution (prompt, memorized answer, in-context answer). */
+typedef struct hw_prompts hw_prompts;
+/* Every line must have at least n_answers answers; a file with no prompt is an error. */
+hw_prompts *hw_prompts_read(const char *path, int n_answers);
+void hw_prompts_free(hw_prompts *p);
+int hw_prompts_count(const hw_prompts *p);
+const char *hw_prompts_text(const hw_prompts *p, int i);
+/* Answer k of prompt i, or NULL if the line has none. */
+const char *hw_prompts_answer(const hw_prompts *p, int i, int k);
+
 /* ---------------------------------------------------------------- output files */
 
 /* A file written whole or not at all: data goes to a temporary name beside path
@@ -427,6 +442,15 @@ int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags,
  * start (prev_id < 0). The bytes are not NUL-terminated and live as long as t.
  * Returns NULL (len 0) for an id outside the vocabulary. */
 const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size_t *len);
+/* hw_tokenizer_encode into a malloc'd array *ids (the caller frees it); returns the
+ * count or -1 (error set, *ids NULL). */
+int hw_tokenizer_encode_alloc(const hw_tokenizer *t, const char *text, int flags, int **ids);
+/* The single token a word is when it follows another word: " word" (or, for tokenizers
+ * that put the space themselves, "word") if it encodes to one token; else -1. */
+int hw_tokenizer_word_token(const hw_tokenizer *t, const char *word);
+/* The token an answer starts with: its single word token if it has one, else the first
+ * token of its encoding; -1 if it encodes to nothing. */
+int hw_tokenizer_answer_token(const hw_tokenizer *t, const char *text);
 
 /* Write a Hugging Face tokenizer.json for a vocabulary of symbols (id = index;
  * each non-empty, without whitespace, distinct): a WordLevel model with a

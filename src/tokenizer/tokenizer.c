@@ -152,3 +152,41 @@ const char *hw_tokenizer_decode(const hw_tokenizer *t, int prev_id, int id, size
     }
     return s;
 }
+
+int hw_tokenizer_encode_alloc(const hw_tokenizer *t, const char *text, int flags, int **ids) {
+    /* One id per byte plus BOS and EOS holds every tokenizer's output unless a
+     * normalizer added text; only then encode a second time with the count it gave
+     * (encoding a haystack twice was a third of a needle-in-a-haystack setup). */
+    *ids = NULL;
+    size_t len = strlen(text);
+    int cap = len < INT_MAX - 16 ? (int)len + 16 : INT_MAX;
+    for (;;) {
+        *ids = malloc(sizeof(int) * (size_t)cap);
+        if (!*ids) return hw_fail(HW_ERR_NOMEM, "out of memory encoding %zu bytes", len), -1;
+        int n = hw_tokenizer_encode(t, text, flags, *ids, cap);
+        if (n < 0) return free(*ids), *ids = NULL, -1;
+        if (n <= cap) return n;
+        free(*ids);
+        cap = n;
+    }
+}
+
+int hw_tokenizer_word_token(const hw_tokenizer *t, const char *word) {
+    char buf[512];
+    int ids[4];
+    snprintf(buf, sizeof buf, " %s", word);
+    /* A SentencePiece-style tokenizer already puts a space before the text. */
+    for (int k = 0; k < 2; k++) {
+        int n = hw_tokenizer_encode(t, k ? word : buf, 0, ids, 4);
+        if (n == 1) return ids[0];
+    }
+    return -1;
+}
+
+int hw_tokenizer_answer_token(const hw_tokenizer *t, const char *text) {
+    int id = hw_tokenizer_word_token(t, text);
+    if (id >= 0) return id;
+    int ids[64];
+    int n = hw_tokenizer_encode(t, text, 0, ids, 64);
+    return n > 0 ? ids[0] : -1;
+}
