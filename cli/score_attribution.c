@@ -4,7 +4,7 @@
  * hook_mlp_out per MLP, the embedding as layer 0's hook_resid_pre, each layer's output
  * bias as hook_attn_out minus its heads) and dot it with an unembedding direction,
  * raw or with the final norm's scale held at its value on the full residual. */
-#include "task_eval.h"
+#include "score_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -97,10 +97,12 @@ int cmd_score_attribution(int argc, char **argv) {
     const char *cmd = "score attribution", *model_path = NULL, *tok_path = NULL, *out = NULL,
                *prompts_path = NULL;
     long top = 10;
-    task_opts topt = {0};
+    hw_task_eval_params topt = hw_task_eval_params_default();
+    hw_task *task = NULL;
+    topt.name = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0, tr = task_flag(&topt, cmd, argc, argv, &i);
+        int bad = 0, tr = score_task_flag(&topt, cmd, argc, argv, &i);
         if (tr < 0) return 2;
         if (tr) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_attr, stdout), 0;
@@ -132,12 +134,15 @@ int cmd_score_attribution(int argc, char **argv) {
     if (topt.name) {
         /* Counterfactual samples "<bos> s is a' . s is": in-context answer a' (the task's
          * target), memorized answer the model's own to "<bos> s is". */
-        if (task_open(&topt, cmd, m)) goto done;
-        if (strcmp(hw_task_name(topt.task), "recall")) {
+        if (!(task = hw_task_new_for_model(m, &topt))) {
+            cli_error(cmd, "%s", hw_last_error());
+            goto done;
+        }
+        if (strcmp(hw_task_name(task), "recall")) {
             cli_error(cmd, "--task must be recall");
             goto done;
         }
-        int T = hw_task_seq_len(topt.task);
+        int T = hw_task_seq_len(task);
         if (!(task_tok = malloc(sizeof(int) * (size_t)T * 2)) ||
             !(ps = calloc((size_t)topt.samples, sizeof *ps)) ||
             !(task_ids = calloc((size_t)topt.samples * 3, sizeof(int)))) {
@@ -146,7 +151,7 @@ int cmd_score_attribution(int argc, char **argv) {
         }
         for (long k = 0; k < topt.samples; k++) {
             hw_task_layout lay;
-            if (hw_task_sample(topt.task, (uint64_t)topt.seed, k, task_tok, task_tok + T, &lay)) {
+            if (hw_task_sample(task, (uint64_t)topt.seed, k, task_tok, task_tok + T, &lay)) {
                 cli_error(cmd, "%s", hw_last_error());
                 goto done;
             }
@@ -162,7 +167,7 @@ int cmd_score_attribution(int argc, char **argv) {
             np++;
         }
         if (!np) {
-            cli_error(cmd, "no counterfactual sample among %ld", topt.samples);
+            cli_error(cmd, "no counterfactual sample among %d", topt.samples);
             goto done;
         }
     } else if (score_read_prompts(cmd, prompts_path, 2, &ps, &np)) {
@@ -173,8 +178,8 @@ int cmd_score_attribution(int argc, char **argv) {
         score_progress(cmd, "prompt %d/%d", p + 1, np);
         if (topt.name) {
             hw_task_layout lay;
-            int T = hw_task_seq_len(topt.task);
-            hw_task_sample(topt.task, (uint64_t)topt.seed, task_ids[p * 3], task_tok, task_tok + T, &lay);
+            int T = hw_task_seq_len(task);
+            hw_task_sample(task, (uint64_t)topt.seed, task_ids[p * 3], task_tok, task_tok + T, &lay);
             mem = task_ids[p * 3 + 1];
             inc = task_ids[p * 3 + 2];
             if (run_ids(cmd, &r, task_tok, lay.dst)) goto done;
@@ -223,7 +228,7 @@ done:
     score_free_prompts(ps, topt.name ? 0 : np);
     free(task_tok);
     free(task_ids);
-    task_close(&topt);
+    hw_task_free(task);
     free(tab_v);
     free(raw);
     hw_tokenizer_free(t);

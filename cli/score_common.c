@@ -101,13 +101,6 @@ void score_table_print(const score_table *tab, int rank_col, int ascending, int 
     free(key);
 }
 
-int score_parse_heads(const char *cmd, const hw_model *m, const char *text, hw_head *heads,
-                      int max) {
-    int n = hw_heads_parse(m, text, heads, max);
-    if (n < 0) cli_usage_error(cmd, "%s", hw_last_error());
-    return n;
-}
-
 static int progress_open;
 void score_progress(const char *cmd, const char *fmt, ...) {
     int tty = isatty(2);
@@ -225,4 +218,75 @@ int score_answer_token(const hw_tokenizer *t, const char *text) {
     int ids[64];
     int n = hw_tokenizer_encode(t, text, 0, ids, 64);
     return n > 0 ? ids[0] : -1;
+}
+
+int score_task_flag(hw_task_eval_params *p, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    long v;
+    double d;
+    if (!strcmp(a, "--task")) return cli_value(cmd, argc, argv, i, &p->name) ? -1 : 1;
+    if (!strcmp(a, "--task-seed")) {
+        if (cli_int(cmd, argc, argv, i, 0, 1L << 62, &v)) return -1;
+        p->seed = (uint64_t)v;
+    } else if (!strcmp(a, "--samples")) {
+        if (cli_int(cmd, argc, argv, i, 1, 1000000, &v)) return -1;
+        p->samples = (int)v;
+    } else if (!strcmp(a, "--task-depth")) {
+        if (cli_float(cmd, argc, argv, i, -1, 1, &d)) return -1;
+        p->depth = (float)d;
+    } else if (!strcmp(a, "--task-symbols")) {
+        if (cli_int(cmd, argc, argv, i, 1, 1 << 20, &v)) return -1;
+        p->n_symbols = (int)v;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void score_niah_init(score_niah *n) {
+    memset(n, 0, sizeof *n);
+    n->p = hw_niah_params_default();
+    n->p.haystack_paths = n->hay;
+}
+
+/* An int flag of the needle-in-a-haystack set into *out. */
+static int niah_int(const char *cmd, int argc, char **argv, int *i, long lo, long hi, int *out) {
+    long v;
+    if (cli_int(cmd, argc, argv, i, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 1;
+}
+
+int score_niah_flag(score_niah *n, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    int r = 0;
+    if (!strcmp(a, "--needles")) r = cli_value(cmd, argc, argv, i, &n->p.needles_path) ? -1 : 1;
+    else if (!strcmp(a, "--template")) r = cli_value(cmd, argc, argv, i, &n->p.template_text) ? -1 : 1;
+    else if (!strcmp(a, "--depths")) r = niah_int(cmd, argc, argv, i, 1, 1000, &n->p.n_depths);
+    else if (!strcmp(a, "--buffer")) r = niah_int(cmd, argc, argv, i, 0, 1 << 24, &n->p.buffer);
+    else if (!strcmp(a, "--max-new")) r = niah_int(cmd, argc, argv, i, 1, 100000, &n->p.max_new);
+    else if (!strcmp(a, "--lengths")) {
+        if (cli_value(cmd, argc, argv, i, &v)) return -1;
+        if (hw_niah_parse_lengths(v, &n->p)) return cli_usage_error(cmd, "--%s", hw_last_error()), -1;
+        r = 1;
+    } else if (!strcmp(a, "--haystack")) {
+        if (n->p.n_haystacks == SCORE_MAX_HAYSTACKS)
+            return cli_usage_error(cmd, "at most %d --haystack files", SCORE_MAX_HAYSTACKS), -1;
+        if (cli_value(cmd, argc, argv, i, &n->hay[n->p.n_haystacks])) return -1;
+        n->p.n_haystacks++;
+        r = 1;
+    }
+    n->given |= r == 1;
+    return r;
+}
+
+int score_progress_fn(const char *stage, int64_t done, int64_t total, void *user) {
+    score_progress(user, "%s", stage);
+    return 0;
+}
+
+int score_outputs_ok(const char *cmd, const char *const *paths, int n) {
+    for (int k = 0; k < n; k++)
+        if (paths[k] && hw_output_prepare(paths[k])) return cli_error(cmd, "%s", hw_last_error());
+    return 0;
 }

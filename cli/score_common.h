@@ -1,5 +1,6 @@
 /* score_common.h: what the head-scoring commands share (cli/score_*.c, mask_test.c,
- * sweep.c, heads.c): loading, the per-head output table, progress lines. */
+ * sweep.c, heads.c): loading, the per-head output table, progress lines, the flags of
+ * the protocols' tasks. */
 #ifndef HW_SCORE_COMMON_H
 #define HW_SCORE_COMMON_H
 
@@ -23,9 +24,6 @@ int score_table_write(const char *cmd, const score_table *tab, int rank_col, int
 /* Print the top n (all if n <= 0) heads by column rank_col to stdout. */
 void score_table_print(const score_table *tab, int rank_col, int ascending, int n);
 
-/* "L.H" list to heads, with cmd's error line; returns the count or -1. */
-int score_parse_heads(const char *cmd, const hw_model *m, const char *text, hw_head *heads,
-                      int max);
 /* One progress line on stderr (overwritten in place on a terminal). */
 void score_progress(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void score_progress_done(void);
@@ -60,14 +58,30 @@ typedef struct successor_task successor_task;
 int successor_read_tasks(const char *cmd, const hw_tokenizer *t, const char *path,
                          successor_task **tasks, int *n);
 void successor_free_tasks(successor_task *tasks, int n);
-/* score retrieval's FILE.trials resume log: every logged trial's key (*done, malloc'd),
- * and the head scores of successful ones appended to s (L x H). A missing file is no
- * trials. */
+
+/* The synthetic-task flags of score retrieval, score attribution, mask-test and sweep:
+ * --task --task-seed --samples --task-depth --task-symbols, into p (p->name stays NULL
+ * without --task). Returns 1 if argv[*i] was one (value consumed), 0 if not, -1 on a bad
+ * value (reported). */
+int score_task_flag(hw_task_eval_params *p, const char *cmd, int argc, char **argv, int *i);
+
+/* The needle-in-a-haystack flags of score retrieval and mask-test: --needles --haystack
+ * (repeatable) --template --lengths --depths --buffer --max-new. */
+#define SCORE_MAX_HAYSTACKS 64
 typedef struct {
-    int needle, length, depth;
-} retrieval_trial_key;
-int retrieval_read_log(const char *cmd, const char *path, int L, int H, hw_head_scores *s,
-                       retrieval_trial_key **done, int *n_done);
+    hw_niah_params p;
+    const char *hay[SCORE_MAX_HAYSTACKS];   /* p.haystack_paths points here */
+    int given;                              /* one of the flags was given */
+} score_niah;
+void score_niah_init(score_niah *n);
+/* As score_task_flag. */
+int score_niah_flag(score_niah *n, const char *cmd, int argc, char **argv, int *i);
+
+/* A hw_progress_fn printing each stage as a progress line; user is the command name. */
+int score_progress_fn(const char *stage, int64_t done, int64_t total, void *user);
+/* Check output paths (NULL ones skipped) before a long run: parents made, writable;
+ * non-zero on error (reported). */
+int score_outputs_ok(const char *cmd, const char *const *paths, int n);
 int cmd_score(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_heads(int argc, char **argv);

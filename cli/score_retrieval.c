@@ -4,9 +4,10 @@
  * position checked against the needle span and the token being generated. Trials whose
  * answer has ROUGE-1 recall > 50 add one score per head; a head's retrieval score is
  * the mean over those trials. Output: the paper's head_score JSON ({"L-H": [per-trial
- * scores]}), with a trial log beside it (FILE.trials) so an interrupted run resumes. */
-#include "niah.h"
-#include "task_eval.h"
+ * scores]}), with a trial log beside it (FILE.trials) so an interrupted run resumes.
+ * The protocol is hw_retrieval_run (src/methods/retrieval_score.c); this file parses
+ * flags and prints. */
+#include "score_common.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,8 +32,10 @@ static const char help[] =
     "  --task retrieval instead of text trials: the retrieval task's held-out samples\n"
     "                   (--samples N, default 100; --task-seed S; --task-depth X), for model\n"
     "                   organisms; each decodes as many tokens as the answer has\n"
-    "  -o FILE.json     head scores {\"L-H\": [per-trial scores]} (atomic); trials are logged\n"
-    "                   to FILE.json.trials and a rerun with the same -o resumes\n"
+    "  -o FILE.json     head scores {\"L-H\": [per-trial scores]}, written when every trial is\n"
+    "                   done (FILE.json.partial.json holds the scores so far while running);\n"
+    "                   trials are logged to FILE.json.trials and a rerun with the same -o\n"
+    "                   and settings resumes (other settings are refused)\n"
     "  --tsv FILE       ranked mean scores as TSV (layer, head, score, trials)\n"
     "  --save-contexts FILE  every trial's prompt as JSON lines {needle, length, depth,\n"
     "                   span, prompt (token ids), generated (token ids)}, as the paper saves\n"
@@ -43,323 +46,100 @@ static const char help[] =
     "  --threads N\n";
 
 typedef struct {
-    int L, H, P;           /* P: key capacity of the pattern buffer */
-    float *pat;            /* (L, H, n_keys) this step's rows */
-    int n_keys;
-    double *trial;         /* (L, H) this trial's running scores */
-    const int *prompt;
-    int n_prompt, start, end;
-} step_state;
+    const char *model, *tok, *tsv, *agg;
+    long top, threads;
+    hw_retrieval_params p;
+    score_niah niah;
+} opts;
 
-static int pattern_hook(hw_hook_call *c, void *user) {
-    step_state *s = user;
-    if (c->point != HW_HOOK_PATTERN || !c->decode) return 0;
-    if (c->ask) return 1;
-    int P = c->shape[2];
-    for (int h = 0; h < s->H; h++)
-        memcpy(s->pat + ((size_t)c->layer * s->H + h) * P, c->data + (size_t)h * P,
-               sizeof(float) * (size_t)P);
-    s->n_keys = P;
-    return 0;
-}
-
-static int on_step(int step, int token, int n_keys, void *user) {
-    step_state *s = user;
-    for (int l = 0; l < s->L; l++)
-        hw_retrieval_step(s->trial + (size_t)l * s->H, s->pat + (size_t)l * s->H * s->n_keys,
-                          s->H, s->n_keys, s->prompt, s->n_prompt, s->start, s->end, token);
-    return 0;
-}
-
-typedef retrieval_trial_key trial_key;
-
-int retrieval_read_log(const char *cmd, const char *path, int L, int H, hw_head_scores *s,
-                       trial_key **done, int *n_done) {
-    *done = NULL;
-    *n_done = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return errno == ENOENT ? 0 : cli_error(cmd, "cannot read %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int line_no = 0, rc = 0;
-    while (getline(&line, &cap, f) > 0) {
-        line_no++;
-        if (line_no == 1) {
-            int l, h;
-            if (sscanf(line, "# headwise retrieval trials L %d H %d", &l, &h) != 2 || l != L || h != H) {
-                rc = cli_error(cmd, "%s: not a trial log of this model (%d x %d heads)", path, L, H);
-                break;
-            }
-            continue;
-        }
-        if (!strchr(line, '\n')) break; /* a torn last line from an interrupted run */
-        int ni, len, dep, ok, used = 0;
-        double rouge;
-        if (sscanf(line, "%d\t%d\t%d\t%lf\t%d\t%n", &ni, &len, &dep, &rouge, &ok, &used) != 5) {
-            rc = cli_error(cmd, "%s:%d: malformed trial line", path, line_no);
-            break;
-        }
-        trial_key *nd = realloc(*done, sizeof **done * (size_t)(*n_done + 1));
-        if (!nd) {
-            rc = cli_error(cmd, "out of memory");
-            break;
-        }
-        *done = nd;
-        nd[(*n_done)++] = (trial_key){ni, len, dep};
-        if (!ok) continue;
-        char *p = line + used;
-        for (int i = 0; i < L * H; i++) {
-            char *end;
-            double v = strtod(p, &end);
-            if (end == p) {
-                rc = cli_error(cmd, "%s:%d: expected %d head scores", path, line_no, L * H);
-                break;
-            }
-            hw_head_scores_append(s, i / H, i % H, v);
-            p = end;
-            if (*p == ',') p++;
-        }
-        if (rc) break;
-    }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
-int cmd_score_retrieval(int argc, char **argv) {
-    const char *cmd = "score retrieval", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *tsv = NULL, *save_path = NULL, *agg = "max";
-    long top = 20, threads = 0;
-    double min_rouge = 50;  /* -1 counts every trial */
-    niah nh = {.cmd = cmd, .buffer = -1};
-    task_opts topt = {0};
-    int niah_flags = 0;
+/* Flags into o; -1 to go on, else the exit status. */
+static int parse(const char *cmd, int argc, char **argv, opts *o) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        int bad = 0, r = niah_flag(&nh, argc, argv, &i);
+        int bad = 0, r = score_niah_flag(&o->niah, cmd, argc, argv, &i);
+        if (!r) r = score_task_flag(&o->p.task, cmd, argc, argv, &i);
         if (r < 0) return 2;
-        if (r) {
-            niah_flags = 1;
-            continue;
-        }
-        if ((r = task_flag(&topt, cmd, argc, argv, &i)) < 0) return 2;
         if (r) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--tsv")) bad = cli_value(cmd, argc, argv, &i, &tsv);
-        else if (!strcmp(a, "--agg")) bad = cli_value(cmd, argc, argv, &i, &agg);
-        else if (!strcmp(a, "--save-contexts")) bad = cli_value(cmd, argc, argv, &i, &save_path);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 0, 1024, &threads);
-        else if (!strcmp(a, "--min-rouge")) bad = cli_float(cmd, argc, argv, &i, -1, 100, &min_rouge);
+        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &o->model);
+        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &o->tok);
+        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &o->p.out);
+        else if (!strcmp(a, "--tsv")) bad = cli_value(cmd, argc, argv, &i, &o->tsv);
+        else if (!strcmp(a, "--agg")) bad = cli_value(cmd, argc, argv, &i, &o->agg);
+        else if (!strcmp(a, "--save-contexts")) bad = cli_value(cmd, argc, argv, &i, &o->p.contexts_path);
+        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &o->top);
+        else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 0, 1024, &o->threads);
+        else if (!strcmp(a, "--min-rouge")) bad = cli_float(cmd, argc, argv, &i, -1, 100, &o->p.min_rouge);
         else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score retrieval --help)", a);
         if (bad) return 2;
     }
-    if (strcmp(agg, "max") && strcmp(agg, "mean"))
-        return cli_usage_error(cmd, "--agg must be max or mean, not '%s'", agg);
-    if (topt.name && niah_flags)
+    if (strcmp(o->agg, "max") && strcmp(o->agg, "mean"))
+        return cli_usage_error(cmd, "--agg must be max or mean, not '%s'", o->agg);
+    if (o->p.task.name && o->niah.given)
         return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
-    if (threads) hw_set_threads((int)threads);
-    nh.m = m;
-    nh.t = t;
-    const hw_config *cfg = hw_model_config(m);
-    const int L = cfg->n_layer, H = cfg->n_head, C = cfg->n_ctx;
-    int rc = 1, n_done = 0, *prompt = NULL, *gen = NULL, *task_tok = NULL;
-    trial_key *done = NULL;
-    char *log_path = NULL, text[4096];
-    FILE *log = NULL, *save = NULL;
-    hw_head_scores *scores = hw_head_scores_new(L, H);
-    hw_context *ctx = hw_context_new(m, 0);
-    hw_hooks *hooks = hw_hooks_new();
-    step_state st = {L, H, C, NULL, 0, NULL, NULL, 0, -1, -1};
-    st.pat = malloc(sizeof(float) * (size_t)L * H * C);
-    st.trial = malloc(sizeof(double) * (size_t)L * H);
-    if (!scores || !ctx || !hooks || !st.pat || !st.trial) {
-        cli_error(cmd, "%s", hw_last_error()[0] ? hw_last_error() : "out of memory");
-        goto done;
+    o->p.niah = o->niah.p;
+    return -1;
+}
+
+/* GQA: a cache is per KV head, so rank those by the max (or mean) of their query heads. */
+static void print_kv(const hw_config *cfg, const double *mean, const char *agg, long top) {
+    const int L = cfg->n_layer, H = cfg->n_head, Hk = cfg->n_kv_head;
+    double *kv = malloc(sizeof(double) * (size_t)L * Hk);
+    int *order = malloc(sizeof(int) * (size_t)L * Hk);
+    if (kv && order && !hw_scores_per_kv(mean, L, H, Hk, !strcmp(agg, "max"), kv)) {
+        hw_scores_rank(kv, L * Hk, order);
+        printf("# KV heads by the %s over their %d query heads:", agg, H / Hk);
+        for (int r = 0; r < L * Hk && (top <= 0 || r < top); r++)
+            printf(" %d.%d=%.4g", order[r] / Hk, order[r] % Hk, kv[order[r]]);
+        putchar('\n');
     }
-    if (topt.name) {
-        if (task_open(&topt, cmd, m)) goto done;
-        if (strcmp(hw_task_name(topt.task), "retrieval")) {
-            cli_error(cmd, "--task must be retrieval (a task with a needle to copy)");
-            goto done;
-        }
-        /* One "needle" (-1), the sequence length, and the sample index as the depth. */
-        nh.n_needles = 0;
-        nh.max_new = 64;
-        if (!(task_tok = malloc(sizeof(int) * (size_t)hw_task_seq_len(topt.task) * 2))) goto done;
-    } else if (niah_prepare(&nh)) {
-        goto done;
-    }
-    if (!(gen = malloc(sizeof(int) * (size_t)nh.max_new))) goto done;
-    hw_hooks_add(hooks, pattern_hook, &st);
-    if (save_path && !(save = fopen(save_path, "w"))) {
-        cli_error(cmd, "cannot write %s: %s", save_path, strerror(errno));
-        goto done;
-    }
-    if (out) {
-        size_t k = strlen(out) + 8;
-        log_path = malloc(k);
-        snprintf(log_path, k, "%s.trials", out);
-        if (retrieval_read_log(cmd, log_path, L, H, scores, &done, &n_done)) goto done;
-        int fresh = n_done == 0;
-        if (!(log = fopen(log_path, fresh ? "w" : "a"))) {
-            cli_error(cmd, "cannot write %s: %s", log_path, strerror(errno));
-            goto done;
-        }
-        if (fresh) fprintf(log, "# headwise retrieval trials L %d H %d\n", L, H);
-        if (n_done) fprintf(stderr, "headwise %s: resuming: %d trials already in %s\n", cmd, n_done, log_path);
-    }
-    int n_outer = topt.name ? 1 : nh.n_needles, n_mid = topt.name ? 1 : nh.n_lengths,
-        n_inner = topt.name ? (int)topt.samples : nh.n_depths;
-    int total = n_outer * n_mid * n_inner, k = 0, ok_trials = 0;
-    for (int ni = 0; ni < n_outer; ni++)
-        for (int li = 0; li < n_mid; li++)
-            for (int di = 0; di < n_inner; di++) {
-                k++;
-                trial_key key = topt.name ? (trial_key){-1, hw_task_seq_len(topt.task), di}
-                                          : (trial_key){ni, nh.lengths[li], nh.depths[di]};
-                int seen = 0;
-                for (int j = 0; j < n_done && !seen; j++)
-                    seen = done[j].needle == ni && done[j].length == key.length && done[j].depth == key.depth;
-                if (seen) continue;
-                free(prompt);
-                prompt = NULL;
-                int n, max_new = nh.max_new;
-                char answer[2048];
-                const char *real = answer;
-                if (topt.name) {
-                    /* The sample up to its answer is the prompt; the answer's symbols are
-                     * the real needle, located in the prompt as the paper locates it. */
-                    hw_task_layout lay;
-                    int *tg = task_tok + hw_task_seq_len(topt.task);
-                    if (hw_task_sample(topt.task, (uint64_t)topt.seed, di, task_tok, tg, &lay)) {
-                        cli_error(cmd, "%s", hw_last_error());
-                        goto done;
-                    }
-                    n = lay.dst;
-                    if (!(prompt = malloc(sizeof(int) * (size_t)n))) goto done;
-                    memcpy(prompt, task_tok, sizeof(int) * (size_t)n);
-                    hw_needle_span(prompt, n, task_tok + lay.dst, lay.len, &st.start, &st.end);
-                    size_t al = 0;
-                    answer[0] = 0;
-                    for (int j = 0; j < lay.len; j++) {
-                        const char *sym = hw_task_symbol(topt.task, task_tok[lay.dst + j]);
-                        al += (size_t)snprintf(answer + al, al < sizeof answer ? sizeof answer - al : 0,
-                                               "%s%s", j ? " " : "", sym ? sym : "?");
-                        if (al >= sizeof answer) al = sizeof answer - 1;
-                    }
-                    max_new = lay.len;
-                } else {
-                    n = niah_prompt(&nh, ni, key.length, key.depth, &prompt, &st.start, &st.end);
-                    if (n < 0) goto done;
-                    real = nh.needles[ni].real_needle;
-                }
-                st.prompt = prompt;
-                st.n_prompt = n;
-                memset(st.trial, 0, sizeof(double) * (size_t)L * H);
-                int got = niah_greedy(cmd, m, t, ctx, prompt, n, max_new, hooks, on_step, &st,
-                                      gen, text, sizeof text);
-                if (got < 0) goto done;
-                double rouge = hw_rouge1_recall(real, text) * 100;
-                if (save) {
-                    fprintf(save, "{\"needle\": %d, \"length\": %d, \"depth\": %d, \"span\": [%d, %d], "
-                            "\"prompt\": [", key.needle, key.length, key.depth, st.start, st.end);
-                    for (int j = 0; j < n; j++) fprintf(save, "%s%d", j ? ", " : "", prompt[j]);
-                    fputs("], \"generated\": [", save);
-                    for (int j = 0; j < got; j++) fprintf(save, "%s%d", j ? ", " : "", gen[j]);
-                    fputs("]}\n", save);
-                }
-                int ok = rouge > min_rouge;
-                ok_trials += ok;
-                for (char *p = text; *p; p++)
-                    if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
-                score_progress(cmd, "trial %d/%d: needle %d, length %d, depth %d: span %s, "
-                               "ROUGE-1 %.0f%s: \"%.60s\"", k, total, ni, key.length, key.depth,
-                               st.start >= 0 ? "found" : "NOT found", rouge, ok ? " (counted)" : "", text);
-                if (ok)
-                    for (int i = 0; i < L * H; i++) hw_head_scores_append(scores, i / H, i % H, st.trial[i]);
-                if (log) {
-                    fprintf(log, "%d\t%d\t%d\t%.4f\t%d\t", ni, key.length, key.depth, rouge, ok);
-                    for (int i = 0; ok && i < L * H; i++) fprintf(log, "%s%.17g", i ? "," : "", st.trial[i]);
-                    fprintf(log, "\t%s\n", text);
-                    if (fflush(log)) {
-                        cli_error(cmd, "cannot write %s: %s", log_path, strerror(errno));
-                        goto done;
-                    }
-                    if (hw_head_scores_write(scores, out)) {
-                        cli_error(cmd, "%s", hw_last_error());
-                        goto done;
-                    }
-                }
-            }
-    score_progress_done();
-    double *mean = malloc(sizeof(double) * (size_t)L * H * 3);
-    if (!mean) goto done;
-    double *tab_v = mean + (size_t)L * H;
-    hw_head_scores_mean(scores, mean);
+    free(kv);
+    free(order);
+}
+
+/* The ranked table (score, trials) and the KV heads. */
+static int print_result(const char *cmd, const hw_retrieval_result *r, const hw_config *cfg, const opts *o) {
+    const hw_head_scores *s = hw_retrieval_result_scores(r);
+    const int L = cfg->n_layer, H = cfg->n_head, counted = hw_retrieval_result_counted(r);
+    double *mean = malloc(sizeof(double) * (size_t)L * H * 3), *tab_v = mean ? mean + (size_t)L * H : NULL;
+    if (!mean) return cli_error(cmd, "out of memory");
+    hw_head_scores_mean(s, mean);
     for (int i = 0; i < L * H; i++) {
-        tab_v[i * 2] = mean[i];
         int cnt;
-        hw_head_scores_values(scores, i / H, i % H, &cnt);
+        hw_head_scores_values(s, i / H, i % H, &cnt);
+        tab_v[i * 2] = mean[i];
         tab_v[i * 2 + 1] = cnt;
     }
     static const char *const cols[] = {"score", "trials"};
     score_table tab = {L, H, 2, cols, tab_v};
-    int counted;
-    hw_head_scores_values(scores, 0, 0, &counted);
-    printf("# retrieval score: %d successful trials (this run: %d of %d new)\n", counted, ok_trials,
-           total - n_done);
+    printf("# retrieval score: %d successful trials (this run: %d of %d new)\n", counted,
+           hw_retrieval_result_counted_run(r), hw_retrieval_result_trials_run(r));
     if (!counted)
         fprintf(stderr, "headwise %s: no trial succeeded (ROUGE-1 recall > %g): scores are empty; "
-                "try shorter contexts, another needle or template\n", cmd, min_rouge);
-    score_table_print(&tab, 0, 0, (int)top);
-    const int Hk = cfg->n_kv_head;
-    if (Hk < H) {
-        /* A cache is per KV head: rank those by the max (or mean) of their query heads. */
-        double *kv = malloc(sizeof(double) * (size_t)L * Hk);
-        int *order = malloc(sizeof(int) * (size_t)L * Hk);
-        if (kv && order && !hw_scores_per_kv(mean, L, H, Hk, !strcmp(agg, "max"), kv)) {
-            hw_scores_rank(kv, L * Hk, order);
-            printf("# KV heads by the %s over their %d query heads:", agg, H / Hk);
-            for (int r = 0; r < L * Hk && (top <= 0 || r < top); r++)
-                printf(" %d.%d=%.4g", order[r] / Hk, order[r] % Hk, kv[order[r]]);
-            putchar('\n');
-        }
-        free(kv);
-        free(order);
-    }
-    if (out && hw_head_scores_write(scores, out)) {
-        free(mean);
-        cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    if (tsv && score_table_write(cmd, &tab, 0, 0, tsv)) {
-        free(mean);
-        goto done;
-    }
+                "try shorter contexts, another needle or template\n", cmd, o->p.min_rouge);
+    score_table_print(&tab, 0, 0, (int)o->top);
+    if (cfg->n_kv_head < H) print_kv(cfg, mean, o->agg, o->top);
     free(mean);
-    rc = 0;
-done:
-    if (log) fclose(log);
-    if (save && fclose(save)) rc = cli_error(cmd, "cannot write %s", save_path);
-    free(log_path);
-    free(done);
-    free(prompt);
-    free(gen);
-    free(st.pat);
-    free(st.trial);
-    niah_free(&nh);
-    free(task_tok);
-    task_close(&topt);
-    hw_hooks_free(hooks);
-    hw_context_free(ctx);
-    hw_head_scores_free(scores);
+    return 0;
+}
+
+int cmd_score_retrieval(int argc, char **argv) {
+    const char *cmd = "score retrieval";
+    opts o = {.agg = "max", .top = 20, .p = hw_retrieval_params_default()};
+    score_niah_init(&o.niah);
+    int rc = parse(cmd, argc, argv, &o);
+    if (rc >= 0) return rc;
+    hw_model *m;
+    hw_tokenizer *t;
+    if (score_outputs_ok(cmd, &o.tsv, 1) || score_load(cmd, o.model, o.tok, 1, &m, &t)) return 1;
+    if (o.threads) hw_set_threads((int)o.threads);
+    hw_retrieval_result *r = NULL;
+    hw_status s = hw_retrieval_run(m, t, &o.p, score_progress_fn, (void *)cmd, &r);
+    score_progress_done();
+    if (s) rc = cli_error(cmd, "%s", hw_last_error());
+    else if (!(rc = print_result(cmd, r, hw_model_config(m), &o)) && o.tsv && hw_retrieval_result_write_tsv(r, o.tsv))
+        rc = cli_error(cmd, "%s", hw_last_error());
+    hw_retrieval_result_free(r);
     hw_tokenizer_free(t);
     hw_model_free(m);
     return rc;

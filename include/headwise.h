@@ -280,6 +280,66 @@ hw_status hw_mean_z(const hw_model *m, const int *const *seqs, const int *lens, 
 hw_status hw_hooks_patch(hw_hooks *h, hw_hook_point point, int layer, const hw_capture *src,
                          hw_phase phase);
 
+/* ---------------------------------------------------------------- needle in a haystack */
+
+/* Needle-in-a-haystack trials as the Retrieval Head protocol builds them (methods.md
+ * section 1.2, src/eval/niah.c): the haystack repeated and cut to each context length
+ * less a buffer and the needle, the needle inserted at each depth after the nearest
+ * earlier sentence end, then the question. One trial per (needle, length, depth), in
+ * that nesting order. */
+typedef struct hw_tokenizer hw_tokenizer;   /* see "tokenizer" below */
+typedef struct {
+    /* JSON lines {"needle", "question", "real_needle"} (real_needle: the answer span);
+     * NULL: the paper's San Francisco needle. */
+    const char *needles_path;
+    /* Haystack text files, concatenated in order; n_haystacks 0: the default haystack
+     * (hw_niah_default_haystack). */
+    const char *const *haystack_paths;
+    int n_haystacks;
+    /* Where the default haystack is looked for first: DATA_DIR/haystack/stories.txt;
+     * NULL: see hw_niah_default_haystack. */
+    const char *data_dir;
+    /* The prompt around {context} and {question}; NULL: the paper's
+     * "{context}Based on the content of the book, Question: {question}\nAnswer:". */
+    const char *template_text;
+    /* Context lengths round(linspace(length_min, length_max, n_lengths)) in tokens
+     * (repeats dropped); n_lengths 0 (default): the paper's 1000..50000 in 20 steps
+     * kept within the model's context (max = min(50000, C), min = min(1000, max / 4)). */
+    int length_min, length_max, n_lengths;
+    int n_depths;   /* depths round(linspace(0, 100, n_depths)) percent (default 10) */
+    int buffer;     /* tokens kept free of haystack in each length, at most half (default 200) */
+    int max_new;    /* decode steps a trial may take (default 50); the grid must leave room */
+} hw_niah_params;
+hw_niah_params hw_niah_params_default(void);
+/* "A:B:N" into length_min, length_max and n_lengths (HW_ERR_ARG if malformed). */
+hw_status hw_niah_parse_lengths(const char *text, hw_niah_params *p);
+/* The default haystack's path into out (cap bytes): the first readable of
+ * DATA_DIR/haystack/stories.txt (data_dir may be NULL), $HEADWISE_DATA/haystack/
+ * stories.txt, then DIR/data/haystack/stories.txt and
+ * DIR/share/headwise/haystack/stories.txt for DIR each of the three folders above the
+ * library's own file (libheadwise.so, or the program it is linked into: build/rel/x ->
+ * the source tree's data/) and then above the running program. HW_ERR_IO if none. */
+hw_status hw_niah_default_haystack(const char *data_dir, char *out, size_t cap);
+
+typedef struct hw_niah hw_niah;
+/* Read the needles and haystacks, tokenize them once with t, and check the whole grid:
+ * every length x needle must leave room for the haystack and fit the model's context
+ * with max_new new tokens; else NULL with one error naming the first bad trial. */
+hw_niah *hw_niah_new(const hw_model *m, const hw_tokenizer *t, const hw_niah_params *p);
+void hw_niah_free(hw_niah *n);
+int hw_niah_trial_count(const hw_niah *n);      /* needles x lengths x depths */
+int hw_niah_needle_count(const hw_niah *n);
+int hw_niah_max_new(const hw_niah *n);
+/* Trial i's needle index, context length (tokens) and depth (percent). */
+hw_status hw_niah_trial_key(const hw_niah *n, int i, int *needle, int *length, int *depth);
+/* Trial i's prompt (malloc'd into *prompt, BOS first where the model has one) and the
+ * needle's answer span [*span_start, *span_end) in it (-1, -1 if not found); returns
+ * the prompt's length or -1 (error set). */
+int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start, int *span_end);
+/* A needle's answer (real_needle) as text and as tokens (count in *n_ids), or NULL. */
+const char *hw_niah_answer(const hw_niah *n, int needle);
+const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
+
 /* ---------------------------------------------------------------- head scores */
 
 /* The arithmetic of the head-finding methods (methods.md sections 1, 3.1, 5, 6, 9),
@@ -371,6 +431,182 @@ void hw_head_scores_mean(const hw_head_scores *s, double *mean);
 hw_head_scores *hw_head_scores_read(const char *path);
 /* Write {"L-H": [...]} atomically, keys in layer then head order. */
 hw_status hw_head_scores_write(const hw_head_scores *s, const char *path);
+
+/* ---------------------------------------------------------------- protocols: retrieval, mask test, scale sweep */
+
+/* The protocols of methods.md sections 1 and 6 as one call each (src/methods/): a params
+ * struct with its defaults, a progress callback (NULL: none; return non-zero to stop),
+ * and an opaque result with accessors and writers. `headwise score retrieval`,
+ * `headwise mask-test` and `headwise sweep scale` are these calls. */
+typedef struct hw_task hw_task;         /* see "synthetic tasks" below */
+typedef struct hw_prompts hw_prompts;   /* see "prompts files" below */
+
+/* Make the missing parent folders of path and check that a file can be created beside
+ * it (a temporary one, removed), so that a protocol fails before its long work rather
+ * than after it. */
+hw_status hw_output_prepare(const char *path);
+
+/* A synthetic task's held-out samples scored with hooks (src/eval/task_eval.c), as the
+ * protocols score model organisms. */
+typedef struct {
+    const char *name;   /* "induction", "retrieval", "successor" or "recall"; NULL: none */
+    uint64_t seed;      /* the held-out stream (default 12345) */
+    int samples;        /* default 100 */
+    float depth;        /* retrieval: the needle's depth in [0, 1]; < 0 (default): random */
+    int n_symbols;      /* 0 (default): induction the model's vocabulary less <bos> (an
+                         * organism folder does not record it), the others their default */
+} hw_task_eval_params;
+hw_task_eval_params hw_task_eval_params_default(void);
+/* The task p names, its sequences as long as m's context; NULL (error set) if it has
+ * more symbols than m's vocabulary. */
+hw_task *hw_task_new_for_model(const hw_model *m, const hw_task_eval_params *p);
+/* 1 if t is scored by greedy decoding (retrieval), where decode-only hooks act; the
+ * others are scored teacher-forced, in one prefill per sample. */
+int hw_task_is_greedy(const hw_task *t);
+/* Score n held-out samples of seed with hooks (NULL: none) in c (reset per sample; it
+ * must hold the task's sequences). *accuracy: retrieval exact greedy answers (the answer
+ * decoded one token per call after a prefill of all but the prompt's last token, as
+ * many tokens as it has, stopping at EOS or BOS); induction next-token accuracy on the
+ * repeated segment after its first token; successor on the successors; recall plain
+ * recall of the memorised facts. *accuracy2 (may be NULL): retrieval the mean share of
+ * answer tokens right; recall the counterfactual override rate; the others *accuracy. */
+hw_status hw_task_evaluate_hooked(const hw_task *t, hw_context *c, uint64_t seed, int n,
+                                  const hw_hooks *hooks, double *accuracy, double *accuracy2);
+
+/* Retrieval Head score (methods.md sections 1.1-1.2, src/methods/retrieval_score.c):
+ * needle-in-a-haystack trials over lengths x depths, greedy decoding with a newline
+ * stop, and at every decode step each head's top-1 attended position checked against
+ * the needle span and the token being generated (hw_retrieval_step). Trials whose answer
+ * has ROUGE-1 recall x 100 > min_rouge add one score per head; a head's retrieval score
+ * is the mean over those trials. */
+typedef struct {
+    hw_niah_params niah;       /* the trials */
+    /* task.name "retrieval": instead of text trials, the retrieval task's held-out
+     * samples (model organisms): each sample up to its answer is a prompt, the answer's
+     * symbols are the needle, and it decodes as many tokens as the answer has. */
+    hw_task_eval_params task;
+    double min_rouge;          /* default 50; -1: every trial counts */
+    /* The head-score file, or NULL. With it the run keeps OUT.trials, a log of every
+     * trial headed by every setting it depends on: a rerun with the same settings
+     * resumes after the trials logged; one with other settings is refused, naming the
+     * setting that differs. OUT itself is written only when every trial is done, so a
+     * file at OUT is always a whole run in the Retrieval Head layout other tools read;
+     * while running (at most every few seconds), when stopped and on failure, the
+     * scores so far go to OUT.partial.json instead, removed at the end. */
+    const char *out;
+    /* Every trial's prompt and answer as JSON lines {needle, length, depth, span,
+     * prompt, generated} (token ids), as the paper saves its contexts; NULL: none. */
+    const char *contexts_path;
+} hw_retrieval_params;
+hw_retrieval_params hw_retrieval_params_default(void);
+typedef struct hw_retrieval_result hw_retrieval_result;
+/* Progress is called after each trial run, with a line describing it (answer, ROUGE-1,
+ * counted or not), trials done and the total; and once first when trials were resumed. */
+hw_status hw_retrieval_run(const hw_model *m, const hw_tokenizer *t, const hw_retrieval_params *p,
+                           hw_progress_fn progress, void *user, hw_retrieval_result **out);
+void hw_retrieval_result_free(hw_retrieval_result *r);
+/* One value per counted trial for every head (resumed trials first), (L, H). */
+const hw_head_scores *hw_retrieval_result_scores(const hw_retrieval_result *r);
+int hw_retrieval_result_trials(const hw_retrieval_result *r);       /* in the grid */
+int hw_retrieval_result_trials_run(const hw_retrieval_result *r);   /* run by this call */
+int hw_retrieval_result_counted(const hw_retrieval_result *r);      /* counted, resumed included */
+int hw_retrieval_result_counted_run(const hw_retrieval_result *r);  /* counted of those run */
+/* {"L-H": [per-trial scores]} atomically (hw_head_scores_write). */
+hw_status hw_retrieval_result_write(const hw_retrieval_result *r, const char *path);
+/* TSV "layer head score trials" ranked by the mean score, atomically. */
+hw_status hw_retrieval_result_write_tsv(const hw_retrieval_result *r, const char *path);
+
+/* Mask test (methods.md section 1.3, src/methods/mask_test.c): task accuracy with the
+ * top-K heads of a score ranking masked, against K random heads drawn outside the top
+ * `exclude` (mean over draws), and optionally every head masked alone. */
+typedef enum { HW_MASK_UNIFORM, HW_MASK_ZERO } hw_mask_mode;
+typedef struct {
+    /* The ranking (required): L layers, at most H heads; a head's key is the mean of its
+     * list, or its column-th value (0 where the list is shorter) with column >= 0. A
+     * ranking that cannot choose the top K (every one of them tied with the best head
+     * left out, as when all scores are 0) is refused. */
+    const hw_head_scores *scores;
+    int column;         /* default -1: the mean */
+    int ascending;      /* rank lowest first (e.g. in-context heads of attribution) */
+    int top;            /* K (default 5) */
+    int draws;          /* random K-sets (default 10) */
+    int exclude;        /* random heads come from outside the top `exclude` (< 0, default: K) */
+    int singles;        /* also mask every head alone */
+    uint64_t seed;      /* the random draws (default 1) */
+    hw_mask_mode mode;  /* uniform attention (default, the paper's) or zero output */
+    /* HW_PHASE_DECODE (default, the paper's) or HW_PHASE_BOTH; a teacher-forced task
+     * masks in every call (the result says which phase was used). */
+    hw_phase phase;
+    /* The task, the first given of: prompts (prompt, answer): exact greedy answers (the
+     * answer's tokens as they continue the prompt) and mean share of answer tokens right;
+     * task.name: hw_task_evaluate_hooked's two measures; else needle-in-a-haystack trials
+     * (niah): exact rate (ROUGE-1 recall 1) and mean ROUGE-1 recall. */
+    const hw_prompts *prompts;
+    hw_task_eval_params task;
+    hw_niah_params niah;
+} hw_mask_test_params;
+hw_mask_test_params hw_mask_test_params_default(void);
+typedef struct hw_mask_test_result hw_mask_test_result;
+/* Progress is called before each evaluation: baseline, top K, each draw, each single. */
+hw_status hw_mask_test_run(const hw_model *m, const hw_tokenizer *t, const hw_mask_test_params *p,
+                           hw_progress_fn progress, void *user, hw_mask_test_result **out);
+void hw_mask_test_result_free(hw_mask_test_result *r);
+hw_mask_mode hw_mask_test_result_mode(const hw_mask_test_result *r);
+hw_phase hw_mask_test_result_phase(const hw_mask_test_result *r);   /* the phase used */
+/* Each measurement is an exact answer rate and a mean recall (see the task above). */
+void hw_mask_test_result_baseline(const hw_mask_test_result *r, double *exact, double *recall);
+/* The top K heads (K in *k), masked together. */
+const hw_head *hw_mask_test_result_top(const hw_mask_test_result *r, int *k, double *exact,
+                                       double *recall);
+/* How many of the top K tie with the best head left out (chosen by index among equals;
+ * 0: the ranking chose all K). */
+int hw_mask_test_result_ties(const hw_mask_test_result *r);
+int hw_mask_test_result_draw_count(const hw_mask_test_result *r);
+/* Draw d's K heads, or NULL outside [0, draws). */
+const hw_head *hw_mask_test_result_draw(const hw_mask_test_result *r, int d, double *exact,
+                                        double *recall);
+void hw_mask_test_result_random_mean(const hw_mask_test_result *r, double *exact, double *recall);
+/* L x H with singles, else 0. */
+int hw_mask_test_result_single_count(const hw_mask_test_result *r);
+/* The head of rank `rank` (0: the top one) masked alone. */
+hw_status hw_mask_test_result_single(const hw_mask_test_result *r, int rank, hw_head *head,
+                                     double *exact, double *recall);
+/* {"mode", "phase", "baseline", "top", "random", "random_mean"[, "singles"]}, atomically. */
+hw_status hw_mask_test_result_write(const hw_mask_test_result *r, const char *path);
+
+/* Scale sweep (methods.md section 6, src/methods/scale_sweep.c): one head's output
+ * (equivalently its value vectors) multiplied by s at every position, and the rates at
+ * which the greedy next token is the in-context and the memorised answer, for each s. */
+typedef struct {
+    hw_head head;           /* required */
+    /* The scales: n_scales finite values, or (scales NULL) linspace(from, to, steps)
+     * (default 0, 2, 5). */
+    const double *scales;
+    int n_scales;
+    double from, to;
+    int steps;
+    /* The prompts (prompt, memorised answer, in-context answer; each answer's first token
+     * counts), or instead task.name (e.g. "recall"): in-context = the task's second
+     * measure (counterfactual override), memorised = its main one (plain recall). */
+    const hw_prompts *prompts;
+    hw_task_eval_params task;
+} hw_scale_sweep_params;
+hw_scale_sweep_params hw_scale_sweep_params_default(void);
+typedef struct hw_scale_sweep_result hw_scale_sweep_result;
+/* Progress is called before each scale (and each prompt of it). */
+hw_status hw_scale_sweep_run(const hw_model *m, const hw_tokenizer *t,
+                             const hw_scale_sweep_params *p, hw_progress_fn progress, void *user,
+                             hw_scale_sweep_result **out);
+void hw_scale_sweep_result_free(hw_scale_sweep_result *r);
+hw_head hw_scale_sweep_result_head(const hw_scale_sweep_result *r);
+int hw_scale_sweep_result_count(const hw_scale_sweep_result *r);     /* scales */
+int hw_scale_sweep_result_samples(const hw_scale_sweep_result *r);   /* prompts or task samples */
+hw_status hw_scale_sweep_result_get(const hw_scale_sweep_result *r, int k, double *scale,
+                                    double *in_context, double *memorized);
+/* {"head": "L-H", "prompts": N, "sweep": [{"scale", "in_context", "memorized"}...]}. */
+hw_status hw_scale_sweep_result_write(const hw_scale_sweep_result *r, const char *path);
+/* TSV "scale in_context memorized". */
+hw_status hw_scale_sweep_result_write_tsv(const hw_scale_sweep_result *r, const char *path);
 
 /* ---------------------------------------------------------------- prompts files */
 

@@ -1,13 +1,14 @@
 /* fuzz_niah.c: the needle-in-a-haystack inputs of `score retrieval` and `mask-test`
- * (cli/niah.c): the --needles file (JSON lines: needle, question, real_needle), a
- * --haystack file, and the --template and --lengths values, read by niah_prepare
- * and made into trial prompts by niah_prompt, with stories260K and its tok512.bin
- * ($HW_SHARED, default ../shared), loaded once.
+ * (src/eval/niah.c): the --needles file (JSON lines: needle, question, real_needle), a
+ * --haystack file, and the --template and --lengths values, read by hw_niah_new (the
+ * lengths by hw_niah_parse_lengths) and made into trial prompts by
+ * hw_niah_trial_prompt, with stories260K and its tok512.bin ($HW_SHARED, default
+ * ../shared), loaded once.
  *
  * Input: needles NUL haystack NUL template NUL lengths (an empty or missing
  * template or lengths part: the default). */
 #include "fuzz.h"
-#include "../../cli/niah.h"
+#include "headwise.h"
 
 static hw_model *model;
 static hw_tokenizer *tok;
@@ -44,34 +45,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_split(rest, rest_n, &hay, &hay_n, &rest, &rest_n);
     fuzz_split(rest, rest_n, &tpl, &tpl_n, &lens, &lens_n);
     char *template_text = part(tpl, tpl_n), *lengths_text = part(lens, lens_n);
-    niah n = {.cmd = "fuzz", .m = model, .t = tok, .buffer = -1, .depth_count = 3};
-    n.needles_path = fuzz_file("needles.jsonl", needles, needles_n);
-    n.hay_paths[n.n_hay_paths++] = fuzz_file("haystack.txt", hay, hay_n);
-    n.template_text = template_text;
-    n.lengths_text = lengths_text;
-    int bad = niah_prepare(&n);
-    fuzz_note(!bad);
-    const int V = hw_model_config(model)->vocab_size;
-    /* The first and last needle, at the shortest and longest length, at each depth:
-     * every other trial repeats one of these with other numbers. */
-    for (int i = 0; !bad && i < n.n_needles; i += n.n_needles > 1 ? n.n_needles - 1 : 1)
-        for (int li = 0; li < n.n_lengths; li += n.n_lengths > 1 ? n.n_lengths - 1 : 1)
-            for (int di = 0; di < n.n_depths; di++) {
-                int *prompt = NULL, s0, s1;
-                int k = niah_prompt(&n, i, n.lengths[li], n.depths[di], &prompt, &s0, &s1);
-                if (k < 0) continue;
-                for (int j = 0; j < k; j++)
-                    if (prompt[j] < 0 || prompt[j] >= V) abort();
-                /* Room for the answer; the needle span starts inside the prompt and is
-                 * as long as the answer (it may run past the end, as the paper's does;
-                 * hw_retrieval_step reads only ids inside the prompt). */
-                const niah_needle *nd = &n.needles[i];
-                if (k + n.max_new > hw_model_config(model)->n_ctx ||
-                    (s0 >= 0 && !(s0 < k && s1 == s0 + nd->n_answer_ids)))
-                    abort();
-                free(prompt);
-            }
-    niah_free(&n);
+    hw_niah_params p = hw_niah_params_default();
+    p.n_depths = 3;
+    p.needles_path = fuzz_file("needles.jsonl", needles, needles_n);
+    const char *hay_path = fuzz_file("haystack.txt", hay, hay_n);
+    p.haystack_paths = &hay_path;
+    p.n_haystacks = 1;
+    p.template_text = template_text;
+    hw_niah *n = NULL;
+    if (!lengths_text || hw_niah_parse_lengths(lengths_text, &p) == HW_OK) n = hw_niah_new(model, tok, &p);
+    fuzz_note(n != NULL);
+    const hw_config *cfg = hw_model_config(model);
+    const int N = hw_niah_trial_count(n), per_needle = n ? N / hw_niah_needle_count(n) : 0;
+    /* The first and last needle's trials at the shortest and longest length, every
+     * depth: every other trial repeats one of these with other numbers. The whole grid
+     * was checked when n was made, so every trial must build. */
+    for (int i = 0; i < N; i++) {
+        int needle, length, depth, first_len, last_len;
+        hw_niah_trial_key(n, i, &needle, &length, &depth);
+        hw_niah_trial_key(n, needle * per_needle, NULL, &first_len, NULL);
+        hw_niah_trial_key(n, (needle + 1) * per_needle - 1, NULL, &last_len, NULL);
+        if ((needle != 0 && needle != hw_niah_needle_count(n) - 1) || (length != first_len && length != last_len))
+            continue;
+        int *prompt = NULL, s0, s1, n_ans;
+        int k = hw_niah_trial_prompt(n, i, &prompt, &s0, &s1);
+        if (k < 0) abort();
+        for (int j = 0; j < k; j++)
+            if (prompt[j] < 0 || prompt[j] >= cfg->vocab_size) abort();
+        /* Room for the answer; the needle span starts inside the prompt and is as long
+         * as the answer (it may run past the end, as the paper's does; hw_retrieval_step
+         * reads only ids inside the prompt). */
+        hw_niah_answer_ids(n, needle, &n_ans);
+        if (k + hw_niah_max_new(n) > cfg->n_ctx || (s0 >= 0 && !(s0 < k && s1 == s0 + n_ans))) abort();
+        free(prompt);
+    }
+    hw_niah_free(n);
     free(template_text);
     free(lengths_text);
     return 0;

@@ -1,15 +1,18 @@
-/* fuzz_score_files.c: the text files the head scorers read (cli/score_*.c), with
- * stories260K's tok512.bin ($HW_SHARED, default ../shared), loaded once:
- *   0  a prompts TSV (score attribution, sweep, mask-test: score_read_prompts), each
- *      prompt encoded and each answer made a token as the scorers do;
- *   1  a --tasks file of `score successor` (successor_read_tasks);
- *   2  the FILE.trials resume log of `score retrieval` (retrieval_read_log), for a
- *      model of 5 x 8 heads.
+/* fuzz_score_files.c: the text files the head scorers read, with stories260K's
+ * tok512.bin ($HW_SHARED, default ../shared), loaded once:
+ *   0  a prompts TSV (score attribution, sweep, mask-test: hw_prompts_read), each
+ *      prompt encoded and each answer made a token as the protocols do;
+ *   1  a --tasks file of `score successor` (successor_read_tasks, still in cli/);
+ *   2  the FILE.trials resume log of `score retrieval` (hw_retrieval_log_read,
+ *      src/methods/retrieval_log.c), for a model of 5 x 8 heads, the settings in
+ *      `log_settings` and a grid of 2 needles x lengths 100, 200 x depths 0, 50, 100,
+ *      then reopened for appending (cut to its last whole line).
  *
  * Input: one byte (its low two bits, modulo 3, pick the reader; for prompts, bit 2
  * asks for 2 answers instead of 1), then the file. */
 #include "fuzz.h"
 #include "../../cli/score_common.h"
+#include "../../src/methods/protocols.h"
 
 static hw_tokenizer *tok;
 
@@ -26,24 +29,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 static void prompts(const char *path, int n_ans) {
-    score_prompt *ps;
-    int n;
-    int bad = score_read_prompts("fuzz", path, n_ans, &ps, &n);
-    fuzz_note(!bad);
+    hw_prompts *ps = hw_prompts_read(path, n_ans);
+    fuzz_note(ps != NULL);
     const int V = hw_tokenizer_vocab_size(tok);
-    for (int i = 0; !bad && i < n; i++) {
+    for (int i = 0; i < hw_prompts_count(ps); i++) {
         int *ids = NULL;
-        int k = ps[i].prompt ? score_encode("fuzz", tok, ps[i].prompt, HW_TOK_BOS, &ids) : -1;
+        if (!hw_prompts_text(ps, i)) abort();
+        int k = hw_tokenizer_encode_alloc(tok, hw_prompts_text(ps, i), HW_TOK_BOS, &ids);
         for (int j = 0; j < k; j++)
             if (ids[j] < 0 || ids[j] >= V) abort();
         free(ids);
         for (int a = 0; a < n_ans; a++) {
-            if (!ps[i].ans[a]) abort(); /* the reader promised n_ans answers */
-            int id = score_answer_token(tok, ps[i].ans[a]);
+            if (!hw_prompts_answer(ps, i, a)) abort(); /* the reader promised n_ans answers */
+            int id = hw_tokenizer_answer_token(tok, hw_prompts_answer(ps, i, a));
             if (id >= V) abort();
         }
     }
-    score_free_prompts(ps, n); /* what was read before an error, too */
+    hw_prompts_free(ps);
 }
 
 static void tasks(const char *path) {
@@ -54,17 +56,34 @@ static void tasks(const char *path) {
     successor_free_tasks(ts, n);
 }
 
+static const char log_settings[] = "# setting lengths 100,200\n# setting depths 0,50,100\n";
+
 static void trial_log(const char *path) {
-    enum { L = 5, H = 8 };
+    enum { L = 5, H = 8, N = 12 };
     hw_head_scores *s = hw_head_scores_new(L, H);
     if (!s) abort();
-    retrieval_trial_key *done;
-    int n;
-    int bad = retrieval_read_log("fuzz", path, L, H, s, &done, &n);
-    fuzz_note(!bad);
+    hw_trial_key keys[N];
+    for (int i = 0; i < N; i++) keys[i] = (hw_trial_key){i / 6, i / 3 % 2 ? 200 : 100, i % 3 * 50};
+    unsigned char done[N] = {0};
+    int n_done;
+    long good_end;
+    hw_status st = hw_retrieval_log_read(path, L, H, log_settings, keys, N, done, &n_done, s, &good_end);
+    fuzz_note(st == HW_OK);
+    int marked = 0, counted;
+    for (int i = 0; i < N; i++) marked += done[i];
+    hw_head_scores_values(s, 0, 0, &counted);
+    if (st == HW_OK && (marked != n_done || counted > n_done)) abort();
     double mean[L * H];
     hw_head_scores_mean(s, mean);
-    free(done);
+    if (st == HW_OK) {
+        FILE *f = hw_retrieval_log_open(path, L, H, log_settings, good_end);
+        /* Appending goes after the last whole line: a fresh log is its header alone. */
+        struct stat sb;
+        if (f && (fstat(fileno(f), &sb) != 0 ||
+                  sb.st_size != (good_end > 0 ? good_end : (long)(strlen(log_settings) + 36))))
+            abort();
+        if (f) fclose(f);
+    }
     hw_head_scores_free(s);
 }
 
