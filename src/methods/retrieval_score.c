@@ -346,7 +346,9 @@ static hw_status run_trials(run_state *rs, int n_done, hw_progress_fn progress, 
         snprintf(stage, sizeof stage, "resuming: %d trials already in %s", n_done, rs->log_path);
         if (progress(stage, n_done, rs->total, user)) return hw_fail(HW_ERR_ARG, "stopped by the caller");
     }
-    rs->last_partial = now_seconds();
+    /* The first partial file comes after the first trial, so that a run stopped early
+     * still leaves one. */
+    rs->last_partial = -PARTIAL_SECONDS;
     for (int i = 0; i < rs->total; i++) {
         if (rs->done[i]) continue;
         hw_status s = run_trial(rs, i, stage, sizeof stage);
