@@ -22,6 +22,13 @@ int score_table_write(const char *cmd, const score_table *tab, int rank_col, int
                       const char *path);
 /* Print the top n (all if n <= 0) heads by column rank_col to stdout. */
 void score_table_print(const score_table *tab, int rank_col, int ascending, int n);
+/* The same for a library table, ranked by its rank column (ascending as given). */
+void score_head_table_print(const hw_head_table *t, int ascending, int n);
+/* hw_output_prepare for each non-NULL path, with cmd's error line; non-zero on failure. */
+int score_check_outputs(const char *cmd, const char *const *paths, int n);
+/* An hw_progress_fn printing "<stage> done/total" with score_progress; user is the
+ * command's name. Never stops the run. */
+int score_progress_fn(const char *stage, int64_t done, int64_t total, void *user);
 
 /* "L.H" list to heads, with cmd's error line; returns the count or -1. */
 int score_parse_heads(const char *cmd, const hw_model *m, const char *text, hw_head *heads,
@@ -55,12 +62,8 @@ int score_answer_token(const hw_tokenizer *t, const char *text);
 
 /* Readers of the scorers' input files, apart from their commands so the fuzz targets
  * (tests/fuzz/fuzz_score_files.c) reach them. Each returns non-zero on error (reported).
- * score successor --tasks FILE: one task per line, "name: item item ...". */
-typedef struct successor_task successor_task;
-int successor_read_tasks(const char *cmd, const hw_tokenizer *t, const char *path,
-                         successor_task **tasks, int *n);
-void successor_free_tasks(successor_task *tasks, int n);
-/* score retrieval's FILE.trials resume log: every logged trial's key (*done, malloc'd),
+ * (score successor --tasks FILE: hw_successor_tasks_read in the library.)
+ * score retrieval's FILE.trials resume log: every logged trial's key (*done, malloc'd),
  * and the head scores of successful ones appended to s (L x H). A missing file is no
  * trials. */
 typedef struct {

@@ -2,7 +2,7 @@
  * stories260K's tok512.bin ($HW_SHARED, default ../shared), loaded once:
  *   0  a prompts TSV (score attribution, sweep, mask-test: score_read_prompts), each
  *      prompt encoded and each answer made a token as the scorers do;
- *   1  a --tasks file of `score successor` (successor_read_tasks);
+ *   1  a --tasks file of `score successor` (hw_successor_tasks_read, in the library);
  *   2  the FILE.trials resume log of `score retrieval` (retrieval_read_log), for a
  *      model of 5 x 8 heads.
  *
@@ -47,11 +47,17 @@ static void prompts(const char *path, int n_ans) {
 }
 
 static void tasks(const char *path) {
-    successor_task *ts;
-    int n;
-    int bad = successor_read_tasks("fuzz", tok, path, &ts, &n);
-    fuzz_note(!bad);
-    successor_free_tasks(ts, n);
+    hw_successor_tasks *ts = hw_successor_tasks_read(tok, path);
+    fuzz_note(ts != NULL);
+    for (int k = 0; k < hw_successor_tasks_count(ts); k++) {
+        hw_successor_task_info ti;
+        if (hw_successor_tasks_get(ts, k, &ti) || !ti.name) abort();
+        /* pairs of kept items need kept items: 0 <= pairs < single tokens <= items */
+        if (ti.single_tokens < 0 || ti.single_tokens > ti.items || ti.pairs < 0 ||
+            (ti.pairs && ti.pairs >= ti.single_tokens))
+            abort();
+    }
+    hw_successor_tasks_free(ts);
 }
 
 static void trial_log(const char *path) {
