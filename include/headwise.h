@@ -443,9 +443,9 @@ hw_status hw_echo_induction_run(const hw_model *m, const hw_tokenizer *t,
 void hw_echo_induction_free(hw_echo_induction_result *r);
 /* Per query head: echo, induction (the paper's means over T x T), echo_mass,
  * induction_mass (the mean attention a query in a repeat puts on the earlier copies / the
- * tokens after them, 0..1: the same ranking, divided by the rows that have earlier copies
- * instead of T * T / T), prev_token (mean attention on the previous token); ranked by
- * induction. Lives as long as r. */
+ * tokens after them, 0..1: the same sums divided by the T - first - block rows that have
+ * earlier copies instead of by T * T, so the same ranking), prev_token (mean attention on
+ * the previous token); ranked by induction. Lives as long as r. */
 const hw_head_table *hw_echo_induction_table(const hw_echo_induction_result *r);
 typedef struct {
     int n_tokens;           /* T = first + repeats * block */

@@ -470,6 +470,17 @@ static void attribution_bad_input(void) {
     p.prompts = one;
     CHECK(one && hw_attribution_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG, "one answer only");
     hw_prompts_free(one);
+    /* An answer that is no token, on the last line: refused before the first prompt runs. */
+    f = fopen(tmp_path("empty_answer.tsv"), "w");
+    fputs("Lily went to the\tpark\tshop\nTom saw a\tdog\t\n", f);
+    fclose(f);
+    hw_prompts *empty = hw_prompts_read(tmp_path("empty_answer.tsv"), 2);
+    progress_log none = {0};
+    p.prompts = empty;
+    CHECK(empty && hw_attribution_run(model, tok, &p, on_progress, &none, &r) == HW_ERR_ARG &&
+              strstr(hw_last_error(), "prompt 2: an answer encodes to no token") && none.calls == 0,
+          "empty answer: %s after %d progress calls", hw_last_error(), none.calls);
+    hw_prompts_free(empty);
     hw_prompts_free(ps);
     hw_attribution_free(NULL);
 }

@@ -89,10 +89,8 @@ static hw_status run_prompt(source *src, hw_final_run *f, int i, int ans[2]) {
         return hw_final_run_ids(f, src->seq, lay.dst, "attribution");
     }
     const hw_prompts *ps = src->p->prompts;
-    ans[0] = hw_tokenizer_answer_token(src->t, hw_prompts_answer(ps, i, 0));
+    ans[0] = hw_tokenizer_answer_token(src->t, hw_prompts_answer(ps, i, 0)); /* checked >= 0 */
     ans[1] = hw_tokenizer_answer_token(src->t, hw_prompts_answer(ps, i, 1));
-    if (ans[0] < 0 || ans[1] < 0)
-        return hw_fail(HW_ERR_ARG, "prompt %d: an answer encodes to no token", i + 1);
     int *ids = NULL, n = hw_tokenizer_encode_alloc(src->t, hw_prompts_text(ps, i), HW_TOK_BOS, &ids);
     hw_status s = n < 0 ? HW_ERR_ARG : hw_final_run_ids(f, ids, n, "attribution");
     free(ids);
@@ -150,9 +148,14 @@ static hw_status check_params(const hw_model *m, const hw_tokenizer *t,
     if (p->task && (p->samples < 1 || p->task_symbols < 0))
         return hw_fail(HW_ERR_ARG, "attribution: %d samples, %d symbols", p->samples, p->task_symbols);
     if (p->prompts && !t) return hw_fail(HW_ERR_ARG, "attribution: prompts need the tokenizer");
-    for (int i = 0; p->prompts && i < hw_prompts_count(p->prompts); i++)
+    /* Every answer a token before the first forward pass, not at prompt 90 of 100. */
+    for (int i = 0; p->prompts && i < hw_prompts_count(p->prompts); i++) {
         if (!hw_prompts_answer(p->prompts, i, 1))
             return hw_fail(HW_ERR_ARG, "attribution: prompt %d has no in-context answer", i + 1);
+        for (int k = 0; k < 2; k++)
+            if (hw_tokenizer_answer_token(t, hw_prompts_answer(p->prompts, i, k)) < 0)
+                return hw_fail(HW_ERR_ARG, "prompt %d: an answer encodes to no token", i + 1);
+    }
     return HW_OK;
 }
 

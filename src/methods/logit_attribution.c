@@ -269,13 +269,16 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out) {
     if (r && out) *out = r->info;
 }
 
-/* A JSON string (the tokens' texts may hold quotes, backslashes, control bytes). */
+/* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
+ * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
+ * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
 static void json_string(FILE *f, const char *s) {
+    int utf8 = hw_utf8_valid(s, strlen(s), NULL);
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else if (c < 0x20 || (c >= 0x80 && !utf8)) fprintf(f, "\\u%04x", c);
         else fputc(c, f);
     }
     fputc('"', f);
