@@ -30,76 +30,63 @@ int score_load(const char *cmd, const char *model_path, const char *tok_path, in
     return 0;
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 int score_table_write(const char *cmd, const score_table *tab, int rank_col, int ascending,
                       const char *path) {
-    int n = tab->L * tab->H;
-    hw_atomic_file *a = hw_atomic_open(path);
-    if (!a) return cli_error(cmd, "%s", hw_last_error());
-    FILE *f = hw_atomic_stream(a);
-    if (ends_with(path, ".tsv")) {
-        int *order = malloc(sizeof(int) * (size_t)n);
-        double *key = malloc(sizeof(double) * (size_t)n);
-        if (!order || !key) {
-            free(order);
-            free(key);
-            hw_atomic_abort(a);
-            return cli_error(cmd, "out of memory");
-        }
-        for (int i = 0; i < n; i++) key[i] = (ascending ? -1 : 1) * tab->v[(size_t)i * tab->n_col + rank_col];
-        hw_scores_rank(key, n, order);
-        fputs("layer\thead", f);
-        for (int c = 0; c < tab->n_col; c++) fprintf(f, "\t%s", tab->cols[c]);
-        fputc('\n', f);
-        for (int r = 0; r < n; r++) {
-            int i = order[r];
-            fprintf(f, "%d\t%d", i / tab->H, i % tab->H);
-            for (int c = 0; c < tab->n_col; c++) fprintf(f, "\t%.9g", tab->v[(size_t)i * tab->n_col + c]);
-            fputc('\n', f);
-        }
-        free(order);
-        free(key);
-    } else {
-        fputc('{', f);
-        for (int i = 0; i < n; i++) {
-            fprintf(f, "%s\"%d-%d\": [", i ? ", " : "", i / tab->H, i % tab->H);
-            for (int c = 0; c < tab->n_col; c++)
-                fprintf(f, "%s%.9g", c ? ", " : "", tab->v[(size_t)i * tab->n_col + c]);
-            fputc(']', f);
-        }
-        fputs("}\n", f);
-    }
-    if (hw_atomic_commit(a)) return cli_error(cmd, "%s", hw_last_error());
-    return 0;
+    /* The library's writer takes columns as (L, H) arrays: transpose. */
+    const size_t n = (size_t)tab->L * tab->H;
+    double *cols = malloc(sizeof(double) * n * (size_t)tab->n_col);
+    if (!cols) return cli_error(cmd, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < tab->n_col; c++) cols[(size_t)c * n + i] = tab->v[i * (size_t)tab->n_col + c];
+    hw_head_table t = {tab->L, tab->H, tab->n_col, tab->cols, cols, rank_col, ascending};
+    hw_status s = hw_head_table_write(&t, path);
+    free(cols);
+    return s ? cli_error(cmd, "%s", hw_last_error()) : 0;
 }
 
-void score_table_print(const score_table *tab, int rank_col, int ascending, int top) {
-    int n = tab->L * tab->H;
+/* The ranked rows of a table whose value (head i, column c) is v[i * si + c * sc]. */
+static void print_ranked(int L, int H, int n_col, const char *const *cols, const double *v,
+                         size_t si, size_t sc, int rank_col, int ascending, int top) {
+    int n = L * H;
     int *order = malloc(sizeof(int) * (size_t)n);
-    double *key = malloc(sizeof(double) * (size_t)n);
+    double *key = calloc((size_t)n, sizeof(double));
     if (!order || !key) {
         free(order);
         free(key);
         return;
     }
-    for (int i = 0; i < n; i++) key[i] = (ascending ? -1 : 1) * tab->v[(size_t)i * tab->n_col + rank_col];
+    for (int i = 0; i < n; i++) key[i] = (ascending ? -1 : 1) * v[i * si + rank_col * sc];
     hw_scores_rank(key, n, order);
     printf("rank\thead");
-    for (int c = 0; c < tab->n_col; c++) printf("\t%s", tab->cols[c]);
+    for (int c = 0; c < n_col; c++) printf("\t%s", cols[c]);
     putchar('\n');
     for (int r = 0; r < n && (top <= 0 || r < top); r++) {
         int i = order[r];
-        printf("%d\t%d.%d", r + 1, i / tab->H, i % tab->H);
-        for (int c = 0; c < tab->n_col; c++) printf("\t%.4g", tab->v[(size_t)i * tab->n_col + c]);
+        printf("%d\t%d.%d", r + 1, i / H, i % H);
+        for (int c = 0; c < n_col; c++) printf("\t%.4g", v[i * si + c * sc]);
         putchar('\n');
     }
     free(order);
     free(key);
 }
+
+void score_table_print(const score_table *tab, int rank_col, int ascending, int top) {
+    print_ranked(tab->L, tab->H, tab->n_col, tab->cols, tab->v, (size_t)tab->n_col, 1, rank_col,
+                 ascending, top);
+}
+
+void score_head_table_print(const hw_head_table *t, int ascending, int top) {
+    print_ranked(t->n_layer, t->n_head, t->n_col, t->cols, t->values, 1,
+                 (size_t)t->n_layer * t->n_head, t->rank_col, ascending, top);
+}
+
+/* Progress with counts, for runs whose stages are names ("prefill", "task days"). */
+int score_progress_counted(const char *stage, int64_t done, int64_t total, void *user) {
+    if (total > 0) score_progress((const char *)user, "%s %lld/%lld", stage, (long long)done, (long long)total);
+    else score_progress((const char *)user, "%s", stage);
+    return 0;
+}
+
 
 static int progress_open;
 void score_progress(const char *cmd, const char *fmt, ...) {

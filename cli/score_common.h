@@ -23,6 +23,11 @@ int score_table_write(const char *cmd, const score_table *tab, int rank_col, int
                       const char *path);
 /* Print the top n (all if n <= 0) heads by column rank_col to stdout. */
 void score_table_print(const score_table *tab, int rank_col, int ascending, int n);
+/* The same for a library table, ranked by its rank column (ascending as given). */
+void score_head_table_print(const hw_head_table *t, int ascending, int n);
+/* An hw_progress_fn printing "<stage> done/total" with score_progress; user is the
+ * command's name. Never stops the run. */
+int score_progress_counted(const char *stage, int64_t done, int64_t total, void *user);
 
 /* One progress line on stderr (overwritten in place on a terminal). */
 void score_progress(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -441,10 +441,6 @@ hw_status hw_head_scores_write(const hw_head_scores *s, const char *path);
 typedef struct hw_task hw_task;         /* see "synthetic tasks" below */
 typedef struct hw_prompts hw_prompts;   /* see "prompts files" below */
 
-/* Make the missing parent folders of path and check that a file can be created beside
- * it (a temporary one, removed), so that a protocol fails before its long work rather
- * than after it. */
-hw_status hw_output_prepare(const char *path);
 
 /* A synthetic task's held-out samples scored with hooks (src/eval/task_eval.c), as the
  * protocols score model organisms. */
@@ -608,6 +604,222 @@ hw_status hw_scale_sweep_result_write(const hw_scale_sweep_result *r, const char
 /* TSV "scale in_context memorized". */
 hw_status hw_scale_sweep_result_write_tsv(const hw_scale_sweep_result *r, const char *path);
 
+/* ---------------------------------------------------------------- protocols: echo-induction, successor, attribution, dla */
+
+/* Four head-finding protocols, each one call (src/methods/): a params struct from
+ * hw_X_params_default(), hw_X_run(model, tokenizer, &params, progress, user, &result)
+ * returning hw_status, and an opaque result with accessors and writers (free functions
+ * accept NULL). `headwise score echo-induction|successor|attribution|dla` parse flags,
+ * call the run and print. The tokenizer may be NULL where a protocol does not need one
+ * (said per run). progress (hw_progress_fn, may be NULL) is called as the work advances;
+ * a non-zero return stops the run with HW_ERR_ARG. Nothing is written by a run: the
+ * writers below write the files, each atomically, making missing parent folders. */
+
+/* Declared again in their own sections below (C11 allows the repeat). */
+typedef struct hw_tokenizer hw_tokenizer;
+typedef struct hw_prompts hw_prompts;
+
+/* A per-head table of named columns: the view a scoring result gives of its numbers.
+ * Column c is the (L, H) array at values + c * L * H. */
+typedef struct {
+    int n_layer, n_head;        /* L, H */
+    int n_col;
+    const char *const *cols;    /* (n_col) column names */
+    const double *values;       /* (n_col, L, H) */
+    int rank_col;               /* the column a ranked listing sorts by */
+    int ascending;              /* 1: lowest first; 0: highest first (ties: lower index) */
+} hw_head_table;
+/* Column `name` as an (L, H) array, or NULL if t has none. */
+const double *hw_head_table_column(const hw_head_table *t, const char *name);
+/* Write t: TSV when path ends in ".tsv" (a "layer head <cols>" header, then one row per
+ * head in rank order), else JSON in the Retrieval Head layout {"L-H": [<cols>]} in layer
+ * then head order; values as %.9g. */
+hw_status hw_head_table_write(const hw_head_table *t, const char *path);
+/* A 0/1 mask of KV heads (L, Hk) in DuoAttention's full_attention_heads.tsv layout:
+ * L lines of Hk tab-separated values. */
+hw_status hw_kv_head_mask_write(const char *path, const int *mask, int L, int Hk);
+
+/* RazorAttention's probe (methods.md section 3.1): BOS (if the model has one) and a
+ * block of tokens repeated, one prefill, and per query head the echo and induction
+ * scores (hw_echo_induction_scores), their per-KV-head aggregate and the selection of KV
+ * heads that keep a full cache (hw_razor_select); beside them a previous-token score (the
+ * mean attention from each token to the one before), since induction heads read what
+ * previous-token heads write. */
+typedef struct {
+    int block;              /* block length; 0: min(2500, (context - first) / repeats) */
+    int repeats;            /* copies of the block, >= 2 (default 4) */
+    int lo, hi;             /* random ids uniform in [lo, hi); -1: [10000, 12500), or
+                             * [V/2, V) for a vocabulary of 12500 or fewer */
+    uint64_t seed;          /* the random block's seed (default 1; splitmix64, hw_rng) */
+    const char *text;       /* not NULL: the block is this text's tokens (no BOS; needs the
+                             * tokenizer), and block, lo, hi and seed are unused */
+    double echo_ratio;      /* share of KV heads kept by echo score (default 0.01) */
+    double induction_ratio; /* share kept by induction score (default 0.14) */
+    int kv_max;             /* 1 (default): a KV head scores the max of its query heads;
+                             * 0: their mean */
+    int chunk;              /* query rows per prefill call (default 128): one call's
+                             * patterns, H x chunk x keys floats per layer, are its memory */
+} hw_echo_induction_params;
+hw_echo_induction_params hw_echo_induction_params_default(void);
+typedef struct hw_echo_induction_result hw_echo_induction_result;
+/* t is needed only with p->text. Progress stage "prefill", in tokens. Fails before any
+ * forward pass on a probe longer than the model's context, a block under 2 tokens, or an
+ * empty id range or one outside the vocabulary. */
+hw_status hw_echo_induction_run(const hw_model *m, const hw_tokenizer *t,
+                                const hw_echo_induction_params *p, hw_progress_fn progress,
+                                void *user, hw_echo_induction_result **out);
+void hw_echo_induction_free(hw_echo_induction_result *r);
+/* Per query head: echo, induction (the paper's means over T x T), echo_mass,
+ * induction_mass (the mean attention a query in a repeat puts on the earlier copies / the
+ * tokens after them, 0..1: the same sums divided by the T - first - block rows that have
+ * earlier copies instead of by T * T, so the same ranking), prev_token (mean attention on
+ * the previous token); ranked by induction. Lives as long as r. */
+const hw_head_table *hw_echo_induction_table(const hw_echo_induction_result *r);
+typedef struct {
+    int n_tokens;           /* T = first + repeats * block */
+    int first;              /* 1 if the probe starts with BOS */
+    int block, repeats;
+    int from_text;          /* 1: the block is p->text's tokens */
+    int lo, hi;             /* the random ids' range (-1, -1 with a text block) */
+    uint64_t seed;
+    int n_kv_head;          /* Hk */
+    int n_selected;         /* KV heads selected */
+} hw_echo_induction_info;
+void hw_echo_induction_get_info(const hw_echo_induction_result *r, hw_echo_induction_info *out);
+const int *hw_echo_induction_tokens(const hw_echo_induction_result *r);       /* (T) */
+const double *hw_echo_induction_kv_echo(const hw_echo_induction_result *r);   /* (L, Hk) */
+const double *hw_echo_induction_kv_induction(const hw_echo_induction_result *r); /* (L, Hk) */
+const int *hw_echo_induction_selected(const hw_echo_induction_result *r);     /* (L, Hk) 0/1 */
+/* The table (hw_head_table_write); the selection as hw_kv_head_mask_write. */
+hw_status hw_echo_induction_write(const hw_echo_induction_result *r, const char *path);
+hw_status hw_echo_induction_write_selection(const hw_echo_induction_result *r, const char *path);
+
+/* Successor heads (methods.md section 5): tasks of ordinal items; each item is the
+ * single token it is after a word (hw_tokenizer_word_token), or is skipped; only pairs
+ * of consecutive items both kept count. */
+typedef struct hw_successor_tasks hw_successor_tasks;
+/* A tasks file: one task per line, "name: item item ..." in order (a cyclic task repeats
+ * its first item at the end); '#' lines and blank lines skipped; "numbers:" with no
+ * items is 1 .. 200. */
+hw_successor_tasks *hw_successor_tasks_read(const hw_tokenizer *t, const char *path);
+/* The default tasks: numbers 1-200, number words, ordinal words, days (cyclic), day
+ * prefixes, months (cyclic), month prefixes, letters A-Z. */
+hw_successor_tasks *hw_successor_tasks_default(const hw_tokenizer *t);
+void hw_successor_tasks_free(hw_successor_tasks *ts);
+int hw_successor_tasks_count(const hw_successor_tasks *ts);
+typedef struct {
+    const char *name;
+    int items;              /* items in the task */
+    int single_tokens;      /* of them, single tokens */
+    int pairs;              /* consecutive pairs of single tokens (what is scored) */
+} hw_successor_task_info;
+hw_status hw_successor_tasks_get(const hw_successor_tasks *ts, int i, hw_successor_task_info *out);
+
+typedef struct {
+    const hw_successor_tasks *tasks; /* NULL: hw_successor_tasks_default(t) */
+    int embedding;          /* effective embedding: 0 (default) MLP0(W_E); 1 all of block 0
+                             * on the one-token sequence (hw_effective_embedding) */
+} hw_successor_params;
+hw_successor_params hw_successor_params_default(void);
+typedef struct hw_successor_result hw_successor_result;
+/* Weights only, no forward pass. t is needed only without p->tasks. Progress stage
+ * "task <name>", in tasks. Fails when no task has a scored pair. */
+hw_status hw_successor_run(const hw_model *m, const hw_tokenizer *t, const hw_successor_params *p,
+                           hw_progress_fn progress, void *user, hw_successor_result **out);
+void hw_successor_free(hw_successor_result *r);
+/* Per query head: score (pairs whose OV logits over the task's tokens peak at the
+ * successor, over all pairs of all tasks), pairs (that total); ranked by score. */
+const hw_head_table *hw_successor_table(const hw_successor_result *r);
+typedef struct {
+    int pairs;              /* scored pairs over all tasks */
+    int n_tasks;
+    int embedding;          /* as in the params */
+} hw_successor_info;
+void hw_successor_get_info(const hw_successor_result *r, hw_successor_info *out);
+hw_status hw_successor_write(const hw_successor_result *r, const char *path);
+
+/* Memory vs in-context heads (methods.md section 6): over prompts with a memorized and an
+ * in-context answer, each head's output at the final position dotted with
+ * W_U[memorized] - W_U[in-context] (hw_logit_direction), raw and with the final norm's
+ * scale held at its value on the full residual, averaged over prompts. Memory heads
+ * score high, in-context heads low. */
+typedef struct {
+    const hw_prompts *prompts; /* prompt, memorized answer, in-context answer (each answer
+                             * its first token, hw_tokenizer_answer_token; needs t); or */
+    const char *task;       /* "recall": the recall task's counterfactual held-out samples
+                             * "<bos> s is a' . s is" (task sequences of the model's context),
+                             * in-context answer a', memorized answer the model's greedy one
+                             * to "<bos> s is" (samples without a counterfactual skipped) */
+    int samples;            /* task samples drawn (default 100) */
+    uint64_t task_seed;     /* held-out stream (default 12345) */
+    int task_symbols;       /* the task's subjects (0: its default) */
+} hw_attribution_params;
+hw_attribution_params hw_attribution_params_default(void);
+typedef struct hw_attribution_result hw_attribution_result;
+/* Exactly one of p->prompts and p->task. t is needed only with prompts. Progress stages
+ * "memorized answers" (task mode, in samples) and "prompt", in prompts. */
+hw_status hw_attribution_run(const hw_model *m, const hw_tokenizer *t,
+                             const hw_attribution_params *p, hw_progress_fn progress, void *user,
+                             hw_attribution_result **out);
+void hw_attribution_free(hw_attribution_result *r);
+/* Per query head: raw, scaled (mean over prompts of logit(memorized) - logit(in-context)
+ * through the head; scaled holds the final norm fixed); ranked by scaled, lowest (the
+ * in-context heads) first. */
+const hw_head_table *hw_attribution_table(const hw_attribution_result *r);
+typedef struct {
+    int n_prompts;          /* prompts (or counterfactual samples) attributed */
+    double in_context_rate; /* share whose greedy next token is the in-context answer */
+    double memorized_rate;  /* share whose greedy next token is the memorized answer */
+} hw_attribution_info;
+void hw_attribution_get_info(const hw_attribution_result *r, hw_attribution_info *out);
+/* (n_prompts, 3): per prompt the memorized answer's token, the in-context answer's and
+ * the greedy next token. */
+const int *hw_attribution_tokens(const hw_attribution_result *r);
+hw_status hw_attribution_write(const hw_attribution_result *r, const char *path);
+
+/* Direct logit attribution (methods.md section 9): every component's output at the final
+ * position dotted with W_U[target] - mean W_U[minus] (hw_logit_direction): the embedding
+ * (layer 0's hook_resid_pre), each head (hook_result), each layer's attention output bias
+ * (hook_attn_out minus its heads), each MLP (hook_mlp_out), and "rest", the logit
+ * difference minus their sum (the final norm's bias; ~0 when scaled). */
+typedef struct {
+    const char *prompt;     /* encoded with BOS */
+    const char *target;     /* the answer whose logit is attributed: its first token
+                             * (hw_tokenizer_answer_token) */
+    const char *const *minus; /* answers whose mean logit is subtracted (n_minus, may be 0) */
+    int n_minus;
+    int raw;                /* 1: the raw unembedding; 0 (default): the final norm's scale on
+                             * the full residual held fixed, so the parts add up */
+} hw_dla_params;
+hw_dla_params hw_dla_params_default(void);
+typedef struct hw_dla_result hw_dla_result;
+/* t is needed. Progress stage "forward" (one pass). */
+hw_status hw_dla_run(const hw_model *m, const hw_tokenizer *t, const hw_dla_params *p,
+                     hw_progress_fn progress, void *user, hw_dla_result **out);
+void hw_dla_free(hw_dla_result *r);
+/* Components in model order: "embed", then per layer l "l.0" .. "l.H-1", "l.bias",
+ * "mlp.l", then "rest" (1 + L * (H + 2) + 1 of them). */
+int hw_dla_count(const hw_dla_result *r);
+const char *hw_dla_name(const hw_dla_result *r, int i);   /* NULL outside 0 .. count-1 */
+const double *hw_dla_values(const hw_dla_result *r);      /* (count) */
+const double *hw_dla_heads(const hw_dla_result *r);       /* (L, H) the heads' values */
+typedef struct {
+    double logit_diff;      /* logit(target) - mean logit(minus), last position */
+    double sum;             /* sum of the components but "rest" */
+    int scaled;             /* 1: final norm scale held fixed (p->raw == 0) */
+    int n_tokens;           /* prompt tokens, BOS included */
+    int target;             /* the token attributed */
+    const char *target_text; /* its text as it reads after a word (lives as long as r) */
+    int n_minus;
+    const int *minus;       /* (n_minus) tokens subtracted */
+    const char *const *minus_text; /* (n_minus) */
+} hw_dla_info;
+void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out);
+/* TSV when path ends in ".tsv" ("component logit", by |logit|, largest first), else JSON
+ * {"logit_diff", "scaled", "target", "target_token", "minus", "minus_tokens",
+ * "components": {name: logit} in model order}. */
+hw_status hw_dla_write(const hw_dla_result *r, const char *path);
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,
@@ -634,6 +846,10 @@ FILE *hw_atomic_stream(hw_atomic_file *a);
 hw_status hw_atomic_commit(hw_atomic_file *a);   /* closes and frees a, even on failure */
 void hw_atomic_abort(hw_atomic_file *a);         /* removes the temporary file, frees a */
 hw_status hw_write_file_atomic(const char *path, const void *data, size_t n);
+/* Make the missing parent folders of path and check that a file can be created beside
+ * it (a temporary one, removed), so that a protocol fails before its long work rather
+ * than after it. */
+hw_status hw_output_prepare(const char *path);
 /* A NumPy .npy file (format 1.0, little-endian float32, C order), atomically. */
 hw_status hw_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 /* A self-contained HTML page of attention patterns (L, H, T, T): one small heatmap

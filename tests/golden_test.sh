@@ -87,6 +87,17 @@ normalise() {
     for f in "$1"/*.trials; do
         [ -f "$f" ] && sed -i '/^# setting /d' "$f"
     done
+    normalise_dla "$1"
+}
+#   - score dla names the tokens it attributed (issue 13): its first stdout line gains
+#   "target 'X' = token N[, minus 'Y' = token M ...]" before the logit difference, and its
+#   JSON the keys target, target_token, minus, minus_tokens after "scaled".
+normalise_dla() {
+    case "$1" in
+    */ref-dla | */new-dla | */ref-dla-raw | */new-dla-raw)
+        sed -i -E '1s/^(# dla \([^)]*\)): target .* = token [0-9]+: (logit difference )/\1: \2/' "$1/stdout.txt"
+        [ ! -f "$1/d.json" ] || sed -i -E 's/, "target": .*, "minus_tokens": \[[0-9, ]*\]//' "$1/d.json" ;;
+    esac
     return 0
 }
 

@@ -2,7 +2,7 @@
  * tok512.bin ($HW_SHARED, default ../shared), loaded once:
  *   0  a prompts TSV (score attribution, sweep, mask-test: hw_prompts_read), each
  *      prompt encoded and each answer made a token as the protocols do;
- *   1  a --tasks file of `score successor` (successor_read_tasks, still in cli/);
+ *   1  a --tasks file of `score successor` (hw_successor_tasks_read);
  *   2  the FILE.trials resume log of `score retrieval` (hw_retrieval_log_read,
  *      src/methods/retrieval_log.c), for a model of 5 x 8 heads, the settings in
  *      `log_settings` and a grid of 2 needles x lengths 100, 200 x depths 0, 50, 100,
@@ -11,7 +11,6 @@
  * Input: one byte (its low two bits, modulo 3, pick the reader; for prompts, bit 2
  * asks for 2 answers instead of 1), then the file. */
 #include "fuzz.h"
-#include "../../cli/score_common.h"
 #include "../../src/methods/protocols.h"
 
 static hw_tokenizer *tok;
@@ -49,11 +48,17 @@ static void prompts(const char *path, int n_ans) {
 }
 
 static void tasks(const char *path) {
-    successor_task *ts;
-    int n;
-    int bad = successor_read_tasks("fuzz", tok, path, &ts, &n);
-    fuzz_note(!bad);
-    successor_free_tasks(ts, n);
+    hw_successor_tasks *ts = hw_successor_tasks_read(tok, path);
+    fuzz_note(ts != NULL);
+    for (int k = 0; k < hw_successor_tasks_count(ts); k++) {
+        hw_successor_task_info ti;
+        if (hw_successor_tasks_get(ts, k, &ti) || !ti.name) abort();
+        /* pairs of kept items need kept items: 0 <= pairs < single tokens <= items */
+        if (ti.single_tokens < 0 || ti.single_tokens > ti.items || ti.pairs < 0 ||
+            (ti.pairs && ti.pairs >= ti.single_tokens))
+            abort();
+    }
+    hw_successor_tasks_free(ts);
 }
 
 static const char log_settings[] = "# setting lengths 100,200\n# setting depths 0,50,100\n";
