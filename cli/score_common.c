@@ -104,108 +104,10 @@ void score_progress_done(void) {
     progress_open = 0;
 }
 
-int score_encode(const char *cmd, const hw_tokenizer *t, const char *text, int flags, int **ids) {
-    /* One id per byte plus BOS and EOS holds every tokenizer's output unless a
-     * normalizer added text; only then encode a second time with the count it gave
-     * (encoding a haystack twice was a third of a needle-in-a-haystack setup). */
-    size_t len = strlen(text);
-    int cap = len < INT_MAX - 16 ? (int)len + 16 : INT_MAX;
-    for (;;) {
-        *ids = malloc(sizeof(int) * (size_t)cap);
-        if (!*ids) return cli_error(cmd, "out of memory"), -1;
-        int n = hw_tokenizer_encode(t, text, flags, *ids, cap);
-        if (n < 0) return free(*ids), *ids = NULL, cli_error(cmd, "%s", hw_last_error()), -1;
-        if (n <= cap) return n;
-        free(*ids);
-        cap = n;
-    }
-}
 
-int score_single_token(const hw_tokenizer *t, const char *text) {
-    char buf[512];
-    int ids[4];
-    snprintf(buf, sizeof buf, " %s", text);
-    /* A SentencePiece-style tokenizer already puts a space before the text. */
-    for (int k = 0; k < 2; k++) {
-        const char *s = k ? text : buf;
-        int n = hw_tokenizer_encode(t, s, 0, ids, 4);
-        if (n == 1) return ids[0];
-    }
-    return -1;
-}
 
-int score_read_prompts(const char *cmd, const char *path, int n_ans, score_prompt **out, int *n) {
-    *out = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return cli_error(cmd, "cannot read %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int line_no = 0, rc = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        line_no++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (!len || line[0] == '#') continue;
-        char *fields[5] = {0};
-        int nf = 0;
-        for (char *s = line; nf < 5;) {
-            fields[nf++] = s;
-            char *tab = strchr(s, '\t');
-            if (!tab) break;
-            *tab = 0;
-            s = tab + 1;
-        }
-        if (nf < 1 + n_ans) {
-            rc = cli_error(cmd, "%s:%d: expected a prompt and %d answer(s) separated by tabs", path,
-                           line_no, n_ans);
-            break;
-        }
-        score_prompt *np = realloc(*out, sizeof **out * (size_t)(*n + 1));
-        if (!np) {
-            rc = cli_error(cmd, "out of memory");
-            break;
-        }
-        *out = np;
-        score_prompt *p = &np[(*n)++];
-        memset(p, 0, sizeof *p);
-        /* "\n" escapes in the prompt */
-        p->prompt = strdup(fields[0]);
-        if (p->prompt) {
-            char *w = p->prompt;
-            for (const char *r = p->prompt; *r; r++) {
-                if (r[0] == '\\' && r[1] == 'n') {
-                    *w++ = '\n';
-                    r++;
-                } else {
-                    *w++ = *r;
-                }
-            }
-            *w = 0;
-        }
-        for (int k = 0; k < nf - 1 && k < 4; k++) p->ans[k] = strdup(fields[k + 1]);
-    }
-    free(line);
-    fclose(f);
-    if (!rc && !*n) rc = cli_error(cmd, "%s: no prompts", path);
-    return rc;
-}
 
-void score_free_prompts(score_prompt *p, int n) {
-    for (int i = 0; i < n; i++) {
-        free(p[i].prompt);
-        for (int k = 0; k < 4; k++) free(p[i].ans[k]);
-    }
-    free(p);
-}
 
-int score_answer_token(const hw_tokenizer *t, const char *text) {
-    int id = score_single_token(t, text);
-    if (id >= 0) return id;
-    int ids[64];
-    int n = hw_tokenizer_encode(t, text, 0, ids, 64);
-    return n > 0 ? ids[0] : -1;
-}
 
 int score_task_flag(hw_task_eval_params *p, const char *cmd, int argc, char **argv, int *i) {
     const char *a = argv[*i];

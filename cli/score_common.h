@@ -32,11 +32,6 @@ int score_progress_counted(const char *stage, int64_t done, int64_t total, void 
 /* One progress line on stderr (overwritten in place on a terminal). */
 void score_progress(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void score_progress_done(void);
-/* Token ids of text without BOS, or -1 (error reported); *ids malloc'd. */
-int score_encode(const char *cmd, const hw_tokenizer *t, const char *text, int flags, int **ids);
-/* The single token for an answer word: text as it encodes after a word (a leading
- * space first, then as is); -1 if neither is one token. */
-int score_single_token(const hw_tokenizer *t, const char *text);
 
 int cmd_score_echo_induction(int argc, char **argv);
 int cmd_score_retrieval(int argc, char **argv);
@@ -44,25 +39,6 @@ int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 
-/* A TSV of prompts: each line "prompt<TAB>answer1[<TAB>answer2...]" (at least n_ans
- * answers); "\n" in a prompt stands for a newline. Lines starting with '#' are comments. */
-typedef struct {
-    char *prompt;
-    char *ans[4];
-} score_prompt;
-int score_read_prompts(const char *cmd, const char *path, int n_ans, score_prompt **out, int *n);
-void score_free_prompts(score_prompt *p, int n);
-/* The token an answer starts with: the single token for it if there is one, else the
- * first token of its encoding; -1 if it encodes to nothing. */
-int score_answer_token(const hw_tokenizer *t, const char *text);
-
-/* Readers of the scorers' input files, apart from their commands so the fuzz targets
- * (tests/fuzz/fuzz_score_files.c) reach them. Each returns non-zero on error (reported).
- * score successor --tasks FILE: one task per line, "name: item item ...". */
-typedef struct successor_task successor_task;
-int successor_read_tasks(const char *cmd, const hw_tokenizer *t, const char *path,
-                         successor_task **tasks, int *n);
-void successor_free_tasks(successor_task *tasks, int n);
 
 /* The synthetic-task flags of score retrieval, score attribution, mask-test and sweep:
  * --task --task-seed --samples --task-depth --task-symbols, into p (p->name stays NULL
