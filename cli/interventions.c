@@ -1,6 +1,8 @@
 /* interventions.c: the head intervention flags every model-running command shares. */
 #include "cli.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@ const char *cli_interventions_help(void) {
            "  --phase P              when interventions act: both (default), prefill, decode\n"
            "  HEADS is LAYER.HEAD[,LAYER.HEAD...], query-head indices from 0\n";
 }
+
+hw_phase cli_interventions_phase(const cli_interventions *iv) { return iv->phase; }
 
 cli_interventions *cli_interventions_new(void) {
     cli_interventions *iv = calloc(1, sizeof *iv);
@@ -71,10 +75,13 @@ int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, cha
         iv->edits[iv->n].scale = 1.0f;
         if (kinds[k].kind == KIND_SCALE) {
             const char *eq = strrchr(v, '=');
-            char *end;
-            double s = eq ? strtod(eq + 1, &end) : 0;
-            if (!eq || end == eq + 1 || *end)
-                return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S (e.g. 4.2=2.0)", v);
+            double s;
+            if (!eq || cli_number(eq + 1, &s))
+                return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S with S a finite number "
+                                       "(e.g. 4.2=2.0)", v);
+            /* A double past float's range would become inf in the hooks. */
+            if (fabs(s) > FLT_MAX)
+                return cli_usage_error(cmd, "--scale: %s is out of range", eq + 1);
             iv->edits[iv->n].scale = (float)s;
         }
         iv->n++;

@@ -108,7 +108,8 @@ typedef struct {
 typedef struct hw_model hw_model;
 
 /* Load a model: a llama2.c checkpoint (.bin, legacy or versioned header).
- * Weights are mmap'd; every size is checked against the file first. */
+ * Weights are mmap'd; every size is checked against the file first. Its tokenizer,
+ * found where the model keeps it: hw_tokenizer_load_for_model (tokenizer section). */
 hw_model *hw_model_load(const char *path);
 void hw_model_free(hw_model *m);
 const hw_config *hw_model_config(const hw_model *m);
@@ -405,6 +406,31 @@ hw_status hw_npy_write(const char *path, const float *data, int ndim, const int6
  * the T tokens (UTF-8 strings) with each weight under the pointer. Atomically. */
 hw_status hw_patterns_html(const char *path, const char *title, const char *const *tokens, int T,
                            int L, int H, const float *pattern);
+typedef struct hw_tokenizer hw_tokenizer;   /* the tokenizer section's (C11 allows both) */
+/* The folder dir and its missing parents (as mkdir -p); fails (HW_ERR_IO) unless dir is
+ * then a folder this process can write in. Every writer of a folder below calls it; a
+ * caller with a long run ahead calls it first, so a bad path fails before the work. */
+hw_status hw_dir_create(const char *dir);
+/* The captures of cap as a folder any language reads (dir made with hw_dir_create):
+ *   NAME.npy for each entry (a decode step's, or a visit after position 0, is
+ *     NAME.posP.npy), NAME the hook's name (hw_hook_name), in its documented axes;
+ *   logits.npy (V) if logits is not NULL: the next-token logits computed at position
+ *     logits_pos;
+ *   index.json: one entry per file, in the order written, {"hook", "file", "layer",
+ *     "pos", "phase": "prefill"|"decode", "axes": "pos,head,d_head"..., "shape"};
+ *     logits.npy comes last with "hook": "logits" (layer -1, axes "d_vocab");
+ *   tokens.json if tokens is not NULL: [{"pos", "id", "text"}] for the n tokens, the
+ *     text as each token prints after the one before (t may be NULL: no "text"). */
+hw_status hw_capture_write_npy_dir(const hw_capture *cap, const hw_tokenizer *t,
+                                   const int *tokens, int n, const float *logits, int V,
+                                   int logits_pos, const char *dir);
+/* Every layer's attention pattern captured in a prefill of the T tokens from position 0
+ * (hw_capture_want(cap, HW_HOOK_PATTERN, -1)) as dir/blocks.L.attn.hook_pattern.npy
+ * (H, T, T) per layer, dir/patterns.npy (L, H, T, T) and dir/patterns.html
+ * (hw_patterns_html with the tokens' text and title). */
+hw_status hw_capture_write_patterns(const hw_capture *cap, const hw_tokenizer *t,
+                                    const int *tokens, int T, const char *title,
+                                    const char *dir);
 
 /* ---------------------------------------------------------------- tokenizer */
 
@@ -451,6 +477,16 @@ int hw_tokenizer_word_token(const hw_tokenizer *t, const char *word);
 /* The token an answer starts with: its single word token if it has one, else the first
  * token of its encoding; -1 if it encodes to nothing. */
 int hw_tokenizer_answer_token(const hw_tokenizer *t, const char *text);
+/* The tokenizer that goes with a model path when none is given (what every headwise
+ * command loads without -z): a Hugging Face folder's own (tokenizer.json, or
+ * encoder.json + vocab.bpe, as hw_tokenizer_load reads a folder); for a llama2.c
+ * checkpoint, tokenizer.bin in the checkpoint's folder. A checkpoint shipped with
+ * another name (stories260K.bin's tok512.bin) needs hw_tokenizer_load with that file.
+ * vocab_size as hw_tokenizer_load (pass the model's). The error names the model and
+ * the file looked at. */
+hw_tokenizer *hw_tokenizer_load_for_model(const char *model_path, int vocab_size);
+/* The path hw_tokenizer_load_for_model loads, into out (n bytes). */
+hw_status hw_tokenizer_path_for_model(const char *model_path, char *out, size_t n);
 
 /* Write a Hugging Face tokenizer.json for a vocabulary of symbols (id = index;
  * each non-empty, without whitespace, distinct): a WordLevel model with a

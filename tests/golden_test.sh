@@ -79,8 +79,24 @@ cases=(
 )
 
 # Intended differences since the reference, removed before comparing:
-#   (none yet)
-normalise() { :; }
+#   run -o: index.json lists logits.npy as a last entry with "hook": "logits" (issue 13:
+#   the file was written but not listed); only that entry is cut, as text, so every
+#   other byte of the file is still compared.
+normalise() {
+    local f
+    for f in "$1"/*/index.json; do
+        [ -f "$f" ] || continue
+        /usr/bin/python3 - "$f" <<'PY'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+t = re.sub(r'(, )?\{\n\t\t"hook":\t"logits",\n\t\t"file":\t"logits\.npy",\n(?:\t\t[^\n]*\n)*?\t\}(?=\]$)',
+           '', s)
+if t != s:
+    open(p, "w").write(t)
+PY
+    done
+}
 
 # Score files both binaries read as input (mask-test's --scores), made once by the
 # reference so that a difference shows in one case only.
