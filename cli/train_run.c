@@ -53,22 +53,6 @@ static void progress_show(progress *p, int step, float loss, int final) {
     fflush(stderr);
 }
 
-/* The output folder and any missing parents, as mkdir -p. */
-static int make_dir(const char *cmd, const char *dir) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return cli_error(cmd, "%s: path too long", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return cli_error(cmd, "%s: cannot create the folder %s: %s", dir, path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return cli_error(cmd, "%s: cannot create the folder: %s", dir, strerror(errno));
-    return 0;
-}
-
 /* A JSON string value (the paths and names printed are plain, but quote them properly). */
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -123,21 +107,16 @@ static void put_span(const hw_task *t, const int *tok, int a, int b) {
 }
 
 /* A few held-out samples, each prompt shown around the copied span and its end,
- * with the model's greedy continuation and the expected one (stderr). */
+ * with the model's greedy continuation (hw_greedy) and the expected one (stderr). */
 static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, uint64_t seed, int n) {
-    int T = hw_task_seq_len(t), V = hw_model_config(m)->vocab_size;
+    int T = hw_task_seq_len(t);
     int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
-    float *logits = malloc((size_t)V * sizeof *logits);
+    int *got = malloc((size_t)T * sizeof *got);
     hw_context *c = hw_context_new(m, T);
-    if (!tok || !tgt || !logits || !c) {
-        hw_context_free(c);
-        free(tok);
-        free(tgt);
-        free(logits);
-        return cli_error(cmd, "out of memory showing examples");
-    }
-    hw_status s = HW_OK;
-    for (int k = 0; k < n && s == HW_OK; k++) {
+    int rc = tok && tgt && got && c ? 0 : cli_error(cmd, "out of memory showing examples");
+    hw_greedy_params p = hw_greedy_params_default();
+    p.stop = 0;
+    for (int k = 0; k < n && !rc; k++) {
         hw_task_layout l;
         hw_task_sample(t, seed, k, tok, tgt, &l);
         fprintf(stderr, "  example %d:", k + 1);
@@ -148,16 +127,12 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
         if (q > b) fprintf(stderr, " ...");
         put_span(t, tok, q, l.dst);
         fprintf(stderr, "  ->");
-        hw_context_reset(c);
-        s = hw_forward(c, tok, l.dst, HW_LOGITS_LAST, logits);
-        int right = 1;
-        for (int i = 0; i < l.len && s == HW_OK; i++) {
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (logits[v] > logits[best]) best = v;
-            fprintf(stderr, " %s", hw_task_symbol(t, best) ? hw_task_symbol(t, best) : "?");
-            right &= best == tok[l.dst + i];
-            if (i + 1 < l.len) s = hw_forward(c, &best, 1, HW_LOGITS_LAST, logits);
+        p.max_new = l.len;
+        int made = hw_greedy(c, NULL, tok, l.dst, &p, got, NULL, 0), right = made == l.len;
+        if (made < 0) rc = cli_error(cmd, "%s", hw_last_error());
+        for (int i = 0; i < made; i++) {
+            fprintf(stderr, " %s", hw_task_symbol(t, got[i]) ? hw_task_symbol(t, got[i]) : "?");
+            right &= got[i] == tok[l.dst + i];
         }
         fprintf(stderr, "   (%s", right ? "right" : "expected");
         if (!right) put_span(t, tok, l.dst, l.dst + l.len);
@@ -166,22 +141,28 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
     hw_context_free(c);
     free(tok);
     free(tgt);
-    free(logits);
-    return s == HW_OK ? 0 : cli_error(cmd, "%s", hw_last_error());
+    free(got);
+    return rc;
 }
 
-int cli_train_run(const char *cmd, const cli_train_opts *o) {
-    if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
-    if (o->d_model % o->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", o->d_model, o->n_head);
-    if ((o->d_model / o->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", o->d_model / o->n_head);
-    if (o->threads > 0) hw_set_threads(o->threads);
-    hw_task *task = hw_task_new(o->task, &o->task_params);
-    if (!task) return cli_error(cmd, "%s", hw_last_error());
-    int T = hw_task_seq_len(task), B = o->batch, rc = 0;
-    if ((long)T * B > 1L << 26) {
-        hw_task_free(task);
-        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", B, T);
-    }
+/* One training run: the task's batches through the trainer, from a checkpoint if
+ * resuming. first: this run's first loss; final: the mean over its last tenth of the
+ * steps (NaN when a resumed run had none left). */
+typedef struct {
+    const cli_train_opts *o;
+    hw_task *task;
+    hw_config cfg;
+    hw_model *m;
+    hw_trainer *tr;
+    int *tokens, *targets, B, T, stopped;
+    char ckpt[PATH_MAX];
+    float first, final;
+    double secs, tps;
+} train_state;
+
+/* A Llama-style model of the options' shape over the task's vocabulary and length. */
+static hw_config model_config(const cli_train_opts *o, const hw_task *task) {
+    int T = hw_task_seq_len(task);
     hw_config c = {.n_layer = o->n_layer, .d_model = o->d_model, .n_head = o->n_head, .n_kv_head = o->n_head,
                    .head_dim = o->d_model / o->n_head, .d_ff = o->d_ff, .vocab_size = hw_task_vocab_size(task),
                    .n_ctx = T, .norm = HW_NORM_RMS, .norm_eps = 1e-5f, .pos = HW_POS_ROTARY,
@@ -189,107 +170,115 @@ int cli_train_run(const char *cmd, const cli_train_opts *o) {
                    .rope_orig_ctx = T, .act = HW_ACT_SILU_GATED, .qkv_bias = o->attn_bias, .out_bias = o->attn_bias,
                    .bos_id = 0, .eos_id = -1};
     strcpy(c.arch, "llama");
-    char ckpt[PATH_MAX];
-    snprintf(ckpt, sizeof ckpt, "%s", o->checkpoint ? o->checkpoint : "");
-    if (!o->checkpoint) snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o->out_dir);
-    int *tokens = malloc((size_t)B * T * sizeof *tokens), *targets = malloc((size_t)B * T * sizeof *targets);
-    hw_model *m = hw_model_new_random(&c, o->train.seed);
-    hw_trainer *tr = m ? hw_trainer_new(m, &o->train) : NULL;
-    if (!tokens || !targets || !m || !tr) {
-        rc = cli_error(cmd, "%s", tokens && targets ? hw_last_error() : "out of memory");
-        goto done;
-    }
-    if (make_dir(cmd, o->out_dir)) {
-        rc = 1;
-        goto done;
-    }
-    if (o->resume && hw_trainer_resume(tr, o->resume) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    int start = hw_trainer_steps_done(tr), steps = o->train.steps;
+    return c;
+}
+
+/* Steps from the trainer's next one to o->train.steps (or --stop-at), with checkpoints. */
+static int train_steps(const char *cmd, train_state *r) {
+    const cli_train_opts *o = r->o;
+    int start = hw_trainer_steps_done(r->tr), steps = o->train.steps;
     progress pg = {.tty = isatty(2), .last_tenth = -1, .start_step = start, .steps = steps, .t0 = now(),
-                   .tokens_per_step = (long)B * T};
+                   .tokens_per_step = (long)r->B * r->T};
     fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
-            hw_task_name(task), c.n_layer, c.n_head, c.d_model, c.d_ff ? "MLP" : "attention-only", c.vocab_size, B, T,
-            start, steps);
-    /* first: this run's first step; tail: the mean over the last tenth of the steps
-     * (the final loss reported); avg: a smoothed loss for the progress line. */
-    float loss = NAN, avg = NAN, first = NAN;
-    int tail_from = steps - (steps - start + 9) / 10;
+            hw_task_name(r->task), r->cfg.n_layer, r->cfg.n_head, r->cfg.d_model, r->cfg.d_ff ? "MLP" : "attention-only",
+            r->cfg.vocab_size, r->B, r->T, start, steps);
+    float loss = NAN, avg = NAN; /* avg: a smoothed loss for the progress line */
+    int tail_from = steps - (steps - start + 9) / 10, tail_n = 0;
     double tail_sum = 0;
-    int tail_n = 0;
+    r->first = NAN;
     for (int step = start; step < steps; step++) {
-        hw_batch b = {tokens, targets, B, T};
-        hw_status s = hw_task_batch(task, o->train.seed, step, B, tokens, targets);
-        if (s == HW_OK) s = hw_trainer_step(tr, &b, &loss);
-        if (s != HW_OK) {
+        hw_batch b = {r->tokens, r->targets, r->B, r->T};
+        hw_status s = hw_task_batch(r->task, o->train.seed, step, r->B, r->tokens, r->targets);
+        if (s == HW_OK) s = hw_trainer_step(r->tr, &b, &loss);
+        if (s != HW_OK || !isfinite(loss)) {
             if (pg.tty) fputc('\n', stderr);
-            rc = cli_error(cmd, "step %d: %s", step, hw_last_error());
-            goto done;
+            return s != HW_OK ? cli_error(cmd, "step %d: %s", step, hw_last_error())
+                              : cli_error(cmd, "step %d: the loss is %g (try a lower --lr)", step, loss);
         }
-        if (!isfinite(loss)) {
-            if (pg.tty) fputc('\n', stderr);
-            rc = cli_error(cmd, "step %d: the loss is %g (try a lower --lr)", step, loss);
-            goto done;
-        }
-        if (isnan(first)) first = loss;
+        if (isnan(r->first)) r->first = loss;
         if (step >= tail_from) tail_sum += loss, tail_n++;
-        avg = isnan(avg) ? loss : 0.95f * avg + 0.05f * loss; /* the line shows a smoothed loss */
+        avg = isnan(avg) ? loss : 0.95f * avg + 0.05f * loss;
         if (step + 1 < steps) progress_show(&pg, step + 1, avg, 0); /* the last one says "took" */
         int stop = o->stop_at > 0 && step + 1 == o->stop_at && step + 1 < steps;
         if ((stop || (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0 && step + 1 < steps)) &&
-            hw_trainer_save(tr, ckpt) != HW_OK) {
-            rc = cli_error(cmd, "%s", hw_last_error());
-            goto done;
-        }
+            hw_trainer_save(r->tr, r->ckpt) != HW_OK)
+            return cli_error(cmd, "%s", hw_last_error());
         if (stop) {
             if (pg.tty) fputc('\n', stderr);
-            fprintf(stderr, "stopped after step %d; continue with --resume %s\n", step + 1, ckpt);
-            goto done;
+            fprintf(stderr, "stopped after step %d; continue with --resume %s\n", step + 1, r->ckpt);
+            r->stopped = 1;
+            return 0;
         }
     }
-    float final = tail_n ? (float)(tail_sum / tail_n) : NAN;
-    double secs = now() - pg.t0;
-    double tps = secs > 0 ? (double)(steps - start) * B * T / secs : 0;
+    r->final = tail_n ? (float)(tail_sum / tail_n) : NAN;
+    r->secs = now() - pg.t0;
+    r->tps = r->secs > 0 ? (double)(steps - start) * r->B * r->T / r->secs : 0;
     if (steps > start) progress_show(&pg, steps, avg, 1);
-    if (o->checkpoint_every > 0 && hw_trainer_save(tr, ckpt) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
+    if (o->checkpoint_every > 0 && hw_trainer_save(r->tr, r->ckpt) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
+    return 0;
+}
+
+/* The Hugging Face folder, the task's score (and examples), training.json and the
+ * summary on stdout. */
+static int finish(const char *cmd, const train_state *r) {
+    const cli_train_opts *o = r->o;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/tokenizer.json", o->out_dir);
-    if (hw_model_save_hf(m, o->out_dir) != HW_OK || hw_task_write_tokenizer(task, path) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
+    if (hw_model_save_hf(r->m, o->out_dir) != HW_OK || hw_task_write_tokenizer(r->task, path) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
     hw_task_score sc;
-    if (hw_task_evaluate(task, m, o->train.seed + 1000003, o->eval_samples, &sc) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    fprintf(stderr, "%s: %s %.1f%%", hw_task_name(task), sc.metric, 100 * sc.accuracy);
+    if (hw_task_evaluate(r->task, r->m, o->train.seed + 1000003, o->eval_samples, &sc) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
+    fprintf(stderr, "%s: %s %.1f%%", hw_task_name(r->task), sc.metric, 100 * sc.accuracy);
     if (sc.metric2) fprintf(stderr, "; %s %.1f%%", sc.metric2, 100 * sc.accuracy2);
     fprintf(stderr, " (%d held-out samples)\n", sc.n);
-    if (o->show > 0 && (rc = show_examples(cmd, task, m, o->train.seed + 1000003, o->show)) != 0) goto done;
+    int rc = o->show > 0 ? show_examples(cmd, r->task, r->m, o->train.seed + 1000003, o->show) : 0;
+    if (rc) return rc;
     fprintf(stderr, "wrote %s (config.json, model.safetensors, tokenizer.json, training.json)\n", o->out_dir);
     /* training.json records how the folder was made; stdout gets the same as one object. */
     snprintf(path, sizeof path, "%s/training.json", o->out_dir);
     hw_atomic_file *a = hw_atomic_open(path);
     if (a) {
-        summary(hw_atomic_stream(a), o, task, &c, steps, first, final, secs, tps, &sc, "  ");
+        summary(hw_atomic_stream(a), o, r->task, &r->cfg, o->train.steps, r->first, r->final, r->secs, r->tps, &sc,
+                "  ");
         if (hw_atomic_commit(a) != HW_OK) a = NULL;
     }
-    if (!a) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
+    if (!a) return cli_error(cmd, "%s", hw_last_error());
+    summary(stdout, o, r->task, &r->cfg, o->train.steps, r->first, r->final, r->secs, r->tps, &sc, NULL);
+    return 0;
+}
+
+int cli_train_run(const char *cmd, const cli_train_opts *o) {
+    if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
+    if (o->d_model % o->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", o->d_model, o->n_head);
+    if ((o->d_model / o->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", o->d_model / o->n_head);
+    if (o->threads > 0) hw_set_threads(o->threads);
+    train_state r = {.o = o, .task = hw_task_new(o->task, &o->task_params), .B = o->batch};
+    if (!r.task) return cli_error(cmd, "%s", hw_last_error());
+    r.T = hw_task_seq_len(r.task);
+    if ((long)r.T * r.B > 1L << 26) {
+        hw_task_free(r.task);
+        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", r.B, r.T);
     }
-    summary(stdout, o, task, &c, steps, first, final, secs, tps, &sc, NULL);
-done:
-    hw_trainer_free(tr);
-    hw_model_free(m);
-    free(tokens);
-    free(targets);
-    hw_task_free(task);
+    r.cfg = model_config(o, r.task);
+    if (o->checkpoint) snprintf(r.ckpt, sizeof r.ckpt, "%s", o->checkpoint);
+    else snprintf(r.ckpt, sizeof r.ckpt, "%s/checkpoint.hwt", o->out_dir);
+    r.tokens = malloc((size_t)r.B * r.T * sizeof *r.tokens);
+    r.targets = malloc((size_t)r.B * r.T * sizeof *r.targets);
+    r.m = hw_model_new_random(&r.cfg, o->train.seed);
+    r.tr = r.m ? hw_trainer_new(r.m, &o->train) : NULL;
+    int rc = 0;
+    if (!r.tokens || !r.targets || !r.m || !r.tr)
+        rc = cli_error(cmd, "%s", r.tokens && r.targets ? hw_last_error() : "out of memory");
+    if (!rc && hw_dir_create(o->out_dir) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
+    if (!rc && o->resume && hw_trainer_resume(r.tr, o->resume) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
+    if (!rc) rc = train_steps(cmd, &r);
+    if (!rc && !r.stopped) rc = finish(cmd, &r);
+    hw_trainer_free(r.tr);
+    hw_model_free(r.m);
+    free(r.tokens);
+    free(r.targets);
+    hw_task_free(r.task);
     return rc;
 }
