@@ -14,23 +14,16 @@ int cmd_organism(int argc, char **argv);
 
 /* ---------------------------------------------------------------- training (train.c, train_run.c) */
 
-/* What `headwise train` and `headwise organism` run: a task, a Llama-style model
- * shape, the trainer's parameters, and where things go. */
+/* What `headwise train` and `headwise organism` run: a task, hw_task_train's
+ * parameters (p.checkpoint NULL: OUT/checkpoint.hwt), and what happens after. */
 typedef struct {
     const char *task;           /* "induction", ... */
     const char *out_dir;        /* Hugging Face folder written at the end */
-    const char *resume;         /* checkpoint to continue from, or NULL */
-    const char *checkpoint;     /* where checkpoints go (default OUT/checkpoint.hwt) */
-    int checkpoint_every;       /* steps between checkpoints; 0: none */
-    int stop_at;                /* > 0: stop after this step with a checkpoint, as if interrupted */
     hw_task_params task_params;
-    int n_layer, n_head, d_model, d_ff; /* d_ff 0: attention-only */
-    int attn_bias;              /* Llama attention_bias: q, k, v, o biases */
-    int batch;
+    hw_task_train_params p;
     int eval_samples;           /* held-out samples scored at the end */
     int show;                   /* held-out examples printed with the model's answers */
     int threads;                /* 0: all cores */
-    hw_train_params train;
 } cli_train_opts;
 
 /* Parse argv[*i] if it is a training flag (advancing *i): returns 1 when it was one,

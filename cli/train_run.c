@@ -64,9 +64,8 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const hw_config *c, int steps, float first,
-                    float loss,
-                    double secs, double tps, const hw_task_score *sc, const char *indent) {
+static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const hw_config *c,
+                    const hw_task_train_result *r, const hw_task_score *sc, const char *indent) {
     const char *nl = indent ? "\n" : " ", *in = indent ? indent : "";
     fprintf(f, "{%s%s\"task\": ", nl, in);
     json_str(f, hw_task_name(task));
@@ -74,23 +73,23 @@ static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const
     json_str(f, o->out_dir);
     fprintf(f, ",%s%s\"layers\": %d, \"heads\": %d, \"d_model\": %d, \"d_ff\": %d, \"vocab\": %d, \"seq_len\": %d,", nl,
             in, c->n_layer, c->n_head, c->d_model, c->d_ff, c->vocab_size, hw_task_seq_len(task));
-    fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, steps,
-            o->batch, o->train.lr, o->train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
-            (unsigned long long)o->train.seed);
-    if (o->train.head_dropout > 0) {
-        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->train.head_dropout);
+    fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, o->p.train.steps,
+            o->p.batch, o->p.train.lr, o->p.train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
+            (unsigned long long)o->p.train.seed);
+    if (o->p.train.head_dropout > 0) {
+        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->p.train.head_dropout);
         for (int l = 0, k = 0; l < c->n_layer; l++)
-            if (!o->train.head_dropout_layers || (l < 64 && (o->train.head_dropout_layers >> l & 1)))
+            if (!o->p.train.head_dropout_layers || (l < 64 && (o->p.train.head_dropout_layers >> l & 1)))
                 fprintf(f, "%s%d", k++ ? ", " : "", l);
-        fprintf(f, "], \"head_dropout_from\": %d,", o->train.head_dropout_from);
+        fprintf(f, "], \"head_dropout_from\": %d,", o->p.train.head_dropout_from);
     }
     /* first_loss: this run's first step; final_loss: mean of its last tenth (null when a
      * resumed run had no steps left) */
-    if (isnan(first)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);
-    else fprintf(f, "%s%s\"first_loss\": %.5f, ", nl, in, first);
-    if (isnan(loss)) fprintf(f, "\"final_loss\": null, ");
-    else fprintf(f, "\"final_loss\": %.5f, ", loss);
-    fprintf(f, "\"seconds\": %.1f, \"tokens_per_s\": %.0f,", secs, tps);
+    if (isnan(r->first_loss)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);
+    else fprintf(f, "%s%s\"first_loss\": %.5f, ", nl, in, r->first_loss);
+    if (isnan(r->final_loss)) fprintf(f, "\"final_loss\": null, ");
+    else fprintf(f, "\"final_loss\": %.5f, ", r->final_loss);
+    fprintf(f, "\"seconds\": %.1f, \"tokens_per_s\": %.0f,", r->seconds, r->tokens_per_s);
     fprintf(f, "%s%s\"metric\": ", nl, in);
     json_str(f, sc->metric ? sc->metric : "");
     fprintf(f, ", \"accuracy\": %.4f", sc->accuracy);
@@ -145,140 +144,97 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
     return rc;
 }
 
-/* One training run: the task's batches through the trainer, from a checkpoint if
- * resuming. first: this run's first loss; final: the mean over its last tenth of the
- * steps (NaN when a resumed run had none left). */
+/* hw_task_train's callback: the header line once, then the progress line with a
+ * smoothed loss (the last step's is drawn after, saying "took"). */
 typedef struct {
     const cli_train_opts *o;
-    hw_task *task;
-    hw_config cfg;
-    hw_model *m;
-    hw_trainer *tr;
-    int *tokens, *targets, B, T, stopped;
-    char ckpt[PATH_MAX];
-    float first, final;
-    double secs, tps;
-} train_state;
+    const hw_task *task;
+    progress pg;
+    float avg;
+    int started;
+} train_view;
 
-/* A Llama-style model of the options' shape over the task's vocabulary and length. */
-static hw_config model_config(const cli_train_opts *o, const hw_task *task) {
-    int T = hw_task_seq_len(task);
-    hw_config c = {.n_layer = o->n_layer, .d_model = o->d_model, .n_head = o->n_head, .n_kv_head = o->n_head,
-                   .head_dim = o->d_model / o->n_head, .d_ff = o->d_ff, .vocab_size = hw_task_vocab_size(task),
-                   .n_ctx = T, .norm = HW_NORM_RMS, .norm_eps = 1e-5f, .pos = HW_POS_ROTARY,
-                   .rope_layout = HW_ROPE_HALVES, .rope_theta = 10000, .rotary_frac = 1, .rope_factor = 1,
-                   .rope_orig_ctx = T, .act = HW_ACT_SILU_GATED, .qkv_bias = o->attn_bias, .out_bias = o->attn_bias,
-                   .bos_id = 0, .eos_id = -1};
-    strcpy(c.arch, "llama");
-    return c;
-}
-
-/* Steps from the trainer's next one to o->train.steps (or --stop-at), with checkpoints. */
-static int train_steps(const char *cmd, train_state *r) {
-    const cli_train_opts *o = r->o;
-    int start = hw_trainer_steps_done(r->tr), steps = o->train.steps;
-    progress pg = {.tty = isatty(2), .last_tenth = -1, .start_step = start, .steps = steps, .t0 = now(),
-                   .tokens_per_step = (long)r->B * r->T};
-    fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
-            hw_task_name(r->task), r->cfg.n_layer, r->cfg.n_head, r->cfg.d_model, r->cfg.d_ff ? "MLP" : "attention-only",
-            r->cfg.vocab_size, r->B, r->T, start, steps);
-    float loss = NAN, avg = NAN; /* avg: a smoothed loss for the progress line */
-    int tail_from = steps - (steps - start + 9) / 10, tail_n = 0;
-    double tail_sum = 0;
-    r->first = NAN;
-    for (int step = start; step < steps; step++) {
-        hw_batch b = {r->tokens, r->targets, r->B, r->T};
-        hw_status s = hw_task_batch(r->task, o->train.seed, step, r->B, r->tokens, r->targets);
-        if (s == HW_OK) s = hw_trainer_step(r->tr, &b, &loss);
-        if (s != HW_OK || !isfinite(loss)) {
-            if (pg.tty) fputc('\n', stderr);
-            return s != HW_OK ? cli_error(cmd, "step %d: %s", step, hw_last_error())
-                              : cli_error(cmd, "step %d: the loss is %g (try a lower --lr)", step, loss);
-        }
-        if (isnan(r->first)) r->first = loss;
-        if (step >= tail_from) tail_sum += loss, tail_n++;
-        avg = isnan(avg) ? loss : 0.95f * avg + 0.05f * loss;
-        if (step + 1 < steps) progress_show(&pg, step + 1, avg, 0); /* the last one says "took" */
-        int stop = o->stop_at > 0 && step + 1 == o->stop_at && step + 1 < steps;
-        if ((stop || (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0 && step + 1 < steps)) &&
-            hw_trainer_save(r->tr, r->ckpt) != HW_OK)
-            return cli_error(cmd, "%s", hw_last_error());
-        if (stop) {
-            if (pg.tty) fputc('\n', stderr);
-            fprintf(stderr, "stopped after step %d; continue with --resume %s\n", step + 1, r->ckpt);
-            r->stopped = 1;
-            return 0;
-        }
+static int on_step(int step, int steps, float loss, void *user) {
+    train_view *v = user;
+    if (isnan(loss)) {
+        const cli_train_opts *o = v->o;
+        fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
+                hw_task_name(v->task), o->p.n_layer, o->p.n_head, o->p.d_model, o->p.d_ff ? "MLP" : "attention-only",
+                hw_task_vocab_size(v->task), o->p.batch, hw_task_seq_len(v->task), step, steps);
+        v->pg = (progress){.tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = now(),
+                           .tokens_per_step = (long)o->p.batch * hw_task_seq_len(v->task)};
+        v->avg = NAN;
+        v->started = 1;
+        return 0;
     }
-    r->final = tail_n ? (float)(tail_sum / tail_n) : NAN;
-    r->secs = now() - pg.t0;
-    r->tps = r->secs > 0 ? (double)(steps - start) * r->B * r->T / r->secs : 0;
-    if (steps > start) progress_show(&pg, steps, avg, 1);
-    if (o->checkpoint_every > 0 && hw_trainer_save(r->tr, r->ckpt) != HW_OK)
-        return cli_error(cmd, "%s", hw_last_error());
+    v->avg = isnan(v->avg) ? loss : 0.95f * v->avg + 0.05f * loss;
+    if (step < steps) progress_show(&v->pg, step, v->avg, 0);
     return 0;
 }
 
 /* The Hugging Face folder, the task's score (and examples), training.json and the
  * summary on stdout. */
-static int finish(const char *cmd, const train_state *r) {
-    const cli_train_opts *o = r->o;
+static int finish(const char *cmd, const cli_train_opts *o, const hw_task *task, const hw_model *m,
+                  const hw_task_train_result *r) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/tokenizer.json", o->out_dir);
-    if (hw_model_save_hf(r->m, o->out_dir) != HW_OK || hw_task_write_tokenizer(r->task, path) != HW_OK)
+    if (hw_model_save_hf(m, o->out_dir) != HW_OK || hw_task_write_tokenizer(task, path) != HW_OK)
         return cli_error(cmd, "%s", hw_last_error());
     hw_task_score sc;
-    if (hw_task_evaluate(r->task, r->m, o->train.seed + 1000003, o->eval_samples, &sc) != HW_OK)
+    if (hw_task_evaluate(task, m, o->p.train.seed + 1000003, o->eval_samples, &sc) != HW_OK)
         return cli_error(cmd, "%s", hw_last_error());
-    fprintf(stderr, "%s: %s %.1f%%", hw_task_name(r->task), sc.metric, 100 * sc.accuracy);
+    fprintf(stderr, "%s: %s %.1f%%", hw_task_name(task), sc.metric, 100 * sc.accuracy);
     if (sc.metric2) fprintf(stderr, "; %s %.1f%%", sc.metric2, 100 * sc.accuracy2);
     fprintf(stderr, " (%d held-out samples)\n", sc.n);
-    int rc = o->show > 0 ? show_examples(cmd, r->task, r->m, o->train.seed + 1000003, o->show) : 0;
+    int rc = o->show > 0 ? show_examples(cmd, task, m, o->p.train.seed + 1000003, o->show) : 0;
     if (rc) return rc;
     fprintf(stderr, "wrote %s (config.json, model.safetensors, tokenizer.json, training.json)\n", o->out_dir);
     /* training.json records how the folder was made; stdout gets the same as one object. */
+    hw_config c = hw_task_model_config(task, &o->p);
     snprintf(path, sizeof path, "%s/training.json", o->out_dir);
     hw_atomic_file *a = hw_atomic_open(path);
     if (a) {
-        summary(hw_atomic_stream(a), o, r->task, &r->cfg, o->train.steps, r->first, r->final, r->secs, r->tps, &sc,
-                "  ");
+        summary(hw_atomic_stream(a), o, task, &c, r, &sc, "  ");
         if (hw_atomic_commit(a) != HW_OK) a = NULL;
     }
     if (!a) return cli_error(cmd, "%s", hw_last_error());
-    summary(stdout, o, r->task, &r->cfg, o->train.steps, r->first, r->final, r->secs, r->tps, &sc, NULL);
+    summary(stdout, o, task, &c, r, &sc, NULL);
     return 0;
 }
 
 int cli_train_run(const char *cmd, const cli_train_opts *o) {
+    const hw_task_train_params *tp = &o->p;
     if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
-    if (o->d_model % o->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", o->d_model, o->n_head);
-    if ((o->d_model / o->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", o->d_model / o->n_head);
+    if (tp->d_model % tp->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", tp->d_model, tp->n_head);
+    if ((tp->d_model / tp->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", tp->d_model / tp->n_head);
     if (o->threads > 0) hw_set_threads(o->threads);
-    train_state r = {.o = o, .task = hw_task_new(o->task, &o->task_params), .B = o->batch};
-    if (!r.task) return cli_error(cmd, "%s", hw_last_error());
-    r.T = hw_task_seq_len(r.task);
-    if ((long)r.T * r.B > 1L << 26) {
-        hw_task_free(r.task);
-        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", r.B, r.T);
+    hw_task *task = hw_task_new(o->task, &o->task_params);
+    if (!task) return cli_error(cmd, "%s", hw_last_error());
+    int T = hw_task_seq_len(task);
+    if ((long)T * tp->batch > 1L << 26) {
+        hw_task_free(task);
+        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", tp->batch, T);
     }
-    r.cfg = model_config(o, r.task);
-    if (o->checkpoint) snprintf(r.ckpt, sizeof r.ckpt, "%s", o->checkpoint);
-    else snprintf(r.ckpt, sizeof r.ckpt, "%s/checkpoint.hwt", o->out_dir);
-    r.tokens = malloc((size_t)r.B * r.T * sizeof *r.tokens);
-    r.targets = malloc((size_t)r.B * r.T * sizeof *r.targets);
-    r.m = hw_model_new_random(&r.cfg, o->train.seed);
-    r.tr = r.m ? hw_trainer_new(r.m, &o->train) : NULL;
-    int rc = 0;
-    if (!r.tokens || !r.targets || !r.m || !r.tr)
-        rc = cli_error(cmd, "%s", r.tokens && r.targets ? hw_last_error() : "out of memory");
-    if (!rc && hw_dir_create(o->out_dir) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
-    if (!rc && o->resume && hw_trainer_resume(r.tr, o->resume) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
-    if (!rc) rc = train_steps(cmd, &r);
-    if (!rc && !r.stopped) rc = finish(cmd, &r);
-    hw_trainer_free(r.tr);
-    hw_model_free(r.m);
-    free(r.tokens);
-    free(r.targets);
-    hw_task_free(r.task);
+    char ckpt[PATH_MAX];
+    hw_task_train_params p = *tp;
+    snprintf(ckpt, sizeof ckpt, "%s", tp->checkpoint ? tp->checkpoint : "");
+    if (!tp->checkpoint) snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o->out_dir);
+    p.checkpoint = ckpt;
+    int rc = hw_dir_create(o->out_dir) != HW_OK ? cli_error(cmd, "%s", hw_last_error()) : 0;
+    train_view v = {.o = o, .task = task};
+    hw_task_train_result r;
+    hw_model *m = rc ? NULL : hw_task_train(task, &p, on_step, &v, &r);
+    if (!rc && !m) {
+        if (v.started && v.pg.tty) fputc('\n', stderr);
+        rc = cli_error(cmd, "%s", hw_last_error());
+    } else if (m && r.stopped) {
+        if (v.pg.tty) fputc('\n', stderr);
+        fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
+    } else if (m) {
+        if (r.steps > r.start) progress_show(&v.pg, r.steps, v.avg, 1);
+        rc = finish(cmd, o, task, m, &r);
+    }
+    hw_model_free(m);
+    hw_task_free(task);
     return rc;
 }

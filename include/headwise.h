@@ -732,6 +732,50 @@ hw_status hw_trainer_save(const hw_trainer *t, const char *path);   /* weights +
 hw_status hw_trainer_resume(hw_trainer *t, const char *path);
 void hw_trainer_free(hw_trainer *t);
 
+/* A model trained from scratch on a synthetic task (src/train/task_train.c), what
+ * `headwise train` and `headwise organism` run: a Llama-style model of this shape over
+ * the task's vocabulary and sequence length (hw_task_model_config), hw_trainer over the
+ * task's batches (hw_task_batch with train.seed, which also seeds the weights). */
+typedef struct {
+    int n_layer, n_head, d_model, d_ff;   /* d_ff 0: attention-only */
+    int attn_bias;                        /* Llama attention_bias: q, k, v and o biases */
+    int batch;                            /* sequences per step */
+    hw_train_params train;                /* steps, schedule, ..., seed */
+    const char *resume;                   /* checkpoint to continue from, or NULL */
+    const char *checkpoint;               /* where checkpoints go; needed by the two below */
+    int checkpoint_every;                 /* a checkpoint every N steps and at the end; 0: none */
+    int stop_at;                          /* > 0: stop after this step with a checkpoint, as if
+                                           * interrupted (the schedule still spans train.steps) */
+} hw_task_train_params;
+/* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
+ * 1000 steps, seed 1. */
+hw_task_train_params hw_task_train_params_default(void);
+/* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
+ * settings known to give it interpretable heads in a few minutes on two cores
+ * (src/tasks/organisms.c says why each), as task parameters and training parameters,
+ * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. */
+hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
+                             const char **why);
+/* The model's configuration hw_task_train trains. */
+hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p);
+typedef struct {
+    int start;              /* the first step of this run (after resume) */
+    int steps;              /* steps done when it ended */
+    int stopped;            /* 1: stopped at stop_at (a checkpoint was written) */
+    float first_loss;       /* this run's first step's loss (NaN: no step ran) */
+    float final_loss;       /* mean loss over the last tenth of the steps (NaN: none) */
+    double seconds, tokens_per_s;
+} hw_task_train_result;
+/* Called once before the first step (step = start, loss NaN) and after each step with
+ * the steps done, the total and that step's loss; return non-zero to stop (the run then
+ * fails with HW_ERR_ARG, "stopped by the caller"). */
+typedef int (*hw_train_step_fn)(int step, int steps, float loss, void *user);
+/* Train; returns the model (the caller frees it; also when stopped at stop_at) or NULL
+ * with the error set (a non-finite loss is HW_ERR_RANGE, naming the step). out (may be
+ * NULL) is filled either way. */
+hw_model *hw_task_train(const hw_task *task, const hw_task_train_params *p, hw_train_step_fn fn,
+                        void *user, hw_task_train_result *out);
+
 #ifdef __cplusplus
 }
 #endif
