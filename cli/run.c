@@ -48,23 +48,6 @@ static int run_flag(const char *cmd, int argc, char **argv, int *i, void *user) 
     return bad ? 2 : 1;
 }
 
-/* "blocks.*.NAME" wants NAME in every layer. */
-static int want_capture(hw_capture *cap, const hw_model *m, const char *cmd, const char *name) {
-    char buf[256];
-    const char *parse = name;
-    int every = !strncmp(name, "blocks.*.", 9);
-    if (every) {
-        snprintf(buf, sizeof buf, "blocks.0.%s", name + 9);
-        parse = buf;
-    }
-    hw_hook_point p;
-    int layer;
-    if (hw_hook_parse(m, parse, &p, &layer) != HW_OK)
-        return cli_usage_error(cmd, "--capture: %s", hw_last_error());
-    hw_capture_want(cap, p, every ? -1 : layer);
-    return 0;
-}
-
 /* The k likeliest next tokens (ties to the lower id) with their probabilities. */
 static void print_top(const hw_tokenizer *t, const float *logits, int V, int prev, int k) {
     double mx = -INFINITY, sum = 0, *d = malloc((size_t)V * sizeof *d);
@@ -152,7 +135,9 @@ int cmd_run(int argc, char **argv) {
     hw_capture *cap = hw_capture_new();
     cli_session s = {0};
     if (!rc) rc = cap ? cli_open(cmd, &f, cap, (int)o.steps, &s) : cli_error(cmd, "out of memory");
-    for (int i = 0; !rc && i < o.n_captures; i++) rc = want_capture(cap, s.m, cmd, o.captures[i]);
+    for (int i = 0; !rc && i < o.n_captures; i++)
+        if (hw_capture_want_name(cap, s.m, o.captures[i]) != HW_OK)
+            rc = cli_usage_error(cmd, "--capture: %s", hw_last_error());
     if (!rc) rc = run(cmd, &o, f.out, &s, cap);
     cli_close(&s);
     hw_capture_free(cap);

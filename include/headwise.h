@@ -252,6 +252,9 @@ const hw_capture_entry *hw_capture_get(const hw_capture *cap, int i);
 const hw_capture_entry *hw_capture_find(const hw_capture *cap, hw_hook_point point,
                                         int layer, int pos);
 void hw_capture_clear(hw_capture *cap);   /* forget entries, keep what is wanted */
+/* Capture the point named name (as hw_hook_parse reads it), or with "blocks.*.NAME"
+ * that point in every layer; HW_ERR_ARG naming the point if m has no such point. */
+hw_status hw_capture_want_name(hw_capture *cap, const hw_model *m, const char *name);
 
 /* ---------------------------------------------------------------- interventions */
 

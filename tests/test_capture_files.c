@@ -1,8 +1,8 @@
 /*
- * test_capture_files.c: the output folders of run and patterns, written by the library
- * (hw_dir_create, hw_capture_write_npy_dir, hw_capture_write_patterns), and the
- * tokenizer found beside a model (hw_tokenizer_path_for_model, _load_for_model), on
- * stories260K.
+ * test_capture_files.c: what run and patterns capture and write, now in the library
+ * (hw_capture_want_name, hw_dir_create, hw_capture_write_npy_dir,
+ * hw_capture_write_patterns), and the tokenizer found beside a model
+ * (hw_tokenizer_path_for_model, hw_tokenizer_load_for_model), on stories260K.
  */
 #include "check.h"
 #include "headwise.h"
@@ -83,8 +83,11 @@ static void test_capture_dirs(void) {
     hw_capture *cap = hw_capture_new();
     hw_hooks *h = hw_hooks_new();
     hw_context *c = hw_context_new(m, T);
-    hw_capture_want(cap, HW_HOOK_PATTERN, -1);
-    hw_capture_want(cap, HW_HOOK_Z, 2);
+    CHECK(hw_capture_want_name(cap, m, "blocks.*.attn.hook_pattern") == HW_OK &&
+              hw_capture_want_name(cap, m, "blocks.2.attn.hook_z") == HW_OK, "%s", hw_last_error());
+    CHECK(hw_capture_want_name(cap, m, "blocks.9.hook_resid_pre") == HW_ERR_ARG &&
+              strstr(hw_last_error(), "layer 9"), "layer out of range: %s", hw_last_error());
+    CHECK(hw_capture_want_name(cap, m, "blocks.*.hook_embed") == HW_ERR_ARG, "a global point per layer");
     hw_hooks_add_capture(h, cap);
     float logits[512];
     CHECK(hw_forward_hooked(c, tok, T, HW_LOGITS_LAST, logits, h) == HW_OK, "%s", hw_last_error());
