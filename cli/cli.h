@@ -39,6 +39,8 @@ int cli_train_run(const char *cmd, const cli_train_opts *o);
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Seconds on the monotonic clock, for rates and ETAs. */
+double cli_now(void);
 /* "headwise <cmd>: warning: <message>" on stderr, for what runs but not as asked. */
 void cli_warn(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static int report(int status, const char *cmd, const char *fmt, va_list ap) {
     fprintf(stderr, "headwise %s: ", cmd);
@@ -28,6 +29,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     int s = report(2, cmd, fmt, ap);
     va_end(ap);
     return s;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void cli_warn(const char *cmd, const char *fmt, ...) {

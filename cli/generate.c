@@ -54,12 +54,6 @@ static int print_piece(const char *piece, size_t len, void *user) {
     return 0;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int generate(const char *cmd, const cli_session *s, const gen_opts *g, const char *prompt) {
     const int n_ctx = hw_model_config(s->m)->n_ctx;
     if (g->steps > n_ctx)
@@ -74,9 +68,9 @@ static int generate(const char *cmd, const cli_session *s, const gen_opts *g, co
     p.sampler.seed = g->seed >= 0 ? (uint64_t)g->seed : (uint64_t)time(NULL);
     p.hooks = s->hooks;
     long n_generated = 0;
-    double t0 = now();
+    double t0 = cli_now();
     hw_status st = hw_generate(s->m, s->t, prompt, p, print_piece, &n_generated);
-    double secs = now() - t0;
+    double secs = cli_now() - t0;
     if (st != HW_OK) {
         fflush(stdout);
         return cli_error(cmd, "%s", hw_last_error());

@@ -1,23 +1,14 @@
-/* train_run.c: the training run behind `headwise train` and `headwise organism`:
- * a fresh model, the trainer over the task's seeded batches (checkpoints and
- * resume), one progress line, the Hugging Face folder, and the task's score. */
+/* train_run.c: what `headwise train` and `headwise organism` do around hw_task_train
+ * (the library's training run: batches, checkpoints, resume): one progress line, the
+ * Hugging Face folder, the task's score, examples, and the JSON summary. */
 #include "cli.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_time(char *buf, size_t n, double s) {
     if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
@@ -35,7 +26,7 @@ typedef struct {
 } progress;
 
 static void progress_show(progress *p, int step, float loss, int final) {
-    double t = now(), el = t - p->t0;
+    double t = cli_now(), el = t - p->t0;
     int done = step - p->start_step;
     double tps = el > 0 ? (double)done * p->tokens_per_step / el : 0;
     double eta = done > 0 ? el / done * (p->steps - step) : -1;
@@ -161,7 +152,7 @@ static int on_step(int step, int steps, float loss, void *user) {
         fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
                 hw_task_name(v->task), o->p.n_layer, o->p.n_head, o->p.d_model, o->p.d_ff ? "MLP" : "attention-only",
                 hw_task_vocab_size(v->task), o->p.batch, hw_task_seq_len(v->task), step, steps);
-        v->pg = (progress){.tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = now(),
+        v->pg = (progress){.tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = cli_now(),
                            .tokens_per_step = (long)o->p.batch * hw_task_seq_len(v->task)};
         v->avg = NAN;
         v->started = 1;
