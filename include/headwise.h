@@ -107,9 +107,10 @@ typedef struct {
 
 typedef struct hw_model hw_model;
 
-/* Load a model: a llama2.c checkpoint (.bin, legacy or versioned header).
- * Weights are mmap'd; every size is checked against the file first. Its tokenizer,
- * found where the model keeps it: hw_tokenizer_load_for_model (tokenizer section). */
+/* Load a model: a llama2.c checkpoint (.bin, legacy or versioned header) or a Hugging
+ * Face folder (config.json + safetensors). Weights are mmap'd; every size is checked
+ * against the file first. Its tokenizer, found where the model keeps it:
+ * hw_tokenizer_load_for_model (tokenizer section). */
 hw_model *hw_model_load(const char *path);
 void hw_model_free(hw_model *m);
 const hw_config *hw_model_config(const hw_model *m);
@@ -409,7 +410,7 @@ hw_status hw_npy_write(const char *path, const float *data, int ndim, const int6
  * the T tokens (UTF-8 strings) with each weight under the pointer. Atomically. */
 hw_status hw_patterns_html(const char *path, const char *title, const char *const *tokens, int T,
                            int L, int H, const float *pattern);
-typedef struct hw_tokenizer hw_tokenizer;   /* the tokenizer section's (C11 allows both) */
+struct hw_tokenizer;   /* hw_tokenizer, declared in the tokenizer section below */
 /* The folder dir and its missing parents (as mkdir -p); fails (HW_ERR_IO) unless dir is
  * then a folder this process can write in. Every writer of a folder below calls it; a
  * caller with a long run ahead calls it first, so a bad path fails before the work. */
@@ -424,14 +425,14 @@ hw_status hw_dir_create(const char *dir);
  *     logits.npy comes last with "hook": "logits" (layer -1, axes "d_vocab");
  *   tokens.json if tokens is not NULL: [{"pos", "id", "text"}] for the n tokens, the
  *     text as each token prints after the one before (t may be NULL: no "text"). */
-hw_status hw_capture_write_npy_dir(const hw_capture *cap, const hw_tokenizer *t,
+hw_status hw_capture_write_npy_dir(const hw_capture *cap, const struct hw_tokenizer *t,
                                    const int *tokens, int n, const float *logits, int V,
                                    int logits_pos, const char *dir);
 /* Every layer's attention pattern captured in a prefill of the T tokens from position 0
  * (hw_capture_want(cap, HW_HOOK_PATTERN, -1)) as dir/blocks.L.attn.hook_pattern.npy
  * (H, T, T) per layer, dir/patterns.npy (L, H, T, T) and dir/patterns.html
  * (hw_patterns_html with the tokens' text and title). */
-hw_status hw_capture_write_patterns(const hw_capture *cap, const hw_tokenizer *t,
+hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_tokenizer *t,
                                     const int *tokens, int T, const char *title,
                                     const char *dir);
 
