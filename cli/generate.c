@@ -1,4 +1,10 @@
-/* generate.c: `headwise generate`: text from a model and a prompt. */
+/* generate.c: `headwise generate`: text from a model and a prompt, optionally with
+ * heads edited (the intervention flags, as `headwise run`).
+ *
+ * -n counts positions as llama2.c's run.c does: the prompt (with BOS) included, so
+ * -n 256 after a 6-token prompt makes up to 251 new tokens; 0 is the whole context. A
+ * value past the context is capped at it, and one below the prompt's length still makes
+ * one new token; either is said once on stderr. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -7,16 +13,35 @@
 
 static const char help[] =
     "usage: headwise generate -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP]\n"
-    "                         [--top-p P] [-s SEED] [--threads N]\n"
+    "                         [--top-p P] [-s SEED] [--threads N] [interventions]\n"
     "  -m MODEL      llama2.c checkpoint (.bin) or Hugging Face model folder\n"
     "  -z TOKENIZER  tokenizer.bin, tokenizer.json, encoder.json or a folder (default: the\n"
     "                model's folder, or tokenizer.bin beside a .bin checkpoint)\n"
     "  -p PROMPT     text to continue (default: empty, start from BOS)\n"
-    "  -n STEPS      positions to run, prompt included (default 256, at most the context)\n"
+    "  -n STEPS      positions to run, prompt included; 0: the whole context (default 256;\n"
+    "                capped at the context, raised to the prompt's length, said on stderr)\n"
     "  -t TEMP       temperature; 0 is greedy (default 1.0)\n"
     "  --top-p P     nucleus sampling threshold in (0, 1] (default 0.9)\n"
     "  -s SEED       random seed (default: from the clock)\n"
     "  --threads N   threads (default: all cores)\n";
+
+typedef struct {
+    long steps, seed;
+    double temp, top_p;
+} gen_opts;
+
+static int gen_flag(const char *cmd, int argc, char **argv, int *i, void *user) {
+    gen_opts *g = user;
+    const char *a = argv[*i];
+    int bad;
+    if (!strcmp(a, "-o")) return cli_usage_error(cmd, "unknown flag '-o' (see headwise generate --help)");
+    if (!strcmp(a, "-n")) bad = cli_int(cmd, argc, argv, i, 0, 1L << 30, &g->steps);
+    else if (!strcmp(a, "-t")) bad = cli_float(cmd, argc, argv, i, 0, 100, &g->temp);
+    else if (!strcmp(a, "--top-p")) bad = cli_float(cmd, argc, argv, i, 1e-9, 1, &g->top_p);
+    else if (!strcmp(a, "-s")) bad = cli_int(cmd, argc, argv, i, 0, 0x7fffffffL, &g->seed);
+    else return 0;
+    return bad ? 2 : 1;
+}
 
 /* Pieces are printed as they come; a lone ASCII control byte (other than
  * whitespace) is dropped so raw byte tokens cannot garble a terminal. */
@@ -29,54 +54,44 @@ static int print_piece(const char *piece, size_t len, void *user) {
     return 0;
 }
 
-int cmd_generate(int argc, char **argv) {
-    const char *cmd = "generate", *model_path = NULL, *tok_path = NULL, *prompt = "";
-    long steps = 256, seed = -1, threads = 0;
-    double temp = 1.0, top_p = 0.9;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(help, stdout);
-            return 0;
-        } else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-p")) bad = cli_value(cmd, argc, argv, &i, &prompt);
-        else if (!strcmp(a, "-n")) bad = cli_int(cmd, argc, argv, &i, 0, 1L << 30, &steps);
-        else if (!strcmp(a, "-t")) bad = cli_float(cmd, argc, argv, &i, 0, 100, &temp);
-        else if (!strcmp(a, "--top-p")) bad = cli_float(cmd, argc, argv, &i, 1e-9, 1, &top_p);
-        else if (!strcmp(a, "-s")) bad = cli_int(cmd, argc, argv, &i, 0, 0x7fffffffL, &seed);
-        else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 1, 1024, &threads);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise generate --help)", a);
-        if (bad) return bad;
-    }
-    if (threads > 0) hw_set_threads((int)threads);
-    hw_model *m;
-    hw_tokenizer *t;
-    int rc = cli_load(cmd, model_path, tok_path, &m, &t);
-    if (rc) return rc;
+static int generate(const char *cmd, const cli_session *s, const gen_opts *g, const char *prompt) {
+    const int n_ctx = hw_model_config(s->m)->n_ctx;
+    if (g->steps > n_ctx)
+        cli_warn(cmd, "-n %ld is more than the context: running %d positions", g->steps, n_ctx);
+    else if (g->steps > 0 && g->steps < s->T)
+        cli_warn(cmd, "-n %ld is less than the prompt's %d tokens: running %d positions (one new "
+                 "token)", g->steps, s->T, s->T);
     hw_generate_params p = hw_generate_params_default();
-    p.n_steps = (int)steps;
-    p.sampler.temperature = (float)temp;
-    p.sampler.top_p = (float)top_p;
-    p.sampler.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
+    p.n_steps = (int)g->steps;
+    p.sampler.temperature = (float)g->temp;
+    p.sampler.top_p = (float)g->top_p;
+    p.sampler.seed = g->seed >= 0 ? (uint64_t)g->seed : (uint64_t)time(NULL);
+    p.hooks = s->hooks;
     long n_generated = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    hw_status s = hw_generate(m, t, prompt, p, print_piece, &n_generated);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (s != HW_OK) {
+    double t0 = cli_now();
+    hw_status st = hw_generate(s->m, s->t, prompt, p, print_piece, &n_generated);
+    double secs = cli_now() - t0;
+    if (st != HW_OK) {
         fflush(stdout);
-        rc = cli_error(cmd, "%s", hw_last_error());
-    } else {
-        printf("\n");
-        fflush(stdout);
-        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        if (n_generated > 0 && secs > 0)
-            fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs,
-                    (double)n_generated / secs);
+        return cli_error(cmd, "%s", hw_last_error());
     }
-    hw_tokenizer_free(t);
-    hw_model_free(m);
-    return rc;
+    printf("\n");
+    fflush(stdout);
+    if (n_generated > 0 && secs > 0)
+        fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs,
+                (double)n_generated / secs);
+    return 0;
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *cmd = "generate";
+    gen_opts g = {.steps = 256, .seed = -1, .temp = 1.0, .top_p = 0.9};
+    cli_model_flags f = {.prompt = "", .iv = cli_interventions_new()};
+    cli_session s = {0};
+    int rc = cli_parse(cmd, argc, argv, &f, help, gen_flag, &g);
+    if (!rc) rc = cli_open(cmd, &f, NULL, 0, &s);
+    if (!rc) rc = generate(cmd, &s, &g, f.prompt);
+    cli_close(&s);
+    cli_interventions_free(f.iv);
+    return rc < 0 ? 0 : rc;
 }

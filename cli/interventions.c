@@ -1,6 +1,8 @@
 /* interventions.c: the head intervention flags every model-running command shares. */
 #include "cli.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +29,13 @@ const char *cli_interventions_help(void) {
            "  --zero-output HEADS    heads' outputs (z) set to 0\n"
            "  --scale HEADS=S        heads' outputs (equivalently values) times S\n"
            "  --mean-ablate HEADS    heads' outputs replaced by their mean over --mean-ref\n"
-           "  --mean-ref FILE        reference prompts for --mean-ablate, one per line\n"
+           "  --mean-ref FILE        reference prompts for --mean-ablate, one per line (a prompts\n"
+           "                         file: '#' comments, \\n for a newline, text after a tab unused)\n"
            "  --phase P              when interventions act: both (default), prefill, decode\n"
            "  HEADS is LAYER.HEAD[,LAYER.HEAD...], query-head indices from 0\n";
 }
+
+hw_phase cli_interventions_phase(const cli_interventions *iv) { return iv->phase; }
 
 cli_interventions *cli_interventions_new(void) {
     cli_interventions *iv = calloc(1, sizeof *iv);
@@ -71,10 +76,13 @@ int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, cha
         iv->edits[iv->n].scale = 1.0f;
         if (kinds[k].kind == KIND_SCALE) {
             const char *eq = strrchr(v, '=');
-            char *end;
-            double s = eq ? strtod(eq + 1, &end) : 0;
-            if (!eq || end == eq + 1 || *end)
-                return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S (e.g. 4.2=2.0)", v);
+            double s;
+            if (!eq || cli_number(eq + 1, &s))
+                return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S with S a finite number "
+                                       "(e.g. 4.2=2.0)", v);
+            /* A double past float's range would become inf in the hooks. */
+            if (fabs(s) > FLT_MAX)
+                return cli_usage_error(cmd, "--scale: %s is out of range", eq + 1);
             iv->edits[iv->n].scale = (float)s;
         }
         iv->n++;
@@ -83,37 +91,31 @@ int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, cha
     return 0;
 }
 
-/* mean z over the prompts of iv->mean_ref, one per line. */
+/* mean z over the prompts of iv->mean_ref (a prompts file, hw_prompts_read). */
 static int mean_from_file(cli_interventions *iv, const char *cmd, const hw_model *m,
                           const hw_tokenizer *t) {
     if (!iv->mean_ref) return cli_usage_error(cmd, "--mean-ablate needs --mean-ref FILE");
-    FILE *f = fopen(iv->mean_ref, "r");
-    if (!f) return cli_error(cmd, "cannot read %s", iv->mean_ref);
+    hw_prompts *ps = hw_prompts_read(iv->mean_ref, 0);
+    if (!ps) return cli_error(cmd, "%s", hw_last_error());
     const hw_config *cfg = hw_model_config(m);
-    int *seqs[256], lens[256], n = 0, rc = 0;
-    char line[8192];
-    while (n < 256 && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!*line) continue;
-        int need = hw_tokenizer_encode(t, line, HW_TOK_BOS, NULL, 0);
-        if (need <= 0 || need > cfg->n_ctx) {
-            rc = cli_error(cmd, "%s: a prompt of %d tokens does not fit the context (%d)",
-                           iv->mean_ref, need, cfg->n_ctx);
-            break;
-        }
-        seqs[n] = malloc((size_t)need * sizeof(int));
-        lens[n] = hw_tokenizer_encode(t, line, HW_TOK_BOS, seqs[n], need);
-        n++;
+    int n = hw_prompts_count(ps), rc = 0;
+    int **seqs = calloc((size_t)n, sizeof *seqs), *lens = calloc((size_t)n, sizeof *lens);
+    if (!seqs || !lens) rc = cli_error(cmd, "out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        lens[i] = hw_tokenizer_encode_alloc(t, hw_prompts_text(ps, i), HW_TOK_BOS, &seqs[i]);
+        if (lens[i] < 0) rc = cli_error(cmd, "%s: %s", iv->mean_ref, hw_last_error());
+        else if (lens[i] == 0 || lens[i] > cfg->n_ctx)
+            rc = cli_error(cmd, "%s: prompt %d of %d tokens does not fit the context (%d)",
+                           iv->mean_ref, i + 1, lens[i], cfg->n_ctx);
     }
-    fclose(f);
-    if (!rc && n == 0) rc = cli_error(cmd, "%s: no prompts", iv->mean_ref);
-    if (!rc) {
-        iv->mean_z = malloc(sizeof(float) * cfg->n_layer * cfg->n_head * cfg->head_dim);
-        if (!iv->mean_z ||
-            hw_mean_z(m, (const int *const *)seqs, lens, n, iv->mean_z) != HW_OK)
-            rc = cli_error(cmd, "mean z: %s", hw_last_error());
-    }
-    for (int i = 0; i < n; i++) free(seqs[i]);
+    if (!rc && !(iv->mean_z = malloc(sizeof(float) * cfg->n_layer * cfg->n_head * cfg->head_dim)))
+        rc = cli_error(cmd, "out of memory");
+    if (!rc && hw_mean_z(m, (const int *const *)seqs, lens, n, iv->mean_z) != HW_OK)
+        rc = cli_error(cmd, "mean z: %s", hw_last_error());
+    for (int i = 0; seqs && i < n; i++) free(seqs[i]);
+    free(seqs);
+    free(lens);
+    hw_prompts_free(ps);
     return rc;
 }
 

@@ -12,7 +12,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  generate  -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP] [--top-p P] [-s SEED]\n"
-    "            [--threads N]    generate text\n"
+    "            [--threads N] [--mask-uniform L.H,..] ...   generate text, heads edited or not\n"
     "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
     "  run       -m MODEL -p TEXT [--capture HOOK ...] [--mask-uniform L.H,..] [--scale L.H=S]\n"
     "            [-o DIR]         one prompt with captures and head interventions\n"

@@ -13,20 +13,9 @@ int score_load(const char *cmd, const char *model_path, const char *tok_path, in
                hw_model **m, hw_tokenizer **t) {
     *m = NULL;
     if (t) *t = NULL;
+    if (t && (want_tok || tok_path)) return cli_load(cmd, model_path, tok_path, m, t);
     if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
     if (!(*m = hw_model_load(model_path))) return cli_error(cmd, "%s", hw_last_error());
-    if (!t || (!want_tok && !tok_path)) return 0;
-    char def[4096];
-    if (!tok_path) {
-        cli_default_tokenizer(model_path, def, sizeof def);
-        tok_path = def;
-    }
-    if (!(*t = hw_tokenizer_load(tok_path, hw_model_config(*m)->vocab_size))) {
-        int s = cli_error(cmd, "%s (give the tokenizer with -z)", hw_last_error());
-        hw_model_free(*m);
-        *m = NULL;
-        return s;
-    }
     return 0;
 }
 

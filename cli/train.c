@@ -83,15 +83,15 @@ static int set_layers(const char *cmd, int argc, char **argv, int *i, uint64_t *
 
 int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opts *o, int *bad) {
     const char *a = argv[*i];
-    hw_train_params *p = &o->train;
+    hw_train_params *p = &o->p.train;
     long seed;
     if (!strcmp(a, "-o")) *bad = cli_value(cmd, argc, argv, i, &o->out_dir);
-    else if (!strcmp(a, "--layers")) *bad = set_int(cmd, argc, argv, i, 1, 64, &o->n_layer);
-    else if (!strcmp(a, "--heads")) *bad = set_int(cmd, argc, argv, i, 1, 256, &o->n_head);
-    else if (!strcmp(a, "--d-model")) *bad = set_int(cmd, argc, argv, i, 2, 8192, &o->d_model);
-    else if (!strcmp(a, "--attn-bias")) o->attn_bias = 1;
-    else if (!strcmp(a, "--no-attn-bias")) o->attn_bias = 0;
-    else if (!strcmp(a, "--d-ff")) *bad = set_int(cmd, argc, argv, i, 0, 65536, &o->d_ff);
+    else if (!strcmp(a, "--layers")) *bad = set_int(cmd, argc, argv, i, 1, 64, &o->p.n_layer);
+    else if (!strcmp(a, "--heads")) *bad = set_int(cmd, argc, argv, i, 1, 256, &o->p.n_head);
+    else if (!strcmp(a, "--d-model")) *bad = set_int(cmd, argc, argv, i, 2, 8192, &o->p.d_model);
+    else if (!strcmp(a, "--attn-bias")) o->p.attn_bias = 1;
+    else if (!strcmp(a, "--no-attn-bias")) o->p.attn_bias = 0;
+    else if (!strcmp(a, "--d-ff")) *bad = set_int(cmd, argc, argv, i, 0, 65536, &o->p.d_ff);
     else if (!strcmp(a, "--seq-len")) *bad = set_int(cmd, argc, argv, i, 2, 65536, &o->task_params.seq_len);
     else if (!strcmp(a, "--symbols")) *bad = set_int(cmd, argc, argv, i, 1, 1 << 20, &o->task_params.n_symbols);
     else if (!strcmp(a, "--min-len")) *bad = set_int(cmd, argc, argv, i, 1, 4096, &o->task_params.min_len);
@@ -99,7 +99,7 @@ int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opt
     else if (!strcmp(a, "--depth")) *bad = set_float(cmd, argc, argv, i, 0, 1, &o->task_params.depth);
     else if (!strcmp(a, "--override")) *bad = set_float(cmd, argc, argv, i, 0, 1, &o->task_params.override);
     else if (!strcmp(a, "--steps")) *bad = set_int(cmd, argc, argv, i, 1, 100000000, &p->steps);
-    else if (!strcmp(a, "--batch")) *bad = set_int(cmd, argc, argv, i, 1, 65536, &o->batch);
+    else if (!strcmp(a, "--batch")) *bad = set_int(cmd, argc, argv, i, 1, 65536, &o->p.batch);
     else if (!strcmp(a, "--lr")) *bad = set_float(cmd, argc, argv, i, 1e-9, 10, &p->lr);
     else if (!strcmp(a, "--min-lr-frac")) *bad = set_float(cmd, argc, argv, i, 0, 1, &p->min_lr_frac);
     else if (!strcmp(a, "--decay-frac")) *bad = set_float(cmd, argc, argv, i, 0, 1, &p->decay_frac);
@@ -109,13 +109,13 @@ int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opt
     else if (!strcmp(a, "--head-dropout")) *bad = set_float(cmd, argc, argv, i, 0, 0.95, &p->head_dropout);
     else if (!strcmp(a, "--head-dropout-layers")) *bad = set_layers(cmd, argc, argv, i, &p->head_dropout_layers);
     else if (!strcmp(a, "--head-dropout-from")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &p->head_dropout_from);
-    else if (!strcmp(a, "--checkpoint-every")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &o->checkpoint_every);
+    else if (!strcmp(a, "--checkpoint-every")) *bad = set_int(cmd, argc, argv, i, 0, 100000000, &o->p.checkpoint_every);
     else if (!strcmp(a, "--eval")) *bad = set_int(cmd, argc, argv, i, 1, 1000000, &o->eval_samples);
     else if (!strcmp(a, "--show")) *bad = set_int(cmd, argc, argv, i, 0, 1000, &o->show);
     else if (!strcmp(a, "--threads")) *bad = set_int(cmd, argc, argv, i, 1, 1024, &o->threads);
-    else if (!strcmp(a, "--stop-at")) *bad = set_int(cmd, argc, argv, i, 1, 100000000, &o->stop_at);
-    else if (!strcmp(a, "--resume")) *bad = cli_value(cmd, argc, argv, i, &o->resume);
-    else if (!strcmp(a, "--checkpoint")) *bad = cli_value(cmd, argc, argv, i, &o->checkpoint);
+    else if (!strcmp(a, "--stop-at")) *bad = set_int(cmd, argc, argv, i, 1, 100000000, &o->p.stop_at);
+    else if (!strcmp(a, "--resume")) *bad = cli_value(cmd, argc, argv, i, &o->p.resume);
+    else if (!strcmp(a, "--checkpoint")) *bad = cli_value(cmd, argc, argv, i, &o->p.checkpoint);
     else if (!strcmp(a, "--seed")) {
         if (!(*bad = cli_int(cmd, argc, argv, i, 0, 0x7fffffffL, &seed))) p->seed = (uint64_t)seed;
     } else if (!strcmp(a, "--schedule")) {
@@ -138,10 +138,8 @@ static const char help[] =
 
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
-    cli_train_opts o = {.task_params = hw_task_params_default(), .n_layer = 2, .n_head = 4, .d_model = 64,
-                        .batch = 32, .eval_samples = 200, .train = hw_train_params_default()};
-    o.train.seed = 1;
-    o.train.steps = 1000;
+    cli_train_opts o = {.task_params = hw_task_params_default(), .p = hw_task_train_params_default(),
+                        .eval_samples = 200};
     for (int i = 0; i < argc; i++) {
         int bad = 0;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -1,23 +1,14 @@
-/* train_run.c: the training run behind `headwise train` and `headwise organism`:
- * a fresh model, the trainer over the task's seeded batches (checkpoints and
- * resume), one progress line, the Hugging Face folder, and the task's score. */
+/* train_run.c: what `headwise train` and `headwise organism` do around hw_task_train
+ * (the library's training run: batches, checkpoints, resume): one progress line, the
+ * Hugging Face folder, the task's score, examples, and the JSON summary. */
 #include "cli.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_time(char *buf, size_t n, double s) {
     if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
@@ -35,7 +26,7 @@ typedef struct {
 } progress;
 
 static void progress_show(progress *p, int step, float loss, int final) {
-    double t = now(), el = t - p->t0;
+    double t = cli_now(), el = t - p->t0;
     int done = step - p->start_step;
     double tps = el > 0 ? (double)done * p->tokens_per_step / el : 0;
     double eta = done > 0 ? el / done * (p->steps - step) : -1;
@@ -53,22 +44,6 @@ static void progress_show(progress *p, int step, float loss, int final) {
     fflush(stderr);
 }
 
-/* The output folder and any missing parents, as mkdir -p. */
-static int make_dir(const char *cmd, const char *dir) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return cli_error(cmd, "%s: path too long", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return cli_error(cmd, "%s: cannot create the folder %s: %s", dir, path, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return cli_error(cmd, "%s: cannot create the folder: %s", dir, strerror(errno));
-    return 0;
-}
-
 /* A JSON string value (the paths and names printed are plain, but quote them properly). */
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -80,9 +55,8 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const hw_config *c, int steps, float first,
-                    float loss,
-                    double secs, double tps, const hw_task_score *sc, const char *indent) {
+static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const hw_config *c,
+                    const hw_task_train_result *r, const hw_task_score *sc, const char *indent) {
     const char *nl = indent ? "\n" : " ", *in = indent ? indent : "";
     fprintf(f, "{%s%s\"task\": ", nl, in);
     json_str(f, hw_task_name(task));
@@ -90,23 +64,23 @@ static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const
     json_str(f, o->out_dir);
     fprintf(f, ",%s%s\"layers\": %d, \"heads\": %d, \"d_model\": %d, \"d_ff\": %d, \"vocab\": %d, \"seq_len\": %d,", nl,
             in, c->n_layer, c->n_head, c->d_model, c->d_ff, c->vocab_size, hw_task_seq_len(task));
-    fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, steps,
-            o->batch, o->train.lr, o->train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
-            (unsigned long long)o->train.seed);
-    if (o->train.head_dropout > 0) {
-        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->train.head_dropout);
+    fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, o->p.train.steps,
+            o->p.batch, o->p.train.lr, o->p.train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
+            (unsigned long long)o->p.train.seed);
+    if (o->p.train.head_dropout > 0) {
+        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->p.train.head_dropout);
         for (int l = 0, k = 0; l < c->n_layer; l++)
-            if (!o->train.head_dropout_layers || (l < 64 && (o->train.head_dropout_layers >> l & 1)))
+            if (!o->p.train.head_dropout_layers || (l < 64 && (o->p.train.head_dropout_layers >> l & 1)))
                 fprintf(f, "%s%d", k++ ? ", " : "", l);
-        fprintf(f, "], \"head_dropout_from\": %d,", o->train.head_dropout_from);
+        fprintf(f, "], \"head_dropout_from\": %d,", o->p.train.head_dropout_from);
     }
     /* first_loss: this run's first step; final_loss: mean of its last tenth (null when a
      * resumed run had no steps left) */
-    if (isnan(first)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);
-    else fprintf(f, "%s%s\"first_loss\": %.5f, ", nl, in, first);
-    if (isnan(loss)) fprintf(f, "\"final_loss\": null, ");
-    else fprintf(f, "\"final_loss\": %.5f, ", loss);
-    fprintf(f, "\"seconds\": %.1f, \"tokens_per_s\": %.0f,", secs, tps);
+    if (isnan(r->first_loss)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);
+    else fprintf(f, "%s%s\"first_loss\": %.5f, ", nl, in, r->first_loss);
+    if (isnan(r->final_loss)) fprintf(f, "\"final_loss\": null, ");
+    else fprintf(f, "\"final_loss\": %.5f, ", r->final_loss);
+    fprintf(f, "\"seconds\": %.1f, \"tokens_per_s\": %.0f,", r->seconds, r->tokens_per_s);
     fprintf(f, "%s%s\"metric\": ", nl, in);
     json_str(f, sc->metric ? sc->metric : "");
     fprintf(f, ", \"accuracy\": %.4f", sc->accuracy);
@@ -123,21 +97,16 @@ static void put_span(const hw_task *t, const int *tok, int a, int b) {
 }
 
 /* A few held-out samples, each prompt shown around the copied span and its end,
- * with the model's greedy continuation and the expected one (stderr). */
+ * with the model's greedy continuation (hw_greedy) and the expected one (stderr). */
 static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, uint64_t seed, int n) {
-    int T = hw_task_seq_len(t), V = hw_model_config(m)->vocab_size;
+    int T = hw_task_seq_len(t);
     int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
-    float *logits = malloc((size_t)V * sizeof *logits);
+    int *got = malloc((size_t)T * sizeof *got);
     hw_context *c = hw_context_new(m, T);
-    if (!tok || !tgt || !logits || !c) {
-        hw_context_free(c);
-        free(tok);
-        free(tgt);
-        free(logits);
-        return cli_error(cmd, "out of memory showing examples");
-    }
-    hw_status s = HW_OK;
-    for (int k = 0; k < n && s == HW_OK; k++) {
+    int rc = tok && tgt && got && c ? 0 : cli_error(cmd, "out of memory showing examples");
+    hw_greedy_params p = hw_greedy_params_default();
+    p.stop = 0;
+    for (int k = 0; k < n && !rc; k++) {
         hw_task_layout l;
         hw_task_sample(t, seed, k, tok, tgt, &l);
         fprintf(stderr, "  example %d:", k + 1);
@@ -148,16 +117,12 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
         if (q > b) fprintf(stderr, " ...");
         put_span(t, tok, q, l.dst);
         fprintf(stderr, "  ->");
-        hw_context_reset(c);
-        s = hw_forward(c, tok, l.dst, HW_LOGITS_LAST, logits);
-        int right = 1;
-        for (int i = 0; i < l.len && s == HW_OK; i++) {
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (logits[v] > logits[best]) best = v;
-            fprintf(stderr, " %s", hw_task_symbol(t, best) ? hw_task_symbol(t, best) : "?");
-            right &= best == tok[l.dst + i];
-            if (i + 1 < l.len) s = hw_forward(c, &best, 1, HW_LOGITS_LAST, logits);
+        p.max_new = l.len;
+        int made = hw_greedy(c, NULL, tok, l.dst, &p, got, NULL, 0), right = made == l.len;
+        if (made < 0) rc = cli_error(cmd, "%s", hw_last_error());
+        for (int i = 0; i < made; i++) {
+            fprintf(stderr, " %s", hw_task_symbol(t, got[i]) ? hw_task_symbol(t, got[i]) : "?");
+            right &= got[i] == tok[l.dst + i];
         }
         fprintf(stderr, "   (%s", right ? "right" : "expected");
         if (!right) put_span(t, tok, l.dst, l.dst + l.len);
@@ -166,130 +131,101 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
     hw_context_free(c);
     free(tok);
     free(tgt);
-    free(logits);
-    return s == HW_OK ? 0 : cli_error(cmd, "%s", hw_last_error());
+    free(got);
+    return rc;
 }
 
-int cli_train_run(const char *cmd, const cli_train_opts *o) {
-    if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
-    if (o->d_model % o->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", o->d_model, o->n_head);
-    if ((o->d_model / o->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", o->d_model / o->n_head);
-    if (o->threads > 0) hw_set_threads(o->threads);
-    hw_task *task = hw_task_new(o->task, &o->task_params);
-    if (!task) return cli_error(cmd, "%s", hw_last_error());
-    int T = hw_task_seq_len(task), B = o->batch, rc = 0;
-    if ((long)T * B > 1L << 26) {
-        hw_task_free(task);
-        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", B, T);
+/* hw_task_train's callback: the header line once, then the progress line with a
+ * smoothed loss (the last step's is drawn after, saying "took"). */
+typedef struct {
+    const cli_train_opts *o;
+    const hw_task *task;
+    progress pg;
+    float avg;
+    int started;
+} train_view;
+
+static int on_step(int step, int steps, float loss, void *user) {
+    train_view *v = user;
+    if (isnan(loss)) {
+        const cli_train_opts *o = v->o;
+        fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
+                hw_task_name(v->task), o->p.n_layer, o->p.n_head, o->p.d_model, o->p.d_ff ? "MLP" : "attention-only",
+                hw_task_vocab_size(v->task), o->p.batch, hw_task_seq_len(v->task), step, steps);
+        v->pg = (progress){.tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = cli_now(),
+                           .tokens_per_step = (long)o->p.batch * hw_task_seq_len(v->task)};
+        v->avg = NAN;
+        v->started = 1;
+        return 0;
     }
-    hw_config c = {.n_layer = o->n_layer, .d_model = o->d_model, .n_head = o->n_head, .n_kv_head = o->n_head,
-                   .head_dim = o->d_model / o->n_head, .d_ff = o->d_ff, .vocab_size = hw_task_vocab_size(task),
-                   .n_ctx = T, .norm = HW_NORM_RMS, .norm_eps = 1e-5f, .pos = HW_POS_ROTARY,
-                   .rope_layout = HW_ROPE_HALVES, .rope_theta = 10000, .rotary_frac = 1, .rope_factor = 1,
-                   .rope_orig_ctx = T, .act = HW_ACT_SILU_GATED, .qkv_bias = o->attn_bias, .out_bias = o->attn_bias,
-                   .bos_id = 0, .eos_id = -1};
-    strcpy(c.arch, "llama");
-    char ckpt[PATH_MAX];
-    snprintf(ckpt, sizeof ckpt, "%s", o->checkpoint ? o->checkpoint : "");
-    if (!o->checkpoint) snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o->out_dir);
-    int *tokens = malloc((size_t)B * T * sizeof *tokens), *targets = malloc((size_t)B * T * sizeof *targets);
-    hw_model *m = hw_model_new_random(&c, o->train.seed);
-    hw_trainer *tr = m ? hw_trainer_new(m, &o->train) : NULL;
-    if (!tokens || !targets || !m || !tr) {
-        rc = cli_error(cmd, "%s", tokens && targets ? hw_last_error() : "out of memory");
-        goto done;
-    }
-    if (make_dir(cmd, o->out_dir)) {
-        rc = 1;
-        goto done;
-    }
-    if (o->resume && hw_trainer_resume(tr, o->resume) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    int start = hw_trainer_steps_done(tr), steps = o->train.steps;
-    progress pg = {.tty = isatty(2), .last_tenth = -1, .start_step = start, .steps = steps, .t0 = now(),
-                   .tokens_per_step = (long)B * T};
-    fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
-            hw_task_name(task), c.n_layer, c.n_head, c.d_model, c.d_ff ? "MLP" : "attention-only", c.vocab_size, B, T,
-            start, steps);
-    /* first: this run's first step; tail: the mean over the last tenth of the steps
-     * (the final loss reported); avg: a smoothed loss for the progress line. */
-    float loss = NAN, avg = NAN, first = NAN;
-    int tail_from = steps - (steps - start + 9) / 10;
-    double tail_sum = 0;
-    int tail_n = 0;
-    for (int step = start; step < steps; step++) {
-        hw_batch b = {tokens, targets, B, T};
-        hw_status s = hw_task_batch(task, o->train.seed, step, B, tokens, targets);
-        if (s == HW_OK) s = hw_trainer_step(tr, &b, &loss);
-        if (s != HW_OK) {
-            if (pg.tty) fputc('\n', stderr);
-            rc = cli_error(cmd, "step %d: %s", step, hw_last_error());
-            goto done;
-        }
-        if (!isfinite(loss)) {
-            if (pg.tty) fputc('\n', stderr);
-            rc = cli_error(cmd, "step %d: the loss is %g (try a lower --lr)", step, loss);
-            goto done;
-        }
-        if (isnan(first)) first = loss;
-        if (step >= tail_from) tail_sum += loss, tail_n++;
-        avg = isnan(avg) ? loss : 0.95f * avg + 0.05f * loss; /* the line shows a smoothed loss */
-        if (step + 1 < steps) progress_show(&pg, step + 1, avg, 0); /* the last one says "took" */
-        int stop = o->stop_at > 0 && step + 1 == o->stop_at && step + 1 < steps;
-        if ((stop || (o->checkpoint_every > 0 && (step + 1) % o->checkpoint_every == 0 && step + 1 < steps)) &&
-            hw_trainer_save(tr, ckpt) != HW_OK) {
-            rc = cli_error(cmd, "%s", hw_last_error());
-            goto done;
-        }
-        if (stop) {
-            if (pg.tty) fputc('\n', stderr);
-            fprintf(stderr, "stopped after step %d; continue with --resume %s\n", step + 1, ckpt);
-            goto done;
-        }
-    }
-    float final = tail_n ? (float)(tail_sum / tail_n) : NAN;
-    double secs = now() - pg.t0;
-    double tps = secs > 0 ? (double)(steps - start) * B * T / secs : 0;
-    if (steps > start) progress_show(&pg, steps, avg, 1);
-    if (o->checkpoint_every > 0 && hw_trainer_save(tr, ckpt) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
+    v->avg = isnan(v->avg) ? loss : 0.95f * v->avg + 0.05f * loss;
+    if (step < steps) progress_show(&v->pg, step, v->avg, 0);
+    return 0;
+}
+
+/* The Hugging Face folder, the task's score (and examples), training.json and the
+ * summary on stdout. */
+static int finish(const char *cmd, const cli_train_opts *o, const hw_task *task, const hw_model *m,
+                  const hw_task_train_result *r) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/tokenizer.json", o->out_dir);
-    if (hw_model_save_hf(m, o->out_dir) != HW_OK || hw_task_write_tokenizer(task, path) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
+    if (hw_model_save_hf(m, o->out_dir) != HW_OK || hw_task_write_tokenizer(task, path) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
     hw_task_score sc;
-    if (hw_task_evaluate(task, m, o->train.seed + 1000003, o->eval_samples, &sc) != HW_OK) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
+    if (hw_task_evaluate(task, m, o->p.train.seed + 1000003, o->eval_samples, &sc) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
     fprintf(stderr, "%s: %s %.1f%%", hw_task_name(task), sc.metric, 100 * sc.accuracy);
     if (sc.metric2) fprintf(stderr, "; %s %.1f%%", sc.metric2, 100 * sc.accuracy2);
     fprintf(stderr, " (%d held-out samples)\n", sc.n);
-    if (o->show > 0 && (rc = show_examples(cmd, task, m, o->train.seed + 1000003, o->show)) != 0) goto done;
+    int rc = o->show > 0 ? show_examples(cmd, task, m, o->p.train.seed + 1000003, o->show) : 0;
+    if (rc) return rc;
     fprintf(stderr, "wrote %s (config.json, model.safetensors, tokenizer.json, training.json)\n", o->out_dir);
     /* training.json records how the folder was made; stdout gets the same as one object. */
+    hw_config c = hw_task_model_config(task, &o->p);
     snprintf(path, sizeof path, "%s/training.json", o->out_dir);
     hw_atomic_file *a = hw_atomic_open(path);
     if (a) {
-        summary(hw_atomic_stream(a), o, task, &c, steps, first, final, secs, tps, &sc, "  ");
+        summary(hw_atomic_stream(a), o, task, &c, r, &sc, "  ");
         if (hw_atomic_commit(a) != HW_OK) a = NULL;
     }
-    if (!a) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
+    if (!a) return cli_error(cmd, "%s", hw_last_error());
+    summary(stdout, o, task, &c, r, &sc, NULL);
+    return 0;
+}
+
+int cli_train_run(const char *cmd, const cli_train_opts *o) {
+    const hw_task_train_params *tp = &o->p;
+    if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
+    if (tp->d_model % tp->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", tp->d_model, tp->n_head);
+    if ((tp->d_model / tp->n_head) % 2) return cli_usage_error(cmd, "head dimension %d must be even (rotary)", tp->d_model / tp->n_head);
+    if (o->threads > 0) hw_set_threads(o->threads);
+    hw_task *task = hw_task_new(o->task, &o->task_params);
+    if (!task) return cli_error(cmd, "%s", hw_last_error());
+    int T = hw_task_seq_len(task);
+    if ((long)T * tp->batch > 1L << 26) {
+        hw_task_free(task);
+        return cli_usage_error(cmd, "--batch %d x sequence %d is too many tokens per step", tp->batch, T);
     }
-    summary(stdout, o, task, &c, steps, first, final, secs, tps, &sc, NULL);
-done:
-    hw_trainer_free(tr);
+    char ckpt[PATH_MAX];
+    hw_task_train_params p = *tp;
+    snprintf(ckpt, sizeof ckpt, "%s", tp->checkpoint ? tp->checkpoint : "");
+    if (!tp->checkpoint) snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o->out_dir);
+    p.checkpoint = ckpt;
+    int rc = hw_dir_create(o->out_dir) != HW_OK ? cli_error(cmd, "%s", hw_last_error()) : 0;
+    train_view v = {.o = o, .task = task};
+    hw_task_train_result r;
+    hw_model *m = rc ? NULL : hw_task_train(task, &p, on_step, &v, &r);
+    if (!rc && !m) {
+        if (v.started && v.pg.tty) fputc('\n', stderr);
+        rc = cli_error(cmd, "%s", hw_last_error());
+    } else if (m && r.stopped) {
+        if (v.pg.tty) fputc('\n', stderr);
+        fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
+    } else if (m) {
+        if (r.steps > r.start) progress_show(&v.pg, r.steps, v.avg, 1);
+        rc = finish(cmd, o, task, m, &r);
+    }
     hw_model_free(m);
-    free(tokens);
-    free(targets);
     hw_task_free(task);
     return rc;
 }

@@ -107,8 +107,10 @@ typedef struct {
 
 typedef struct hw_model hw_model;
 
-/* Load a model: a llama2.c checkpoint (.bin, legacy or versioned header).
- * Weights are mmap'd; every size is checked against the file first. */
+/* Load a model: a llama2.c checkpoint (.bin, legacy or versioned header) or a Hugging
+ * Face folder (config.json + safetensors). Weights are mmap'd; every size is checked
+ * against the file first. Its tokenizer, found where the model keeps it:
+ * hw_tokenizer_load_for_model (tokenizer section). */
 hw_model *hw_model_load(const char *path);
 void hw_model_free(hw_model *m);
 const hw_config *hw_model_config(const hw_model *m);
@@ -251,6 +253,9 @@ const hw_capture_entry *hw_capture_get(const hw_capture *cap, int i);
 const hw_capture_entry *hw_capture_find(const hw_capture *cap, hw_hook_point point,
                                         int layer, int pos);
 void hw_capture_clear(hw_capture *cap);   /* forget entries, keep what is wanted */
+/* Capture the point named name (as hw_hook_parse reads it), or with "blocks.*.NAME"
+ * that point in every layer; HW_ERR_ARG naming the point if m has no such point. */
+hw_status hw_capture_want_name(hw_capture *cap, const hw_model *m, const char *name);
 
 /* ---------------------------------------------------------------- interventions */
 
@@ -857,6 +862,31 @@ hw_status hw_npy_write(const char *path, const float *data, int ndim, const int6
  * the T tokens (UTF-8 strings) with each weight under the pointer. Atomically. */
 hw_status hw_patterns_html(const char *path, const char *title, const char *const *tokens, int T,
                            int L, int H, const float *pattern);
+struct hw_tokenizer;   /* hw_tokenizer, declared in the tokenizer section below */
+/* The folder dir and its missing parents (as mkdir -p); fails (HW_ERR_IO) unless dir is
+ * then a folder this process can write in. Every writer of a folder below calls it; a
+ * caller with a long run ahead calls it first, so a bad path fails before the work. */
+hw_status hw_dir_create(const char *dir);
+/* The captures of cap as a folder any language reads (dir made with hw_dir_create):
+ *   NAME.npy for each entry (a decode step's, or a visit after position 0, is
+ *     NAME.posP.npy), NAME the hook's name (hw_hook_name), in its documented axes;
+ *   logits.npy (V) if logits is not NULL: the next-token logits computed at position
+ *     logits_pos;
+ *   index.json: one entry per file, in the order written, {"hook", "file", "layer",
+ *     "pos", "phase": "prefill"|"decode", "axes": "pos,head,d_head"..., "shape"};
+ *     logits.npy comes last with "hook": "logits" (layer -1, axes "d_vocab");
+ *   tokens.json if tokens is not NULL: [{"pos", "id", "text"}] for the n tokens, the
+ *     text as each token prints after the one before (t may be NULL: no "text"). */
+hw_status hw_capture_write_npy_dir(const hw_capture *cap, const struct hw_tokenizer *t,
+                                   const int *tokens, int n, const float *logits, int V,
+                                   int logits_pos, const char *dir);
+/* Every layer's attention pattern captured in a prefill of the T tokens from position 0
+ * (hw_capture_want(cap, HW_HOOK_PATTERN, -1)) as dir/blocks.L.attn.hook_pattern.npy
+ * (H, T, T) per layer, dir/patterns.npy (L, H, T, T) and dir/patterns.html
+ * (hw_patterns_html with the tokens' text and title). */
+hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_tokenizer *t,
+                                    const int *tokens, int T, const char *title,
+                                    const char *dir);
 
 /* ---------------------------------------------------------------- tokenizer */
 
@@ -903,6 +933,16 @@ int hw_tokenizer_word_token(const hw_tokenizer *t, const char *word);
 /* The token an answer starts with: its single word token if it has one, else the first
  * token of its encoding; -1 if it encodes to nothing. */
 int hw_tokenizer_answer_token(const hw_tokenizer *t, const char *text);
+/* The tokenizer that goes with a model path when none is given (what every headwise
+ * command loads without -z): a Hugging Face folder's own (tokenizer.json, or
+ * encoder.json + vocab.bpe, as hw_tokenizer_load reads a folder); for a llama2.c
+ * checkpoint, tokenizer.bin in the checkpoint's folder. A checkpoint shipped with
+ * another name (stories260K.bin's tok512.bin) needs hw_tokenizer_load with that file.
+ * vocab_size as hw_tokenizer_load (pass the model's). The error names the model and
+ * the file looked at. */
+hw_tokenizer *hw_tokenizer_load_for_model(const char *model_path, int vocab_size);
+/* The path hw_tokenizer_load_for_model loads, into out (n bytes). */
+hw_status hw_tokenizer_path_for_model(const char *model_path, char *out, size_t n);
 
 /* Write a Hugging Face tokenizer.json for a vocabulary of symbols (id = index;
  * each non-empty, without whitespace, distinct): a WordLevel model with a
@@ -1147,6 +1187,50 @@ float hw_trainer_grad_norm(const hw_trainer *t);   /* of the last step, before c
 hw_status hw_trainer_save(const hw_trainer *t, const char *path);   /* weights + Adam moments + step, atomic write */
 hw_status hw_trainer_resume(hw_trainer *t, const char *path);
 void hw_trainer_free(hw_trainer *t);
+
+/* A model trained from scratch on a synthetic task (src/train/task_train.c), what
+ * `headwise train` and `headwise organism` run: a Llama-style model of this shape over
+ * the task's vocabulary and sequence length (hw_task_model_config), hw_trainer over the
+ * task's batches (hw_task_batch with train.seed, which also seeds the weights). */
+typedef struct {
+    int n_layer, n_head, d_model, d_ff;   /* d_ff 0: attention-only */
+    int attn_bias;                        /* Llama attention_bias: q, k, v and o biases */
+    int batch;                            /* sequences per step */
+    hw_train_params train;                /* steps, schedule, ..., seed */
+    const char *resume;                   /* checkpoint to continue from, or NULL */
+    const char *checkpoint;               /* where checkpoints go; needed by the two below */
+    int checkpoint_every;                 /* a checkpoint every N steps and at the end; 0: none */
+    int stop_at;                          /* > 0: stop after this step with a checkpoint, as if
+                                           * interrupted (the schedule still spans train.steps) */
+} hw_task_train_params;
+/* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
+ * 1000 steps, seed 1. */
+hw_task_train_params hw_task_train_params_default(void);
+/* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
+ * settings known to give it interpretable heads in a few minutes on two cores
+ * (src/tasks/organisms.c says why each), as task parameters and training parameters,
+ * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. */
+hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
+                             const char **why);
+/* The model's configuration hw_task_train trains. */
+hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p);
+typedef struct {
+    int start;              /* the first step of this run (after resume) */
+    int steps;              /* steps done when it ended */
+    int stopped;            /* 1: stopped at stop_at (a checkpoint was written) */
+    float first_loss;       /* this run's first step's loss (NaN: no step ran) */
+    float final_loss;       /* mean loss over the last tenth of the steps (NaN: none) */
+    double seconds, tokens_per_s;
+} hw_task_train_result;
+/* Called once before the first step (step = start, loss NaN) and after each step with
+ * the steps done, the total and that step's loss; return non-zero to stop (the run then
+ * fails with HW_ERR_ARG, "stopped by the caller"). */
+typedef int (*hw_train_step_fn)(int step, int steps, float loss, void *user);
+/* Train; returns the model (the caller frees it; also when stopped at stop_at) or NULL
+ * with the error set (a non-finite loss is HW_ERR_RANGE, naming the step). out (may be
+ * NULL) is filled either way. */
+hw_model *hw_task_train(const hw_task *task, const hw_task_train_params *p, hw_train_step_fn fn,
+                        void *user, hw_task_train_result *out);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,10 @@ idx = json.load(open(d + "/index.json"))
 toks = json.load(open(d + "/tokens.json"))
 T = len(toks) - 3  # the prompt with BOS, then 3 greedy tokens
 assert T > 5 and toks[0]["id"] == 1, toks[:2]
-assert len(idx) == 5 * 3 + 3 * 3, len(idx)  # each point: the prefill + 2 decode steps
+# each point: the prefill + 2 decode steps; then logits.npy, listed last as hook "logits"
+assert len(idx) == 5 * 3 + 3 * 3 + 1, len(idx)
+assert idx[-1]["hook"] == "logits" and idx[-1]["file"] == "logits.npy", idx[-1]
+assert idx[-1]["shape"] == [512] and idx[-1]["pos"] == T - 1, idx[-1]
 for e in idx:
     a = np.load(d + "/" + e["file"])
     assert list(a.shape) == e["shape"], (e, a.shape)

@@ -3,6 +3,7 @@
  */
 #include "hooks.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,4 +101,20 @@ const hw_capture_entry *hw_capture_find(const hw_capture *cap, hw_hook_point poi
         if (e->point == point && e->layer == layer && e->pos == pos) return e;
     }
     return NULL;
+}
+
+hw_status hw_capture_want_name(hw_capture *cap, const hw_model *m, const char *name) {
+    if (!cap || !m || !name) return hw_fail(HW_ERR_ARG, "hw_capture_want_name: NULL argument");
+    char buf[256];
+    const char *parse = name;
+    bool every = !strncmp(name, "blocks.*.", 9);
+    if (every) {
+        if (snprintf(buf, sizeof buf, "blocks.0.%s", name + 9) >= (int)sizeof buf)
+            return hw_fail(HW_ERR_ARG, "hook point name too long: '%.40s...'", name);
+        parse = buf;
+    }
+    hw_hook_point p;
+    int layer;
+    if (hw_hook_parse(m, parse, &p, &layer) != HW_OK) return HW_ERR_ARG;
+    return hw_capture_want(cap, p, every ? -1 : layer);
 }

@@ -1,0 +1,61 @@
+/*
+ * organisms.c: the model organism of each task, i.e. a small model trained on one
+ * synthetic task with settings known to make its heads interpretable, in at most about
+ * five minutes on two cores. Why each shape, from the measurements in the task files
+ * (src/tasks) and the README.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static const struct {
+    const char *task;
+    int layers, heads, d_model, d_ff, seq_len, batch, steps, warmup;
+    float lr;
+    const char *why;
+    float head_dropout;         /* on layer 1's heads from step drop_from; 0: none */
+    int drop_from;
+} organisms[] = {
+    /* A previous-token head in layer 0 and induction heads in layer 1. Two heads a layer
+     * (d_head 32): with four (d_head 16) two layer-0 heads shared the previous token, so
+     * masking one cost less than masking an induction head. Head dropout on layer 1 once
+     * the circuit exists (step 1000) makes the two induction heads back each other up;
+     * from step 0 it led to another circuit (layer-0 heads attending a fixed 10-11 back)
+     * that the probe cannot see. With 100 warm-up steps seeds 4 and 6 reached that
+     * circuit too (with or without head dropout); 300 steps gave the induction circuit
+     * for each of seeds 1-6. */
+    {"induction", 2, 2, 64, 0, 0, 32, 2000, 300, 2e-3f, "2-layer attention-only: previous-token + induction heads",
+     0.3f, 1000},
+    /* Markov filler with its own loss keeps most heads local; few heads retrieve. */
+    {"retrieval", 4, 8, 64, 0, 0, 32, 1400, 100, 2e-3f, "4 layers x 8 heads, attention-only, context 64", 0, 0},
+    /* Attention-only, so the successor map must live in a head's OV circuit. With 2
+     * layers every layer-1 head learned it (median head 0.37, top 2.4x); a third layer
+     * leaves 8 of 12 heads without it (top 4.3-9.4x the median over seeds 1-4). */
+    {"successor", 3, 4, 64, 0, 0, 64, 1500, 100, 2e-3f, "3-layer attention-only: successor map in layer-1 OV circuits",
+     0, 0},
+    /* Memorised facts want an MLP; repeats in context teach the override, which holds
+     * for some subjects and not others (src/tasks/recall.c), so the organism is torn. */
+    {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f,
+     "2 layers with MLPs: facts in weights, overrides in context that hold for some subjects", 0, 0},
+};
+
+hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
+                             const char **why) {
+    for (size_t k = 0; task && tp && p && k < sizeof organisms / sizeof organisms[0]; k++) {
+        if (strcmp(task, organisms[k].task)) continue;
+        *tp = hw_task_params_default();
+        *p = hw_task_train_params_default();
+        tp->seq_len = organisms[k].seq_len;
+        p->n_layer = organisms[k].layers, p->n_head = organisms[k].heads;
+        p->d_model = organisms[k].d_model, p->d_ff = organisms[k].d_ff, p->batch = organisms[k].batch;
+        p->train.steps = organisms[k].steps, p->train.warmup = organisms[k].warmup;
+        p->train.lr = organisms[k].lr, p->train.seed = 1;
+        p->train.head_dropout = organisms[k].head_dropout;
+        p->train.head_dropout_from = organisms[k].drop_from;
+        if (organisms[k].head_dropout > 0) p->train.head_dropout_layers = 1u << 1;
+        if (why) *why = organisms[k].why;
+        return HW_OK;
+    }
+    return hw_fail(HW_ERR_ARG, "no model organism for task '%s' (induction, retrieval, successor, recall)",
+                   task ? task : "(null)");
+}
