@@ -49,14 +49,14 @@ def phase(value):
 
 
 def head(value, n_layer, n_head, name="head"):
-    """A head as (layer, head) from "L.H" or an (L, H) pair, checked against the
-    model's L layers and H query heads."""
+    """A head as (layer, head) from "L.H" or an (L, H) pair (tuple, list, array),
+    checked against the model's L layers and H query heads."""
     if isinstance(value, str):
         parts = value.strip().split(".")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
             raise ArgumentError("%s: %r is not LAYER.HEAD (e.g. '3.1')" % (name, value))
         lh = (int(parts[0]), int(parts[1]))
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
+    elif not isinstance(value, (bytes, dict)) and hasattr(value, "__len__") and len(value) == 2:
         lh = (integer(value[0], name + " layer"), integer(value[1], name + " head"))
     else:
         raise ArgumentError("%s: %r is neither 'L.H' nor an (L, H) pair" % (name, value))

@@ -36,6 +36,9 @@ class ArgumentError(Error, ValueError):
         super().__init__(message, HW_ERR_ARG)
 
 
+Error.__module__ = ArgumentError.__module__ = "headwise"   # as users name them
+
+
 # hw_status values (include/headwise.h).
 HW_OK, HW_ERR_IO, HW_ERR_FORMAT, HW_ERR_UNSUPPORTED, HW_ERR_ARG, HW_ERR_RANGE, HW_ERR_NOMEM = range(7)
 

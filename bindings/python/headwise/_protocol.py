@@ -260,6 +260,14 @@ def make_params(defaults, values, *, model=None, aliases=None, counts=None, enum
 
 # ------------------------------------------------------------------ running and results
 
+def _handles(args):
+    """Objects with _as_parameter_ (Owned, HeadScores) resolved before the call:
+    ctypes would turn an Error raised there (a closed object) into its own
+    ArgumentError."""
+    return [a._as_parameter_ if isinstance(getattr(type(a), "_as_parameter_", None), property)
+            else a for a in args]
+
+
 def run_method(fn, *args, params, progress=None, free=None):
     """fn(*args, &params, progress_fn, NULL, &result) as every hw_X_run is called;
     returns the result handle. A KeyboardInterrupt (or an exception from the
@@ -268,7 +276,7 @@ def run_method(fn, *args, params, progress=None, free=None):
     came back together with an exception."""
     cb = progress if isinstance(progress, Progress) else Progress(progress)
     out = ctypes.c_void_p()
-    status = fn(*args, ctypes.byref(params), cb.c, None, ctypes.byref(out))
+    status = fn(*_handles(args), ctypes.byref(params), cb.c, None, ctypes.byref(out))
     if cb.error is not None or status != 0:
         if out.value and free is not None:
             free(out.value)
@@ -301,7 +309,7 @@ def fill_array(fn, *args, shape, dtype=np.float64, status=False):
     returns out as a new NumPy array. status: fn returns an hw_status to check."""
     out = np.zeros(shape, dtype=dtype)
     ctype = np.ctypeslib.as_ctypes_type(out.dtype)
-    r = fn(*args, out.ctypes.data_as(ctypes.POINTER(ctype)))
+    r = fn(*_handles(args), out.ctypes.data_as(ctypes.POINTER(ctype)))
     if status:
         check(r)
     return out
@@ -322,7 +330,7 @@ def out_values(fn, *args, types=(ctypes.c_double, ctypes.c_double)):
     """Accessors with out parameters, e.g. hw_mask_test_result_baseline(r, &exact,
     &recall): returns (fn's return value, (exact, recall))."""
     outs = [t() for t in types]
-    r = fn(*args, *[ctypes.byref(o) for o in outs])
+    r = fn(*_handles(args), *[ctypes.byref(o) for o in outs])
     return r, tuple(o.value for o in outs)
 
 

@@ -141,7 +141,8 @@ class Model:
 
     def close(self):
         """Free the model and tokenizer now (also done when the object is garbage)."""
-        self._tok.close() if hasattr(self, "_tok") else None
+        if hasattr(self, "_tok"):
+            self._tok.close()
         self._model.close()
 
     def __enter__(self):
@@ -180,7 +181,7 @@ class Model:
 
     def _piece_bytes(self, ids):
         V = lib().hw_tokenizer_vocab_size(self._t)
-        ids = _args.token_ids(ids, V, "ids") if len(ids) else []
+        ids = _args.token_ids(ids, V, "ids")
         out, n = [], ctypes.c_size_t()
         for i, t in enumerate(ids):
             ptr = lib().hw_tokenizer_decode(self._t, ids[i - 1] if i else -1, t, ctypes.byref(n))
