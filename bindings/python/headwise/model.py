@@ -310,7 +310,7 @@ class Model:
             logits[T - 1] = last
             return RunResult(tokens=toks + new, logits=logits, captures=_captures(cap.handle))
         finally:
-            for o in (ctx, lcap, cap, hooks):
+            for o in (ctx, hooks, lcap, cap):
                 o.close()
 
     def _greedy(self, ctx, prompt, T, n_new, hooks):

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import headwise
@@ -38,6 +39,10 @@ BAD_RUNS = [
     ("float token", dict(tokens=[1, 2.0]), "expected an integer"),
     ("bool token", dict(tokens=[True]), "expected an integer"),
     ("no tokens", dict(tokens=[]), "no tokens"),
+    ("tokens of the wrong shape", dict(tokens=np.array([[1, 403], [407, 261]])), "expected an integer"),
+    ("tokens not a sequence", dict(tokens=5), "expected a sequence"),
+    ("heads of the wrong shape", dict(mask_uniform=np.array([[1, 2, 3]])), "nor an \\(L, H\\) pair"),
+    ("hook name not a str", dict(capture=[3]), "expected a hook name"),
     ("unknown hook", dict(capture=["blocks.0.attn.hook_nope"]), "capture"),
     ("hook layer out of range", dict(capture=["blocks.5.attn.hook_pattern"]), "capture"),
     ("unknown every-layer hook", dict(capture=["blocks.*.hook_nothing"]), "capture"),
