@@ -1,0 +1,37 @@
+"""headwise: the attention heads of transformer models, from Python.
+
+A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
+
+    import headwise
+    m = headwise.Model("stories260K.bin", tokenizer="tok512.bin")
+    r = m.run(m.encode("Once upon a time"), capture=["blocks.*.attn.hook_pattern"],
+              mask_uniform=["1.2"], n_new=3)
+    r.logits.shape, r.captures["blocks.3.attn.hook_pattern"].shape
+    print(m.generate("Once upon a time", 64))
+
+The library is found through $HEADWISE_LIB, else the build tree this package
+sits in (build/current, build/rel), else the system loader. Every failure is a
+headwise.Error (a RuntimeError) carrying the library's message; arguments are
+checked before any C call and refused with headwise.ArgumentError (also a
+ValueError).
+"""
+from ._capi import ArgumentError, Error, library_path
+from .model import Config, Model, RunResult, default_tokenizer
+from .scores import HeadScores, read_head_scores
+
+__version__ = "0.1.0"
+
+__all__ = ["Model", "Config", "RunResult", "HeadScores", "read_head_scores", "Error",
+           "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads"]
+
+
+def set_threads(n):
+    """The library's thread count, process-wide (hw_set_threads)."""
+    from . import _args
+    from ._capi import lib
+    lib().hw_set_threads(_args.integer(n, "threads", 1, 1024))
+
+
+def get_threads():
+    from ._capi import lib
+    return lib().hw_get_threads()
