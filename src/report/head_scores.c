@@ -63,6 +63,8 @@ void hw_head_scores_free(hw_head_scores *s) {
 hw_status hw_head_scores_append(hw_head_scores *s, int layer, int head, double v) {
     if (layer < 0 || layer >= s->L || head < 0 || head >= s->H)
         return hw_fail(HW_ERR_ARG, "head scores: no head %d-%d", layer, head);
+    /* JSON has no NaN or infinity: a file written with one would not read back. */
+    if (!isfinite(v)) return hw_fail(HW_ERR_ARG, "head scores: %g for head %d-%d is not a finite number", v, layer, head);
     int i = layer * s->H + head, n = s->count[i];
     if ((n & (n - 1)) == 0) { /* grow at powers of two */
         double *nv = realloc(s->values[i], sizeof(double) * (size_t)(n ? 2 * n : 1));
