@@ -5,7 +5,7 @@
  * trials or the retrieval task's samples (hw_retrieval_run).
  */
 #include "internal.h"
-#include "protocols.h"
+#include "retrieval_log.h"
 #include "../eval/eval.h"
 
 #include <errno.h>
