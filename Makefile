@@ -135,13 +135,15 @@ demo:
 	$(MAKE) all
 ifeq ($(MODEL),)
 	@echo "The retrieval organism (a needle-in-a-haystack model, trained from scratch in about 3"
-	@echo "minutes the first time; later runs, and the tests, reuse it from the organism cache):"
-	@d=$$(scripts/organism.sh retrieval) || exit 1; set -x; \
-	$(BUILD)/headwise info -m "$$d"; set +x; echo; \
+	@echo "minutes the first time; later runs and the tests reuse it from the organism cache):"
+	@d=$$(scripts/organism.sh retrieval) || exit 1; \
+	echo "$(BUILD)/headwise info -m $$d"; $(BUILD)/headwise info -m "$$d" || exit 1; echo; \
 	echo "Its files are in $$d: config.json, model.safetensors and tokenizer.json (a Hugging"; \
 	echo "Face Llama folder every command loads) and training.json (settings, loss, speed, accuracy)."; \
 	echo; echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"; \
-	set -x; $(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"
+	p="w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"; \
+	echo "$(BUILD)/headwise generate -m $$d -t 0 -n 15 -p \"$$p\""; \
+	$(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "$$p"
 else
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
 	$(BUILD)/headwise info -m "$(MODEL)"
@@ -179,7 +181,7 @@ build/fuzz/libcli.a: $(FUZZ_CLI_OBJ)
 	ar rcs $@ $^
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libheadwise.a
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -MF $@.d -fsanitize=fuzzer $< \
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -MF $@.d -MT $@ -fsanitize=fuzzer $< \
 	    $(filter %/libcli.a,$^) build/fuzz/libheadwise.a -o $@ $(LDLIBS)
 $(FUZZ_NEEDS_CLI:%=build/fuzz/%): build/fuzz/libcli.a
 

@@ -23,10 +23,6 @@ task=${1:?usage: scripts/organism.sh TASK}
 cache=${HW_ORGANISM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/headwise/organisms}
 case $cache in /*) ;; *) cache=$PWD/$cache ;; esac
 cd "$(dirname "$0")/.." || exit 1
-trainer=${HW_TRAINER:-build/rel/headwise}
-[ -x "$trainer" ] || trainer=${HW_BUILD:-build/rel}/headwise
-[ -x "$trainer" ] || { echo "organism.sh: no headwise binary to train with (make all first)" >&2; exit 1; }
-
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null)
 key=$({
     cat src/tasks/*.c src/tasks/task.h src/train/*.c src/model/*.c src/core/*.c src/internal.h \
@@ -38,9 +34,12 @@ d=$cache/$task-$key
 done_() { [ -s "$d/model.safetensors" ] && [ -s "$d/training.json" ]; }
 if ! done_; then
     mkdir -p "$cache" || exit 1
-    exec 9>"$d.lock"
+    exec 9>"$cache/.$task-$key.lock"
     flock 9 # another run may be training this key: wait for it, then look again
     if ! done_; then
+        trainer=${HW_TRAINER:-build/rel/headwise}
+        [ -x "$trainer" ] || trainer=${HW_BUILD:-build/rel}/headwise
+        [ -x "$trainer" ] || { echo "organism.sh: no headwise binary to train with (make all first)" >&2; exit 1; }
         rm -rf "$d.tmp.$$"
         if ! "$trainer" organism "$task" -o "$d.tmp.$$" --threads 2 >/dev/null; then
             rm -rf "$d.tmp.$$"
