@@ -66,18 +66,12 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The shared library's own objects, compiled without $(NATIVE).
 SO_OBJ   := $(LIB_SRC:%.c=$(BUILD)/so/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-# The commands without main(), only for the fuzz targets in FUZZ_NEEDS_CLI.
-CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Fuzz targets: in this build as replayers of their corpus and regressions
 # (tests/fuzz_replay_test.sh); under libFuzzer in build/fuzz (`make fuzz`).
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAYS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-# Fuzz targets whose readers still live in cli/: linked with the commands' objects;
-# removed when the readers move into the library (tests/layers_test.sh fails on any
-# other fuzz target that uses cli/ code, and on a name here that no longer does).
-FUZZ_NEEDS_CLI := fuzz_niah fuzz_score_files
 ALL_OBJ  := $(LIB_OBJ) $(SO_OBJ) $(CLI_OBJ) $(TEST_SRC:%.c=$(BUILD)/%.o) $(TOOL_SRC:%.c=$(BUILD)/%.o) \
             $(BENCH_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o
 SONAME   := libheadwise.so.$(SOVERSION)
@@ -102,10 +96,6 @@ $(BUILD)/libheadwise.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libcli.a: $(CLI_LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
 # libheadwise.so (the name ctypes and -lheadwise look for) with the soname the installed
 # copy is known by, and a link of that name beside it for programs linked to this one.
 $(BUILD)/libheadwise.so: $(SO_OBJ)
@@ -123,8 +113,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libheadwise.a
 
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libheadwise.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %/libcli.a,$^) $(BUILD)/libheadwise.a $(LDLIBS)
-$(FUZZ_NEEDS_CLI:%=$(BUILD)/fuzz/%): $(BUILD)/libcli.a
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libheadwise.a $(LDLIBS)
 
 # The suite: every tests/test_* program and tests/*.sh script, counted by tests/run.sh.
 test: all
@@ -166,7 +155,6 @@ FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fopenmp \
                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZERS     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/%.o)
-FUZZ_CLI_OBJ := $(filter-out build/fuzz/cli/main.o,$(CLI_SRC:%.c=build/fuzz/%.o))
 
 build/fuzz/%.o: %.c build/fuzz/%.d
 	@mkdir -p $(dir $@)
@@ -176,14 +164,9 @@ build/fuzz/libheadwise.a: $(FUZZ_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/fuzz/libcli.a: $(FUZZ_CLI_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libheadwise.a
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -MF $@.d -MT $@ -fsanitize=fuzzer $< \
-	    $(filter %/libcli.a,$^) build/fuzz/libheadwise.a -o $@ $(LDLIBS)
-$(FUZZ_NEEDS_CLI:%=build/fuzz/%): build/fuzz/libcli.a
+	    build/fuzz/libheadwise.a -o $@ $(LDLIBS)
 
 fuzz: $(FUZZERS)
 	@HW_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS)

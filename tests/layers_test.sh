@@ -33,9 +33,6 @@
 #     object of src/B/ defines is an edge A -> B; a tests/fuzz object may not need a
 #     symbol defined in cli/. This catches calls declared in the shared internal.h,
 #     which the include check cannot see (how io once called hw_model_alloc).
-# Fuzz targets listed in the Makefile's FUZZ_NEEDS_CLI (readers still in cli/, being
-# moved into the library) are reported as known, not failed; a listed target that no
-# longer needs cli/ fails, so the list is dropped once they move.
 set -u
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
@@ -51,10 +48,6 @@ for line in open(script):
 shared = {"src/internal.h", "src/hw_limits.h", "include/headwise.h"}
 fails = []
 
-mk = open("Makefile").read()
-m = re.search(r"^FUZZ_NEEDS_CLI\s*:?=(.*)$", mk, re.M)
-needs_cli = set(m.group(1).split()) if m else set()
-known = set()  # fuzz targets in FUZZ_NEEDS_CLI seen using cli/
 
 def layer_of(path):
     """The layer a source or header belongs to, 'shared', 'fuzz', or None."""
@@ -77,11 +70,7 @@ def resolve(src, inc):
     return None
 
 def fuzz_uses_cli(src, what):
-    target = os.path.splitext(os.path.basename(src))[0]
-    if target in needs_cli:
-        known.add(target)
-    else:
-        fails.append(f"{src}: {what} (fuzz targets may not use cli/ code)")
+    fails.append(f"{src}: {what} (fuzz targets may not use cli/ code)")
 
 def check_edge(src, what, a, b):
     if a == "fuzz":
@@ -146,10 +135,6 @@ else:
 
 for f in fails:
     print("FAIL layers: " + f)
-for t in sorted(needs_cli - known):
-    print(f"FAIL layers: Makefile's FUZZ_NEEDS_CLI lists {t}, which no longer uses cli/ code: drop it")
-for t in sorted(known):
-    print(f"(known: {t} still uses cli/ code, allowed by FUZZ_NEEDS_CLI until its reader moves into the library)")
-if not fails and not (needs_cli - known):
+if not fails:
     print(f"PASS layers: {n_inc} includes and {n_sym} cross-object calls in src/, cli/ and tests/fuzz follow the DAG")
 EOF
