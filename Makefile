@@ -132,7 +132,10 @@ ifeq ($(MODEL),)
 	echo; echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"; \
 	p="w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"; \
 	echo "$(BUILD)/headwise generate -m $$d -t 0 -n 15 -p \"$$p\""; \
-	$(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "$$p"
+	$(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "$$p" || exit 1; \
+	echo; echo "Which heads copy the answer out of the context (the Retrieval Head score, 50 samples):"; \
+	echo "$(BUILD)/headwise score retrieval -m $$d --task retrieval --samples 50 --top 5"; \
+	$(BUILD)/headwise score retrieval -m "$$d" --task retrieval --samples 50 --top 5 2>/dev/null
 else
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
 	$(BUILD)/headwise info -m "$(MODEL)"
