@@ -1,4 +1,4 @@
-/* flags.c: flag values and error lines shared by every command. */
+/* flags.c: the flag table parser, and the error and progress lines of every command. */
 #include "cli.h"
 
 #include <errno.h>
@@ -6,10 +6,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-static int report(int status, const char *cmd, const char *fmt, va_list ap) {
-    fprintf(stderr, "headwise %s: ", cmd);
+static int report(int status, const char *cmd, const char *what, const char *fmt, va_list ap) {
+    fprintf(stderr, "headwise %s: %s", cmd, what);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     return status;
@@ -18,7 +20,7 @@ static int report(int status, const char *cmd, const char *fmt, va_list ap) {
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int s = report(1, cmd, fmt, ap);
+    int s = report(1, cmd, "", fmt, ap);
     va_end(ap);
     return s;
 }
@@ -26,9 +28,16 @@ int cli_error(const char *cmd, const char *fmt, ...) {
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int s = report(2, cmd, fmt, ap);
+    int s = report(2, cmd, "", fmt, ap);
     va_end(ap);
     return s;
+}
+
+void cli_warn(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    report(0, cmd, "warning: ", fmt, ap);
+    va_end(ap);
 }
 
 double cli_now(void) {
@@ -37,31 +46,34 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void cli_warn(const char *cmd, const char *fmt, ...) {
+static int progress_open;   /* a terminal line is drawn and not yet ended */
+
+void cli_progress(const char *cmd, const char *fmt, ...) {
+    int tty = isatty(2);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "headwise %s: warning: ", cmd);
+    fprintf(stderr, "%sheadwise %s: ", tty ? "\r\033[K" : "", cmd);
     vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
     va_end(ap);
+    if (!tty) fputc('\n', stderr);
+    fflush(stderr);
+    progress_open = tty;
 }
 
-int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out) {
-    if (*i + 1 >= argc) return cli_usage_error(cmd, "flag %s needs a value", argv[*i]);
-    *out = argv[++*i];
+void cli_progress_done(void) {
+    if (progress_open) fputc('\n', stderr);
+    progress_open = 0;
+}
+
+int cli_progress_stage(const char *stage, int64_t done, int64_t total, void *user) {
+    (void)done, (void)total;
+    cli_progress(user, "%s", stage);
     return 0;
 }
 
-int cli_int(const char *cmd, int argc, char **argv, int *i, long lo, long hi, long *out) {
-    const char *v;
-    if (cli_value(cmd, argc, argv, i, &v)) return 2;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return cli_usage_error(cmd, "flag %s: '%s' is not an integer in [%ld, %ld]", argv[*i - 1],
-                               v, lo, hi);
-    *out = x;
+int cli_progress_counted(const char *stage, int64_t done, int64_t total, void *user) {
+    if (total > 0) cli_progress(user, "%s %lld/%lld", stage, (long long)done, (long long)total);
+    else cli_progress(user, "%s", stage);
     return 0;
 }
 
@@ -75,13 +87,68 @@ int cli_number(const char *s, double *out) {
     return 0;
 }
 
-int cli_float(const char *cmd, int argc, char **argv, int *i, double lo, double hi, double *out) {
-    const char *v;
-    double x;
-    if (cli_value(cmd, argc, argv, i, &v)) return 2;
-    if (cli_number(v, &x) || !(x >= lo && x <= hi))
-        return cli_usage_error(cmd, "flag %s: '%s' is not a number in [%g, %g]", argv[*i - 1], v,
-                               lo, hi);
-    *out = x;
+/* choices "a|b|c" as "a, b or c". */
+static void print_choices(const char *c) {
+    for (const char *bar; (bar = strchr(c, '|')); c = bar + 1)
+        fprintf(stderr, "%.*s%s", (int)(bar - c), c, strchr(bar + 1, '|') ? ", " : " or ");
+    fprintf(stderr, "%s\n", c);
+}
+
+/* The value v of flag f into its destination; 0, or 2 after reporting. */
+static int set(const char *cmd, const cli_flag *f, const char *v) {
+    double x = 0;
+    if (f->kind == CLI_INT || f->kind == CLI_U64) {
+        char *end;
+        errno = 0;
+        long l = strtol(v, &end, 10);
+        if (errno || end == v || *end || l < (long)f->lo || l > (long)f->hi)
+            return cli_usage_error(cmd, "flag %s: '%s' is not an integer in [%ld, %ld]", f->name, v,
+                                   (long)f->lo, (long)f->hi);
+        if (f->kind == CLI_INT) *(int *)f->dst = (int)l;
+        else *(uint64_t *)f->dst = (uint64_t)l;
+    } else if (f->kind == CLI_FLOAT || f->kind == CLI_DOUBLE) {
+        if (cli_number(v, &x) || !(x >= f->lo && x <= f->hi))
+            return cli_usage_error(cmd, "flag %s: '%s' is not a number in [%g, %g]", f->name, v, f->lo, f->hi);
+        if (f->kind == CLI_FLOAT) *(float *)f->dst = (float)x;
+        else *(double *)f->dst = x;
+    } else if (f->kind == CLI_CHOICE) {
+        int k = 0;
+        for (const char *c = f->choices;; c += strcspn(c, "|") + 1, k++) {
+            size_t len = strcspn(c, "|");
+            if (strlen(v) == len && !strncmp(c, v, len)) return *(int *)f->dst = k, 0;
+            if (!c[len]) break;
+        }
+        fprintf(stderr, "headwise %s: flag %s: '%s' is not ", cmd, f->name, v);
+        print_choices(f->choices);
+        return 2;
+    } else if (f->kind == CLI_LIST) {
+        if (*f->n == (int)f->hi) return cli_usage_error(cmd, "at most %d %s flags", (int)f->hi, f->name);
+        ((const char **)f->dst)[*f->n] = v;
+    } else if (f->kind == CLI_FN) {
+        return f->fn(cmd, f->name, v, f->dst);
+    } else {
+        *(const char **)f->dst = v;
+    }
+    return 0;
+}
+
+int cli_parse_flags(const char *cmd, int argc, char **argv, const cli_flag *flags,
+                    const char *help, const char **pos) {
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const cli_flag *f = flags;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), -1;
+        while (f->name && strcmp(f->name, a)) f++;
+        if (!f->name && (a[0] != '-' || !a[1]) && pos && !*pos) {
+            *pos = a;
+            continue;
+        }
+        if (!f->name) return cli_usage_error(cmd, "unknown %s '%s' (see headwise %s --help)",
+                                             a[0] == '-' && a[1] ? "flag" : "argument", a, cmd);
+        if (f->kind == CLI_SET) *(int *)f->dst = (int)f->lo;
+        else if (i + 1 >= argc) return cli_usage_error(cmd, "flag %s needs a value", a);
+        else if (set(cmd, f, argv[++i])) return 2;
+        if (f->n) ++*f->n;
+    }
     return 0;
 }

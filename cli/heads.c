@@ -24,7 +24,7 @@ static int ends_with(const char *s, const char *suf) {
 /* Each head's score (the mean, or the column-th value, 0 if it has none) and its number
  * of values into v (L * H, 2); returns how many exceed threshold (-1: out of memory);
  * *max_n the most values. */
-static int head_scores(const hw_head_scores *s, long column, double threshold, double *v, int *max_n) {
+static int head_scores(const hw_head_scores *s, int column, double threshold, double *v, int *max_n) {
     const int H = hw_head_scores_heads(s), n = hw_head_scores_layers(s) * H;
     double *mean = malloc(sizeof(double) * (size_t)n);
     int above = 0;
@@ -59,31 +59,24 @@ static hw_status write_scores(const char *path, const score_table *tab) {
 
 int cmd_heads(int argc, char **argv) {
     const char *cmd = "heads import", *path = NULL, *out = NULL;
-    long top = 20, column = -1;
+    int top = 20, column = -1;
     double threshold = 0.1;
-    if (argc < 1 || (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")))
-        return fputs(help, argc < 1 ? stderr : stdout), argc < 1 ? 2 : 0;
-    if (strcmp(argv[0], "import"))
+    if (argc < 1) return fputs(help, stderr), 2;
+    const int sub = !strcmp(argv[0], "import");
+    if (!sub && strcmp(argv[0], "-h") && strcmp(argv[0], "--help"))
         return cli_usage_error("heads", "unknown subcommand '%s' (try: headwise heads import FILE.json)", argv[0]);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else if (!strcmp(a, "--column")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 20, &column);
-        else if (!strcmp(a, "--threshold")) bad = cli_float(cmd, argc, argv, &i, -1e300, 1e300, &threshold);
-        else if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown flag '%s'", a);
-        else if (!path) path = a;
-        else return cli_usage_error(cmd, "one file at a time ('%s')", a);
-        if (bad) return 2;
-    }
+    const cli_flag flags[] = {{"-o", CLI_STR, &out}, {"--top", CLI_INT, &top, 0, 1 << 30},
+                              {"--column", CLI_INT, &column, 0, 1 << 20},
+                              {"--threshold", CLI_DOUBLE, &threshold, -1e300, 1e300}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc - sub, argv + sub, flags, help, &path);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!path) return cli_usage_error(cmd, "give FILE.json");
     if (score_outputs_ok(cmd, &out, 1)) return 1;
     hw_head_scores *s = hw_head_scores_read(path);
     if (!s) return cli_error(cmd, "%s", hw_last_error());
     const int L = hw_head_scores_layers(s), H = hw_head_scores_heads(s);
-    int max_trials, rc = 1, above = -1;
+    int max_trials, above = -1;
+    rc = 1;
     double *v = malloc(sizeof(double) * (size_t)L * H * 2);
     if (v) above = head_scores(s, column, threshold, v, &max_trials);
     if (above >= 0) {
@@ -91,7 +84,7 @@ int cmd_heads(int argc, char **argv) {
         score_table tab = {L, H, 2, cols, v};
         printf("# %s: %d layers x %d heads, up to %d values per head; %d heads (%.1f%%) score > %g\n",
                path, L, H, max_trials, above, 100.0 * above / (L * H), threshold);
-        score_table_print(&tab, 0, 0, (int)top);
+        score_table_print(&tab, 0, 0, top);
         rc = out && write_scores(out, &tab) ? 1 : 0;
     } else {
         cli_error(cmd, "out of memory");

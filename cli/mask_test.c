@@ -7,8 +7,6 @@
 #include "score_common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char help[] =
     "usage: headwise mask-test -m MODEL [-z TOKENIZER] --scores FILE.json [task] [flags]\n"
@@ -38,56 +36,33 @@ static const char help[] =
     "when every score is 0) is refused.\n";
 
 typedef struct {
-    const char *model, *tok, *out, *scores, *prompts, *mode, *phase;
-    long column, top, draws, exclude, seed;
+    const char *out, *scores, *prompts;
+    int zero, both;
+    cli_model_flags f;
     hw_mask_test_params p;
     score_niah niah;
 } opts;
 
-static int parse_flag(const char *cmd, int argc, char **argv, int *i, opts *o) {
-    const char *a = argv[*i];
-    if (!strcmp(a, "-m")) return cli_value(cmd, argc, argv, i, &o->model);
-    if (!strcmp(a, "-z")) return cli_value(cmd, argc, argv, i, &o->tok);
-    if (!strcmp(a, "-o")) return cli_value(cmd, argc, argv, i, &o->out);
-    if (!strcmp(a, "--scores")) return cli_value(cmd, argc, argv, i, &o->scores);
-    if (!strcmp(a, "--prompts")) return cli_value(cmd, argc, argv, i, &o->prompts);
-    if (!strcmp(a, "--mode")) return cli_value(cmd, argc, argv, i, &o->mode);
-    if (!strcmp(a, "--phase")) return cli_value(cmd, argc, argv, i, &o->phase);
-    if (!strcmp(a, "--column")) return cli_int(cmd, argc, argv, i, 0, 1 << 20, &o->column);
-    if (!strcmp(a, "--top")) return cli_int(cmd, argc, argv, i, 1, 1 << 20, &o->top);
-    if (!strcmp(a, "--draws")) return cli_int(cmd, argc, argv, i, 0, 100000, &o->draws);
-    if (!strcmp(a, "--exclude")) return cli_int(cmd, argc, argv, i, 0, 1 << 20, &o->exclude);
-    if (!strcmp(a, "--seed")) return cli_int(cmd, argc, argv, i, 0, 1L << 62, &o->seed);
-    if (!strcmp(a, "--singles")) return o->p.singles = 1, 0;
-    if (!strcmp(a, "--ascending")) return o->p.ascending = 1, 0;
-    return cli_usage_error(cmd, "unknown flag '%s' (see headwise mask-test --help)", a);
-}
-
 /* Flags into o; -1 to go on, else the exit status. */
 static int parse(const char *cmd, int argc, char **argv, opts *o) {
-    for (int i = 0; i < argc; i++) {
-        int r = score_niah_flag(&o->niah, cmd, argc, argv, &i);
-        if (!r) r = score_task_flag(&o->p.task, cmd, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(help, stdout), 0;
-        if (parse_flag(cmd, argc, argv, &i, o)) return 2;
-    }
+    hw_mask_test_params *p = &o->p;
+    const cli_flag flags[] = {
+        {"-m", CLI_STR, &o->f.model}, {"-z", CLI_STR, &o->f.tokenizer}, {"-o", CLI_STR, &o->out},
+        {"--scores", CLI_STR, &o->scores}, {"--prompts", CLI_STR, &o->prompts},
+        {"--mode", CLI_CHOICE, &o->zero, .choices = "uniform|zero"},
+        {"--phase", CLI_CHOICE, &o->both, .choices = "decode|both"}, {"--column", CLI_INT, &p->column, 0, 1 << 20},
+        {"--top", CLI_INT, &p->top, 1, 1 << 20}, {"--draws", CLI_INT, &p->draws, 0, 100000},
+        {"--exclude", CLI_INT, &p->exclude, 0, 1 << 20}, {"--seed", CLI_U64, &p->seed, 0, 0x1p62},
+        {"--singles", CLI_SET, &p->singles, 1}, {"--ascending", CLI_SET, &p->ascending, 1},
+        SCORE_NIAH_FLAGS(&o->niah), SCORE_TASK_FLAGS(&p->task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!o->scores) return cli_usage_error(cmd, "give --scores FILE.json");
-    if ((o->prompts != NULL) + o->niah.given + (o->p.task.name != NULL) > 1)
+    if ((o->prompts != NULL) + (o->niah.given || o->niah.p.n_haystacks) + (p->task.name != NULL) > 1)
         return cli_usage_error(cmd, "give one task: --task, --prompts or needle-in-a-haystack flags");
-    int zero = !strcmp(o->mode, "zero");
-    if (!zero && strcmp(o->mode, "uniform")) return cli_usage_error(cmd, "--mode must be uniform or zero");
-    if (strcmp(o->phase, "both") && strcmp(o->phase, "decode"))
-        return cli_usage_error(cmd, "--phase must be decode or both");
-    o->p.mode = zero ? HW_MASK_ZERO : HW_MASK_UNIFORM;
-    o->p.phase = !strcmp(o->phase, "both") ? HW_PHASE_BOTH : HW_PHASE_DECODE;
-    o->p.column = (int)o->column;
-    o->p.top = (int)o->top;
-    o->p.draws = (int)o->draws;
-    o->p.exclude = (int)o->exclude;
-    o->p.seed = (uint64_t)o->seed;
-    o->p.niah = o->niah.p;
+    p->mode = o->zero ? HW_MASK_ZERO : HW_MASK_UNIFORM;
+    p->phase = o->both ? HW_PHASE_BOTH : HW_PHASE_DECODE;
+    p->niah = o->niah.p;
     return -1;
 }
 
@@ -131,37 +106,27 @@ static void warn(const char *cmd, const hw_mask_test_result *r, const opts *o) {
 
 int cmd_mask_test(int argc, char **argv) {
     const char *cmd = "mask-test";
-    opts o = {.mode = "uniform", .phase = "decode", .column = -1, .top = 5, .draws = 10, .exclude = -1,
-              .seed = 1, .p = hw_mask_test_params_default()};
+    opts o = {.p = hw_mask_test_params_default()};
     score_niah_init(&o.niah);
     int rc = parse(cmd, argc, argv, &o);
     if (rc >= 0) return rc;
-    hw_model *m = NULL;
-    hw_tokenizer *t = NULL;
-    hw_head_scores *s = NULL;
+    cli_session s;
+    hw_head_scores *sc = NULL;
     hw_prompts *ps = NULL;
     hw_mask_test_result *r = NULL;
-    if (score_outputs_ok(cmd, &o.out, 1) || score_load(cmd, o.model, o.tok, 1, &m, &t)) return 1;
-    if (!(s = hw_head_scores_read(o.scores)) || (o.prompts && !(ps = hw_prompts_read(o.prompts, 1)))) {
+    if (score_outputs_ok(cmd, &o.out, 1) || cli_load(cmd, &o.f, 1, &s)) return 1;
+    rc = !(o.p.scores = sc = hw_head_scores_read(o.scores)) || (o.prompts && !(o.p.prompts = ps = hw_prompts_read(o.prompts, 1)));
+    if (!rc) rc = hw_mask_test_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
+    cli_progress_done();
+    if (rc || (o.out && hw_mask_test_result_write(r, o.out))) {
         rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
+    } else {
+        warn(cmd, r, &o);
+        print_result(r, &o);
     }
-    o.p.scores = s;
-    o.p.prompts = ps;
-    hw_status st = hw_mask_test_run(m, t, &o.p, score_progress_fn, (void *)cmd, &r);
-    score_progress_done();
-    if (st || (o.out && hw_mask_test_result_write(r, o.out))) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    warn(cmd, r, &o);
-    print_result(r, &o);
-    rc = 0;
-done:
     hw_mask_test_result_free(r);
     hw_prompts_free(ps);
-    hw_head_scores_free(s);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    hw_head_scores_free(sc);
+    cli_close(&s);
     return rc;
 }

@@ -9,12 +9,13 @@ static const char help[] =
     "  writes DIR/patterns.npy (layer, head, query, key), DIR/blocks.L.attn.hook_pattern.npy\n"
     "  (head, query, key) per layer, and DIR/patterns.html (open it in a browser: one heatmap\n"
     "  per head, layers as rows; click one to see it over the tokens); DIR and its parents\n"
-    "  are made first\n";
+    "  are made first\n" CLI_EDITS_HELP;
 
 int cmd_patterns(int argc, char **argv) {
     const char *cmd = "patterns";
-    cli_model_flags f = {.iv = cli_interventions_new()};
-    int rc = cli_parse(cmd, argc, argv, &f, help, NULL, NULL);
+    cli_model_flags f = {0};
+    const cli_flag flags[] = {CLI_MODEL_FLAGS(&f), {"-o", CLI_STR, &f.out}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (!rc && !f.prompt) rc = cli_usage_error(cmd, "no prompt: give -p TEXT");
     if (!rc && !f.out) rc = cli_usage_error(cmd, "no output folder: give -o DIR");
     if (!rc && hw_dir_create(f.out) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
@@ -38,6 +39,5 @@ int cmd_patterns(int argc, char **argv) {
     hw_context_free(c);
     cli_close(&s);
     hw_capture_free(cap);
-    cli_interventions_free(f.iv);
     return rc < 0 ? 0 : rc;
 }

@@ -36,61 +36,38 @@ static void print_attribution(const hw_attribution_result *r, int top) {
     score_head_table_print(tab, 1, top);
 }
 
-/* Load, read the prompts if any, run, print, write. */
-static int run_attribution(const char *cmd, const char *model_path, const char *tok_path,
-                           const char *prompts_path, const char *out, int top, hw_attribution_params *p) {
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
+int cmd_score_attribution(int argc, char **argv) {
+    const char *cmd = "score attribution", *out = NULL, *prompts_path = NULL;
+    int top = 10;
+    cli_model_flags f = {0};
+    hw_task_eval_params task = hw_task_eval_params_default();
+    task.name = NULL;
+    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
+                              {"--prompts", CLI_STR, &prompts_path}, {"--top", CLI_INT, &top, 0, 1 << 30},
+                              SCORE_TASK_FLAGS(&task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help_attr, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!prompts_path == !task.name)
+        return cli_usage_error(cmd, "give --prompts FILE (prompt, memorized, in-context) or --task recall");
+    if (task.name && strcmp(task.name, "recall")) return cli_usage_error(cmd, "--task must be recall");
+    hw_attribution_params p = hw_attribution_params_default();
+    p.task = task.name;
+    p.samples = task.samples;
+    p.task_seed = task.seed;
+    p.task_symbols = task.n_symbols;
+    cli_session s;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_prompts *ps = prompts_path ? hw_prompts_read(prompts_path, 2) : NULL;
     hw_attribution_result *r = NULL;
-    int rc = 1;
-    p->prompts = ps;
-    if ((prompts_path && !ps) || hw_attribution_run(m, t, p, score_progress_counted, (void *)cmd, &r)) {
-        score_progress_done();
-        cli_error(cmd, "%s", hw_last_error());
-    } else {
-        score_progress_done();
-        print_attribution(r, top);
-        rc = out && hw_attribution_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
-    }
+    p.prompts = ps;
+    rc = (prompts_path && !ps) || hw_attribution_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
+    cli_progress_done();
+    if (!rc) print_attribution(r, top);
+    if (rc || (out && hw_attribution_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());
     hw_attribution_free(r);
     hw_prompts_free(ps);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
-}
-
-int cmd_score_attribution(int argc, char **argv) {
-    const char *cmd = "score attribution", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *prompts_path = NULL;
-    long top = 10;
-    hw_task_eval_params topt = hw_task_eval_params_default();
-    topt.name = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0, tr = score_task_flag(&topt, cmd, argc, argv, &i);
-        if (tr < 0) return 2;
-        if (tr) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_attr, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--prompts")) bad = cli_value(cmd, argc, argv, &i, &prompts_path);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score attribution --help)", a);
-        if (bad) return 2;
-    }
-    if (!prompts_path == !topt.name)
-        return cli_usage_error(cmd, "give --prompts FILE (prompt, memorized, in-context) or --task recall");
-    if (topt.name && strcmp(topt.name, "recall")) return cli_usage_error(cmd, "--task must be recall");
-    hw_attribution_params p = hw_attribution_params_default();
-    p.task = topt.name;
-    p.samples = topt.samples;
-    p.task_seed = topt.seed;
-    p.task_symbols = topt.n_symbols;
-    if (score_outputs_ok(cmd, &out, 1)) return 1;
-    return run_attribution(cmd, model_path, tok_path, prompts_path, out, (int)top, &p);
 }
 
 /* ------------------------------------------------------------------ dla */
@@ -147,41 +124,25 @@ static void print_dla(const hw_dla_result *r, int top) {
 }
 
 int cmd_score_dla(int argc, char **argv) {
-    const char *cmd = "score dla", *model_path = NULL, *tok_path = NULL, *out = NULL, *minus[64];
+    const char *cmd = "score dla", *out = NULL, *minus[64];
+    int top = 20;
+    cli_model_flags f = {0};
     hw_dla_params p = hw_dla_params_default();
-    long top = 20;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_dla, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "-p")) bad = cli_value(cmd, argc, argv, &i, &p.prompt);
-        else if (!strcmp(a, "--target")) bad = cli_value(cmd, argc, argv, &i, &p.target);
-        else if (!strcmp(a, "--minus")) {
-            if (p.n_minus == 64) return cli_usage_error(cmd, "at most 64 --minus");
-            bad = cli_value(cmd, argc, argv, &i, &minus[p.n_minus++]);
-        } else if (!strcmp(a, "--raw")) p.raw = 1;
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score dla --help)", a);
-        if (bad) return 2;
-    }
+    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
+                              {"-p", CLI_STR, &p.prompt}, {"--target", CLI_STR, &p.target},
+                              {"--minus", CLI_LIST, minus, 0, 64, .n = &p.n_minus}, {"--raw", CLI_SET, &p.raw, 1},
+                              {"--top", CLI_INT, &top, 0, 1 << 30}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help_dla, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!p.prompt || !p.target) return cli_usage_error(cmd, "give -p PROMPT and --target TOKEN");
     p.minus = minus;
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_outputs_ok(cmd, &out, 1) || score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
+    cli_session s;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_dla_result *r = NULL;
-    int rc = 1;
-    if (hw_dla_run(m, t, &p, NULL, NULL, &r)) {
-        cli_error(cmd, "%s", hw_last_error());
-    } else {
-        print_dla(r, (int)top);
-        rc = out && hw_dla_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
-    }
+    rc = hw_dla_run(s.m, s.t, &p, NULL, NULL, &r) ? 1 : 0;
+    if (!rc) print_dla(r, top);
+    if (rc || (out && hw_dla_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());
     hw_dla_free(r);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

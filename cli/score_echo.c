@@ -6,8 +6,6 @@
 #include "score_common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char help[] =
     "usage: headwise score echo-induction -m MODEL [flags]\n"
@@ -33,37 +31,11 @@ static const char help[] =
     "  --threads N\n";
 
 typedef struct {
-    const char *model, *tok, *out, *heads_out, *agg;
-    long top, threads;
+    const char *out, *heads_out;
+    int top;
+    cli_model_flags f;
     hw_echo_induction_params p;
 } opts;
-
-/* One flag at argv[*i]: 0 if parsed, 1 for --help (printed), 2 on error (reported). */
-static int parse_flag(opts *o, int argc, char **argv, int *i) {
-    const char *cmd = "score echo-induction", *a = argv[*i];
-    hw_echo_induction_params *p = &o->p;
-    long v = -2;
-    int bad = 0;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 1;
-    else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, i, &o->model);
-    else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, i, &o->out);
-    else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, i, &o->tok);
-    else if (!strcmp(a, "--text")) bad = cli_value(cmd, argc, argv, i, &p->text);
-    else if (!strcmp(a, "--heads-out")) bad = cli_value(cmd, argc, argv, i, &o->heads_out);
-    else if (!strcmp(a, "--agg")) bad = cli_value(cmd, argc, argv, i, &o->agg);
-    else if (!strcmp(a, "--block")) bad = cli_int(cmd, argc, argv, i, 1, 1 << 24, &v), p->block = (int)v;
-    else if (!strcmp(a, "--repeats")) bad = cli_int(cmd, argc, argv, i, 2, 1000, &v), p->repeats = (int)v;
-    else if (!strcmp(a, "--lo")) bad = cli_int(cmd, argc, argv, i, 0, 1L << 30, &v), p->lo = (int)v;
-    else if (!strcmp(a, "--hi")) bad = cli_int(cmd, argc, argv, i, 1, 1L << 30, &v), p->hi = (int)v;
-    else if (!strcmp(a, "--seed")) bad = cli_int(cmd, argc, argv, i, 0, 1L << 62, &v), p->seed = (uint64_t)v;
-    else if (!strcmp(a, "--chunk")) bad = cli_int(cmd, argc, argv, i, 1, 1 << 20, &v), p->chunk = (int)v;
-    else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, i, 0, 1 << 30, &o->top);
-    else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, i, 0, 1024, &o->threads);
-    else if (!strcmp(a, "--echo-ratio")) bad = cli_float(cmd, argc, argv, i, 0, 1, &p->echo_ratio);
-    else if (!strcmp(a, "--induction-ratio")) bad = cli_float(cmd, argc, argv, i, 0, 1, &p->induction_ratio);
-    else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score echo-induction --help)", a);
-    return bad ? 2 : 0;
-}
 
 static void print_result(const opts *o, const hw_echo_induction_result *r) {
     hw_echo_induction_info in;
@@ -76,9 +48,9 @@ static void print_result(const opts *o, const hw_echo_induction_result *r) {
                "seed %llu\n", in.n_tokens, in.first ? "yes" : "no", in.repeats, in.block, in.lo,
                in.hi, (unsigned long long)in.seed);
     const hw_head_table *tab = hw_echo_induction_table(r);
-    score_head_table_print(tab, 0, (int)o->top);
+    score_head_table_print(tab, 0, o->top);
     printf("# selected KV heads (%s over query heads; top %.0f%% induction + %.0f%% echo): %d of %d:",
-           o->agg, o->p.induction_ratio * 100, o->p.echo_ratio * 100, in.n_selected,
+           o->p.kv_max ? "max" : "mean", o->p.induction_ratio * 100, o->p.echo_ratio * 100, in.n_selected,
            tab->n_layer * in.n_kv_head);
     const int *keep = hw_echo_induction_selected(r);
     for (int i = 0; i < tab->n_layer * in.n_kv_head; i++)
@@ -88,36 +60,30 @@ static void print_result(const opts *o, const hw_echo_induction_result *r) {
 
 int cmd_score_echo_induction(int argc, char **argv) {
     const char *cmd = "score echo-induction";
-    opts o = {.agg = "max", .top = 20, .p = hw_echo_induction_params_default()};
-    for (int i = 0; i < argc; i++) {
-        int rc = parse_flag(&o, argc, argv, &i);
-        if (rc) return rc == 1 ? 0 : rc;
-    }
-    if (strcmp(o.agg, "max") && strcmp(o.agg, "mean"))
-        return cli_usage_error(cmd, "--agg must be max or mean, not '%s'", o.agg);
-    o.p.kv_max = !strcmp(o.agg, "max");
+    opts o = {.top = 20, .p = hw_echo_induction_params_default()};
+    hw_echo_induction_params *p = &o.p;
+    const cli_flag flags[] = {
+        {"-m", CLI_STR, &o.f.model}, {"-z", CLI_STR, &o.f.tokenizer}, {"-o", CLI_STR, &o.out},
+        {"--text", CLI_STR, &p->text}, {"--heads-out", CLI_STR, &o.heads_out},
+        {"--agg", CLI_CHOICE, &p->kv_max, .choices = "mean|max"}, {"--block", CLI_INT, &p->block, 1, 1 << 24},
+        {"--repeats", CLI_INT, &p->repeats, 2, 1000}, {"--lo", CLI_INT, &p->lo, 0, 1 << 30},
+        {"--hi", CLI_INT, &p->hi, 1, 1 << 30}, {"--seed", CLI_U64, &p->seed, 0, 0x1p62},
+        {"--chunk", CLI_INT, &p->chunk, 1, 1 << 20}, {"--top", CLI_INT, &o.top, 0, 1 << 30},
+        {"--threads", CLI_INT, &o.f.threads, 0, 1024}, {"--echo-ratio", CLI_DOUBLE, &p->echo_ratio, 0, 1},
+        {"--induction-ratio", CLI_DOUBLE, &p->induction_ratio, 0, 1}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     const char *outs[] = {o.out, o.heads_out};
-    if (score_outputs_ok(cmd, outs, 2)) return 1;
-    hw_model *m;
-    hw_tokenizer *t = NULL;
-    if (score_load(cmd, o.model, o.tok, o.p.text != NULL, &m, &t)) return 1;
-    if (o.threads) hw_set_threads((int)o.threads);
+    cli_session s;
+    if (score_outputs_ok(cmd, outs, 2) || cli_load(cmd, &o.f, p->text != NULL, &s)) return 1;
     hw_echo_induction_result *r = NULL;
-    hw_status s = hw_echo_induction_run(m, t, &o.p, score_progress_counted, (void *)cmd, &r);
-    score_progress_done();
-    int rc = 1;
-    if (s) {
-        cli_error(cmd, "%s", hw_last_error());
-    } else {
-        print_result(&o, r);
-        if ((o.out && hw_echo_induction_write(r, o.out)) ||
-            (o.heads_out && hw_echo_induction_write_selection(r, o.heads_out)))
-            cli_error(cmd, "%s", hw_last_error());
-        else
-            rc = 0;
-    }
+    rc = hw_echo_induction_run(s.m, s.t, p, cli_progress_counted, (void *)cmd, &r) ? 1 : 0;
+    cli_progress_done();
+    if (!rc) print_result(&o, r);
+    if (rc || (o.out && hw_echo_induction_write(r, o.out)) ||
+        (o.heads_out && hw_echo_induction_write_selection(r, o.heads_out)))
+        rc = cli_error(cmd, "%s", hw_last_error());
     hw_echo_induction_free(r);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

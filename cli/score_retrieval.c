@@ -9,10 +9,8 @@
  * flags and prints. */
 #include "score_common.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static const char help[] =
     "usage: headwise score retrieval -m MODEL [-z TOKENIZER] [flags]\n"
@@ -47,49 +45,37 @@ static const char help[] =
     "  --threads N\n";
 
 typedef struct {
-    const char *model, *tok, *tsv, *agg;
-    long top, threads;
+    const char *tsv;
+    int kv_max, top;
+    cli_model_flags f;
     hw_retrieval_params p;
     score_niah niah;
 } opts;
 
 /* Flags into o; -1 to go on, else the exit status. */
 static int parse(const char *cmd, int argc, char **argv, opts *o) {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0, r = score_niah_flag(&o->niah, cmd, argc, argv, &i);
-        if (!r) r = score_task_flag(&o->p.task, cmd, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &o->model);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &o->tok);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &o->p.out);
-        else if (!strcmp(a, "--tsv")) bad = cli_value(cmd, argc, argv, &i, &o->tsv);
-        else if (!strcmp(a, "--agg")) bad = cli_value(cmd, argc, argv, &i, &o->agg);
-        else if (!strcmp(a, "--save-contexts")) bad = cli_value(cmd, argc, argv, &i, &o->p.contexts_path);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &o->top);
-        else if (!strcmp(a, "--threads")) bad = cli_int(cmd, argc, argv, &i, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--min-rouge")) bad = cli_float(cmd, argc, argv, &i, -1, 100, &o->p.min_rouge);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score retrieval --help)", a);
-        if (bad) return 2;
-    }
-    if (strcmp(o->agg, "max") && strcmp(o->agg, "mean"))
-        return cli_usage_error(cmd, "--agg must be max or mean, not '%s'", o->agg);
-    if (o->p.task.name && o->niah.given)
+    const cli_flag flags[] = {
+        {"-m", CLI_STR, &o->f.model}, {"-z", CLI_STR, &o->f.tokenizer}, {"-o", CLI_STR, &o->p.out},
+        {"--tsv", CLI_STR, &o->tsv}, {"--save-contexts", CLI_STR, &o->p.contexts_path},
+        {"--agg", CLI_CHOICE, &o->kv_max, .choices = "mean|max"}, {"--top", CLI_INT, &o->top, 0, 1 << 30},
+        {"--threads", CLI_INT, &o->f.threads, 0, 1024}, {"--min-rouge", CLI_DOUBLE, &o->p.min_rouge, -1, 100},
+        SCORE_NIAH_FLAGS(&o->niah), SCORE_TASK_FLAGS(&o->p.task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (o->p.task.name && (o->niah.given || o->niah.p.n_haystacks))
         return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
     o->p.niah = o->niah.p;
     return -1;
 }
 
 /* GQA: a cache is per KV head, so rank those by the max (or mean) of their query heads. */
-static void print_kv(const hw_config *cfg, const double *mean, const char *agg, long top) {
+static void print_kv(const hw_config *cfg, const double *mean, int kv_max, int top) {
     const int L = cfg->n_layer, H = cfg->n_head, Hk = cfg->n_kv_head;
     double *kv = malloc(sizeof(double) * (size_t)L * Hk);
     int *order = malloc(sizeof(int) * (size_t)L * Hk);
-    if (kv && order && !hw_scores_per_kv(mean, L, H, Hk, !strcmp(agg, "max"), kv)) {
+    if (kv && order && !hw_scores_per_kv(mean, L, H, Hk, kv_max, kv)) {
         hw_scores_rank(kv, L * Hk, order);
-        printf("# KV heads by the %s over their %d query heads:", agg, H / Hk);
+        printf("# KV heads by the %s over their %d query heads:", kv_max ? "max" : "mean", H / Hk);
         for (int r = 0; r < L * Hk && (top <= 0 || r < top); r++)
             printf(" %d.%d=%.4g", order[r] / Hk, order[r] % Hk, kv[order[r]]);
         putchar('\n');
@@ -118,30 +104,27 @@ static int print_result(const char *cmd, const hw_retrieval_result *r, const hw_
     if (!counted)
         fprintf(stderr, "headwise %s: no trial succeeded (ROUGE-1 recall > %g): scores are empty; "
                 "try shorter contexts, another needle or template\n", cmd, o->p.min_rouge);
-    score_table_print(&tab, 0, 0, (int)o->top);
-    if (cfg->n_kv_head < H) print_kv(cfg, mean, o->agg, o->top);
+    score_table_print(&tab, 0, 0, o->top);
+    if (cfg->n_kv_head < H) print_kv(cfg, mean, o->kv_max, o->top);
     free(mean);
     return 0;
 }
 
 int cmd_score_retrieval(int argc, char **argv) {
     const char *cmd = "score retrieval";
-    opts o = {.agg = "max", .top = 20, .p = hw_retrieval_params_default()};
+    opts o = {.kv_max = 1, .top = 20, .p = hw_retrieval_params_default()};
     score_niah_init(&o.niah);
     int rc = parse(cmd, argc, argv, &o);
+    cli_session s;
     if (rc >= 0) return rc;
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_outputs_ok(cmd, &o.tsv, 1) || score_load(cmd, o.model, o.tok, 1, &m, &t)) return 1;
-    if (o.threads) hw_set_threads((int)o.threads);
+    if (score_outputs_ok(cmd, &o.tsv, 1) || cli_load(cmd, &o.f, 1, &s)) return 1;
     hw_retrieval_result *r = NULL;
-    hw_status s = hw_retrieval_run(m, t, &o.p, score_progress_fn, (void *)cmd, &r);
-    score_progress_done();
-    if (s) rc = cli_error(cmd, "%s", hw_last_error());
-    else if (!(rc = print_result(cmd, r, hw_model_config(m), &o)) && o.tsv && hw_retrieval_result_write_tsv(r, o.tsv))
+    hw_status st = hw_retrieval_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r);
+    cli_progress_done();
+    if (st) rc = cli_error(cmd, "%s", hw_last_error());
+    else if (!(rc = print_result(cmd, r, hw_model_config(s.m), &o)) && o.tsv && hw_retrieval_result_write_tsv(r, o.tsv))
         rc = cli_error(cmd, "%s", hw_last_error());
     hw_retrieval_result_free(r);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

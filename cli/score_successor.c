@@ -5,8 +5,6 @@
 #include "score_common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char help[] =
     "usage: headwise score successor -m MODEL [-z TOKENIZER] [flags]\n"
@@ -38,47 +36,33 @@ static hw_successor_tasks *load_tasks(const char *cmd, const hw_tokenizer *t, co
 }
 
 int cmd_score_successor(int argc, char **argv) {
-    const char *cmd = "score successor", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *tasks_path = NULL, *emb = "mlp0";
-    long top = 20;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--tasks")) bad = cli_value(cmd, argc, argv, &i, &tasks_path);
-        else if (!strcmp(a, "--embedding")) bad = cli_value(cmd, argc, argv, &i, &emb);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score successor --help)", a);
-        if (bad) return 2;
-    }
+    const char *cmd = "score successor", *out = NULL, *tasks_path = NULL;
+    int top = 20;
+    cli_model_flags f = {0};
     hw_successor_params p = hw_successor_params_default();
-    p.embedding = !strcmp(emb, "mlp0") ? 0 : !strcmp(emb, "block0") ? 1 : -1;
-    if (p.embedding < 0) return cli_usage_error(cmd, "--embedding must be mlp0 or block0, not '%s'", emb);
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_outputs_ok(cmd, &out, 1) || score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
-    hw_successor_tasks *ts = load_tasks(cmd, t, tasks_path);
+    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
+                              {"--tasks", CLI_STR, &tasks_path}, {"--top", CLI_INT, &top, 0, 1 << 30},
+                              {"--embedding", CLI_CHOICE, &p.embedding, .choices = "mlp0|block0"}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    cli_session s;
+    if (rc) return rc < 0 ? 0 : rc;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
+    hw_successor_tasks *ts = load_tasks(cmd, s.t, tasks_path);
     hw_successor_result *r = NULL;
-    int rc = 1;
     p.tasks = ts;
-    if (ts && hw_successor_run(m, t, &p, score_progress_counted, (void *)cmd, &r)) {
-        score_progress_done();
-        cli_error(cmd, "%s", hw_last_error());
-    } else if (ts) {
-        score_progress_done();
+    rc = !ts || hw_successor_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
+    cli_progress_done();
+    if (ts && rc) cli_error(cmd, "%s", hw_last_error());
+    if (!rc) {
         hw_successor_info in;
         hw_successor_get_info(r, &in);
         printf("# successor score (%s effective embedding): %d pairs over %d tasks\n",
                in.embedding ? "block0" : "mlp0", in.pairs, in.n_tasks);
-        score_head_table_print(hw_successor_table(r), 0, (int)top);
+        score_head_table_print(hw_successor_table(r), 0, top);
         rc = out && hw_successor_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
     }
     hw_successor_free(r);
     hw_successor_tasks_free(ts);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

@@ -5,9 +5,7 @@
  * and prints. */
 #include "score_common.h"
 
-#include <errno.h>
 #include <math.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,67 +20,48 @@ static const char help[] =
     "  -o FILE         scale, in-context rate, memorized rate (.json or .tsv), atomically\n";
 
 typedef struct {
-    const char *model, *tok, *out, *prompts, *head, *scales_text;
-    long steps;
+    const char *out, *prompts, *head;
     double *scales;
+    cli_model_flags f;
     hw_scale_sweep_params p;
 } opts;
 
-/* "S,S,..." into o->scales (malloc'd): finite numbers only (nan, inf and 1e400 once
- * gave NaN logits). */
-static int parse_scales(const char *cmd, opts *o) {
-    const char *text = o->scales_text;
+/* --scales "S,S,..." into o->scales (malloc'd): finite numbers only (nan, inf and 1e400
+ * once gave NaN logits). */
+static int parse_scales(const char *cmd, const char *flag, const char *text, void *dst) {
+    opts *o = dst;
     int n = 1;
     for (const char *c = text; *c; c++) n += *c == ',';
-    if (!(o->scales = malloc(sizeof(double) * (size_t)n))) return cli_error(cmd, "out of memory");
+    free(o->scales);
+    if (!(o->p.scales = o->scales = malloc(sizeof(double) * (size_t)n))) return cli_error(cmd, "out of memory");
     o->p.n_scales = 0;
-    for (const char *s = text;;) {
+    for (const char *s = text;; s++) {
         char *end;
-        errno = 0;
         double v = strtod(s, &end);
-        if (end == s || (*end && *end != ','))
-            return cli_usage_error(cmd, "bad --scales '%s'", text);
-        if (!isfinite(v))
-            return cli_usage_error(cmd, "--scales: '%.*s' is not a finite number", (int)(end - s), s);
+        if (end == s || (*end && *end != ',')) return cli_usage_error(cmd, "bad %s '%s'", flag, text);
+        if (!isfinite(v)) return cli_usage_error(cmd, "%s: '%.*s' is not a finite number", flag, (int)(end - s), s);
         o->scales[o->p.n_scales++] = v;
-        if (!*end) break;
-        s = end + 1;
+        if (!*(s = end)) return 0;
     }
-    o->p.scales = o->scales;
-    return 0;
-}
-
-static int parse_flag(const char *cmd, int argc, char **argv, int *i, opts *o) {
-    const char *a = argv[*i];
-    if (!strcmp(a, "-m")) return cli_value(cmd, argc, argv, i, &o->model);
-    if (!strcmp(a, "-z")) return cli_value(cmd, argc, argv, i, &o->tok);
-    if (!strcmp(a, "-o")) return cli_value(cmd, argc, argv, i, &o->out);
-    if (!strcmp(a, "--prompts")) return cli_value(cmd, argc, argv, i, &o->prompts);
-    if (!strcmp(a, "--head")) return cli_value(cmd, argc, argv, i, &o->head);
-    if (!strcmp(a, "--scales")) return cli_value(cmd, argc, argv, i, &o->scales_text);
-    if (!strcmp(a, "--from")) return cli_float(cmd, argc, argv, i, -1e6, 1e6, &o->p.from);
-    if (!strcmp(a, "--to")) return cli_float(cmd, argc, argv, i, -1e6, 1e6, &o->p.to);
-    if (!strcmp(a, "--steps")) return cli_int(cmd, argc, argv, i, 1, 10000, &o->steps);
-    return cli_usage_error(cmd, "unknown flag '%s' (see headwise sweep scale --help)", a);
 }
 
 /* Flags into o; -1 to go on, else the exit status. */
 static int parse(const char *cmd, int argc, char **argv, opts *o) {
-    if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))
-        return fputs(help, argc < 1 ? stderr : stdout), argc < 1 ? 2 : 0;
-    if (strcmp(argv[0], "scale"))
+    if (argc < 1) return fputs(help, stderr), 2;
+    const int sub = !strcmp(argv[0], "scale");
+    if (!sub && strcmp(argv[0], "-h") && strcmp(argv[0], "--help"))
         return cli_usage_error("sweep", "unknown sweep '%s' (try: headwise sweep scale --help)", argv[0]);
-    for (int i = 1; i < argc; i++) {
-        int r = score_task_flag(&o->p.task, cmd, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(help, stdout), 0;
-        if (parse_flag(cmd, argc, argv, &i, o)) return 2;
-    }
+    const cli_flag flags[] = {
+        {"-m", CLI_STR, &o->f.model}, {"-z", CLI_STR, &o->f.tokenizer}, {"-o", CLI_STR, &o->out},
+        {"--prompts", CLI_STR, &o->prompts}, {"--head", CLI_STR, &o->head},
+        {"--scales", CLI_FN, o, .fn = parse_scales}, {"--from", CLI_DOUBLE, &o->p.from, -1e6, 1e6},
+        {"--to", CLI_DOUBLE, &o->p.to, -1e6, 1e6}, {"--steps", CLI_INT, &o->p.steps, 1, 10000},
+        SCORE_TASK_FLAGS(&o->p.task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc - sub, argv + sub, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!o->head || (!o->prompts == !o->p.task.name))
         return cli_usage_error(cmd, "give --head L.H and one of --prompts FILE or --task recall");
-    o->p.steps = (int)o->steps;
-    return o->scales_text && parse_scales(cmd, o) ? 2 : -1;
+    return -1;
 }
 
 static void print_result(const hw_scale_sweep_result *r, const opts *o) {
@@ -105,34 +84,28 @@ static hw_status write_result(const hw_scale_sweep_result *r, const char *out) {
 
 int cmd_sweep(int argc, char **argv) {
     const char *cmd = "sweep scale";
-    opts o = {.steps = 5, .p = hw_scale_sweep_params_default()};
+    opts o = {.p = hw_scale_sweep_params_default()};
     int rc = parse(cmd, argc, argv, &o);
-    hw_model *m = NULL;
-    hw_tokenizer *t = NULL;
+    cli_session s = {0};
     hw_prompts *ps = NULL;
     hw_scale_sweep_result *r = NULL;
-    if (rc >= 0) return free(o.scales), rc;
+    if (rc >= 0) goto done;
     rc = 1;
-    if (score_outputs_ok(cmd, &o.out, 1) || score_load(cmd, o.model, o.tok, 1, &m, &t)) goto done;
-    if (hw_heads_parse(m, o.head, &o.p.head, 1) != 1) {
+    if (score_outputs_ok(cmd, &o.out, 1) || cli_load(cmd, &o.f, 1, &s)) goto done;
+    if (hw_heads_parse(s.m, o.head, &o.p.head, 1) != 1) {
         rc = cli_usage_error(cmd, "%s", hw_last_error());
         goto done;
     }
-    hw_status s = o.prompts && !(o.p.prompts = ps = hw_prompts_read(o.prompts, 2))
-                      ? HW_ERR_IO
-                      : hw_scale_sweep_run(m, t, &o.p, score_progress_fn, (void *)cmd, &r);
-    score_progress_done();
-    if (s || (o.out && write_result(r, o.out))) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-        goto done;
-    }
-    print_result(r, &o);
-    rc = 0;
+    hw_status st = o.prompts && !(o.p.prompts = ps = hw_prompts_read(o.prompts, 2))
+                       ? HW_ERR_IO
+                       : hw_scale_sweep_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r);
+    cli_progress_done();
+    if (st || (o.out && write_result(r, o.out))) rc = cli_error(cmd, "%s", hw_last_error());
+    else rc = 0, print_result(r, &o);
 done:
     hw_scale_sweep_result_free(r);
     hw_prompts_free(ps);
     free(o.scales);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

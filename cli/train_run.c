@@ -17,9 +17,10 @@ static void fmt_time(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%.0fs", s);
 }
 
-/* One line on stderr: redrawn in place (with a bar) on a terminal; elsewhere a
- * line at every tenth of the run, so logs stay short. */
+/* The progress line (cli_progress): redrawn at most every 0.2 s (with a bar) on a
+ * terminal; elsewhere a line at every tenth of the run, so logs stay short. */
 typedef struct {
+    const char *cmd;
     int tty, last_tenth, start_step, steps;
     double t0, last_draw;
     long tokens_per_step;
@@ -27,21 +28,17 @@ typedef struct {
 
 static void progress_show(progress *p, int step, float loss, int final) {
     double t = cli_now(), el = t - p->t0;
-    int done = step - p->start_step;
-    double tps = el > 0 ? (double)done * p->tokens_per_step / el : 0;
-    double eta = done > 0 ? el / done * (p->steps - step) : -1;
-    int tenth = (int)(10.0 * step / p->steps);
+    int done = step - p->start_step, tenth = (int)(10.0 * step / p->steps);
     if (p->tty ? (!final && t - p->last_draw < 0.2) : (!final && tenth == p->last_tenth)) return;
     p->last_draw = t;
     p->last_tenth = tenth;
-    char e[32], bar[26];
-    fmt_time(e, sizeof e, final ? el : eta);
-    int fill = (int)(24.0 * step / p->steps);
-    for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '.';
-    bar[24] = 0;
-    fprintf(stderr, "%s%s step %d/%d  loss %.4f  %.0f tok/s  %s %s%s", p->tty ? "\r" : "", p->tty ? bar : "", step,
-            p->steps, loss, tps, final ? "took" : "ETA", e, p->tty && !final ? "\033[K" : "\n");
-    fflush(stderr);
+    char e[32], bar[27] = "  ";
+    fmt_time(e, sizeof e, final ? el : done > 0 ? el / done * (p->steps - step) : -1);
+    for (int i = 0; i < 24; i++) bar[i + 2] = i < (int)(24.0 * step / p->steps) ? '#' : '.';
+    bar[p->tty ? 26 : 0] = 0;
+    cli_progress(p->cmd, "step %d/%d%s  loss %.4f  %.0f tok/s  %s %s", step, p->steps, bar, loss,
+                 el > 0 ? (double)done * p->tokens_per_step / el : 0, final ? "took" : "ETA", e);
+    if (final) cli_progress_done();
 }
 
 /* A JSON string value (the paths and names printed are plain, but quote them properly). */
@@ -138,11 +135,11 @@ static int show_examples(const char *cmd, const hw_task *t, const hw_model *m, u
 /* hw_task_train's callback: the header line once, then the progress line with a
  * smoothed loss (the last step's is drawn after, saying "took"). */
 typedef struct {
+    const char *cmd;
     const cli_train_opts *o;
     const hw_task *task;
     progress pg;
     float avg;
-    int started;
 } train_view;
 
 static int on_step(int step, int steps, float loss, void *user) {
@@ -152,10 +149,9 @@ static int on_step(int step, int steps, float loss, void *user) {
         fprintf(stderr, "training %s: %d layers x %d heads, d %d, %s, vocab %d, %d x %d tokens per step, from step %d of %d\n",
                 hw_task_name(v->task), o->p.n_layer, o->p.n_head, o->p.d_model, o->p.d_ff ? "MLP" : "attention-only",
                 hw_task_vocab_size(v->task), o->p.batch, hw_task_seq_len(v->task), step, steps);
-        v->pg = (progress){.tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = cli_now(),
+        v->pg = (progress){.cmd = v->cmd, .tty = isatty(2), .last_tenth = -1, .start_step = step, .steps = steps, .t0 = cli_now(),
                            .tokens_per_step = (long)o->p.batch * hw_task_seq_len(v->task)};
         v->avg = NAN;
-        v->started = 1;
         return 0;
     }
     v->avg = isnan(v->avg) ? loss : 0.95f * v->avg + 0.05f * loss;
@@ -212,17 +208,16 @@ int cli_train_run(const char *cmd, const cli_train_opts *o) {
     if (!tp->checkpoint) snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o->out_dir);
     p.checkpoint = ckpt;
     int rc = hw_dir_create(o->out_dir) != HW_OK ? cli_error(cmd, "%s", hw_last_error()) : 0;
-    train_view v = {.o = o, .task = task};
+    train_view v = {.cmd = cmd, .o = o, .task = task};
     hw_task_train_result r;
     hw_model *m = rc ? NULL : hw_task_train(task, &p, on_step, &v, &r);
+    if (m && r.steps > r.start && !r.stopped) progress_show(&v.pg, r.steps, v.avg, 1);
+    cli_progress_done();
     if (!rc && !m) {
-        if (v.started && v.pg.tty) fputc('\n', stderr);
         rc = cli_error(cmd, "%s", hw_last_error());
     } else if (m && r.stopped) {
-        if (v.pg.tty) fputc('\n', stderr);
         fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
     } else if (m) {
-        if (r.steps > r.start) progress_show(&v.pg, r.steps, v.avg, 1);
         rc = finish(cmd, o, task, m, &r);
     }
     hw_model_free(m);
