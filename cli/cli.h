@@ -38,24 +38,6 @@ void cli_progress_done(void);
 int cli_progress_stage(const char *stage, int64_t done, int64_t total, void *user);
 int cli_progress_counted(const char *stage, int64_t done, int64_t total, void *user);
 
-/* ---------------------------------------------------------------- training (train.c, train_run.c) */
-
-/* What `headwise train` and `headwise organism` run: a task, hw_task_train's
- * parameters (p.checkpoint NULL: OUT/checkpoint.hwt), and what happens after. */
-typedef struct {
-    const char *task;           /* "induction", ... */
-    const char *out_dir;        /* Hugging Face folder written at the end */
-    hw_task_params task_params;
-    hw_task_train_params p;
-    int eval_samples;           /* held-out samples scored at the end */
-    int show;                   /* held-out examples printed with the model's answers */
-    int threads;                /* 0: all cores */
-    int schedule;               /* --schedule: 0 cosine, 1 wsd, -1 not given */
-} cli_train_opts;
-/* Train, write the folder, evaluate; prints progress on stderr and a JSON summary
- * on stdout. Returns the exit status. */
-int cli_train_run(const char *cmd, const cli_train_opts *o);
-
 /* ---------------------------------------------------------------- flags (flags.c) */
 
 /* How a flag's value is stored at dst. Numbers must be whole (CLI_INT, CLI_U64) or
@@ -93,7 +75,7 @@ int cli_parse_flags(const char *cmd, int argc, char **argv, const cli_flag *flag
 /* s as a finite number (all of it); 0 on success. */
 int cli_number(const char *s, double *out);
 
-/* ---------------------------------------------------------------- a model to run (load.c, interventions.c) */
+/* ---------------------------------------------------------------- a model to run (load.c) */
 
 /* The flags of the commands that run a model on a prompt: -m -z -p --threads and the
  * head interventions (HEADS is "L.H[,L.H...]"; --scale takes HEADS=S). */
@@ -109,8 +91,9 @@ typedef struct {
     int n_edit;
 } cli_model_flags;
 int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *model_flags);
+#define CLI_LOAD_FLAGS(f) {"-m", CLI_STR, &(f)->model}, {"-z", CLI_STR, &(f)->tokenizer}
 #define CLI_MODEL_FLAGS(f)                                                                        \
-    {"-m", CLI_STR, &(f)->model}, {"-z", CLI_STR, &(f)->tokenizer}, {"-p", CLI_STR, &(f)->prompt}, \
+    CLI_LOAD_FLAGS(f), {"-p", CLI_STR, &(f)->prompt},                                             \
     {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \
     {"--phase", CLI_CHOICE, &(f)->phase, .choices = "both|prefill|decode"},                       \
     {"--mask-uniform", CLI_FN, (f), .fn = cli_edit_flag}, {"--zero-output", CLI_FN, (f), .fn = cli_edit_flag}, \
@@ -141,8 +124,42 @@ int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_sessio
 /* cli_load with the tokenizer, then hooks with cap (NULL: none) and the interventions, and
  * the prompt (if any) encoded, checked to fit the context with `extra` new tokens. */
 int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra, cli_session *s);
-/* The interventions' edits added to s->hooks. */
-int cli_edits_add(const char *cmd, const cli_model_flags *f, cli_session *s);
 void cli_close(cli_session *s);
+
+/* ---------------------------------------------------------------- scoring commands (score_common.c) */
+
+/* A head-score file as a table of (score, trials): each head's mean, or its column-th
+ * value (0 where it has fewer) with column >= 0, and its number of values; t->values is
+ * malloc'd. Non-zero when out of memory (reported). */
+int score_trials_table(const char *cmd, const hw_head_scores *s, int column, hw_head_table *t);
+/* Print the top n (all if n <= 0) heads of t by its rank column to stdout. */
+void score_table_print(const hw_head_table *t, int ascending, int n);
+/* Check output paths (NULL ones skipped) before a long run: parents made, writable;
+ * non-zero on error (reported). */
+int score_outputs_ok(const char *cmd, const char *const *paths, int n);
+
+/* The synthetic-task flags of score retrieval, score attribution, mask-test and sweep,
+ * into an hw_task_eval_params (its name stays NULL without --task). */
+#define SCORE_TASK_FLAGS(t)                                                                    \
+    {"--task", CLI_STR, &(t)->name}, {"--task-seed", CLI_U64, &(t)->seed, 0, 0x1p62},          \
+    {"--samples", CLI_INT, &(t)->samples, 1, 1000000}, {"--task-depth", CLI_FLOAT, &(t)->depth, -1, 1}, \
+    {"--task-symbols", CLI_INT, &(t)->n_symbols, 1, 1 << 20}
+#define SCORE_TASK_HELP                                                                        \
+    "  --samples N --task-seed S --task-depth X --task-symbols N   with --task: samples\n"     \
+    "                  (default 100), their stream (default 12345), retrieval's needle depth\n" \
+    "                  in [0, 1] (default random), the task's symbols (default: its own)\n"
+
+/* The needle-in-a-haystack flags of score retrieval and mask-test, into an hw_niah_params
+ * (its haystack_paths must then point at hay); *given counts them but --haystack. */
+#define SCORE_MAX_HAYSTACKS 64
+int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params);
+#define SCORE_NIAH_FLAGS(np, hay, given)                                                       \
+    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)},                                 \
+    {"--template", CLI_STR, &(np)->template_text, .n = (given)},                               \
+    {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)},                             \
+    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)},                            \
+    {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)},                           \
+    {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)},                       \
+    {"--haystack", CLI_LIST, (hay), 0, SCORE_MAX_HAYSTACKS, .n = &(np)->n_haystacks}
 
 #endif

@@ -10,35 +10,28 @@
 #include <time.h>
 #include <unistd.h>
 
-static int report(int status, const char *cmd, const char *what, const char *fmt, va_list ap) {
-    fprintf(stderr, "headwise %s: %s", cmd, what);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    return status;
-}
+/* "<lead>headwise <cmd>: <what><message><end>" on stderr, from a function's (fmt, ...). */
+#define LINE(lead, what, end)                                                                      \
+    do {                                                                                           \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        fprintf(stderr, "%sheadwise %s: %s", lead, cmd, what);                                     \
+        vfprintf(stderr, fmt, ap);                                                                 \
+        fputs(end, stderr);                                                                        \
+        va_end(ap);                                                                                \
+    } while (0)
 
 int cli_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int s = report(1, cmd, "", fmt, ap);
-    va_end(ap);
-    return s;
+    LINE("", "", "\n");
+    return 1;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int s = report(2, cmd, "", fmt, ap);
-    va_end(ap);
-    return s;
+    LINE("", "", "\n");
+    return 2;
 }
 
-void cli_warn(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    report(0, cmd, "warning: ", fmt, ap);
-    va_end(ap);
-}
+void cli_warn(const char *cmd, const char *fmt, ...) { LINE("", "warning: ", "\n"); }
 
 double cli_now(void) {
     struct timespec ts;
@@ -49,15 +42,9 @@ double cli_now(void) {
 static int progress_open;   /* a terminal line is drawn and not yet ended */
 
 void cli_progress(const char *cmd, const char *fmt, ...) {
-    int tty = isatty(2);
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%sheadwise %s: ", tty ? "\r\033[K" : "", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    if (!tty) fputc('\n', stderr);
+    progress_open = isatty(2);
+    LINE(progress_open ? "\r\033[K" : "", "", progress_open ? "" : "\n");
     fflush(stderr);
-    progress_open = tty;
 }
 
 void cli_progress_done(void) {
@@ -66,14 +53,12 @@ void cli_progress_done(void) {
 }
 
 int cli_progress_stage(const char *stage, int64_t done, int64_t total, void *user) {
-    (void)done, (void)total;
     cli_progress(user, "%s", stage);
     return 0;
 }
 
 int cli_progress_counted(const char *stage, int64_t done, int64_t total, void *user) {
-    if (total > 0) cli_progress(user, "%s %lld/%lld", stage, (long long)done, (long long)total);
-    else cli_progress(user, "%s", stage);
+    cli_progress(user, total > 0 ? "%s %lld/%lld" : "%s", stage, (long long)done, (long long)total);
     return 0;
 }
 

@@ -19,9 +19,8 @@ static const char help[] =
     "  -p PROMPT     text to continue (default: empty, start from BOS)\n"
     "  -n STEPS      positions to run, prompt included; 0: the whole context (default 256;\n"
     "                capped at the context, raised to the prompt's length, said on stderr)\n"
-    "  -t TEMP       temperature; 0 is greedy (default 1.0)\n"
-    "  --top-p P     nucleus sampling threshold in (0, 1] (default 0.9)\n"
-    "  -s SEED       random seed (default: from the clock)\n"
+    "  -t TEMP       temperature, 0 greedy (default 1.0); --top-p P  nucleus threshold in\n"
+    "                (0, 1] (default 0.9); -s SEED  random seed (default: from the clock)\n"
     "  --threads N   threads (default: all cores)\n" CLI_EDITS_HELP;
 
 /* Pieces are printed as they come; a lone ASCII control byte (other than
@@ -48,10 +47,8 @@ static int generate(const char *cmd, const cli_session *s, hw_generate_params p,
     double t0 = cli_now();
     hw_status st = hw_generate(s->m, s->t, prompt, p, print_piece, &n_generated);
     double secs = cli_now() - t0;
-    if (st != HW_OK) {
-        fflush(stdout);
-        return cli_error(cmd, "%s", hw_last_error());
-    }
+    fflush(stdout);
+    if (st != HW_OK) return cli_error(cmd, "%s", hw_last_error());
     printf("\n");
     fflush(stdout);
     if (n_generated > 0 && secs > 0)
@@ -63,14 +60,11 @@ int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
     hw_generate_params p = hw_generate_params_default();
     int seed = -1;
-    cli_model_flags f = {.prompt = ""};
-    p.n_steps = 256;
-    p.sampler.temperature = 1.0f;
-    p.sampler.top_p = 0.9f;
-    const cli_flag flags[] = {CLI_MODEL_FLAGS(&f), {"-n", CLI_INT, &p.n_steps, 0, 1 << 30},
-                              {"-t", CLI_FLOAT, &p.sampler.temperature, 0, 100},
-                              {"--top-p", CLI_FLOAT, &p.sampler.top_p, 1e-9, 1},
-                              {"-s", CLI_INT, &seed, 0, 0x7fffffff}, {NULL}};
+    cli_model_flags f = {.prompt = ""};   /* hw_generate_params_default: -n 256, -t 1, --top-p 0.9 */
+    const cli_flag flags[] = {
+        CLI_MODEL_FLAGS(&f), {"-n", CLI_INT, &p.n_steps, 0, 1 << 30},
+        {"-t", CLI_FLOAT, &p.sampler.temperature, 0, 100}, {"--top-p", CLI_FLOAT, &p.sampler.top_p, 1e-9, 1},
+        {"-s", CLI_INT, &seed, 0, 0x7fffffff}, {NULL}};
     cli_session s = {0};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (!rc) rc = cli_open(cmd, &f, NULL, 0, &s);

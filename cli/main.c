@@ -8,14 +8,10 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: headwise <command> [flags]\n"
-    "\n"
-    "commands:\n"
-    "  generate  -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP] [--top-p P] [-s SEED]\n"
-    "            [--threads N] [--mask-uniform L.H,..] ...   generate text, heads edited or not\n"
+    "usage: headwise <command> [flags]   (headwise <command> --help for its flags)\n"
+    "  generate  -m MODEL [-p PROMPT] ...  text, heads edited or not\n"
     "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
-    "  run       -m MODEL -p TEXT [--capture HOOK ...] [--mask-uniform L.H,..] [--scale L.H=S]\n"
-    "            [-o DIR]         one prompt with captures and head interventions\n"
+    "  run       -m MODEL -p TEXT [--capture HOOK ...] [interventions] [-o DIR]  one prompt\n"
     "  patterns  -m MODEL -p TEXT -o DIR   every head's attention pattern (.npy + HTML)\n"
     "  score     KIND -m MODEL    head scores: retrieval, echo-induction, successor,\n"
     "            attribution, dla\n"
@@ -23,9 +19,7 @@ static const char usage[] =
     "  mask-test -m MODEL --scores FILE  task accuracy with the top-K heads masked vs K random\n"
     "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
     "  train     TASK -o DIR      train a model on a synthetic task; writes a Hugging Face folder\n"
-    "  organism  TASK -o DIR      train the default model organism of a task and score it\n"
-    "\n"
-    "Run `headwise <command> --help` for a command's flags.\n";
+    "  organism  TASK -o DIR      train the default model organism of a task and score it\n";
 
 static const char score_help[] =
     "usage: headwise score KIND -m MODEL [flags]   (headwise score KIND --help for flags)\n"

@@ -1,10 +1,6 @@
 /* mask_test.c: `headwise mask-test`: the Retrieval Head masking experiment (methods.md
- * section 1.3): task accuracy with the top-K heads of a score file masked, against K
- * random heads drawn outside the top-K (mean over draws), and optionally every head
- * masked alone. Masking is uniform attention (the paper's) or a zeroed output, during
- * decoding only (the paper's) or also in the prefill. The protocol is hw_mask_test_run
- * (src/methods/mask_test.c); this file parses flags and prints. */
-#include "score_common.h"
+ * section 1.3), hw_mask_test_run: task accuracy with the top-K heads masked vs K random. */
+#include "cli.h"
 
 #include <stdio.h>
 
@@ -13,66 +9,62 @@ static const char help[] =
     "  --scores FILE   head scores {\"L-H\": [values]} (score retrieval, heads import, ...)\n"
     "  --column K      rank by the K-th value of each list (default: the mean of the list)\n"
     "  --ascending     rank lowest first (e.g. in-context heads of score attribution)\n"
-    "  --top K         heads masked (default 5)\n"
-    "  --draws N       random sets of K heads outside the top-K (default 10)\n"
+    "  --top K         heads masked (default 5); --draws N  random K-sets (default 10)\n"
     "  --exclude N     random heads are drawn outside the top N (default K)\n"
-    "  --singles       also mask every head alone\n"
-    "  --seed S        random draws (default 1)\n"
+    "  --singles       also mask every head alone; --seed S  random draws (default 1)\n"
     "  --mode uniform|zero   uniform attention (default, the paper's) or zero output\n"
-    "  --phase decode|both   mask while decoding only (default, the paper's) or also in\n"
-    "                  the prefill\n"
-    "task (one of):\n"
-    "  --task NAME     a synthetic task's held-out samples (--samples N, default 100;\n"
-    "                  --task-seed S; --task-depth X for retrieval) scored by the task's\n"
-    "                  metric; teacher-forced tasks (induction, successor, recall) mask in\n"
-    "                  prefill and decode\n"
-    "  --prompts FILE  TSV lines prompt<TAB>answer: exact greedy answer rate (answer tokens as\n"
-    "                  they continue the prompt)\n"
-    "  needle-in-a-haystack trials as in score retrieval (--needles --haystack --template\n"
-    "                  --lengths --depths --buffer --max-new): mean ROUGE-1 recall and exact\n"
-    "                  rate (recall 1)\n"
+    "  --phase decode|both   mask while decoding (default, the paper's) or in the prefill too\n"
     "  -o FILE         results as JSON, atomically\n"
-    "A ranking that cannot choose the top K (all of them tied with the heads after them, as\n"
-    "when every score is 0) is refused.\n";
+    "task (one of):\n"
+    "  --task NAME     a synthetic task's held-out samples by the task's metric; teacher-forced\n"
+    "                  tasks (induction, successor, recall) mask in prefill and decode\n"
+    SCORE_TASK_HELP
+    "  --prompts FILE  TSV lines prompt<TAB>answer: exact greedy answer rate\n"
+    "  needle-in-a-haystack trials as in score retrieval (--needles --haystack --template\n"
+    "                  --lengths --depths --buffer --max-new): mean ROUGE-1 recall, exact rate\n"
+    "A ranking that cannot choose the top K (tied with the heads after them, as when every\n"
+    "score is 0) is refused.\n";
 
 typedef struct {
-    const char *out, *scores, *prompts;
-    int zero, both;
+    const char *out, *scores, *prompts, *hay[SCORE_MAX_HAYSTACKS];
+    int zero, both, niah_given;
     cli_model_flags f;
     hw_mask_test_params p;
-    score_niah niah;
 } opts;
 
 /* Flags into o; -1 to go on, else the exit status. */
 static int parse(const char *cmd, int argc, char **argv, opts *o) {
     hw_mask_test_params *p = &o->p;
     const cli_flag flags[] = {
-        {"-m", CLI_STR, &o->f.model}, {"-z", CLI_STR, &o->f.tokenizer}, {"-o", CLI_STR, &o->out},
-        {"--scores", CLI_STR, &o->scores}, {"--prompts", CLI_STR, &o->prompts},
-        {"--mode", CLI_CHOICE, &o->zero, .choices = "uniform|zero"},
-        {"--phase", CLI_CHOICE, &o->both, .choices = "decode|both"}, {"--column", CLI_INT, &p->column, 0, 1 << 20},
-        {"--top", CLI_INT, &p->top, 1, 1 << 20}, {"--draws", CLI_INT, &p->draws, 0, 100000},
-        {"--exclude", CLI_INT, &p->exclude, 0, 1 << 20}, {"--seed", CLI_U64, &p->seed, 0, 0x1p62},
-        {"--singles", CLI_SET, &p->singles, 1}, {"--ascending", CLI_SET, &p->ascending, 1},
-        SCORE_NIAH_FLAGS(&o->niah), SCORE_TASK_FLAGS(&p->task), {NULL}};
+        CLI_LOAD_FLAGS(&o->f), {"-o", CLI_STR, &o->out}, {"--scores", CLI_STR, &o->scores},
+        {"--prompts", CLI_STR, &o->prompts}, {"--mode", CLI_CHOICE, &o->zero, .choices = "uniform|zero"},
+        {"--phase", CLI_CHOICE, &o->both, .choices = "decode|both"},
+        {"--column", CLI_INT, &p->column, 0, 1 << 20}, {"--top", CLI_INT, &p->top, 1, 1 << 20},
+        {"--draws", CLI_INT, &p->draws, 0, 100000}, {"--exclude", CLI_INT, &p->exclude, 0, 1 << 20},
+        {"--seed", CLI_U64, &p->seed, 0, 0x1p62}, {"--singles", CLI_SET, &p->singles, 1},
+        {"--ascending", CLI_SET, &p->ascending, 1}, SCORE_NIAH_FLAGS(&p->niah, o->hay, &o->niah_given),
+        SCORE_TASK_FLAGS(&p->task), {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!o->scores) return cli_usage_error(cmd, "give --scores FILE.json");
-    if ((o->prompts != NULL) + (o->niah.given || o->niah.p.n_haystacks) + (p->task.name != NULL) > 1)
+    if ((o->prompts != NULL) + (o->niah_given || p->niah.n_haystacks) + (p->task.name != NULL) > 1)
         return cli_usage_error(cmd, "give one task: --task, --prompts or needle-in-a-haystack flags");
     p->mode = o->zero ? HW_MASK_ZERO : HW_MASK_UNIFORM;
     p->phase = o->both ? HW_PHASE_BOTH : HW_PHASE_DECODE;
-    p->niah = o->niah.p;
+    p->niah.haystack_paths = o->hay;
     return -1;
 }
 
-static void print_heads(const hw_head *h, int n) {
-    for (int i = 0; i < n; i++) printf("%s%d.%d", i ? "," : "", h[i].layer, h[i].head);
-}
-
-static void print_result(const hw_mask_test_result *r, const opts *o) {
+/* Warnings on what the library decided (phase, ties) on stderr, then the rates. */
+static void print_result(const char *cmd, const hw_mask_test_result *r, const opts *o) {
     int k, N = hw_mask_test_result_single_count(r);
     double ex, rc;
+    if (hw_mask_test_result_phase(r) != o->p.phase)
+        fprintf(stderr, "headwise %s: task %s is scored teacher-forced (one prefill): masked in every "
+                "call\n", cmd, o->p.task.name);
+    if (hw_mask_test_result_ties(r))
+        fprintf(stderr, "headwise %s: %d of the top %d heads tie with heads after them: chosen by "
+                "index among equals\n", cmd, hw_mask_test_result_ties(r), o->p.top);
     printf("# mask-test (%s masking, %s): exact answer rate and mean recall\n",
            hw_mask_test_result_mode(r) == HW_MASK_ZERO ? "zero-output" : "uniform-attention",
            hw_mask_test_result_phase(r) == HW_PHASE_DECODE ? "decode only" : "prefill and decode");
@@ -80,7 +72,7 @@ static void print_result(const hw_mask_test_result *r, const opts *o) {
     printf("baseline\t%.4f\t%.4f\n", ex, rc);
     const hw_head *top = hw_mask_test_result_top(r, &k, &ex, &rc);
     printf("top-%d\t%.4f\t%.4f\t", k, ex, rc);
-    print_heads(top, k);
+    for (int i = 0; i < k; i++) printf("%s%d.%d", i ? "," : "", top[i].layer, top[i].head);
     putchar('\n');
     hw_mask_test_result_random_mean(r, &ex, &rc);
     if (o->p.draws)
@@ -94,20 +86,9 @@ static void print_result(const hw_mask_test_result *r, const opts *o) {
     }
 }
 
-/* Warnings on what the library decided: phase and ties. */
-static void warn(const char *cmd, const hw_mask_test_result *r, const opts *o) {
-    if (hw_mask_test_result_phase(r) != o->p.phase)
-        fprintf(stderr, "headwise %s: task %s is scored teacher-forced (one prefill): masked in every "
-                "call\n", cmd, o->p.task.name);
-    if (hw_mask_test_result_ties(r))
-        fprintf(stderr, "headwise %s: %d of the top %d heads tie with heads after them: chosen by "
-                "index among equals\n", cmd, hw_mask_test_result_ties(r), o->p.top);
-}
-
 int cmd_mask_test(int argc, char **argv) {
     const char *cmd = "mask-test";
     opts o = {.p = hw_mask_test_params_default()};
-    score_niah_init(&o.niah);
     int rc = parse(cmd, argc, argv, &o);
     if (rc >= 0) return rc;
     cli_session s;
@@ -118,12 +99,8 @@ int cmd_mask_test(int argc, char **argv) {
     rc = !(o.p.scores = sc = hw_head_scores_read(o.scores)) || (o.prompts && !(o.p.prompts = ps = hw_prompts_read(o.prompts, 1)));
     if (!rc) rc = hw_mask_test_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
     cli_progress_done();
-    if (rc || (o.out && hw_mask_test_result_write(r, o.out))) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-    } else {
-        warn(cmd, r, &o);
-        print_result(r, &o);
-    }
+    if (rc || (o.out && hw_mask_test_result_write(r, o.out))) rc = cli_error(cmd, "%s", hw_last_error());
+    else print_result(cmd, r, &o);
     hw_mask_test_result_free(r);
     hw_prompts_free(ps);
     hw_head_scores_free(sc);

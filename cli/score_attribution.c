@@ -1,7 +1,7 @@
 /* score_attribution.c: `headwise score attribution` (methods.md section 6: memory vs
  * in-context heads, hw_attribution_run) and `headwise score dla` (section 9: direct
  * logit attribution, hw_dla_run). */
-#include "score_common.h"
+#include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,14 +12,12 @@
 
 static const char help_attr[] =
     "usage: headwise score attribution -m MODEL [-z TOKENIZER] --prompts FILE [flags]\n"
-    "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer (e.g.\n"
-    "                  'The capital of Poland is London. The capital of Poland is<TAB>Warsaw<TAB>London')\n"
-    "  --task recall   instead of --prompts: the recall task's counterfactual held-out\n"
-    "                  samples (--samples N, --task-seed S); the in-context answer is the\n"
-    "                  stated attribute, the memorized one the model's answer to the plain\n"
-    "                  query '<bos> s is'\n"
+    "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer\n"
+    "  --task recall   instead: the recall task's counterfactual held-out samples; in-context\n"
+    "                  = the stated attribute, memorized = the model's answer to '<bos> s is'\n"
+    SCORE_TASK_HELP
     "  -o FILE         per head: raw, scaled (mean over prompts of logit(memorized) -\n"
-    "                  logit(in-context) through that head; scaled holds the final norm fixed);\n"
+    "                  logit(in-context) through it; scaled holds the final norm fixed);\n"
     "                  .json {\"L-H\": [raw, scaled]} or .tsv; atomic\n"
     "  --top N         rows of each ranked table on stdout (default 10; 0: all)\n"
     "Memory heads score high, in-context heads low (most negative).\n";
@@ -31,9 +29,9 @@ static void print_attribution(const hw_attribution_result *r, int top) {
     printf("# attribution over %d prompts: greedy next token is the in-context answer in %.6f, "
            "the memorized one in %.6f\n", in.n_prompts, in.in_context_rate, in.memorized_rate);
     printf("# memory heads (highest scaled logit(memorized) - logit(in-context)):\n");
-    score_head_table_print(tab, 0, top);
+    score_table_print(tab, 0, top);
     printf("# in-context heads (lowest):\n");
-    score_head_table_print(tab, 1, top);
+    score_table_print(tab, 1, top);
 }
 
 int cmd_score_attribution(int argc, char **argv) {
@@ -42,9 +40,9 @@ int cmd_score_attribution(int argc, char **argv) {
     cli_model_flags f = {0};
     hw_task_eval_params task = hw_task_eval_params_default();
     task.name = NULL;
-    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
-                              {"--prompts", CLI_STR, &prompts_path}, {"--top", CLI_INT, &top, 0, 1 << 30},
-                              SCORE_TASK_FLAGS(&task), {NULL}};
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts_path},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, SCORE_TASK_FLAGS(&task), {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_attr, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!prompts_path == !task.name)
@@ -75,10 +73,9 @@ int cmd_score_attribution(int argc, char **argv) {
 static const char help_dla[] =
     "usage: headwise score dla -m MODEL [-z TOKENIZER] -p PROMPT --target TOKEN [flags]\n"
     "  --target TEXT   the answer whose logit is attributed (its first token)\n"
-    "  --minus TEXT    subtract this answer's logit (repeatable: the mean of them), e.g. the\n"
-    "                  other option labels\n"
-    "  --raw           the raw unembedding direction (default: the final norm's scale on the\n"
-    "                  full residual held fixed, so the parts add up to the logit difference)\n"
+    "  --minus TEXT    subtract this answer's logit (repeatable: their mean)\n"
+    "  --raw           the raw unembedding (default: the final norm's scale on the full\n"
+    "                  residual held fixed, so the parts add up to the logit difference)\n"
     "  -o FILE         every component (.json or .tsv), atomically\n"
     "  --top N         rows on stdout (default 20; 0: all)\n"
     "Components: embed, each head L.H, each layer's attention output bias L.bias, each MLP\n"
@@ -128,10 +125,10 @@ int cmd_score_dla(int argc, char **argv) {
     int top = 20;
     cli_model_flags f = {0};
     hw_dla_params p = hw_dla_params_default();
-    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
-                              {"-p", CLI_STR, &p.prompt}, {"--target", CLI_STR, &p.target},
-                              {"--minus", CLI_LIST, minus, 0, 64, .n = &p.n_minus}, {"--raw", CLI_SET, &p.raw, 1},
-                              {"--top", CLI_INT, &top, 0, 1 << 30}, {NULL}};
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"-p", CLI_STR, &p.prompt}, {"--target", CLI_STR, &p.target},
+        {"--minus", CLI_LIST, minus, 0, 64, .n = &p.n_minus}, {"--raw", CLI_SET, &p.raw, 1},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_dla, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!p.prompt || !p.target) return cli_usage_error(cmd, "give -p PROMPT and --target TOKEN");

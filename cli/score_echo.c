@@ -1,26 +1,21 @@
-/* score_echo.c: `headwise score echo-induction`: RazorAttention's probe (methods.md
- * section 3.1, hw_echo_induction_run): BOS + a random block repeated 4 times, one
- * prefill, echo and induction scores of every head, the per-KV-head max, and the
- * selection of heads that keep a full cache (top 14% by induction + top 1% by echo),
- * with a previous-token score beside them. */
-#include "score_common.h"
+/* score_echo.c: `headwise score echo-induction`: RazorAttention's echo and induction
+ * probe (methods.md section 3.1), hw_echo_induction_run. */
+#include "cli.h"
 
 #include <stdio.h>
 
 static const char help[] =
-    "usage: headwise score echo-induction -m MODEL [flags]\n"
+    "usage: headwise score echo-induction -m MODEL [-z TOKENIZER] [flags]\n"
     "  --block N        random block length (default: min(2500, (context - 1) / repeats))\n"
     "  --repeats N      copies of the block (default 4)\n"
     "  --lo A --hi B    block ids drawn uniformly from [A, B) (default [10000, 12500), or\n"
-    "                   [V/2, V) for a vocabulary under 12500)\n"
-    "  --seed S         random block seed (default 1)\n"
-    "  --text TEXT      use TEXT's tokens as the block instead of random ids (for small\n"
-    "                   models to which random ids are out of distribution)\n"
+    "                   [V/2, V) for a vocabulary under 12500); --seed S  their seed (default 1)\n"
+    "  --text TEXT      TEXT's tokens as the block instead of random ids (for small models,\n"
+    "                   to which random ids are out of distribution); -z TOKENIZER for it\n"
     "  --echo-ratio R   share of KV heads kept by echo score (default 0.01)\n"
     "  --induction-ratio R  share kept by induction score (default 0.14)\n"
     "  --agg max|mean   per-KV-head aggregation over its query heads (default max)\n"
-    "  --chunk N        query rows per prefill call (default 128; the patterns of one call,\n"
-    "                   H x N x keys floats per layer, are what memory it takes)\n"
+    "  --chunk N        query rows per prefill call (default 128; H x N x keys floats per layer)\n"
     "  -o FILE          per query head: echo, induction (the paper's means over T x T),\n"
     "                   echo_mass, induction_mass (mean attention of a query in a repeat on\n"
     "                   the earlier copies / the tokens after them, 0..1), prev_token (mean\n"
@@ -28,7 +23,7 @@ static const char help[] =
     "  --heads-out FILE selected KV heads as a TSV of L rows x Hk columns of 0/1 (the\n"
     "                   layout of DuoAttention's full_attention_heads.tsv)\n"
     "  --top N          rows of the ranked table on stdout (default 20; 0: all)\n"
-    "  --threads N\n";
+    "  --threads N      threads (default: all cores)\n";
 
 typedef struct {
     const char *out, *heads_out;
@@ -48,7 +43,7 @@ static void print_result(const opts *o, const hw_echo_induction_result *r) {
                "seed %llu\n", in.n_tokens, in.first ? "yes" : "no", in.repeats, in.block, in.lo,
                in.hi, (unsigned long long)in.seed);
     const hw_head_table *tab = hw_echo_induction_table(r);
-    score_head_table_print(tab, 0, o->top);
+    score_table_print(tab, 0, o->top);
     printf("# selected KV heads (%s over query heads; top %.0f%% induction + %.0f%% echo): %d of %d:",
            o->p.kv_max ? "max" : "mean", o->p.induction_ratio * 100, o->p.echo_ratio * 100, in.n_selected,
            tab->n_layer * in.n_kv_head);
@@ -63,13 +58,13 @@ int cmd_score_echo_induction(int argc, char **argv) {
     opts o = {.top = 20, .p = hw_echo_induction_params_default()};
     hw_echo_induction_params *p = &o.p;
     const cli_flag flags[] = {
-        {"-m", CLI_STR, &o.f.model}, {"-z", CLI_STR, &o.f.tokenizer}, {"-o", CLI_STR, &o.out},
-        {"--text", CLI_STR, &p->text}, {"--heads-out", CLI_STR, &o.heads_out},
-        {"--agg", CLI_CHOICE, &p->kv_max, .choices = "mean|max"}, {"--block", CLI_INT, &p->block, 1, 1 << 24},
-        {"--repeats", CLI_INT, &p->repeats, 2, 1000}, {"--lo", CLI_INT, &p->lo, 0, 1 << 30},
-        {"--hi", CLI_INT, &p->hi, 1, 1 << 30}, {"--seed", CLI_U64, &p->seed, 0, 0x1p62},
-        {"--chunk", CLI_INT, &p->chunk, 1, 1 << 20}, {"--top", CLI_INT, &o.top, 0, 1 << 30},
-        {"--threads", CLI_INT, &o.f.threads, 0, 1024}, {"--echo-ratio", CLI_DOUBLE, &p->echo_ratio, 0, 1},
+        CLI_LOAD_FLAGS(&o.f), {"-o", CLI_STR, &o.out}, {"--text", CLI_STR, &p->text},
+        {"--heads-out", CLI_STR, &o.heads_out}, {"--agg", CLI_CHOICE, &p->kv_max, .choices = "mean|max"},
+        {"--block", CLI_INT, &p->block, 1, 1 << 24}, {"--repeats", CLI_INT, &p->repeats, 2, 1000},
+        {"--lo", CLI_INT, &p->lo, 0, 1 << 30}, {"--hi", CLI_INT, &p->hi, 1, 1 << 30},
+        {"--seed", CLI_U64, &p->seed, 0, 0x1p62}, {"--chunk", CLI_INT, &p->chunk, 1, 1 << 20},
+        {"--top", CLI_INT, &o.top, 0, 1 << 30}, {"--threads", CLI_INT, &o.f.threads, 0, 1024},
+        {"--echo-ratio", CLI_DOUBLE, &p->echo_ratio, 0, 1},
         {"--induction-ratio", CLI_DOUBLE, &p->induction_ratio, 0, 1}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;

@@ -1,8 +1,6 @@
-/* score_successor.c: `headwise score successor`: successor heads (methods.md section 5,
- * hw_successor_run): for every head, the OV circuit applied to each ordinal token's
- * effective embedding, logits restricted to that task's tokens, and the fraction of
- * consecutive pairs whose argmax is the successor, pooled over tasks. Weights only. */
-#include "score_common.h"
+/* score_successor.c: `headwise score successor`: successor heads from OV logits over
+ * ordinal tasks (methods.md section 5), hw_successor_run. Weights only. */
+#include "cli.h"
 
 #include <stdio.h>
 
@@ -19,14 +17,11 @@ static const char help[] =
     "Items are single tokens with a leading space (or, failing that, as written); items that\n"
     "are not one token are skipped, and only pairs of consecutive items both kept count.\n";
 
-/* The tasks (a file's or the default ones), each's usable items and pairs on stderr. */
+/* The tasks (a file's or the default ones; NULL on error), each's usable items and pairs
+ * on stderr. */
 static hw_successor_tasks *load_tasks(const char *cmd, const hw_tokenizer *t, const char *path) {
     hw_successor_tasks *ts = path ? hw_successor_tasks_read(t, path) : hw_successor_tasks_default(t);
-    if (!ts) {
-        cli_error(cmd, "%s", hw_last_error());
-        return NULL;
-    }
-    for (int k = 0; k < hw_successor_tasks_count(ts); k++) {
+    for (int k = 0; ts && k < hw_successor_tasks_count(ts); k++) {
         hw_successor_task_info ti;
         hw_successor_tasks_get(ts, k, &ti);
         fprintf(stderr, "headwise %s: task %s: %d of %d items are single tokens, %d pairs\n", cmd,
@@ -40,9 +35,10 @@ int cmd_score_successor(int argc, char **argv) {
     int top = 20;
     cli_model_flags f = {0};
     hw_successor_params p = hw_successor_params_default();
-    const cli_flag flags[] = {{"-m", CLI_STR, &f.model}, {"-z", CLI_STR, &f.tokenizer}, {"-o", CLI_STR, &out},
-                              {"--tasks", CLI_STR, &tasks_path}, {"--top", CLI_INT, &top, 0, 1 << 30},
-                              {"--embedding", CLI_CHOICE, &p.embedding, .choices = "mlp0|block0"}, {NULL}};
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--tasks", CLI_STR, &tasks_path},
+        {"--top", CLI_INT, &top, 0, 1 << 30},
+        {"--embedding", CLI_CHOICE, &p.embedding, .choices = "mlp0|block0"}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     cli_session s;
     if (rc) return rc < 0 ? 0 : rc;
@@ -52,13 +48,14 @@ int cmd_score_successor(int argc, char **argv) {
     p.tasks = ts;
     rc = !ts || hw_successor_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
     cli_progress_done();
-    if (ts && rc) cli_error(cmd, "%s", hw_last_error());
-    if (!rc) {
+    if (rc) {
+        cli_error(cmd, "%s", hw_last_error());
+    } else {
         hw_successor_info in;
         hw_successor_get_info(r, &in);
         printf("# successor score (%s effective embedding): %d pairs over %d tasks\n",
                in.embedding ? "block0" : "mlp0", in.pairs, in.n_tasks);
-        score_head_table_print(hw_successor_table(r), 0, top);
+        score_table_print(hw_successor_table(r), 0, top);
         rc = out && hw_successor_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
     }
     hw_successor_free(r);

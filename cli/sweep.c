@@ -1,9 +1,6 @@
-/* sweep.c: `headwise sweep scale`: the intervention of methods.md section 6: one head's
- * output (equivalently its value vectors) multiplied by s at every position, and the
- * rate at which the greedy next token is the in-context answer, for s over a range.
- * The protocol is hw_scale_sweep_run (src/methods/scale_sweep.c); this file parses flags
- * and prints. */
-#include "score_common.h"
+/* sweep.c: `headwise sweep scale`: one head's output scaled by s (methods.md section 6),
+ * hw_scale_sweep_run: the in-context and memorized answer rates for each s. */
+#include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +10,9 @@
 static const char help[] =
     "usage: headwise sweep scale -m MODEL [-z TOKENIZER] --head L.H --prompts FILE [flags]\n"
     "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer\n"
-    "  --task recall   instead: the recall task's held-out samples (--samples N, --task-seed S):\n"
-    "                  in-context = counterfactual override rate, memorized = plain recall\n"
+    "  --task recall   instead: the recall task's held-out samples: in-context = counterfactual\n"
+    "                  override rate, memorized = plain recall\n"
+    SCORE_TASK_HELP
     "  --from A --to B --steps N   scales linspace(A, B, N) (default 0, 2, 5)\n"
     "  --scales S,S,.. explicit scales instead (finite numbers)\n"
     "  -o FILE         scale, in-context rate, memorized rate (.json or .tsv), atomically\n";
@@ -52,11 +50,10 @@ static int parse(const char *cmd, int argc, char **argv, opts *o) {
     if (!sub && strcmp(argv[0], "-h") && strcmp(argv[0], "--help"))
         return cli_usage_error("sweep", "unknown sweep '%s' (try: headwise sweep scale --help)", argv[0]);
     const cli_flag flags[] = {
-        {"-m", CLI_STR, &o->f.model}, {"-z", CLI_STR, &o->f.tokenizer}, {"-o", CLI_STR, &o->out},
-        {"--prompts", CLI_STR, &o->prompts}, {"--head", CLI_STR, &o->head},
-        {"--scales", CLI_FN, o, .fn = parse_scales}, {"--from", CLI_DOUBLE, &o->p.from, -1e6, 1e6},
-        {"--to", CLI_DOUBLE, &o->p.to, -1e6, 1e6}, {"--steps", CLI_INT, &o->p.steps, 1, 10000},
-        SCORE_TASK_FLAGS(&o->p.task), {NULL}};
+        CLI_LOAD_FLAGS(&o->f), {"-o", CLI_STR, &o->out}, {"--prompts", CLI_STR, &o->prompts},
+        {"--head", CLI_STR, &o->head}, {"--scales", CLI_FN, o, .fn = parse_scales},
+        {"--from", CLI_DOUBLE, &o->p.from, -1e6, 1e6}, {"--to", CLI_DOUBLE, &o->p.to, -1e6, 1e6},
+        {"--steps", CLI_INT, &o->p.steps, 1, 10000}, SCORE_TASK_FLAGS(&o->p.task), {NULL}};
     int rc = cli_parse_flags(cmd, argc - sub, argv + sub, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!o->head || (!o->prompts == !o->p.task.name))
