@@ -6,6 +6,10 @@
 
 #include "headwise.h"
 
+#include <stdio.h>   /* what every command file uses */
+#include <stdlib.h>
+#include <string.h>
+
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -83,7 +87,7 @@ int cli_number(const char *s, double *out);
 typedef struct {
     const char *model, *tokenizer, *prompt, *out, *mean_ref;
     int threads, phase;     /* phase: the hw_phase the interventions act in */
-    struct {
+    struct cli_edit {
         int kind;           /* index in --mask-uniform, --zero-output, --scale, --mean-ablate */
         const char *heads;
         float scale;
@@ -126,7 +130,7 @@ int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_sessio
 int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra, cli_session *s);
 void cli_close(cli_session *s);
 
-/* ---------------------------------------------------------------- scoring commands (score_common.c) */
+/* ---------------------------------------------------------------- scoring commands (flags.c) */
 
 /* A head-score file as a table of (score, trials): each head's mean, or its column-th
  * value (0 where it has fewer) with column >= 0, and its number of values; t->values is
@@ -153,13 +157,10 @@ int score_outputs_ok(const char *cmd, const char *const *paths, int n);
  * (its haystack_paths must then point at hay); *given counts them but --haystack. */
 #define SCORE_MAX_HAYSTACKS 64
 int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params);
-#define SCORE_NIAH_FLAGS(np, hay, given)                                                       \
-    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)},                                 \
-    {"--template", CLI_STR, &(np)->template_text, .n = (given)},                               \
-    {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)},                             \
-    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)},                            \
-    {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)},                           \
-    {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)},                       \
+#define SCORE_NIAH_FLAGS(np, hay, given)                                                             \
+    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)}, {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)}, \
+    {"--template", CLI_STR, &(np)->template_text, .n = (given)}, {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)}, \
+    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)}, {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)}, \
     {"--haystack", CLI_LIST, (hay), 0, SCORE_MAX_HAYSTACKS, .n = &(np)->n_haystacks}
 
 #endif

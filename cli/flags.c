@@ -1,12 +1,10 @@
-/* flags.c: the flag table parser, and the error and progress lines of every command. */
+/* flags.c: the flag table parser, the error and progress lines of every command, and the
+ * per-head tables and output checks of the scoring commands. */
 #include "cli.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,13 +70,6 @@ int cli_number(const char *s, double *out) {
     return 0;
 }
 
-/* choices "a|b|c" as "a, b or c". */
-static void print_choices(const char *c) {
-    for (const char *bar; (bar = strchr(c, '|')); c = bar + 1)
-        fprintf(stderr, "%.*s%s", (int)(bar - c), c, strchr(bar + 1, '|') ? ", " : " or ");
-    fprintf(stderr, "%s\n", c);
-}
-
 /* The value v of flag f into its destination; 0, or 2 after reporting. */
 static int set(const char *cmd, const cli_flag *f, const char *v) {
     double x = 0;
@@ -103,9 +94,7 @@ static int set(const char *cmd, const cli_flag *f, const char *v) {
             if (strlen(v) == len && !strncmp(c, v, len)) return *(int *)f->dst = k, 0;
             if (!c[len]) break;
         }
-        fprintf(stderr, "headwise %s: flag %s: '%s' is not ", cmd, f->name, v);
-        print_choices(f->choices);
-        return 2;
+        return cli_usage_error(cmd, "flag %s: '%s' is not one of %s", f->name, v, f->choices);
     } else if (f->kind == CLI_LIST) {
         if (*f->n == (int)f->hi) return cli_usage_error(cmd, "at most %d %s flags", (int)f->hi, f->name);
         ((const char **)f->dst)[*f->n] = v;
@@ -136,4 +125,50 @@ int cli_parse_flags(const char *cmd, int argc, char **argv, const cli_flag *flag
         if (f->n) ++*f->n;
     }
     return 0;
+}
+
+int score_trials_table(const char *cmd, const hw_head_scores *s, int column, hw_head_table *t) {
+    static const char *const cols[] = {"score", "trials"};
+    const int H = hw_head_scores_heads(s), n = hw_head_scores_layers(s) * H;
+    double *v = malloc(sizeof(double) * 2 * (size_t)n);     /* (2, L, H) */
+    if (!v) return cli_error(cmd, "out of memory");
+    hw_head_scores_mean(s, v);
+    for (int i = 0, cnt; i < n; i++) {
+        const double *vals = hw_head_scores_values(s, i / H, i % H, &cnt);
+        if (column >= 0) v[i] = column < cnt ? vals[column] : 0;
+        v[n + i] = cnt;
+    }
+    *t = (hw_head_table){hw_head_scores_layers(s), H, 2, cols, v, 0, 0};
+    return 0;
+}
+
+void score_table_print(const hw_head_table *t, int ascending, int top) {
+    const int n = t->n_layer * t->n_head;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    double *key = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; order && key && i < n; i++) key[i] = (ascending ? -1 : 1) * t->values[t->rank_col * n + i];
+    if (order && key) {
+        hw_scores_rank(key, n, order);
+        printf("rank\thead");
+        for (int c = 0; c < t->n_col; c++) printf("\t%s", t->cols[c]);
+        putchar('\n');
+    }
+    for (int r = 0; order && key && r < n && (top <= 0 || r < top); r++) {
+        printf("%d\t%d.%d", r + 1, order[r] / t->n_head, order[r] % t->n_head);
+        for (int c = 0; c < t->n_col; c++) printf("\t%.4g", t->values[c * n + order[r]]);
+        putchar('\n');
+    }
+    free(order);
+    free(key);
+}
+
+int score_outputs_ok(const char *cmd, const char *const *paths, int n) {
+    for (int k = 0; k < n; k++)
+        if (paths[k] && hw_output_prepare(paths[k])) return cli_error(cmd, "%s", hw_last_error());
+    return 0;
+}
+
+int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params) {
+    (void)flag;
+    return hw_niah_parse_lengths(value, niah_params) ? cli_usage_error(cmd, "--%s", hw_last_error()) : 0;
 }

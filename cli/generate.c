@@ -7,7 +7,6 @@
  * one new token; either is said once on stderr. */
 #include "cli.h"
 
-#include <stdio.h>
 #include <time.h>
 
 static const char help[] =

@@ -3,10 +3,6 @@
  * and rank its heads by mean score (methods.md section 1.1; 1.4: threshold 0.1). */
 #include "cli.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 static const char help[] =
     "usage: headwise heads import FILE.json [flags]\n"
     "  --column K      rank by the K-th value of each list instead of the mean (0-based)\n"
@@ -20,17 +16,14 @@ static const char help[] =
  * (writing [score, trials] made a re-import read two trials per head). */
 static int write_scores(const char *cmd, const char *path, const hw_head_table *t) {
     size_t len = strlen(path);
-    hw_head_scores *out = NULL;
-    hw_status s = HW_OK;
-    if (len >= 4 && !strcmp(path + len - 4, ".tsv")) {
-        s = hw_head_table_write(t, path);
-    } else {
-        s = (out = hw_head_scores_new(t->n_layer, t->n_head)) ? HW_OK : HW_ERR_NOMEM;
-        for (int i = 0; !s && i < t->n_layer * t->n_head; i++)
-            s = hw_head_scores_append(out, i / t->n_head, i % t->n_head, t->values[i]);
-        if (!s) s = hw_head_scores_write(out, path);
-        hw_head_scores_free(out);
-    }
+    if (len >= 4 && !strcmp(path + len - 4, ".tsv"))
+        return hw_head_table_write(t, path) ? cli_error(cmd, "%s", hw_last_error()) : 0;
+    hw_head_scores *out = hw_head_scores_new(t->n_layer, t->n_head);
+    hw_status s = out ? HW_OK : HW_ERR_NOMEM;
+    for (int i = 0; !s && i < t->n_layer * t->n_head; i++)
+        s = hw_head_scores_append(out, i / t->n_head, i % t->n_head, t->values[i]);
+    if (!s) s = hw_head_scores_write(out, path);
+    hw_head_scores_free(out);
     return s ? cli_error(cmd, "%s", hw_last_error()) : 0;
 }
 

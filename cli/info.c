@@ -1,14 +1,11 @@
 /* info.c: `headwise info`: what a model file holds. */
 #include "cli.h"
 
-#include <stdio.h>
-
 static const char help[] = "usage: headwise info -m MODEL\n";
 
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info", *model_path = NULL;
-    const cli_flag flags[] = {
-        {"-m", CLI_STR, &model_path}, {NULL}};
+    const cli_flag flags[] = {{"-m", CLI_STR, &model_path}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");

@@ -4,9 +4,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_session *s) {
     *s = (cli_session){0};
@@ -41,9 +38,7 @@ int cli_edit_flag(const char *cmd, const char *flag, const char *v, void *model_
         return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S with S a finite number (e.g. 4.2=2.0)", v);
     /* A double past float's range would become inf in the hooks. */
     if (fabs(s) > FLT_MAX) return cli_usage_error(cmd, "--scale: %s is out of range", eq + 1);
-    f->edit[f->n_edit].kind = kind;
-    f->edit[f->n_edit].heads = v;
-    f->edit[f->n_edit++].scale = (float)s;
+    f->edit[f->n_edit++] = (struct cli_edit){kind, v, (float)s};
     return 0;
 }
 
@@ -54,8 +49,8 @@ static int mean_from_file(const char *cmd, const char *path, cli_session *s) {
     if (!ps) return cli_error(cmd, "%s", hw_last_error());
     const hw_config *cfg = hw_model_config(s->m);
     int n = hw_prompts_count(ps), rc = 0;
-    int **seqs = calloc((size_t)n, sizeof *seqs), *lens = calloc((size_t)n, sizeof *lens);
-    if (!seqs || !lens) rc = cli_error(cmd, "out of memory");
+    int **seqs = calloc((size_t)n, sizeof *seqs + sizeof(int)), *lens = seqs ? (int *)(seqs + n) : NULL;
+    if (!seqs) rc = cli_error(cmd, "out of memory");
     for (int i = 0; !rc && i < n; i++) {
         lens[i] = hw_tokenizer_encode_alloc(s->t, hw_prompts_text(ps, i), HW_TOK_BOS, &seqs[i]);
         if (lens[i] < 0) rc = cli_error(cmd, "%s: %s", path, hw_last_error());
@@ -69,7 +64,6 @@ static int mean_from_file(const char *cmd, const char *path, cli_session *s) {
         rc = cli_error(cmd, "mean z: %s", hw_last_error());
     for (int i = 0; seqs && i < n; i++) free(seqs[i]);
     free(seqs);
-    free(lens);
     hw_prompts_free(ps);
     return rc;
 }

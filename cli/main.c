@@ -2,9 +2,6 @@
  * per command. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 static const char usage[] =

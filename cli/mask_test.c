@@ -2,8 +2,6 @@
  * section 1.3), hw_mask_test_run: task accuracy with the top-K heads masked vs K random. */
 #include "cli.h"
 
-#include <stdio.h>
-
 static const char help[] =
     "usage: headwise mask-test -m MODEL [-z TOKENIZER] --scores FILE.json [task] [flags]\n"
     "  --scores FILE   head scores {\"L-H\": [values]} (score retrieval, heads import, ...)\n"
@@ -25,46 +23,16 @@ static const char help[] =
     "A ranking that cannot choose the top K (tied with the heads after them, as when every\n"
     "score is 0) is refused.\n";
 
-typedef struct {
-    const char *out, *scores, *prompts, *hay[SCORE_MAX_HAYSTACKS];
-    int zero, both, niah_given;
-    cli_model_flags f;
-    hw_mask_test_params p;
-} opts;
-
-/* Flags into o; -1 to go on, else the exit status. */
-static int parse(const char *cmd, int argc, char **argv, opts *o) {
-    hw_mask_test_params *p = &o->p;
-    const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&o->f), {"-o", CLI_STR, &o->out}, {"--scores", CLI_STR, &o->scores},
-        {"--prompts", CLI_STR, &o->prompts}, {"--mode", CLI_CHOICE, &o->zero, .choices = "uniform|zero"},
-        {"--phase", CLI_CHOICE, &o->both, .choices = "decode|both"},
-        {"--column", CLI_INT, &p->column, 0, 1 << 20}, {"--top", CLI_INT, &p->top, 1, 1 << 20},
-        {"--draws", CLI_INT, &p->draws, 0, 100000}, {"--exclude", CLI_INT, &p->exclude, 0, 1 << 20},
-        {"--seed", CLI_U64, &p->seed, 0, 0x1p62}, {"--singles", CLI_SET, &p->singles, 1},
-        {"--ascending", CLI_SET, &p->ascending, 1}, SCORE_NIAH_FLAGS(&p->niah, o->hay, &o->niah_given),
-        SCORE_TASK_FLAGS(&p->task), {NULL}};
-    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (!o->scores) return cli_usage_error(cmd, "give --scores FILE.json");
-    if ((o->prompts != NULL) + (o->niah_given || p->niah.n_haystacks) + (p->task.name != NULL) > 1)
-        return cli_usage_error(cmd, "give one task: --task, --prompts or needle-in-a-haystack flags");
-    p->mode = o->zero ? HW_MASK_ZERO : HW_MASK_UNIFORM;
-    p->phase = o->both ? HW_PHASE_BOTH : HW_PHASE_DECODE;
-    p->niah.haystack_paths = o->hay;
-    return -1;
-}
-
 /* Warnings on what the library decided (phase, ties) on stderr, then the rates. */
-static void print_result(const char *cmd, const hw_mask_test_result *r, const opts *o) {
+static void print_result(const char *cmd, const hw_mask_test_result *r, const hw_mask_test_params *p) {
     int k, N = hw_mask_test_result_single_count(r);
     double ex, rc;
-    if (hw_mask_test_result_phase(r) != o->p.phase)
+    if (hw_mask_test_result_phase(r) != p->phase)
         fprintf(stderr, "headwise %s: task %s is scored teacher-forced (one prefill): masked in every "
-                "call\n", cmd, o->p.task.name);
+                "call\n", cmd, p->task.name);
     if (hw_mask_test_result_ties(r))
         fprintf(stderr, "headwise %s: %d of the top %d heads tie with heads after them: chosen by "
-                "index among equals\n", cmd, hw_mask_test_result_ties(r), o->p.top);
+                "index among equals\n", cmd, hw_mask_test_result_ties(r), p->top);
     printf("# mask-test (%s masking, %s): exact answer rate and mean recall\n",
            hw_mask_test_result_mode(r) == HW_MASK_ZERO ? "zero-output" : "uniform-attention",
            hw_mask_test_result_phase(r) == HW_PHASE_DECODE ? "decode only" : "prefill and decode");
@@ -75,9 +43,9 @@ static void print_result(const char *cmd, const hw_mask_test_result *r, const op
     for (int i = 0; i < k; i++) printf("%s%d.%d", i ? "," : "", top[i].layer, top[i].head);
     putchar('\n');
     hw_mask_test_result_random_mean(r, &ex, &rc);
-    if (o->p.draws)
-        printf("random-%d\t%.4f\t%.4f\t(mean of %d draws outside the top %d)\n", k, ex, rc, o->p.draws,
-               o->p.exclude < 0 ? k : o->p.exclude);
+    if (p->draws)
+        printf("random-%d\t%.4f\t%.4f\t(mean of %d draws outside the top %d)\n", k, ex, rc, p->draws,
+               p->exclude < 0 ? k : p->exclude);
     if (N) printf("# each head masked alone, in score order: rank head exact recall\n");
     for (int i = 0; i < N; i++) {
         hw_head h;
@@ -87,20 +55,36 @@ static void print_result(const char *cmd, const hw_mask_test_result *r, const op
 }
 
 int cmd_mask_test(int argc, char **argv) {
-    const char *cmd = "mask-test";
-    opts o = {.p = hw_mask_test_params_default()};
-    int rc = parse(cmd, argc, argv, &o);
-    if (rc >= 0) return rc;
+    const char *cmd = "mask-test", *out = NULL, *scores = NULL, *prompts = NULL, *hay[SCORE_MAX_HAYSTACKS];
+    int zero = 0, both = 0, niah_given = 0;
+    cli_model_flags f = {0};
+    hw_mask_test_params p = hw_mask_test_params_default();
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--scores", CLI_STR, &scores},
+        {"--prompts", CLI_STR, &prompts}, {"--mode", CLI_CHOICE, &zero, .choices = "uniform|zero"},
+        {"--phase", CLI_CHOICE, &both, .choices = "decode|both"}, {"--column", CLI_INT, &p.column, 0, 1 << 20},
+        {"--top", CLI_INT, &p.top, 1, 1 << 20}, {"--draws", CLI_INT, &p.draws, 0, 100000},
+        {"--exclude", CLI_INT, &p.exclude, 0, 1 << 20}, {"--seed", CLI_U64, &p.seed, 0, 0x1p62},
+        {"--singles", CLI_SET, &p.singles, 1}, {"--ascending", CLI_SET, &p.ascending, 1},
+        SCORE_NIAH_FLAGS(&p.niah, hay, &niah_given), SCORE_TASK_FLAGS(&p.task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!scores) return cli_usage_error(cmd, "give --scores FILE.json");
+    if ((prompts != NULL) + (niah_given || p.niah.n_haystacks) + (p.task.name != NULL) > 1)
+        return cli_usage_error(cmd, "give one task: --task, --prompts or needle-in-a-haystack flags");
+    p.mode = zero ? HW_MASK_ZERO : HW_MASK_UNIFORM;
+    p.phase = both ? HW_PHASE_BOTH : HW_PHASE_DECODE;
+    p.niah.haystack_paths = hay;
     cli_session s;
     hw_head_scores *sc = NULL;
     hw_prompts *ps = NULL;
     hw_mask_test_result *r = NULL;
-    if (score_outputs_ok(cmd, &o.out, 1) || cli_load(cmd, &o.f, 1, &s)) return 1;
-    rc = !(o.p.scores = sc = hw_head_scores_read(o.scores)) || (o.prompts && !(o.p.prompts = ps = hw_prompts_read(o.prompts, 1)));
-    if (!rc) rc = hw_mask_test_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
+    rc = !(p.scores = sc = hw_head_scores_read(scores)) || (prompts && !(p.prompts = ps = hw_prompts_read(prompts, 1)));
+    if (!rc) rc = hw_mask_test_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
     cli_progress_done();
-    if (rc || (o.out && hw_mask_test_result_write(r, o.out))) rc = cli_error(cmd, "%s", hw_last_error());
-    else print_result(cmd, r, &o);
+    if (rc || (out && hw_mask_test_result_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());
+    else print_result(cmd, r, &p);
     hw_mask_test_result_free(r);
     hw_prompts_free(ps);
     hw_head_scores_free(sc);

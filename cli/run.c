@@ -10,9 +10,6 @@
 #include "cli.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char help[] =
     "usage: headwise run -m MODEL -p TEXT [-z TOKENIZER] [--capture HOOK ...] [-n STEPS]\n"
@@ -142,8 +139,7 @@ int cmd_run(int argc, char **argv) {
 int cmd_patterns(int argc, char **argv) {
     const char *cmd = "patterns";
     cli_model_flags f = {0};
-    const cli_flag flags[] = {
-        CLI_MODEL_FLAGS(&f), {"-o", CLI_STR, &f.out}, {NULL}};
+    const cli_flag flags[] = {CLI_MODEL_FLAGS(&f), {"-o", CLI_STR, &f.out}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, patterns_help, NULL);
     if (!rc && !f.prompt) rc = cli_usage_error(cmd, "no prompt: give -p TEXT");
     if (!rc && !f.out) rc = cli_usage_error(cmd, "no output folder: give -o DIR");

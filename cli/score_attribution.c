@@ -4,9 +4,6 @@
 #include "cli.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 /* ------------------------------------------------------------------ attribution */
 

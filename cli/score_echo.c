@@ -2,8 +2,6 @@
  * probe (methods.md section 3.1), hw_echo_induction_run. */
 #include "cli.h"
 
-#include <stdio.h>
-
 static const char help[] =
     "usage: headwise score echo-induction -m MODEL [-z TOKENIZER] [flags]\n"
     "  --block N        random block length (default: min(2500, (context - 1) / repeats))\n"
@@ -25,14 +23,7 @@ static const char help[] =
     "  --top N          rows of the ranked table on stdout (default 20; 0: all)\n"
     "  --threads N      threads (default: all cores)\n";
 
-typedef struct {
-    const char *out, *heads_out;
-    int top;
-    cli_model_flags f;
-    hw_echo_induction_params p;
-} opts;
-
-static void print_result(const opts *o, const hw_echo_induction_result *r) {
+static void print_result(const hw_echo_induction_params *p, int top, const hw_echo_induction_result *r) {
     hw_echo_induction_info in;
     hw_echo_induction_get_info(r, &in);
     if (in.from_text)
@@ -43,9 +34,9 @@ static void print_result(const opts *o, const hw_echo_induction_result *r) {
                "seed %llu\n", in.n_tokens, in.first ? "yes" : "no", in.repeats, in.block, in.lo,
                in.hi, (unsigned long long)in.seed);
     const hw_head_table *tab = hw_echo_induction_table(r);
-    score_table_print(tab, 0, o->top);
+    score_table_print(tab, 0, top);
     printf("# selected KV heads (%s over query heads; top %.0f%% induction + %.0f%% echo): %d of %d:",
-           o->p.kv_max ? "max" : "mean", o->p.induction_ratio * 100, o->p.echo_ratio * 100, in.n_selected,
+           p->kv_max ? "max" : "mean", p->induction_ratio * 100, p->echo_ratio * 100, in.n_selected,
            tab->n_layer * in.n_kv_head);
     const int *keep = hw_echo_induction_selected(r);
     for (int i = 0; i < tab->n_layer * in.n_kv_head; i++)
@@ -55,28 +46,30 @@ static void print_result(const opts *o, const hw_echo_induction_result *r) {
 
 int cmd_score_echo_induction(int argc, char **argv) {
     const char *cmd = "score echo-induction";
-    opts o = {.top = 20, .p = hw_echo_induction_params_default()};
-    hw_echo_induction_params *p = &o.p;
+    const char *out = NULL, *heads_out = NULL;
+    int top = 20;
+    cli_model_flags f = {0};
+    hw_echo_induction_params ps = hw_echo_induction_params_default(), *p = &ps;
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&o.f), {"-o", CLI_STR, &o.out}, {"--text", CLI_STR, &p->text},
-        {"--heads-out", CLI_STR, &o.heads_out}, {"--agg", CLI_CHOICE, &p->kv_max, .choices = "mean|max"},
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--text", CLI_STR, &p->text},
+        {"--heads-out", CLI_STR, &heads_out}, {"--agg", CLI_CHOICE, &p->kv_max, .choices = "mean|max"},
         {"--block", CLI_INT, &p->block, 1, 1 << 24}, {"--repeats", CLI_INT, &p->repeats, 2, 1000},
         {"--lo", CLI_INT, &p->lo, 0, 1 << 30}, {"--hi", CLI_INT, &p->hi, 1, 1 << 30},
         {"--seed", CLI_U64, &p->seed, 0, 0x1p62}, {"--chunk", CLI_INT, &p->chunk, 1, 1 << 20},
-        {"--top", CLI_INT, &o.top, 0, 1 << 30}, {"--threads", CLI_INT, &o.f.threads, 0, 1024},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, {"--threads", CLI_INT, &f.threads, 0, 1024},
         {"--echo-ratio", CLI_DOUBLE, &p->echo_ratio, 0, 1},
         {"--induction-ratio", CLI_DOUBLE, &p->induction_ratio, 0, 1}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    const char *outs[] = {o.out, o.heads_out};
+    const char *outs[] = {out, heads_out};
     cli_session s;
-    if (score_outputs_ok(cmd, outs, 2) || cli_load(cmd, &o.f, p->text != NULL, &s)) return 1;
+    if (score_outputs_ok(cmd, outs, 2) || cli_load(cmd, &f, p->text != NULL, &s)) return 1;
     hw_echo_induction_result *r = NULL;
     rc = hw_echo_induction_run(s.m, s.t, p, cli_progress_counted, (void *)cmd, &r) ? 1 : 0;
     cli_progress_done();
-    if (!rc) print_result(&o, r);
-    if (rc || (o.out && hw_echo_induction_write(r, o.out)) ||
-        (o.heads_out && hw_echo_induction_write_selection(r, o.heads_out)))
+    if (!rc) print_result(p, top, r);
+    if (rc || (out && hw_echo_induction_write(r, out)) ||
+        (heads_out && hw_echo_induction_write_selection(r, heads_out)))
         rc = cli_error(cmd, "%s", hw_last_error());
     hw_echo_induction_free(r);
     cli_close(&s);

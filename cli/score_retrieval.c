@@ -3,9 +3,6 @@
  * mean over successful trials; a trial log beside -o FILE lets an interrupted run resume. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 static const char help[] =
     "usage: headwise score retrieval -m MODEL [-z TOKENIZER] [flags]\n"
     "  --needles FILE   JSON lines {\"needle\", \"question\", \"real_needle\" (the answer span)}\n"
@@ -34,29 +31,6 @@ static const char help[] =
     "                   query heads' scores\n"
     "  --threads N      threads (default: all cores)\n";
 
-typedef struct {
-    const char *tsv, *hay[SCORE_MAX_HAYSTACKS];
-    int kv_max, top, niah_given;
-    cli_model_flags f;
-    hw_retrieval_params p;
-} opts;
-
-/* Flags into o; -1 to go on, else the exit status. */
-static int parse(const char *cmd, int argc, char **argv, opts *o) {
-    const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&o->f), {"-o", CLI_STR, &o->p.out}, {"--tsv", CLI_STR, &o->tsv},
-        {"--save-contexts", CLI_STR, &o->p.contexts_path},
-        {"--agg", CLI_CHOICE, &o->kv_max, .choices = "mean|max"}, {"--top", CLI_INT, &o->top, 0, 1 << 30},
-        {"--threads", CLI_INT, &o->f.threads, 0, 1024}, {"--min-rouge", CLI_DOUBLE, &o->p.min_rouge, -1, 100},
-        SCORE_NIAH_FLAGS(&o->p.niah, o->hay, &o->niah_given), SCORE_TASK_FLAGS(&o->p.task), {NULL}};
-    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
-    if (rc) return rc < 0 ? 0 : rc;
-    if (o->p.task.name && (o->niah_given || o->p.niah.n_haystacks))
-        return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
-    o->p.niah.haystack_paths = o->hay;
-    return -1;
-}
-
 /* GQA: a cache is per KV head, so rank those by the max (or mean) of their query heads. */
 static void print_kv(const hw_config *cfg, const double *mean, int kv_max, int top) {
     const int L = cfg->n_layer, H = cfg->n_head, Hk = cfg->n_kv_head;
@@ -74,7 +48,8 @@ static void print_kv(const hw_config *cfg, const double *mean, int kv_max, int t
 }
 
 /* The ranked table (score, trials) and the KV heads. */
-static int print_result(const char *cmd, const hw_retrieval_result *r, const hw_config *cfg, const opts *o) {
+static int print_result(const char *cmd, const hw_retrieval_result *r, const hw_config *cfg, double min_rouge,
+                        int kv_max, int top) {
     const int counted = hw_retrieval_result_counted(r);
     hw_head_table t;
     if (score_trials_table(cmd, hw_retrieval_result_scores(r), -1, &t)) return 1;
@@ -82,25 +57,37 @@ static int print_result(const char *cmd, const hw_retrieval_result *r, const hw_
            hw_retrieval_result_counted_run(r), hw_retrieval_result_trials_run(r));
     if (!counted)
         fprintf(stderr, "headwise %s: no trial succeeded (ROUGE-1 recall > %g): scores are empty; "
-                "try shorter contexts, another needle or template\n", cmd, o->p.min_rouge);
-    score_table_print(&t, 0, o->top);
-    if (cfg->n_kv_head < cfg->n_head) print_kv(cfg, t.values, o->kv_max, o->top);
+                "try shorter contexts, another needle or template\n", cmd, min_rouge);
+    score_table_print(&t, 0, top);
+    if (cfg->n_kv_head < cfg->n_head) print_kv(cfg, t.values, kv_max, top);
     free((double *)t.values);
     return 0;
 }
 
 int cmd_score_retrieval(int argc, char **argv) {
-    const char *cmd = "score retrieval";
-    opts o = {.kv_max = 1, .top = 20, .p = hw_retrieval_params_default()};
-    int rc = parse(cmd, argc, argv, &o);
+    const char *cmd = "score retrieval", *tsv = NULL, *hay[SCORE_MAX_HAYSTACKS];
+    int kv_max = 1, top = 20, niah_given = 0;
+    cli_model_flags f = {0};
+    hw_retrieval_params p = hw_retrieval_params_default();
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &p.out}, {"--tsv", CLI_STR, &tsv},
+        {"--save-contexts", CLI_STR, &p.contexts_path}, {"--agg", CLI_CHOICE, &kv_max, .choices = "mean|max"},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, {"--threads", CLI_INT, &f.threads, 0, 1024},
+        {"--min-rouge", CLI_DOUBLE, &p.min_rouge, -1, 100}, SCORE_NIAH_FLAGS(&p.niah, hay, &niah_given),
+        SCORE_TASK_FLAGS(&p.task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (p.task.name && (niah_given || p.niah.n_haystacks))
+        return cli_usage_error(cmd, "--task replaces the needle-in-a-haystack flags");
+    p.niah.haystack_paths = hay;
     cli_session s;
-    if (rc >= 0) return rc;
-    if (score_outputs_ok(cmd, &o.tsv, 1) || cli_load(cmd, &o.f, 1, &s)) return 1;
+    if (score_outputs_ok(cmd, &tsv, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_retrieval_result *r = NULL;
-    hw_status st = hw_retrieval_run(s.m, s.t, &o.p, cli_progress_stage, (void *)cmd, &r);
+    hw_status st = hw_retrieval_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r);
     cli_progress_done();
     if (st) rc = cli_error(cmd, "%s", hw_last_error());
-    else if (!(rc = print_result(cmd, r, hw_model_config(s.m), &o)) && o.tsv && hw_retrieval_result_write_tsv(r, o.tsv))
+    else if (!(rc = print_result(cmd, r, hw_model_config(s.m), p.min_rouge, kv_max, top)) && tsv &&
+             hw_retrieval_result_write_tsv(r, tsv))
         rc = cli_error(cmd, "%s", hw_last_error());
     hw_retrieval_result_free(r);
     cli_close(&s);

@@ -2,8 +2,6 @@
  * ordinal tasks (methods.md section 5), hw_successor_run. Weights only. */
 #include "cli.h"
 
-#include <stdio.h>
-
 static const char help[] =
     "usage: headwise score successor -m MODEL [-z TOKENIZER] [flags]\n"
     "  --tasks FILE        one task per line, 'name: item item ...' in order (a cyclic task\n"

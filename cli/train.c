@@ -9,9 +9,6 @@
 
 #include <limits.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #define FLAGS_HELP                                                                                 \
@@ -131,7 +128,6 @@ static int on_step(int step, int steps, float loss, void *user) {
             hw_task_name(v->task), p->n_layer, p->n_head, p->d_model, p->d_ff ? "MLP" : "attention-only",
             hw_task_vocab_size(v->task), p->batch, hw_task_seq_len(v->task), step, steps);
     v->tty = isatty(2), v->last_tenth = -1, v->start_step = step, v->steps = steps, v->t0 = cli_now();
-    v->avg = NAN;
     return 0;
 }
 
@@ -146,41 +142,41 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The summary as one JSON object: on one line (indent NULL), or a key group a line. */
 static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const hw_config *c,
                     const hw_task_train_result *r, const hw_task_score *sc, const char *indent) {
-    const char *nl = indent ? "\n" : " ", *in = indent ? indent : "";
-    fprintf(f, "{%s%s\"task\": ", nl, in);
-    json_str(f, hw_task_name(task));
-    fprintf(f, ",%s%s\"folder\": ", nl, in);
-    json_str(f, o->out_dir);
-    fprintf(f, ",%s%s\"layers\": %d, \"heads\": %d, \"d_model\": %d, \"d_ff\": %d, \"vocab\": %d, \"seq_len\": %d,", nl,
-            in, c->n_layer, c->n_head, c->d_model, c->d_ff, c->vocab_size, hw_task_seq_len(task));
-    fprintf(f, "%s%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, in, o->p.train.steps,
-            o->p.batch, o->p.train.lr, o->p.train.schedule == HW_SCHED_WSD ? "wsd" : "cosine",
-            (unsigned long long)o->p.train.seed);
-    if (o->p.train.head_dropout > 0) {
-        fprintf(f, "%s%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, in, o->p.train.head_dropout);
-        for (int l = 0, k = 0; l < c->n_layer; l++)
-            if (!o->p.train.head_dropout_layers || (l < 64 && (o->p.train.head_dropout_layers >> l & 1)))
-                fprintf(f, "%s%d", k++ ? ", " : "", l);
-        fprintf(f, "], \"head_dropout_from\": %d,", o->p.train.head_dropout_from);
-    }
+    const hw_train_params *t = &o->p.train;
+    char nl[16], first[32], final[32];
+    snprintf(nl, sizeof nl, "%s%s", indent ? "\n" : " ", indent ? indent : "");
     /* first_loss: this run's first step; final_loss: mean of its last tenth (null when a
      * resumed run had no steps left) */
-    if (isnan(r->first_loss)) fprintf(f, "%s%s\"first_loss\": null, ", nl, in);
-    else fprintf(f, "%s%s\"first_loss\": %.5f, ", nl, in, r->first_loss);
-    if (isnan(r->final_loss)) fprintf(f, "\"final_loss\": null, ");
-    else fprintf(f, "\"final_loss\": %.5f, ", r->final_loss);
-    fprintf(f, "\"seconds\": %.1f, \"tokens_per_s\": %.0f,", r->seconds, r->tokens_per_s);
-    fprintf(f, "%s%s\"metric\": ", nl, in);
+    snprintf(first, sizeof first, isnan(r->first_loss) ? "null" : "%.5f", r->first_loss);
+    snprintf(final, sizeof final, isnan(r->final_loss) ? "null" : "%.5f", r->final_loss);
+    fprintf(f, "{%s\"task\": ", nl);
+    json_str(f, hw_task_name(task));
+    fprintf(f, ",%s\"folder\": ", nl);
+    json_str(f, o->out_dir);
+    fprintf(f, ",%s\"layers\": %d, \"heads\": %d, \"d_model\": %d, \"d_ff\": %d, \"vocab\": %d, \"seq_len\": %d,", nl,
+            c->n_layer, c->n_head, c->d_model, c->d_ff, c->vocab_size, hw_task_seq_len(task));
+    fprintf(f, "%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, t->steps,
+            o->p.batch, t->lr, t->schedule == HW_SCHED_WSD ? "wsd" : "cosine", (unsigned long long)t->seed);
+    if (t->head_dropout > 0) {
+        fprintf(f, "%s\"head_dropout\": %g, \"head_dropout_layers\": [", nl, t->head_dropout);
+        for (int l = 0, k = 0; l < c->n_layer; l++)
+            if (!t->head_dropout_layers || (l < 64 && (t->head_dropout_layers >> l & 1)))
+                fprintf(f, "%s%d", k++ ? ", " : "", l);
+        fprintf(f, "], \"head_dropout_from\": %d,", t->head_dropout_from);
+    }
+    fprintf(f, "%s\"first_loss\": %s, \"final_loss\": %s, \"seconds\": %.1f, \"tokens_per_s\": %.0f,%s\"metric\": ",
+            nl, first, final, r->seconds, r->tokens_per_s, nl);
     json_str(f, sc->metric ? sc->metric : "");
     fprintf(f, ", \"accuracy\": %.4f", sc->accuracy);
     if (sc->metric2) {
-        fprintf(f, ",%s%s\"metric2\": ", nl, in);
+        fprintf(f, ",%s\"metric2\": ", nl);
         json_str(f, sc->metric2);
         fprintf(f, ", \"accuracy2\": %.4f", sc->accuracy2);
     }
-    fprintf(f, ", \"eval_samples\": %d%s}\n", sc->n, nl);
+    fprintf(f, ", \"eval_samples\": %d%s}\n", sc->n, indent ? "\n" : " ");
 }
 
 static void put_span(const hw_task *t, const int *tok, int a, int b) {
@@ -277,13 +273,9 @@ static int train_run(const char *cmd, const cli_train_opts *o) {
     hw_model *m = rc ? NULL : hw_task_train(task, &p, on_step, &v, &r);
     if (m && r.steps > r.start && !r.stopped) progress_show(&v, r.steps, 1);
     cli_progress_done();
-    if (!rc && !m) {
-        rc = cli_error(cmd, "%s", hw_last_error());
-    } else if (m && r.stopped) {
-        fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
-    } else if (m) {
-        rc = finish(cmd, o, task, m, &r);
-    }
+    if (!rc && !m) rc = cli_error(cmd, "%s", hw_last_error());
+    else if (m && r.stopped) fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
+    else if (m) rc = finish(cmd, o, task, m, &r);
     hw_model_free(m);
     hw_task_free(task);
     return rc;
