@@ -157,10 +157,13 @@ int score_outputs_ok(const char *cmd, const char *const *paths, int n);
  * (its haystack_paths must then point at hay); *given counts them but --haystack. */
 #define SCORE_MAX_HAYSTACKS 64
 int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params);
-#define SCORE_NIAH_FLAGS(np, hay, given)                                                             \
-    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)}, {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)}, \
-    {"--template", CLI_STR, &(np)->template_text, .n = (given)}, {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)}, \
-    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)}, {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)}, \
+#define SCORE_NIAH_FLAGS(np, hay, given)                                                              \
+    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)},                                        \
+    {"--template", CLI_STR, &(np)->template_text, .n = (given)},                                      \
+    {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)},                                    \
+    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)},                                   \
+    {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)},                                  \
+    {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)},                              \
     {"--haystack", CLI_LIST, (hay), 0, SCORE_MAX_HAYSTACKS, .n = &(np)->n_haystacks}
 
 #endif

@@ -169,6 +169,5 @@ int score_outputs_ok(const char *cmd, const char *const *paths, int n) {
 }
 
 int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params) {
-    (void)flag;
     return hw_niah_parse_lengths(value, niah_params) ? cli_usage_error(cmd, "--%s", hw_last_error()) : 0;
 }

@@ -26,10 +26,7 @@ static const char score_help[] =
     "  attribution     memory vs in-context heads: per-head logit difference (methods.md 6)\n"
     "  dla             direct logit attribution of every head and MLP (methods.md 9)\n";
 
-typedef struct {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-} command;
+typedef struct { const char *name; int (*fn)(int argc, char **argv); } command;
 
 /* argv[0] among commands (n of them): its status, or -1 when there is none of that name. */
 static int dispatch(const command *commands, int n, int argc, char **argv) {

@@ -5,8 +5,6 @@
 
 #include <math.h>
 
-/* ------------------------------------------------------------------ attribution */
-
 static const char help_attr[] =
     "usage: headwise score attribution -m MODEL [-z TOKENIZER] --prompts FILE [flags]\n"
     "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer\n"
@@ -64,8 +62,6 @@ int cmd_score_attribution(int argc, char **argv) {
     cli_close(&s);
     return rc;
 }
-
-/* ------------------------------------------------------------------ dla */
 
 static const char help_dla[] =
     "usage: headwise score dla -m MODEL [-z TOKENIZER] -p PROMPT --target TOKEN [flags]\n"
