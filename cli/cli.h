@@ -1,111 +1,169 @@
-/* cli.h: what the command files share: flag parsing helpers and the commands. */
+/* cli.h: what the command files share: the flag table, error and progress lines, a model
+ * with its tokenizer, hooks and prompt, and the commands. Each command takes the arguments
+ * after its name and returns the exit status: 0, 1 on a runtime error, 2 on a usage error. */
 #ifndef HW_CLI_H
 #define HW_CLI_H
 
 #include "headwise.h"
 
-/* Each command takes the arguments after its name and returns the exit status. */
+#include <stdio.h>   /* what every command file uses */
+#include <stdlib.h>
+#include <string.h>
+
 int cmd_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_patterns(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_organism(int argc, char **argv);
+int cmd_heads(int argc, char **argv);
+int cmd_mask_test(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_score_echo_induction(int argc, char **argv);
+int cmd_score_retrieval(int argc, char **argv);
+int cmd_score_successor(int argc, char **argv);
+int cmd_score_attribution(int argc, char **argv);
+int cmd_score_dla(int argc, char **argv);
 
-/* ---------------------------------------------------------------- training (train.c, train_run.c) */
-
-/* What `headwise train` and `headwise organism` run: a task, hw_task_train's
- * parameters (p.checkpoint NULL: OUT/checkpoint.hwt), and what happens after. */
-typedef struct {
-    const char *task;           /* "induction", ... */
-    const char *out_dir;        /* Hugging Face folder written at the end */
-    hw_task_params task_params;
-    hw_task_train_params p;
-    int eval_samples;           /* held-out samples scored at the end */
-    int show;                   /* held-out examples printed with the model's answers */
-    int threads;                /* 0: all cores */
-} cli_train_opts;
-
-/* Parse argv[*i] if it is a training flag (advancing *i): returns 1 when it was one,
- * with *bad set to non-zero on a bad value (already reported). */
-int cli_train_flag(const char *cmd, int argc, char **argv, int *i, cli_train_opts *o, int *bad);
-/* The help text of the training flags. */
-extern const char cli_train_flags_help[];
-/* Train, write the folder, evaluate; prints progress on stderr and a JSON summary
- * on stdout. Returns the exit status. */
-int cli_train_run(const char *cmd, const cli_train_opts *o);
-
-/* Print "headwise <cmd>: <message>" to stderr as one line; returns 1 (or 2 for usage). */
+/* "headwise <cmd>: <message>" on stderr as one line; returns 1 (cli_usage_error: 2). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Seconds on the monotonic clock, for rates and ETAs. */
-double cli_now(void);
 /* "headwise <cmd>: warning: <message>" on stderr, for what runs but not as asked. */
 void cli_warn(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Seconds on the monotonic clock, for rates and ETAs. */
+double cli_now(void);
 
-/* Parse the value of flag argv[*i] (advancing *i); non-zero on error (already reported).
- * Numbers must be whole and finite: nan, inf and overflows (1e400) are refused. */
-int cli_value(const char *cmd, int argc, char **argv, int *i, const char **out);
-int cli_int(const char *cmd, int argc, char **argv, int *i, long lo, long hi, long *out);
-int cli_float(const char *cmd, int argc, char **argv, int *i, double lo, double hi, double *out);
+/* One progress line on stderr, "headwise <cmd>: <message>": redrawn in place on a
+ * terminal, else a line each; cli_progress_done ends it. */
+void cli_progress(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_progress_done(void);
+/* hw_progress_fn's for the library's runs: each stage as a progress line (the counted one
+ * adds "done/total"); user is the command's name. They never stop the run. */
+int cli_progress_stage(const char *stage, int64_t done, int64_t total, void *user);
+int cli_progress_counted(const char *stage, int64_t done, int64_t total, void *user);
+
+/* ---------------------------------------------------------------- flags (flags.c) */
+
+/* How a flag's value is stored at dst. Numbers must be whole (CLI_INT, CLI_U64) or
+ * finite (CLI_FLOAT, CLI_DOUBLE: nan, inf and overflows like 1e400 are refused), and
+ * within [lo, hi]. */
+typedef enum {
+    CLI_STR,    /* const char *: the value */
+    CLI_INT,    /* int */
+    CLI_U64,    /* uint64_t */
+    CLI_FLOAT,  /* float */
+    CLI_DOUBLE, /* double */
+    CLI_SET,    /* int set to lo; the flag takes no value */
+    CLI_CHOICE, /* int set to the value's index in choices, "a|b|c" */
+    CLI_LIST,   /* const char *[hi], repeatable; *n counts the values */
+    CLI_FN,     /* fn(cmd, flag, value, dst) stores it, or reports and returns the status */
+} cli_kind;
+typedef int (*cli_flag_fn)(const char *cmd, const char *flag, const char *value, void *dst);
+/* A table entry names the fields its kind uses; C makes the rest zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+typedef struct {
+    const char *name;
+    cli_kind kind;
+    void *dst;
+    double lo, hi;
+    const char *choices;
+    cli_flag_fn fn;
+    int *n;     /* when set, counts the times the flag is given (CLI_LIST: required) */
+} cli_flag;
+/* Parse argv by flags (ended by {NULL}). -h/--help prints help and returns -1. An argument
+ * that is not a flag goes to *pos (one at most; pos NULL: none taken). Otherwise 0, or 2
+ * after one line on stderr: "unknown flag 'X' (see headwise CMD --help)", "flag X needs a
+ * value", "flag X: 'V' is not an integer in [A, B]", ... */
+int cli_parse_flags(const char *cmd, int argc, char **argv, const cli_flag *flags,
+                    const char *help, const char **pos);
 /* s as a finite number (all of it); 0 on success. */
 int cli_number(const char *s, double *out);
 
-/* Load -m MODEL and its tokenizer (-z, else hw_tokenizer_load_for_model: the model's
- * folder or tokenizer.bin beside a checkpoint); non-zero on error (already reported). */
-int cli_load(const char *cmd, const char *model_path, const char *tok_path, hw_model **m,
-             hw_tokenizer **t);
-/* The tokenizer path hw_tokenizer_path_for_model gives ("" if too long); for the
- * scoring commands until they call hw_tokenizer_load_for_model. */
+/* ---------------------------------------------------------------- a model to run (load.c) */
 
-/* Head intervention flags shared by commands that run a model:
- *   --mask-uniform HEADS  --zero-output HEADS  --scale HEADS=S  --mean-ablate HEADS
- *   --mean-ref FILE (prompts, one per line, for --mean-ablate)  --phase both|prefill|decode
- * HEADS is "L.H[,L.H...]". cli_interventions_flag takes argv[*i] if it is one of
- * them (returns 1, or 2 on error, reported) and 0 if it is not; cli_interventions_add
- * then adds them to hooks once the model is loaded. */
-typedef struct cli_interventions cli_interventions;
-cli_interventions *cli_interventions_new(void);
-void cli_interventions_free(cli_interventions *iv);
-int cli_interventions_flag(cli_interventions *iv, const char *cmd, int argc, char **argv, int *i);
-int cli_interventions_add(cli_interventions *iv, const char *cmd, const hw_model *m,
-                          const hw_tokenizer *t, hw_hooks *hooks);
-const char *cli_interventions_help(void);
-hw_phase cli_interventions_phase(const cli_interventions *iv);   /* --phase */
-
-/* The flags of commands that run one prompt through a model: -m MODEL, -z TOKENIZER,
- * -p TEXT, -o OUT, --threads N and the intervention flags. cli_model_flag takes
- * argv[*i] if it is one of them (returns 1, or 2 on error, reported) and 0 if not. */
+/* The flags of the commands that run a model on a prompt: -m -z -p --threads and the
+ * head interventions (HEADS is "L.H[,L.H...]"; --scale takes HEADS=S). */
+#define CLI_MAX_EDITS 32
 typedef struct {
-    const char *model, *tokenizer, *prompt, *out;
-    long threads;
-    cli_interventions *iv;
+    const char *model, *tokenizer, *prompt, *out, *mean_ref;
+    int threads, phase;     /* phase: the hw_phase the interventions act in */
+    struct cli_edit {
+        int kind;           /* index in --mask-uniform, --zero-output, --scale, --mean-ablate */
+        const char *heads;
+        float scale;
+    } edit[CLI_MAX_EDITS];
+    int n_edit;
 } cli_model_flags;
-int cli_model_flag(cli_model_flags *f, const char *cmd, int argc, char **argv, int *i);
-/* A command's own flags: take argv[*i] (advancing *i past a value) and return 1, or 2
- * on a bad value (reported), or 0 when it is not one of them. */
-typedef int (*cli_flag_fn)(const char *cmd, int argc, char **argv, int *i, void *user);
-/* Parse the flags of a command that runs a model: `more`'s (asked first; may be NULL),
- * then cli_model_flag's. -h/--help prints help (and the intervention flags' if f->iv)
- * and returns -1; otherwise 0, or the exit status of a bad flag (reported). */
-int cli_parse(const char *cmd, int argc, char **argv, cli_model_flags *f, const char *help,
-              cli_flag_fn more, void *user);
+int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *model_flags);
+#define CLI_LOAD_FLAGS(f) {"-m", CLI_STR, &(f)->model}, {"-z", CLI_STR, &(f)->tokenizer}
+#define CLI_MODEL_FLAGS(f)                                                                        \
+    CLI_LOAD_FLAGS(f), {"-p", CLI_STR, &(f)->prompt},                                             \
+    {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \
+    {"--phase", CLI_CHOICE, &(f)->phase, .choices = "both|prefill|decode"},                       \
+    {"--mask-uniform", CLI_FN, (f), .fn = cli_edit_flag}, {"--zero-output", CLI_FN, (f), .fn = cli_edit_flag}, \
+    {"--scale", CLI_FN, (f), .fn = cli_edit_flag}, {"--mean-ablate", CLI_FN, (f), .fn = cli_edit_flag}
+#define CLI_EDITS_HELP                                                                             \
+    "  --mask-uniform HEADS   heads attend uniformly (pre-softmax scores set to 0)\n"              \
+    "  --zero-output HEADS    heads' outputs (z) set to 0\n"                                       \
+    "  --scale HEADS=S        heads' outputs (equivalently values) times S\n"                      \
+    "  --mean-ablate HEADS    heads' outputs replaced by their mean over --mean-ref\n"             \
+    "  --mean-ref FILE        reference prompts for --mean-ablate, one per line (a prompts\n"      \
+    "                         file: '#' comments, \\n for a newline, text after a tab unused)\n"   \
+    "  --phase P              when interventions act: both (default), prefill, decode\n"           \
+    "  HEADS is LAYER.HEAD[,LAYER.HEAD...], query-head indices from 0\n"
 
-/* What a command that runs a model holds: the model, its tokenizer, hooks with the
- * capture (if any) and then the intervention flags' edits, and the -p prompt's tokens
- * (with BOS) with room for `extra` + 1 more. */
+/* A model, its tokenizer, hooks (a capture, then the interventions' edits), the mean z
+ * --mean-ablate reads (kept for the hooks' lifetime) and the -p prompt's tokens (with
+ * BOS; T + extra + 1 ints). */
 typedef struct {
     hw_model *m;
     hw_tokenizer *t;
     hw_hooks *hooks;
-    int *tok, T;            /* (T + extra + 1) */
+    float *mean_z;
+    int *tok, T;
 } cli_session;
-/* Set --threads, load, add cap (NULL: none) and f->iv to the hooks, encode f->prompt
- * (if given) and check that it and `extra` new tokens fit the context. Non-zero on
- * error (reported; s is then closed). */
-int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra,
-             cli_session *s);
+/* Set --threads, load -m and its tokenizer (-z, else hw_tokenizer_load_for_model) when
+ * want_tok or -z. Non-zero on error (reported). */
+int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_session *s);
+/* cli_load with the tokenizer, then hooks with cap (NULL: none) and the interventions, and
+ * the prompt (if any) encoded, checked to fit the context with `extra` new tokens. */
+int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra, cli_session *s);
 void cli_close(cli_session *s);
+
+/* ---------------------------------------------------------------- scoring commands (flags.c) */
+
+/* A head-score file as a table of (score, trials): each head's mean, or its column-th
+ * value (0 where it has fewer) with column >= 0, and its number of values; t->values is
+ * malloc'd. Non-zero when out of memory (reported). */
+int score_trials_table(const char *cmd, const hw_head_scores *s, int column, hw_head_table *t);
+/* Print the top n (all if n <= 0) heads of t by its rank column to stdout. */
+void score_table_print(const hw_head_table *t, int ascending, int n);
+/* Check output paths (NULL ones skipped) before a long run: parents made, writable;
+ * non-zero on error (reported). */
+int score_outputs_ok(const char *cmd, const char *const *paths, int n);
+
+/* The synthetic-task flags of score retrieval, score attribution, mask-test and sweep,
+ * into an hw_task_eval_params (its name stays NULL without --task). */
+#define SCORE_TASK_FLAGS(t)                                                                    \
+    {"--task", CLI_STR, &(t)->name}, {"--task-seed", CLI_U64, &(t)->seed, 0, 0x1p62},          \
+    {"--samples", CLI_INT, &(t)->samples, 1, 1000000}, {"--task-depth", CLI_FLOAT, &(t)->depth, -1, 1}, \
+    {"--task-symbols", CLI_INT, &(t)->n_symbols, 1, 1 << 20}
+#define SCORE_TASK_HELP                                                                        \
+    "  --samples N --task-seed S --task-depth X --task-symbols N   with --task: samples\n"     \
+    "                  (default 100), their stream (default 12345), retrieval's needle depth\n" \
+    "                  in [0, 1] (default random), the task's symbols (default: its own)\n"
+
+/* The needle-in-a-haystack flags of score retrieval and mask-test, into an hw_niah_params
+ * (its haystack_paths must then point at hay); *given counts them but --haystack. */
+#define SCORE_MAX_HAYSTACKS 64
+int score_lengths_flag(const char *cmd, const char *flag, const char *value, void *niah_params);
+#define SCORE_NIAH_FLAGS(np, hay, given)                                                              \
+    {"--needles", CLI_STR, &(np)->needles_path, .n = (given)},                                        \
+    {"--template", CLI_STR, &(np)->template_text, .n = (given)},                                      \
+    {"--depths", CLI_INT, &(np)->n_depths, 1, 1000, .n = (given)},                                    \
+    {"--buffer", CLI_INT, &(np)->buffer, 0, 1 << 24, .n = (given)},                                   \
+    {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)},                                  \
+    {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)},                              \
+    {"--haystack", CLI_LIST, (hay), 0, SCORE_MAX_HAYSTACKS, .n = &(np)->n_haystacks}
 
 #endif

@@ -7,8 +7,6 @@
  * one new token; either is said once on stderr. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 static const char help[] =
@@ -20,28 +18,9 @@ static const char help[] =
     "  -p PROMPT     text to continue (default: empty, start from BOS)\n"
     "  -n STEPS      positions to run, prompt included; 0: the whole context (default 256;\n"
     "                capped at the context, raised to the prompt's length, said on stderr)\n"
-    "  -t TEMP       temperature; 0 is greedy (default 1.0)\n"
-    "  --top-p P     nucleus sampling threshold in (0, 1] (default 0.9)\n"
-    "  -s SEED       random seed (default: from the clock)\n"
-    "  --threads N   threads (default: all cores)\n";
-
-typedef struct {
-    long steps, seed;
-    double temp, top_p;
-} gen_opts;
-
-static int gen_flag(const char *cmd, int argc, char **argv, int *i, void *user) {
-    gen_opts *g = user;
-    const char *a = argv[*i];
-    int bad;
-    if (!strcmp(a, "-o")) return cli_usage_error(cmd, "unknown flag '-o' (see headwise generate --help)");
-    if (!strcmp(a, "-n")) bad = cli_int(cmd, argc, argv, i, 0, 1L << 30, &g->steps);
-    else if (!strcmp(a, "-t")) bad = cli_float(cmd, argc, argv, i, 0, 100, &g->temp);
-    else if (!strcmp(a, "--top-p")) bad = cli_float(cmd, argc, argv, i, 1e-9, 1, &g->top_p);
-    else if (!strcmp(a, "-s")) bad = cli_int(cmd, argc, argv, i, 0, 0x7fffffffL, &g->seed);
-    else return 0;
-    return bad ? 2 : 1;
-}
+    "  -t TEMP       temperature, 0 greedy (default 1.0); --top-p P  nucleus threshold in\n"
+    "                (0, 1] (default 0.9); -s SEED  random seed (default: from the clock)\n"
+    "  --threads N   threads (default: all cores)\n" CLI_EDITS_HELP;
 
 /* Pieces are printed as they come; a lone ASCII control byte (other than
  * whitespace) is dropped so raw byte tokens cannot garble a terminal. */
@@ -54,44 +33,41 @@ static int print_piece(const char *piece, size_t len, void *user) {
     return 0;
 }
 
-static int generate(const char *cmd, const cli_session *s, const gen_opts *g, const char *prompt) {
+static int generate(const char *cmd, const cli_session *s, hw_generate_params p, int seed, const char *prompt) {
     const int n_ctx = hw_model_config(s->m)->n_ctx;
-    if (g->steps > n_ctx)
-        cli_warn(cmd, "-n %ld is more than the context: running %d positions", g->steps, n_ctx);
-    else if (g->steps > 0 && g->steps < s->T)
-        cli_warn(cmd, "-n %ld is less than the prompt's %d tokens: running %d positions (one new "
-                 "token)", g->steps, s->T, s->T);
-    hw_generate_params p = hw_generate_params_default();
-    p.n_steps = (int)g->steps;
-    p.sampler.temperature = (float)g->temp;
-    p.sampler.top_p = (float)g->top_p;
-    p.sampler.seed = g->seed >= 0 ? (uint64_t)g->seed : (uint64_t)time(NULL);
+    if (p.n_steps > n_ctx)
+        cli_warn(cmd, "-n %d is more than the context: running %d positions", p.n_steps, n_ctx);
+    else if (p.n_steps > 0 && p.n_steps < s->T)
+        cli_warn(cmd, "-n %d is less than the prompt's %d tokens: running %d positions (one new "
+                 "token)", p.n_steps, s->T, s->T);
+    p.sampler.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
     p.hooks = s->hooks;
     long n_generated = 0;
     double t0 = cli_now();
     hw_status st = hw_generate(s->m, s->t, prompt, p, print_piece, &n_generated);
     double secs = cli_now() - t0;
-    if (st != HW_OK) {
-        fflush(stdout);
-        return cli_error(cmd, "%s", hw_last_error());
-    }
+    fflush(stdout);
+    if (st != HW_OK) return cli_error(cmd, "%s", hw_last_error());
     printf("\n");
     fflush(stdout);
     if (n_generated > 0 && secs > 0)
-        fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs,
-                (double)n_generated / secs);
+        fprintf(stderr, "%ld pieces in %.2f s, %.1f tok/s\n", n_generated, secs, (double)n_generated / secs);
     return 0;
 }
 
 int cmd_generate(int argc, char **argv) {
     const char *cmd = "generate";
-    gen_opts g = {.steps = 256, .seed = -1, .temp = 1.0, .top_p = 0.9};
-    cli_model_flags f = {.prompt = "", .iv = cli_interventions_new()};
+    hw_generate_params p = hw_generate_params_default();
+    int seed = -1;
+    cli_model_flags f = {.prompt = ""};   /* hw_generate_params_default: -n 256, -t 1, --top-p 0.9 */
+    const cli_flag flags[] = {
+        CLI_MODEL_FLAGS(&f), {"-n", CLI_INT, &p.n_steps, 0, 1 << 30},
+        {"-t", CLI_FLOAT, &p.sampler.temperature, 0, 100}, {"--top-p", CLI_FLOAT, &p.sampler.top_p, 1e-9, 1},
+        {"-s", CLI_INT, &seed, 0, 0x7fffffff}, {NULL}};
     cli_session s = {0};
-    int rc = cli_parse(cmd, argc, argv, &f, help, gen_flag, &g);
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (!rc) rc = cli_open(cmd, &f, NULL, 0, &s);
-    if (!rc) rc = generate(cmd, &s, &g, f.prompt);
+    if (!rc) rc = generate(cmd, &s, p, seed, f.prompt);
     cli_close(&s);
-    cli_interventions_free(f.iv);
     return rc < 0 ? 0 : rc;
 }

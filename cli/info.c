@@ -1,23 +1,13 @@
 /* info.c: `headwise info`: what a model file holds. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <string.h>
-
 static const char help[] = "usage: headwise info -m MODEL\n";
 
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info", *model_path = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(help, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "-m")) {
-            if (cli_value(cmd, argc, argv, &i, &model_path)) return 2;
-        } else {
-            return cli_usage_error(cmd, "unknown flag '%s' (see headwise info --help)", argv[i]);
-        }
-    }
+    const cli_flag flags[] = {{"-m", CLI_STR, &model_path}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
     hw_model *m = hw_model_load(model_path);
     if (!m) return cli_error(cmd, "%s", hw_last_error());

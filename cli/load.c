@@ -1,51 +1,90 @@
-/* load.c: a model, its tokenizer, hooks and prompt, as every command that runs a model
- * finds them, and the flags they share. */
+/* load.c: a model, its tokenizer, hooks (the head intervention flags) and prompt, as every
+ * command that runs a model finds them. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <float.h>
+#include <math.h>
 
-int cli_load(const char *cmd, const char *model_path, const char *tok_path, hw_model **m,
-             hw_tokenizer **t) {
-    *t = NULL;
-    if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
-    if (!(*m = hw_model_load(model_path))) return cli_error(cmd, "%s", hw_last_error());
-    int V = hw_model_config(*m)->vocab_size;
-    if ((*t = tok_path ? hw_tokenizer_load(tok_path, V) : hw_tokenizer_load_for_model(model_path, V)))
+int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_session *s) {
+    *s = (cli_session){0};
+    if (f->threads > 0) hw_set_threads(f->threads);
+    if (!f->model) return cli_usage_error(cmd, "no model: give -m MODEL");
+    if (!(s->m = hw_model_load(f->model))) return cli_error(cmd, "%s", hw_last_error());
+    if (!want_tok && !f->tokenizer) return 0;
+    int V = hw_model_config(s->m)->vocab_size;
+    if ((s->t = f->tokenizer ? hw_tokenizer_load(f->tokenizer, V) : hw_tokenizer_load_for_model(f->model, V)))
         return 0;
-    int rc = cli_error(cmd, "%s%s", hw_last_error(), tok_path ? "" : " (give the tokenizer with -z)");
-    hw_model_free(*m);
-    *m = NULL;
+    int rc = cli_error(cmd, "%s%s", hw_last_error(), f->tokenizer ? "" : " (give the tokenizer with -z)");
+    cli_close(s);
     return rc;
 }
 
-int cli_model_flag(cli_model_flags *f, const char *cmd, int argc, char **argv, int *i) {
-    const char *a = argv[*i];
-    int r = f->iv ? cli_interventions_flag(f->iv, cmd, argc, argv, i) : 0;
-    if (r) return r;
-    if (!strcmp(a, "-m")) r = cli_value(cmd, argc, argv, i, &f->model);
-    else if (!strcmp(a, "-z")) r = cli_value(cmd, argc, argv, i, &f->tokenizer);
-    else if (!strcmp(a, "-p")) r = cli_value(cmd, argc, argv, i, &f->prompt);
-    else if (!strcmp(a, "-o")) r = cli_value(cmd, argc, argv, i, &f->out);
-    else if (!strcmp(a, "--threads")) r = cli_int(cmd, argc, argv, i, 1, 1024, &f->threads);
-    else return 0;
-    return r ? 2 : 1;
+enum { EDIT_MASK, EDIT_ZERO, EDIT_SCALE, EDIT_MEAN };
+#define MAX_HEADS 4096
+#define MAX_LIST 4096 /* bytes of one intervention's head list */
+
+int cli_edit_flag(const char *cmd, const char *flag, const char *v, void *model_flags) {
+    static const char *const flags[] = {"--mask-uniform", "--zero-output", "--scale", "--mean-ablate"};
+    cli_model_flags *f = model_flags;
+    int kind = 0;
+    double s = 1;
+    while (strcmp(flag, flags[kind])) kind++;
+    if (f->n_edit == CLI_MAX_EDITS) return cli_usage_error(cmd, "more than %d interventions", CLI_MAX_EDITS);
+    /* cli_edits_add copies the list into a buffer of MAX_LIST bytes. */
+    if (strlen(v) >= MAX_LIST)
+        return cli_usage_error(cmd, "%s: a head list of %zu bytes (at most %d)", flag, strlen(v), MAX_LIST - 1);
+    const char *eq = strrchr(v, '=');
+    if (kind == EDIT_SCALE && (!eq || cli_number(eq + 1, &s)))
+        return cli_usage_error(cmd, "--scale: '%s' is not HEADS=S with S a finite number (e.g. 4.2=2.0)", v);
+    /* A double past float's range would become inf in the hooks. */
+    if (fabs(s) > FLT_MAX) return cli_usage_error(cmd, "--scale: %s is out of range", eq + 1);
+    f->edit[f->n_edit++] = (struct cli_edit){kind, v, (float)s};
+    return 0;
 }
 
-int cli_parse(const char *cmd, int argc, char **argv, cli_model_flags *f, const char *help,
-              cli_flag_fn more, void *user) {
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(help, stdout);
-            if (f->iv) fputs(cli_interventions_help(), stdout);
-            return -1;
-        }
-        int r = more ? more(cmd, argc, argv, &i, user) : 0;
-        if (!r) r = cli_model_flag(f, cmd, argc, argv, &i);
-        if (r == 2) return 2;
-        if (!r) return cli_usage_error(cmd, "unknown flag '%s' (see headwise %s --help)", a, cmd);
+/* mean z over the prompts of --mean-ref (a prompts file, hw_prompts_read) into s->mean_z. */
+static int mean_from_file(const char *cmd, const char *path, cli_session *s) {
+    if (!path) return cli_usage_error(cmd, "--mean-ablate needs --mean-ref FILE");
+    hw_prompts *ps = hw_prompts_read(path, 0);
+    if (!ps) return cli_error(cmd, "%s", hw_last_error());
+    const hw_config *cfg = hw_model_config(s->m);
+    int n = hw_prompts_count(ps), rc = 0;
+    int **seqs = calloc((size_t)n, sizeof *seqs + sizeof(int)), *lens = seqs ? (int *)(seqs + n) : NULL;
+    if (!seqs) rc = cli_error(cmd, "out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        lens[i] = hw_tokenizer_encode_alloc(s->t, hw_prompts_text(ps, i), HW_TOK_BOS, &seqs[i]);
+        if (lens[i] < 0) rc = cli_error(cmd, "%s: %s", path, hw_last_error());
+        else if (lens[i] == 0 || lens[i] > cfg->n_ctx)
+            rc = cli_error(cmd, "%s: prompt %d of %d tokens does not fit the context (%d)", path, i + 1,
+                           lens[i], cfg->n_ctx);
+    }
+    if (!rc && !(s->mean_z = malloc(sizeof(float) * cfg->n_layer * cfg->n_head * cfg->head_dim)))
+        rc = cli_error(cmd, "out of memory");
+    if (!rc && hw_mean_z(s->m, (const int *const *)seqs, lens, n, s->mean_z) != HW_OK)
+        rc = cli_error(cmd, "mean z: %s", hw_last_error());
+    for (int i = 0; seqs && i < n; i++) free(seqs[i]);
+    free(seqs);
+    hw_prompts_free(ps);
+    return rc;
+}
+
+/* The interventions' edits added to s->hooks. */
+static int edits_add(const char *cmd, const cli_model_flags *f, cli_session *s) {
+    static hw_head heads[MAX_HEADS];
+    const hw_phase ph = (hw_phase)f->phase;
+    for (int e = 0; e < f->n_edit; e++) {
+        char list[MAX_LIST];
+        snprintf(list, sizeof list, "%s", f->edit[e].heads);
+        if (f->edit[e].kind == EDIT_SCALE) *strrchr(list, '=') = 0;
+        int n = hw_heads_parse(s->m, list, heads, MAX_HEADS), rc;
+        if (n < 0) return cli_usage_error(cmd, "%s", hw_last_error());
+        if (f->edit[e].kind == EDIT_MEAN && !s->mean_z && (rc = mean_from_file(cmd, f->mean_ref, s))) return rc;
+        hw_status st = f->edit[e].kind == EDIT_MASK   ? hw_hooks_mask_uniform(s->hooks, heads, n, ph)
+                       : f->edit[e].kind == EDIT_ZERO ? hw_hooks_zero_output(s->hooks, heads, n, ph)
+                       : f->edit[e].kind == EDIT_SCALE
+                           ? hw_hooks_scale(s->hooks, heads, n, f->edit[e].scale, ph)
+                           : hw_hooks_mean_ablate(s->hooks, heads, n, s->mean_z, ph);
+        if (st != HW_OK) return cli_error(cmd, "%s", hw_last_error());
     }
     return 0;
 }
@@ -67,15 +106,12 @@ static int encode(const char *cmd, const char *prompt, int extra, cli_session *s
     return 0;
 }
 
-int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra,
-             cli_session *s) {
-    *s = (cli_session){0};
-    if (f->threads > 0) hw_set_threads((int)f->threads);
-    int rc = cli_load(cmd, f->model, f->tokenizer, &s->m, &s->t);
-    if (!rc && !(s->hooks = hw_hooks_new())) rc = cli_error(cmd, "out of memory");
-    if (!rc && cap && hw_hooks_add_capture(s->hooks, cap) != HW_OK)
-        rc = cli_error(cmd, "%s", hw_last_error());
-    if (!rc && f->iv) rc = cli_interventions_add(f->iv, cmd, s->m, s->t, s->hooks);
+int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int extra, cli_session *s) {
+    int rc = cli_load(cmd, f, 1, s);
+    if (rc) return rc;
+    if (!(s->hooks = hw_hooks_new())) rc = cli_error(cmd, "out of memory");
+    if (!rc && cap && hw_hooks_add_capture(s->hooks, cap) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
+    if (!rc) rc = edits_add(cmd, f, s);
     if (!rc && f->prompt) rc = encode(cmd, f->prompt, extra, s);
     if (rc) cli_close(s);
     return rc;
@@ -83,6 +119,7 @@ int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int ext
 
 void cli_close(cli_session *s) {
     free(s->tok);
+    free(s->mean_z);
     hw_hooks_free(s->hooks);
     hw_tokenizer_free(s->t);
     hw_model_free(s->m);

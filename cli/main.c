@@ -1,21 +1,14 @@
-/* main.c: `headwise <command> ...`: dispatch to one file per command. */
+/* main.c: `headwise <command> ...` (and `headwise score KIND ...`): dispatch to one file
+ * per command. */
 #include "cli.h"
-#include "score_common.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: headwise <command> [flags]\n"
-    "\n"
-    "commands:\n"
-    "  generate  -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP] [--top-p P] [-s SEED]\n"
-    "            [--threads N] [--mask-uniform L.H,..] ...   generate text, heads edited or not\n"
+    "usage: headwise <command> [flags]   (headwise <command> --help for its flags)\n"
+    "  generate  -m MODEL [-p PROMPT] ...  text, heads edited or not\n"
     "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
-    "  run       -m MODEL -p TEXT [--capture HOOK ...] [--mask-uniform L.H,..] [--scale L.H=S]\n"
-    "            [-o DIR]         one prompt with captures and head interventions\n"
+    "  run       -m MODEL -p TEXT [--capture HOOK ...] [interventions] [-o DIR]  one prompt\n"
     "  patterns  -m MODEL -p TEXT -o DIR   every head's attention pattern (.npy + HTML)\n"
     "  score     KIND -m MODEL    head scores: retrieval, echo-induction, successor,\n"
     "            attribution, dla\n"
@@ -23,9 +16,34 @@ static const char usage[] =
     "  mask-test -m MODEL --scores FILE  task accuracy with the top-K heads masked vs K random\n"
     "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
     "  train     TASK -o DIR      train a model on a synthetic task; writes a Hugging Face folder\n"
-    "  organism  TASK -o DIR      train the default model organism of a task and score it\n"
-    "\n"
-    "Run `headwise <command> --help` for a command's flags.\n";
+    "  organism  TASK -o DIR      train the default model organism of a task and score it\n";
+
+static const char score_help[] =
+    "usage: headwise score KIND -m MODEL [flags]   (headwise score KIND --help for flags)\n"
+    "  retrieval       Retrieval Head score from needle-in-a-haystack trials (methods.md 1)\n"
+    "  echo-induction  RazorAttention's echo and induction heads (methods.md 3.1)\n"
+    "  successor       successor heads from OV logits over ordinal tasks (methods.md 5)\n"
+    "  attribution     memory vs in-context heads: per-head logit difference (methods.md 6)\n"
+    "  dla             direct logit attribution of every head and MLP (methods.md 9)\n";
+
+typedef struct { const char *name; int (*fn)(int argc, char **argv); } command;
+
+/* argv[0] among commands (n of them): its status, or -1 when there is none of that name. */
+static int dispatch(const command *commands, int n, int argc, char **argv) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(argv[0], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    return -1;
+}
+
+static int cmd_score(int argc, char **argv) {
+    static const command kinds[] = {
+        {"echo-induction", cmd_score_echo_induction}, {"retrieval", cmd_score_retrieval},
+        {"successor", cmd_score_successor}, {"attribution", cmd_score_attribution}, {"dla", cmd_score_dla}};
+    if (argc < 1) return fputs(score_help, stderr), 2;
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) return fputs(score_help, stdout), 0;
+    int rc = dispatch(kinds, sizeof kinds / sizeof *kinds, argc, argv);
+    return rc >= 0 ? rc : cli_usage_error("score", "unknown kind '%s' (try: headwise score --help)", argv[0]);
+}
 
 int main(int argc, char **argv) {
     /* Idle threads that spin starve everything else on a shared machine. libgomp
@@ -41,17 +59,12 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 2, argv + 2);
-    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
-    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(cmd, "patterns")) return cmd_patterns(argc - 2, argv + 2);
-    if (!strcmp(cmd, "score")) return cmd_score(argc - 2, argv + 2);
-    if (!strcmp(cmd, "heads")) return cmd_heads(argc - 2, argv + 2);
-    if (!strcmp(cmd, "mask-test")) return cmd_mask_test(argc - 2, argv + 2);
-    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "organism")) return cmd_organism(argc - 2, argv + 2);
-    fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", cmd);
+    static const command commands[] = {
+        {"generate", cmd_generate}, {"info", cmd_info}, {"run", cmd_run}, {"patterns", cmd_patterns},
+        {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
+        {"train", cmd_train}, {"organism", cmd_organism}};
+    int rc = dispatch(commands, sizeof commands / sizeof *commands, argc - 1, argv + 1);
+    if (rc >= 0) return rc;
+    fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", argv[1]);
     return 2;
 }

@@ -1,25 +1,18 @@
 /* score_attribution.c: `headwise score attribution` (methods.md section 6: memory vs
  * in-context heads, hw_attribution_run) and `headwise score dla` (section 9: direct
  * logit attribution, hw_dla_run). */
-#include "score_common.h"
+#include "cli.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* ------------------------------------------------------------------ attribution */
 
 static const char help_attr[] =
     "usage: headwise score attribution -m MODEL [-z TOKENIZER] --prompts FILE [flags]\n"
-    "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer (e.g.\n"
-    "                  'The capital of Poland is London. The capital of Poland is<TAB>Warsaw<TAB>London')\n"
-    "  --task recall   instead of --prompts: the recall task's counterfactual held-out\n"
-    "                  samples (--samples N, --task-seed S); the in-context answer is the\n"
-    "                  stated attribute, the memorized one the model's answer to the plain\n"
-    "                  query '<bos> s is'\n"
+    "  --prompts FILE  TSV lines: prompt<TAB>memorized answer<TAB>in-context answer\n"
+    "  --task recall   instead: the recall task's counterfactual held-out samples; in-context\n"
+    "                  = the stated attribute, memorized = the model's answer to '<bos> s is'\n"
+    SCORE_TASK_HELP
     "  -o FILE         per head: raw, scaled (mean over prompts of logit(memorized) -\n"
-    "                  logit(in-context) through that head; scaled holds the final norm fixed);\n"
+    "                  logit(in-context) through it; scaled holds the final norm fixed);\n"
     "                  .json {\"L-H\": [raw, scaled]} or .tsv; atomic\n"
     "  --top N         rows of each ranked table on stdout (default 10; 0: all)\n"
     "Memory heads score high, in-context heads low (most negative).\n";
@@ -31,77 +24,51 @@ static void print_attribution(const hw_attribution_result *r, int top) {
     printf("# attribution over %d prompts: greedy next token is the in-context answer in %.6f, "
            "the memorized one in %.6f\n", in.n_prompts, in.in_context_rate, in.memorized_rate);
     printf("# memory heads (highest scaled logit(memorized) - logit(in-context)):\n");
-    score_head_table_print(tab, 0, top);
+    score_table_print(tab, 0, top);
     printf("# in-context heads (lowest):\n");
-    score_head_table_print(tab, 1, top);
-}
-
-/* Load, read the prompts if any, run, print, write. */
-static int run_attribution(const char *cmd, const char *model_path, const char *tok_path,
-                           const char *prompts_path, const char *out, int top, hw_attribution_params *p) {
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
-    hw_prompts *ps = prompts_path ? hw_prompts_read(prompts_path, 2) : NULL;
-    hw_attribution_result *r = NULL;
-    int rc = 1;
-    p->prompts = ps;
-    if ((prompts_path && !ps) || hw_attribution_run(m, t, p, score_progress_counted, (void *)cmd, &r)) {
-        score_progress_done();
-        cli_error(cmd, "%s", hw_last_error());
-    } else {
-        score_progress_done();
-        print_attribution(r, top);
-        rc = out && hw_attribution_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
-    }
-    hw_attribution_free(r);
-    hw_prompts_free(ps);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
-    return rc;
+    score_table_print(tab, 1, top);
 }
 
 int cmd_score_attribution(int argc, char **argv) {
-    const char *cmd = "score attribution", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *prompts_path = NULL;
-    long top = 10;
-    hw_task_eval_params topt = hw_task_eval_params_default();
-    topt.name = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0, tr = score_task_flag(&topt, cmd, argc, argv, &i);
-        if (tr < 0) return 2;
-        if (tr) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_attr, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--prompts")) bad = cli_value(cmd, argc, argv, &i, &prompts_path);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score attribution --help)", a);
-        if (bad) return 2;
-    }
-    if (!prompts_path == !topt.name)
+    const char *cmd = "score attribution", *out = NULL, *prompts_path = NULL;
+    int top = 10;
+    cli_model_flags f = {0};
+    hw_task_eval_params task = hw_task_eval_params_default();
+    task.name = NULL;
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts_path},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, SCORE_TASK_FLAGS(&task), {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help_attr, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!prompts_path == !task.name)
         return cli_usage_error(cmd, "give --prompts FILE (prompt, memorized, in-context) or --task recall");
-    if (topt.name && strcmp(topt.name, "recall")) return cli_usage_error(cmd, "--task must be recall");
+    if (task.name && strcmp(task.name, "recall")) return cli_usage_error(cmd, "--task must be recall");
     hw_attribution_params p = hw_attribution_params_default();
-    p.task = topt.name;
-    p.samples = topt.samples;
-    p.task_seed = topt.seed;
-    p.task_symbols = topt.n_symbols;
-    if (score_outputs_ok(cmd, &out, 1)) return 1;
-    return run_attribution(cmd, model_path, tok_path, prompts_path, out, (int)top, &p);
+    p.task = task.name;
+    p.samples = task.samples;
+    p.task_seed = task.seed;
+    p.task_symbols = task.n_symbols;
+    cli_session s;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
+    hw_prompts *ps = prompts_path ? hw_prompts_read(prompts_path, 2) : NULL;
+    hw_attribution_result *r = NULL;
+    p.prompts = ps;
+    rc = (prompts_path && !ps) || hw_attribution_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
+    cli_progress_done();
+    if (!rc) print_attribution(r, top);
+    if (rc || (out && hw_attribution_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());
+    hw_attribution_free(r);
+    hw_prompts_free(ps);
+    cli_close(&s);
+    return rc;
 }
-
-/* ------------------------------------------------------------------ dla */
 
 static const char help_dla[] =
     "usage: headwise score dla -m MODEL [-z TOKENIZER] -p PROMPT --target TOKEN [flags]\n"
     "  --target TEXT   the answer whose logit is attributed (its first token)\n"
-    "  --minus TEXT    subtract this answer's logit (repeatable: the mean of them), e.g. the\n"
-    "                  other option labels\n"
-    "  --raw           the raw unembedding direction (default: the final norm's scale on the\n"
-    "                  full residual held fixed, so the parts add up to the logit difference)\n"
+    "  --minus TEXT    subtract this answer's logit (repeatable: their mean)\n"
+    "  --raw           the raw unembedding (default: the final norm's scale on the full\n"
+    "                  residual held fixed, so the parts add up to the logit difference)\n"
     "  -o FILE         every component (.json or .tsv), atomically\n"
     "  --top N         rows on stdout (default 20; 0: all)\n"
     "Components: embed, each head L.H, each layer's attention output bias L.bias, each MLP\n"
@@ -147,41 +114,25 @@ static void print_dla(const hw_dla_result *r, int top) {
 }
 
 int cmd_score_dla(int argc, char **argv) {
-    const char *cmd = "score dla", *model_path = NULL, *tok_path = NULL, *out = NULL, *minus[64];
+    const char *cmd = "score dla", *out = NULL, *minus[64];
+    int top = 20;
+    cli_model_flags f = {0};
     hw_dla_params p = hw_dla_params_default();
-    long top = 20;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help_dla, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "-p")) bad = cli_value(cmd, argc, argv, &i, &p.prompt);
-        else if (!strcmp(a, "--target")) bad = cli_value(cmd, argc, argv, &i, &p.target);
-        else if (!strcmp(a, "--minus")) {
-            if (p.n_minus == 64) return cli_usage_error(cmd, "at most 64 --minus");
-            bad = cli_value(cmd, argc, argv, &i, &minus[p.n_minus++]);
-        } else if (!strcmp(a, "--raw")) p.raw = 1;
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score dla --help)", a);
-        if (bad) return 2;
-    }
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"-p", CLI_STR, &p.prompt}, {"--target", CLI_STR, &p.target},
+        {"--minus", CLI_LIST, minus, 0, 64, .n = &p.n_minus}, {"--raw", CLI_SET, &p.raw, 1},
+        {"--top", CLI_INT, &top, 0, 1 << 30}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help_dla, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
     if (!p.prompt || !p.target) return cli_usage_error(cmd, "give -p PROMPT and --target TOKEN");
     p.minus = minus;
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_outputs_ok(cmd, &out, 1) || score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
+    cli_session s;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_dla_result *r = NULL;
-    int rc = 1;
-    if (hw_dla_run(m, t, &p, NULL, NULL, &r)) {
-        cli_error(cmd, "%s", hw_last_error());
-    } else {
-        print_dla(r, (int)top);
-        rc = out && hw_dla_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
-    }
+    rc = hw_dla_run(s.m, s.t, &p, NULL, NULL, &r) ? 1 : 0;
+    if (!rc) print_dla(r, top);
+    if (rc || (out && hw_dla_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());
     hw_dla_free(r);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

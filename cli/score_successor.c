@@ -1,12 +1,6 @@
-/* score_successor.c: `headwise score successor`: successor heads (methods.md section 5,
- * hw_successor_run): for every head, the OV circuit applied to each ordinal token's
- * effective embedding, logits restricted to that task's tokens, and the fraction of
- * consecutive pairs whose argmax is the successor, pooled over tasks. Weights only. */
-#include "score_common.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+/* score_successor.c: `headwise score successor`: successor heads from OV logits over
+ * ordinal tasks (methods.md section 5), hw_successor_run. Weights only. */
+#include "cli.h"
 
 static const char help[] =
     "usage: headwise score successor -m MODEL [-z TOKENIZER] [flags]\n"
@@ -21,14 +15,11 @@ static const char help[] =
     "Items are single tokens with a leading space (or, failing that, as written); items that\n"
     "are not one token are skipped, and only pairs of consecutive items both kept count.\n";
 
-/* The tasks (a file's or the default ones), each's usable items and pairs on stderr. */
+/* The tasks (a file's or the default ones; NULL on error), each's usable items and pairs
+ * on stderr. */
 static hw_successor_tasks *load_tasks(const char *cmd, const hw_tokenizer *t, const char *path) {
     hw_successor_tasks *ts = path ? hw_successor_tasks_read(t, path) : hw_successor_tasks_default(t);
-    if (!ts) {
-        cli_error(cmd, "%s", hw_last_error());
-        return NULL;
-    }
-    for (int k = 0; k < hw_successor_tasks_count(ts); k++) {
+    for (int k = 0; ts && k < hw_successor_tasks_count(ts); k++) {
         hw_successor_task_info ti;
         hw_successor_tasks_get(ts, k, &ti);
         fprintf(stderr, "headwise %s: task %s: %d of %d items are single tokens, %d pairs\n", cmd,
@@ -38,47 +29,35 @@ static hw_successor_tasks *load_tasks(const char *cmd, const hw_tokenizer *t, co
 }
 
 int cmd_score_successor(int argc, char **argv) {
-    const char *cmd = "score successor", *model_path = NULL, *tok_path = NULL, *out = NULL,
-               *tasks_path = NULL, *emb = "mlp0";
-    long top = 20;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(help, stdout), 0;
-        else if (!strcmp(a, "-m")) bad = cli_value(cmd, argc, argv, &i, &model_path);
-        else if (!strcmp(a, "-z")) bad = cli_value(cmd, argc, argv, &i, &tok_path);
-        else if (!strcmp(a, "-o")) bad = cli_value(cmd, argc, argv, &i, &out);
-        else if (!strcmp(a, "--tasks")) bad = cli_value(cmd, argc, argv, &i, &tasks_path);
-        else if (!strcmp(a, "--embedding")) bad = cli_value(cmd, argc, argv, &i, &emb);
-        else if (!strcmp(a, "--top")) bad = cli_int(cmd, argc, argv, &i, 0, 1 << 30, &top);
-        else return cli_usage_error(cmd, "unknown flag '%s' (see headwise score successor --help)", a);
-        if (bad) return 2;
-    }
+    const char *cmd = "score successor", *out = NULL, *tasks_path = NULL;
+    int top = 20;
+    cli_model_flags f = {0};
     hw_successor_params p = hw_successor_params_default();
-    p.embedding = !strcmp(emb, "mlp0") ? 0 : !strcmp(emb, "block0") ? 1 : -1;
-    if (p.embedding < 0) return cli_usage_error(cmd, "--embedding must be mlp0 or block0, not '%s'", emb);
-    hw_model *m;
-    hw_tokenizer *t;
-    if (score_outputs_ok(cmd, &out, 1) || score_load(cmd, model_path, tok_path, 1, &m, &t)) return 1;
-    hw_successor_tasks *ts = load_tasks(cmd, t, tasks_path);
+    const cli_flag flags[] = {
+        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--tasks", CLI_STR, &tasks_path},
+        {"--top", CLI_INT, &top, 0, 1 << 30},
+        {"--embedding", CLI_CHOICE, &p.embedding, .choices = "mlp0|block0"}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
+    cli_session s;
+    if (rc) return rc < 0 ? 0 : rc;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
+    hw_successor_tasks *ts = load_tasks(cmd, s.t, tasks_path);
     hw_successor_result *r = NULL;
-    int rc = 1;
     p.tasks = ts;
-    if (ts && hw_successor_run(m, t, &p, score_progress_counted, (void *)cmd, &r)) {
-        score_progress_done();
+    rc = !ts || hw_successor_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
+    cli_progress_done();
+    if (rc) {
         cli_error(cmd, "%s", hw_last_error());
-    } else if (ts) {
-        score_progress_done();
+    } else {
         hw_successor_info in;
         hw_successor_get_info(r, &in);
         printf("# successor score (%s effective embedding): %d pairs over %d tasks\n",
                in.embedding ? "block0" : "mlp0", in.pairs, in.n_tasks);
-        score_head_table_print(hw_successor_table(r), 0, (int)top);
+        score_table_print(hw_successor_table(r), 0, top);
         rc = out && hw_successor_write(r, out) ? cli_error(cmd, "%s", hw_last_error()) : 0;
     }
     hw_successor_free(r);
     hw_successor_tasks_free(ts);
-    hw_tokenizer_free(t);
-    hw_model_free(m);
+    cli_close(&s);
     return rc;
 }

@@ -220,18 +220,10 @@ const float *hw_model_param(const hw_model *m, int i) {
 
 /* ---------------------------------------------------------------- random models */
 
-/* splitmix64: a seeded stream of 64-bit values. */
-static uint64_t next_u64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* A standard normal value (Box-Muller on two uniforms in (0, 1]). */
-static double normal(uint64_t *s) {
-    double u1 = ((next_u64(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double u2 = (next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
+/* A standard normal value (Box-Muller on two uniforms in (0, 1]) from the seeded stream. */
+static double normal(hw_rng *s) {
+    double u1 = ((hw_rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double u2 = hw_rng_unit(s);
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
@@ -266,7 +258,7 @@ hw_model *hw_model_new_random(const hw_config *cfg, uint64_t seed) {
         return NULL;
     }
     hw_param_layout(c, e, k, n);
-    uint64_t rng = seed * 0x2545F4914F6CDD1Dull + 1;
+    hw_rng rng = {seed * 0x2545F4914F6CDD1Dull + 1};
     const double resid_scale = 1.0 / sqrt(2.0 * L);
     for (int i = 0; i < n; i++) {
         float *d = arena + e[i].offset;

@@ -95,12 +95,11 @@ void hw_trainer_free(hw_trainer *t) {
     free(t);
 }
 
-/* splitmix64's finaliser: a well-mixed 64-bit value from any input. */
+/* A well-mixed 64-bit value from any input: the first value of the library's stream
+ * (hw_rng, splitmix64) seeded with x. */
 static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    hw_rng r = {x};
+    return hw_rng_next(&r);
 }
 
 /* Each gate is its own hash of (seed, step, layer, head), so the gates of a step need
