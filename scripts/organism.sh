@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.." || exit 1
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null)
 key=$({
     cat src/tasks/*.c src/tasks/task.h src/train/*.c src/model/*.c src/core/*.c src/internal.h \
-        cli/organism.c cli/train.c cli/train_run.c 2>/dev/null
+        cli/train.c 2>/dev/null
     echo "$task $cpu ${OPENBLAS_CORETYPE:-}"
 } | cksum | tr ' ' '-')
 d=$cache/$task-$key

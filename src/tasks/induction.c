@@ -20,7 +20,7 @@
  * Defaults: N = 256, L in [8, 32], T = 72. Measured with the C trainer (2 layers
  * x 4 heads, d 64, attention-only, batch 32, lr 2e-3): 2000 steps reach 98.7% with
  * a layer-0 previous-token head (0.96) and layer-1 induction heads (0.80-0.91).
- * The `induction` organism (cli/organism.c) uses 2 heads a layer instead, with
+ * The `induction` organism (src/train/organisms.c) uses 2 heads a layer instead, with
  * head dropout on layer 1, so that its one previous-token head is essential and
  * its induction heads back each other up (99.3%, previous-token 0.83, induction
  * 0.96 each).
