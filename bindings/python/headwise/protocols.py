@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _args, _capi
 from ._capi import ArgumentError, Error, Head, PROGRESS_FN, check, check_handle, fsencode, lib
-from ._protocol import Owned, copy_array, heads_from, make_params, out_values, run_method
+from ._protocol import Owned, Progress, copy_array, heads_from, make_params, out_values, run_method
 from .model import Model
 from .scores import HeadScores
 
@@ -241,12 +241,14 @@ for _name, _restype, _argtypes in [
 
 # ------------------------------------------------------------------ argument checks
 
-def _model(model):
-    """A Model, or a path loaded as one (its tokenizer found as the CLI finds it)."""
+def _start(model, progress):
+    """(Model, Progress): the model, or a path loaded as one (its tokenizer found as the
+    CLI finds it), and the progress adapter, checked before anything else."""
+    progress = Progress(progress)
     if isinstance(model, Model):
-        return model
+        return model, progress
     if isinstance(model, (str, bytes, os.PathLike)):
-        return Model(model)
+        return Model(model), progress
     raise ArgumentError("model: expected a headwise.Model or a path, got %s" % type(model).__name__)
 
 
@@ -278,11 +280,6 @@ def _choice(value, name, choices):
 
 def _given(values, names):
     return [n for n in names if values.get(n) is not None]
-
-
-def _path(value, name):
-    """A path for C as bytes, or None."""
-    return None if value is None else fsencode(value, name)
 
 
 def _outputs(*paths):
@@ -563,7 +560,7 @@ def score_retrieval(model, *, needles=None, haystack=None, template=None, length
     save_contexts: every trial's prompt and answer as JSON lines.
 
     Returns RetrievalScores."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     v = _ranges(dict(needles=needles, haystack=haystack, template=template, depths=depths,
                      buffer=buffer, max_new=max_new, data_dir=data_dir, task=task,
                      samples=samples, task_seed=task_seed, task_depth=task_depth,
@@ -609,7 +606,7 @@ def mask_test(model, *, scores, column=None, ascending=False, top=None, draws=No
     max_new) as for score_retrieval. out: the JSON, written at the end.
 
     Returns MaskTestResult."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     v = _ranges(dict(column=column, top=top, draws=draws, exclude=exclude, seed=seed,
                      task=task, samples=samples, task_seed=task_seed, task_depth=task_depth,
                      task_symbols=task_symbols, needles=needles, haystack=haystack,
@@ -628,12 +625,15 @@ def mask_test(model, *, scores, column=None, ascending=False, top=None, draws=No
     if scores is None:
         raise ArgumentError("scores: give a head-score file or a HeadScores")
     if not isinstance(scores, HeadScores):
-        scores = HeadScores._adopt(lib().hw_head_scores_read(fsencode(scores, "scores")))
-    v["scores"] = scores
-    _outputs(("out", out))
+        fsencode(scores, "scores")
     p = make_params(lib().hw_mask_test_params_default, v, model=m, fname="mask_test",
                     aliases=dict(_TASK_FIELDS, **_NIAH_FIELDS), counts=_NIAH_COUNTS)
     _lengths(p, lengths)
+    _outputs(("out", out))
+    if not isinstance(scores, HeadScores):
+        scores = HeadScores._adopt(lib().hw_head_scores_read(fsencode(scores, "scores")))
+    p.scores = scores._as_parameter_
+    p._keep.append(scores)
     ps = _read_prompts(prompts, 1) if prompts is not None else None
     if ps is not None:
         p.prompts = ps.handle
@@ -695,7 +695,7 @@ def sweep_scale(model, *, head, prompts=None, task=None, samples=None, task_seed
     scales: a list of finite numbers (or "S,S,..."). out: .json or .tsv.
 
     Returns SweepResult."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     if (prompts is None) == (task is None):
         raise ArgumentError("give one of prompts (a file) or task='recall'")
     v = _ranges(dict(head=head, task=task, samples=samples, task_seed=task_seed,
@@ -712,9 +712,9 @@ def sweep_scale(model, *, head, prompts=None, task=None, samples=None, task_seed
         if not len(scales):
             raise ArgumentError("scales: no scales")
         v["scales"] = [_args.finite(s, "scales[%d]" % i) for i, s in enumerate(scales)]
-    _outputs(("out", out))
     p = make_params(lib().hw_scale_sweep_params_default, v, model=m, fname="sweep_scale",
                     aliases=_TASK_FIELDS, counts={"scales": "n_scales"})
+    _outputs(("out", out))
     ps = _read_prompts(prompts, 2) if prompts is not None else None
     if ps is not None:
         p.prompts = ps.handle
@@ -765,17 +765,19 @@ def score_echo_induction(model, *, block=None, repeats=None, lo=None, hi=None, s
     (.json or .tsv); heads_out: the selection (L rows x Hk columns of 0/1).
 
     Returns EchoInduction (a HeadTable)."""
-    m = _model(model)
+    m, progress = _start(model, progress)
+    if text is not None:
+        _args.text(text, "text")
     v = _ranges(dict(block=block, repeats=repeats, lo=lo, hi=hi, seed=seed, chunk=chunk,
                      echo_ratio=echo_ratio, induction_ratio=induction_ratio, text=text),
                 dict(block=(1, 1 << 24), repeats=(2, 1000), lo=(0, 1 << 30), hi=(1, 1 << 30),
                      seed=(0, 1 << 62), chunk=(1, 1 << 20), echo_ratio=(0, 1, float),
                      induction_ratio=(0, 1, float)))
     v["kv_max"] = _choice(agg, "agg", {"max": 1, "mean": 0})
-    _outputs(("out", out), ("heads_out", heads_out))
-    _set_threads(threads)
     p = make_params(lib().hw_echo_induction_params_default, v, model=m,
                     fname="score_echo_induction")
+    _outputs(("out", out), ("heads_out", heads_out))
+    _set_threads(threads)
     r = _run(lib().hw_echo_induction_run, m, p, progress, lib().hw_echo_induction_free)
     L = lib()
     res = EchoInduction()
@@ -814,8 +816,10 @@ def score_successor(model, *, tasks=None, embedding="mlp0", out=None, progress=N
     numbers, number words, ordinals, days, months, letters). Weights only.
 
     Returns Successor (a HeadTable)."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     emb = _choice(embedding, "embedding", {"mlp0": 0, "block0": 1})
+    if tasks is not None:
+        fsencode(tasks, "tasks")
     _outputs(("out", out))
     L = lib()
     ts = Owned(check_handle(L.hw_successor_tasks_read(m._t, fsencode(tasks, "tasks"))
@@ -862,17 +866,20 @@ def score_attribution(model, *, prompts=None, task=None, samples=None, task_seed
     task_symbols): the recall task's counterfactual held-out samples.
 
     Returns Attribution (a HeadTable)."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     if (prompts is None) == (task is None):
         raise ArgumentError("give prompts (a file: prompt, memorized, in-context) or task='recall'")
     if task is not None and task != "recall":
         raise ArgumentError("task: %r is not 'recall'" % (task,))
     v = _ranges(dict(task=task, samples=samples, task_seed=task_seed, task_symbols=task_symbols),
                 _TASK_RANGES)
+    if prompts is not None:
+        fsencode(prompts, "prompts")
+    p = make_params(lib().hw_attribution_params_default, v, fname="score_attribution")
     _outputs(("out", out))
     ps = _read_prompts(prompts, 2) if prompts is not None else None
-    v["prompts"] = ps
-    p = make_params(lib().hw_attribution_params_default, v, fname="score_attribution")
+    if ps is not None:
+        p.prompts = ps.handle
     L = lib()
     r = _run(L.hw_attribution_run, m, p, progress, L.hw_attribution_free)
     res = Attribution()
@@ -896,7 +903,7 @@ def score_dla(model, *, prompt, target, minus=(), raw=False, out=None, progress=
     the raw unembedding instead of the final norm's scale held fixed. out: .json or .tsv.
 
     Returns DlaResult."""
-    m = _model(model)
+    m, progress = _start(model, progress)
     if isinstance(minus, str):
         minus = [minus]
     v = {"prompt": _args.text(prompt, "prompt"), "target": _args.text(target, "target"),
@@ -904,9 +911,9 @@ def score_dla(model, *, prompt, target, minus=(), raw=False, out=None, progress=
          "raw": _bool(raw, "raw")}
     if len(v["minus"]) > 64:
         raise ArgumentError("minus: at most 64 answers")   # as the CLI
-    _outputs(("out", out))
     p = make_params(lib().hw_dla_params_default, v, fname="score_dla",
                     counts={"minus": "n_minus"})
+    _outputs(("out", out))
     L = lib()
     r = _run(L.hw_dla_run, m, p, progress, L.hw_dla_free)
     info = DlaInfo()
