@@ -1,29 +1,57 @@
 # headwise build. `make` builds the library and CLI, `make test` runs the suite,
 # `make test SANITIZE=1` runs it under AddressSanitizer and UBSan, `make demo`
 # sets up a fresh machine and trains a small model organism (or generates from
-# MODEL=...), `make bench` measures.
+# MODEL=...), `make bench` measures, `make install PREFIX=...` installs the header,
+# both libraries, the CLI and headwise.pc.
 
 CC      ?= cc
+PKG_CONFIG ?= pkg-config
 SHARED  ?= $(abspath ../shared)
-# `make demo` with no MODEL trains the retrieval organism into DEMO_DIR; with MODEL
-# (a .bin or a Hugging Face folder) it generates from that model.
+PREFIX  ?= /usr/local
+# The library's version; the shared library's soname is libheadwise.so.$(SOVERSION).
+VERSION   := 0.1.0
+SOVERSION := 0
+# `make demo` with no MODEL trains (or finds in the organism cache, scripts/organism.sh)
+# the retrieval organism; with MODEL (a .bin or a Hugging Face folder) it generates from
+# that model.
 MODEL   ?=
-DEMO_DIR ?= build/organisms/retrieval
 # stories260K's tokenizer is tok512.bin; other models use the CLI's default (the
 # model's folder, or tokenizer.bin beside a .bin) unless TOKENIZER is given.
 TOKENIZER ?= $(if $(filter %stories260K.bin,$(MODEL)),$(dir $(MODEL))tok512.bin)
 
+# OpenBLAS, cJSON and PCRE2 as their Debian .pc files describe them (the include paths
+# are Debian's multiarch ones); today's Debian paths when pkg-config or a .pc is missing.
+DEP_PKGS   := openblas libcjson libpcre2-8
+DEP_PC     := $(shell $(PKG_CONFIG) --exists $(DEP_PKGS) 2>/dev/null && echo yes)
+ifeq ($(DEP_PC),yes)
+  DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS))
+  DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEP_PKGS))
+else
+  DEP_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cjson
+  DEP_LIBS   := -lopenblas -lcjson -lpcre2-8
+endif
+
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cjson
-LDLIBS  := -lopenblas -lcjson -lpcre2-8 -lm
+CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE $(DEP_CFLAGS)
+LDLIBS  := $(DEP_LIBS) -lm
+# Each object records the headers it included (build/.../x.d, read below), so a header
+# change rebuilds only what uses it; -MP keeps a deleted header from breaking the build.
+DEPFLAGS = -MMD -MP
 
 ifeq ($(SANITIZE),1)
   BUILD  := build/san
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+  NATIVE :=
 else
   BUILD  := build/rel
-  OPT    := -O2 -g -march=native
+  OPT    := -O2 -g
+  # For the static library, the CLI, tests and benchmarks: this machine's vector width
+  # for the trainer's `omp simd` loops (training ran 10-20% slower without it, measured).
+  # Not for the shared library (below), which other machines load: its speed comes from
+  # src/core/simd.c's AVX2/AVX-512 kernels, compiled per function (target attributes)
+  # and chosen at run time, so a portable build still uses them.
+  NATIVE := -march=native
 endif
 CFLAGS  := $(WARN) $(OPT) -fPIC -fopenmp
 LDFLAGS += -fopenmp
@@ -35,38 +63,44 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The shared library's own objects, compiled without $(NATIVE).
+SO_OBJ   := $(LIB_SRC:%.c=$(BUILD)/so/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-# The commands without main(), for fuzz targets of readers that live in cli/.
-CLI_LIB_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Fuzz targets: in this build as replayers of their corpus and regressions
 # (tests/fuzz_replay_test.sh); under libFuzzer in build/fuzz (`make fuzz`).
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAYS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-HEADERS  := include/headwise.h $(wildcard src/*.h src/*/*.h cli/*.h tests/*.h tests/fuzz/*.h)
+ALL_OBJ  := $(LIB_OBJ) $(SO_OBJ) $(CLI_OBJ) $(TEST_SRC:%.c=$(BUILD)/%.o) $(TOOL_SRC:%.c=$(BUILD)/%.o) \
+            $(BENCH_SRC:%.c=$(BUILD)/%.o) $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/replay.o
+SONAME   := libheadwise.so.$(SOVERSION)
 
-.PHONY: all test demo bench fuzz clean
-.SECONDARY: # keep test and bench objects between builds
+.PHONY: all test demo bench fuzz install clean
+.SECONDARY: $(ALL_OBJ) # keep test and bench objects between builds
 all: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise $(TESTS) $(BENCHES) $(REPLAYS)
 ifneq ($(SANITIZE),1)
 	@ln -sfn $(notdir $(BUILD)) build/current
 endif
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/%.o: %.c $(BUILD)/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(NATIVE) $(DEPFLAGS) -c $< -o $@
+
+# (The shorter stem wins, so $(BUILD)/so/... objects come from this rule.)
+$(BUILD)/so/%.o: %.c $(BUILD)/so/%.d
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libheadwise.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libcli.a: $(CLI_LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
-$(BUILD)/libheadwise.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# libheadwise.so (the name ctypes and -lheadwise look for) with the soname the installed
+# copy is known by, and a link of that name beside it for programs linked to this one.
+$(BUILD)/libheadwise.so: $(SO_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	@ln -sf libheadwise.so $(BUILD)/$(SONAME)
 
 $(BUILD)/headwise: $(CLI_OBJ) $(BUILD)/libheadwise.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -77,9 +111,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libheadwise.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libheadwise.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libcli.a $(BUILD)/libheadwise.a
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(BUILD)/libheadwise.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libheadwise.a $(LDLIBS)
 
 # The suite: every tests/test_* program and tests/*.sh script, counted by tests/run.sh.
 test: all
@@ -89,16 +123,19 @@ demo:
 	scripts/install-deps.sh
 	$(MAKE) all
 ifeq ($(MODEL),)
-	@echo "Training the retrieval organism (a needle-in-a-haystack model, from scratch, about 3 minutes):"
-	$(BUILD)/headwise organism retrieval -o "$(DEMO_DIR)" --show 4 >/dev/null
-	@echo
-	$(BUILD)/headwise info -m "$(DEMO_DIR)"
-	@echo
-	@echo "Its files are in $(DEMO_DIR): config.json, model.safetensors and tokenizer.json (a Hugging"
-	@echo "Face Llama folder every command loads) and training.json (settings, loss, speed, accuracy)."
-	@echo
-	@echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"
-	$(BUILD)/headwise generate -m "$(DEMO_DIR)" -t 0 -n 15 -p "w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"
+	@echo "The retrieval organism (a needle-in-a-haystack model, trained from scratch in about 3"
+	@echo "minutes the first time; later runs and the tests reuse it from the organism cache):"
+	@d=$$(scripts/organism.sh retrieval) || exit 1; \
+	echo "$(BUILD)/headwise info -m $$d"; $(BUILD)/headwise info -m "$$d" || exit 1; echo; \
+	echo "Its files are in $$d: config.json, model.safetensors and tokenizer.json (a Hugging"; \
+	echo "Face Llama folder every command loads) and training.json (settings, loss, speed, accuracy)."; \
+	echo; echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"; \
+	p="w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"; \
+	echo "$(BUILD)/headwise generate -m $$d -t 0 -n 15 -p \"$$p\""; \
+	$(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "$$p" || exit 1; \
+	echo; echo "Which heads copy the answer out of the context (the Retrieval Head score, 50 samples):"; \
+	echo "$(BUILD)/headwise score retrieval -m $$d --task retrieval --samples 50 --top 5"; \
+	$(BUILD)/headwise score retrieval -m "$$d" --task retrieval --samples 50 --top 5 2>/dev/null
 else
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
 	$(BUILD)/headwise info -m "$(MODEL)"
@@ -121,25 +158,54 @@ FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fopenmp \
                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZERS     := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/%.o)
-FUZZ_CLI_OBJ := $(filter-out build/fuzz/cli/main.o,$(CLI_SRC:%.c=build/fuzz/%.o))
 
-build/fuzz/%.o: %.c $(HEADERS)
+build/fuzz/%.o: %.c build/fuzz/%.d
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 build/fuzz/libheadwise.a: $(FUZZ_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/fuzz/libcli.a: $(FUZZ_CLI_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
-
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libcli.a build/fuzz/libheadwise.a $(HEADERS)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libcli.a build/fuzz/libheadwise.a -o $@ $(LDLIBS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libheadwise.a
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -MF $@.d -MT $@ -fsanitize=fuzzer $< \
+	    build/fuzz/libheadwise.a -o $@ $(LDLIBS)
 
 fuzz: $(FUZZERS)
 	@HW_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# Install the header, both libraries (the shared one as libheadwise.so.$(VERSION) with its
+# soname link), the CLI and headwise.pc under $(DESTDIR)$(PREFIX). A C program then builds
+# with `cc prog.c $$(pkg-config --cflags --libs headwise)`.
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+# headwise.pc: the libraries the static library needs, as packages when their .pc files
+# exist (Requires.private would fail without them), else as -l flags.
+ifeq ($(DEP_PC),yes)
+  PC_PRIVATE := Requires.private: $(DEP_PKGS)\nLibs.private: -lgomp -lm
+else
+  PC_PRIVATE := Libs.private: $(DEP_LIBS) -lgomp -lm
+endif
+install: $(BUILD)/libheadwise.a $(BUILD)/libheadwise.so $(BUILD)/headwise
+	install -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig" "$(DESTDIR)$(BINDIR)"
+	install -m 644 include/headwise.h "$(DESTDIR)$(INCLUDEDIR)/headwise.h"
+	install -m 644 $(BUILD)/libheadwise.a "$(DESTDIR)$(LIBDIR)/libheadwise.a"
+	install -m 755 $(BUILD)/libheadwise.so "$(DESTDIR)$(LIBDIR)/libheadwise.so.$(VERSION)"
+	ln -sf libheadwise.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libheadwise.so"
+	install -m 755 $(BUILD)/headwise "$(DESTDIR)$(BINDIR)/headwise"
+	printf '%b\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: headwise' 'Description: attention heads of transformer models on the CPU' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lheadwise' \
+	    '$(PC_PRIVATE)' >"$(DESTDIR)$(LIBDIR)/pkgconfig/headwise.pc"
+
 clean:
 	rm -rf build
+
+# The headers each object included (-MMD), so a header change rebuilds what uses it. An
+# object whose .d is missing (built before -MMD, or the file deleted) is rebuilt: the .d
+# files are prerequisites with an empty rule.
+DEPFILES := $(ALL_OBJ:.o=.d) $(LIB_SRC:%.c=build/fuzz/%.d) $(CLI_SRC:%.c=build/fuzz/%.d)
+$(DEPFILES):
+include $(wildcard $(DEPFILES) build/fuzz/fuzz_*.d)

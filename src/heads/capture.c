@@ -1,7 +1,7 @@
 /*
  * capture.c: copies of hook tensors, one entry per visit of a wanted point.
  */
-#include "hooks.h"
+#include "model/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  *   mean_ablate   the heads' z replaced by its mean over reference prompts;
  *   patch         any hook point replaced by a captured tensor from another run.
  */
-#include "hooks.h"
+#include "model/hooks.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,10 +4,11 @@
  *
  * The forward wants every matrix as f32 (out, in), row-major. F32 tensors in
  * that layout are used in place in the mmap; everything else is made so in
- * buffers the model owns: F16/BF16 are upcast, GPT-2's Conv1D weights (stored
+ * buffers of the loaded store: F16/BF16 are upcast, GPT-2's Conv1D weights (stored
  * (in, out)) are transposed, and GPT-NeoX's per-head fused QKV is regrouped.
  */
 #include "hfconfig.h"
+#include "load.h"
 #include "safetensors.h"
 
 #include <limits.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 
 typedef struct {
-    hw_model *m;
+    hw_loaded *ld;
     const char *folder;
     hw_st_set st;
     bool *in_place;         /* (n_files) a weight points into this file's map */
@@ -65,7 +66,7 @@ static hw_status find(loader *L, int64_t d0, int64_t d1, const hw_st_tensor **ou
 }
 
 static float *alloc_f32(loader *L, int64_t n) {
-    float *p = hw_model_alloc(L->m, (size_t)n * sizeof(float));
+    float *p = hw_store_alloc(&L->ld->store, (size_t)n * sizeof(float));
     if (!p) hw_fail(HW_ERR_NOMEM, "%s: out of memory for tensor %s", L->folder, L->name);
     return p;
 }
@@ -147,8 +148,8 @@ static hw_status conv1d(loader *L, int in, int outf, hw_matrix *w, const float *
     } while (0)
 
 static hw_status embeddings(loader *L, const char *embed, const char *head) {
-    const hw_config *c = &L->m->cfg;
-    hw_weights *w = &L->m->w;
+    const hw_config *c = &L->ld->cfg;
+    hw_weights *w = &L->ld->w;
     const hw_st_tensor *t;
     TRY(set_name(L, "%s", embed));
     TRY(find(L, c->vocab_size, c->d_model, &t));
@@ -164,8 +165,8 @@ static hw_status embeddings(loader *L, const char *embed, const char *head) {
 }
 
 static hw_status load_gpt2(loader *L) {
-    const hw_config *c = &L->m->cfg;
-    hw_weights *w = &L->m->w;
+    const hw_config *c = &L->ld->cfg;
+    hw_weights *w = &L->ld->w;
     int D = c->d_model, F = c->d_ff;
     /* The published GPT-2 files drop the "transformer." prefix; fine-tunes keep it. */
     const char *p = hw_st_find(&L->st, "transformer.wte.weight") ? "transformer." : "";
@@ -223,8 +224,8 @@ static hw_status neox_qkv(loader *L, int H, int Dh, int cols, float **out) {
 }
 
 static hw_status load_gpt_neox(loader *L) {
-    const hw_config *c = &L->m->cfg;
-    hw_weights *w = &L->m->w;
+    const hw_config *c = &L->ld->cfg;
+    hw_weights *w = &L->ld->w;
     int D = c->d_model, F = c->d_ff, H = c->n_head, Dh = c->head_dim, HD = H * Dh;
     TRY(embeddings(L, "gpt_neox.embed_in.weight", "embed_out.weight"));
     for (int i = 0; i < c->n_layer; i++) {
@@ -260,8 +261,8 @@ static hw_status load_gpt_neox(loader *L) {
 
 /* Llama, Mistral and Qwen2 share names; only which biases exist differs. */
 static hw_status load_llama_like(loader *L) {
-    const hw_config *c = &L->m->cfg;
-    hw_weights *w = &L->m->w;
+    const hw_config *c = &L->ld->cfg;
+    hw_weights *w = &L->ld->w;
     int D = c->d_model, F = c->d_ff, HD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim;
     TRY(embeddings(L, "model.embed_tokens.weight", "lm_head.weight"));
     for (int i = 0; i < c->n_layer; i++) {
@@ -304,48 +305,39 @@ static const char *dtype_label(unsigned seen) {
     return "mixed->f32";
 }
 
-/* Keep the maps weights point into (the first in m->file) and close the rest. */
+/* Hand the maps weights point into to the store and leave the rest to hw_st_free. */
 static hw_status keep_maps(loader *L) {
-    hw_model *m = L->m;
-    int n = 0;
-    for (int i = 0; i < L->st.n_files; i++) n += L->in_place[i];
-    if (n > 1) {
-        /* Model-owned, so only the unmapping is left to hw_hf_release. */
-        m->extra_files = hw_model_alloc(m, (size_t)(n - 1) * sizeof *m->extra_files);
-        if (!m->extra_files) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->folder);
-    }
-    int k = 0;
     for (int i = 0; i < L->st.n_files; i++) {
         if (!L->in_place[i]) continue;
-        if (k++ == 0) m->file = L->st.files[i];
-        else m->extra_files[m->n_extra_files++] = L->st.files[i];
-        L->st.files[i] = (hw_mapped_file){0}; /* now the model's */
+        hw_mapped_file f = L->st.files[i];
+        L->st.files[i] = (hw_mapped_file){0}; /* now the store's (even if keeping fails) */
+        TRY(hw_store_keep_map(&L->ld->store, f));
     }
     return HW_OK;
 }
 
 static hw_status load(loader *L) {
-    hw_model *m = L->m;
+    hw_loaded *ld = L->ld;
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/config.json", L->folder);
     if (n < 0 || (size_t)n >= sizeof path) return hw_fail(HW_ERR_ARG, "%s: path too long", L->folder);
-    TRY(hw_hf_config_load(&m->cfg, path));
+    TRY(hw_hf_config_load(&ld->cfg, path));
     TRY(hw_st_open_folder(&L->st, L->folder));
     if (!(L->in_place = calloc((size_t)L->st.n_files + 1, sizeof *L->in_place)))
         return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->folder);
-    hw_layer_weights *layers = hw_model_alloc(m, (size_t)m->cfg.n_layer * sizeof *layers);
+    hw_layer_weights *layers = hw_store_alloc(&ld->store, (size_t)ld->cfg.n_layer * sizeof *layers);
     if (!layers) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->folder);
-    memset(layers, 0, (size_t)m->cfg.n_layer * sizeof *layers);
-    m->w = (hw_weights){.layers = layers};
+    memset(layers, 0, (size_t)ld->cfg.n_layer * sizeof *layers);
+    ld->w = (hw_weights){.layers = layers};
 
-    const char *arch = m->cfg.arch;
+    const char *arch = ld->cfg.arch;
     if (strcmp(arch, "gpt2") == 0) TRY(load_gpt2(L));
     else if (strcmp(arch, "gpt_neox") == 0) TRY(load_gpt_neox(L));
     else TRY(load_llama_like(L));
     int64_t file_bytes = 0;
     for (int i = 0; i < L->st.n_files; i++) file_bytes += (int64_t)L->st.files[i].size;
     TRY(keep_maps(L));
-    m->info = (hw_model_info){
+    ld->info = (hw_model_info){
         .format = L->st.n_files > 1 ? "safetensors (sharded)" : "safetensors",
         .dtype = dtype_label(L->dtypes_seen),
         .n_params = L->n_params,
@@ -355,17 +347,10 @@ static hw_status load(loader *L) {
     return HW_OK;
 }
 
-hw_status hw_load_hf(hw_model *m, const char *folder) {
-    loader L = {.m = m, .folder = folder};
+hw_status hw_load_hf(hw_loaded *ld, const char *folder) {
+    loader L = {.ld = ld, .folder = folder};
     hw_status st = load(&L);
     free(L.in_place);
     hw_st_free(&L.st); /* unmaps only the files no weight points into */
     return st;
-}
-
-void hw_hf_release(hw_model *m) {
-    if (!m) return;
-    for (int i = 0; i < m->n_extra_files; i++) hw_file_unmap(&m->extra_files[i]);
-    m->extra_files = NULL; /* the array itself is one of m->owned */
-    m->n_extra_files = 0;
 }

@@ -1,7 +1,7 @@
 /*
- * hf_write.c: a model as a Hugging Face Llama folder (config.json +
+ * hf_write.c: a config and its weights as a Hugging Face Llama folder (config.json +
  * model.safetensors, F32), which hw_model_load and transformers' LlamaForCausalLM
- * both read.
+ * both read (hw_model_save_hf in src/model/model.c passes a model's).
  *
  * Only what a Llama config can say is written: RMSNorm, rotary over the whole
  * head, a SiLU-gated MLP or none (d_ff == 0, written as "intermediate_size": 0:
@@ -11,7 +11,7 @@
  * convert_llama_weights_to_hf does; the forward is the same function of the
  * input either way.
  */
-#include "internal.h"
+#include "load.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -53,8 +53,7 @@ static hw_status add(tensor_list *l, const char *name, const float *data, int ro
 }
 
 /* What a Llama config cannot express is refused, naming it. */
-static hw_status check_writable(const hw_model *m, const char *dir) {
-    const hw_config *c = &m->cfg;
+static hw_status check_writable(const hw_config *c, const hw_weights *w, const char *dir) {
     const char *why = NULL;
     if (c->norm != HW_NORM_RMS) why = "LayerNorm";
     else if (c->pos != HW_POS_ROTARY) why = "learned positions";
@@ -67,7 +66,6 @@ static hw_status check_writable(const hw_model *m, const char *dir) {
     else if (c->rope_scaling != HW_ROPE_SCALE_NONE) why = "rope scaling";
     else if (c->head_dim % 2) why = "an odd head_dim";
     if (why) return hw_fail(HW_ERR_UNSUPPORTED, "%s: cannot write a model with %s as a Llama folder", dir, why);
-    const hw_weights *w = &m->w;
     for (int i = 0; i < c->n_layer; i++) {
         const hw_layer_weights *l = &w->layers[i];
         const hw_matrix *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
@@ -80,9 +78,7 @@ static hw_status check_writable(const hw_model *m, const char *dir) {
     return HW_OK;
 }
 
-static hw_status list_tensors(const hw_model *m, tensor_list *l) {
-    const hw_config *c = &m->cfg;
-    const hw_weights *w = &m->w;
+static hw_status list_tensors(const hw_config *c, const hw_weights *w, tensor_list *l) {
     int D = c->d_model, F = c->d_ff, HD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim;
     int permute = c->rope_layout == HW_ROPE_INTERLEAVED;
     char name[96];
@@ -185,8 +181,7 @@ static hw_status write_safetensors(const tensor_list *l, const char *path) {
     return hw_atomic_commit(a);
 }
 
-static hw_status write_config(const hw_model *m, const char *path) {
-    const hw_config *c = &m->cfg;
+static hw_status write_config(const hw_config *c, const char *path) {
     cJSON *j = cJSON_CreateObject();
     const char *arch = "LlamaForCausalLM";
     cJSON_AddItemToObject(j, "architectures", cJSON_CreateStringArray(&arch, 1));
@@ -219,9 +214,8 @@ static hw_status write_config(const hw_model *m, const char *path) {
     return s;
 }
 
-hw_status hw_model_save_hf(const hw_model *m, const char *dir) {
-    if (!m || !dir || !*dir) return hw_fail(HW_ERR_ARG, "hw_model_save_hf: no model or folder");
-    hw_status s = check_writable(m, dir);
+hw_status hw_save_hf(const hw_config *c, const hw_weights *w, const char *dir) {
+    hw_status s = check_writable(c, w, dir);
     if (s != HW_OK) return s;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return hw_fail(HW_ERR_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
@@ -231,11 +225,11 @@ hw_status hw_model_save_hf(const hw_model *m, const char *dir) {
     if (snprintf(path, sizeof path, "%s/model.safetensors", dir) >= (int)sizeof path)
         return hw_fail(HW_ERR_ARG, "%s: path too long", dir);
     tensor_list l = {0};
-    s = list_tensors(m, &l);
+    s = list_tensors(c, w, &l);
     /* Weights first, config last: a folder with a config is complete. */
     if (s == HW_OK) s = write_safetensors(&l, path);
     free(l.t);
     if (s != HW_OK) return s;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    return write_config(m, path);
+    return write_config(c, path);
 }

@@ -15,7 +15,7 @@
  * Each tensor is taken from the map by a cursor that checks it fits first, so a
  * truncated file names the tensor it ends in.
  */
-#include "internal.h"
+#include "load.h"
 #include "hw_limits.h"
 
 #include <stddef.h>
@@ -76,11 +76,11 @@ static int32_t read_i32(const uint8_t *p) {
 }
 
 /* A (L * rows * cols) f32 block split into L matrices. */
-static void f32_layers(cursor *c, hw_model *m, size_t field, int rows, int cols, const char *what) {
-    int L = m->cfg.n_layer;
+static void f32_layers(cursor *c, hw_loaded *ld, size_t field, int rows, int cols, const char *what) {
+    int L = ld->cfg.n_layer;
     const float *p = take_f32(c, prod(prod(L, rows), cols), what);
     for (int l = 0; l < L && p; l++) {
-        hw_matrix *w = (hw_matrix *)((char *)&m->w.layers[l] + field);
+        hw_matrix *w = (hw_matrix *)((char *)&ld->w.layers[l] + field);
         *w = (hw_matrix){.dtype = HW_F32, .rows = rows, .cols = cols,
                          .f32 = p + (size_t)l * rows * cols};
     }
@@ -94,10 +94,10 @@ static hw_matrix q8_matrix(cursor *c, int rows, int cols, int group, const char 
     return w;
 }
 
-static void q8_layers(cursor *c, hw_model *m, size_t field, int rows, int cols, int group,
+static void q8_layers(cursor *c, hw_loaded *ld, size_t field, int rows, int cols, int group,
                       const char *what) {
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        hw_matrix *w = (hw_matrix *)((char *)&m->w.layers[l] + field);
+    for (int l = 0; l < ld->cfg.n_layer; l++) {
+        hw_matrix *w = (hw_matrix *)((char *)&ld->w.layers[l] + field);
         *w = q8_matrix(c, rows, cols, group, what);
     }
 }
@@ -152,27 +152,27 @@ static int64_t matrix_bytes(const hw_matrix *w) {
     return w->dtype == HW_F32 ? n * 4 : n + n / w->group * 4;
 }
 
-static void fill_info(hw_model *m, const char *format, int shared) {
-    const hw_config *c = &m->cfg;
+static void fill_info(hw_loaded *ld, const char *format, int shared, size_t file_bytes) {
+    const hw_config *c = &ld->cfg;
     int64_t D = c->d_model, KV = (int64_t)c->n_kv_head * c->head_dim;
     int64_t per_layer = 2 * D + 2 * D * D + 2 * D * KV + 3 * D * c->d_ff;
-    m->info.format = format;
-    m->info.dtype = m->w.classifier.dtype == HW_F32 ? "f32" : "q8_0";
-    m->info.n_params = (int64_t)c->vocab_size * D * (shared ? 1 : 2) + c->n_layer * per_layer + D;
-    m->info.file_bytes = (int64_t)m->file.size;
-    int64_t wb = matrix_bytes(&m->w.classifier) + (c->n_layer * 2 + 1) * D * 4;
+    ld->info.format = format;
+    ld->info.dtype = ld->w.classifier.dtype == HW_F32 ? "f32" : "q8_0";
+    ld->info.n_params = (int64_t)c->vocab_size * D * (shared ? 1 : 2) + c->n_layer * per_layer + D;
+    ld->info.file_bytes = (int64_t)file_bytes;
+    int64_t wb = matrix_bytes(&ld->w.classifier) + (c->n_layer * 2 + 1) * D * 4;
     for (int l = 0; l < c->n_layer; l++) {
-        const hw_layer_weights *lw = &m->w.layers[l];
+        const hw_layer_weights *lw = &ld->w.layers[l];
         wb += matrix_bytes(&lw->wq) + matrix_bytes(&lw->wk) + matrix_bytes(&lw->wv) +
               matrix_bytes(&lw->wo) + matrix_bytes(&lw->w_gate) + matrix_bytes(&lw->w_up) +
               matrix_bytes(&lw->w_down);
     }
-    m->info.weight_bytes = wb;
+    ld->info.weight_bytes = wb;
 }
 
 /* v0 and v1 hold the same f32 tensors in two orders. */
-static hw_status load_f32(hw_model *m, cursor *c, int version, int shared) {
-    hw_config *cfg = &m->cfg;
+static hw_status load_f32(hw_loaded *ld, cursor *c, int version, int shared) {
+    hw_config *cfg = &ld->cfg;
     int L = cfg->n_layer, D = cfg->d_model, F = cfg->d_ff, V = cfg->vocab_size;
     int QD = cfg->n_head * cfg->head_dim, KV = cfg->n_kv_head * cfg->head_dim;
     const float *rms_att = NULL, *rms_ffn = NULL, *rms_final = NULL;
@@ -181,33 +181,33 @@ static hw_status load_f32(hw_model *m, cursor *c, int version, int shared) {
         rms_ffn = take_f32(c, (int64_t)L * D, "rms_ffn_weight");
         rms_final = take_f32(c, D, "rms_final_weight");
     }
-    m->w.tok_embed = take_f32(c, (int64_t)V * D, "token_embedding_table");
+    ld->w.tok_embed = take_f32(c, (int64_t)V * D, "token_embedding_table");
     if (version == 0) rms_att = take_f32(c, (int64_t)L * D, "rms_att_weight");
-    f32_layers(c, m, FIELD(wq), QD, D, "wq");
-    f32_layers(c, m, FIELD(wk), KV, D, "wk");
-    f32_layers(c, m, FIELD(wv), KV, D, "wv");
-    f32_layers(c, m, FIELD(wo), D, QD, "wo");
+    f32_layers(c, ld, FIELD(wq), QD, D, "wq");
+    f32_layers(c, ld, FIELD(wk), KV, D, "wk");
+    f32_layers(c, ld, FIELD(wv), KV, D, "wv");
+    f32_layers(c, ld, FIELD(wo), D, QD, "wo");
     if (version == 0) rms_ffn = take_f32(c, (int64_t)L * D, "rms_ffn_weight");
-    f32_layers(c, m, FIELD(w_gate), F, D, "w1");
-    f32_layers(c, m, FIELD(w_down), D, F, "w2");
-    f32_layers(c, m, FIELD(w_up), F, D, "w3");
+    f32_layers(c, ld, FIELD(w_gate), F, D, "w1");
+    f32_layers(c, ld, FIELD(w_down), D, F, "w2");
+    f32_layers(c, ld, FIELD(w_up), F, D, "w3");
     if (version == 0) {
         rms_final = take_f32(c, D, "rms_final_weight");
         take_f32(c, (int64_t)cfg->n_ctx * cfg->head_dim, "freq_cis (old RoPE tables)");
     }
-    const float *cls = shared ? m->w.tok_embed : take_f32(c, (int64_t)V * D, "wcls");
+    const float *cls = shared ? ld->w.tok_embed : take_f32(c, (int64_t)V * D, "wcls");
     if (c->err) return c->err;
-    m->w.classifier = (hw_matrix){.dtype = HW_F32, .rows = V, .cols = D, .f32 = cls};
-    m->w.final_norm = rms_final;
+    ld->w.classifier = (hw_matrix){.dtype = HW_F32, .rows = V, .cols = D, .f32 = cls};
+    ld->w.final_norm = rms_final;
     for (int l = 0; l < L; l++) {
-        m->w.layers[l].attn_norm = rms_att + (size_t)l * D;
-        m->w.layers[l].mlp_norm = rms_ffn + (size_t)l * D;
+        ld->w.layers[l].attn_norm = rms_att + (size_t)l * D;
+        ld->w.layers[l].mlp_norm = rms_ffn + (size_t)l * D;
     }
     return HW_OK;
 }
 
-static hw_status load_q8(hw_model *m, cursor *c, int shared, int group) {
-    hw_config *cfg = &m->cfg;
+static hw_status load_q8(hw_loaded *ld, cursor *c, int shared, int group) {
+    hw_config *cfg = &ld->cfg;
     int L = cfg->n_layer, D = cfg->d_model, F = cfg->d_ff, V = cfg->vocab_size;
     int QD = cfg->n_head * cfg->head_dim, KV = cfg->n_kv_head * cfg->head_dim;
     if (D % group != 0 || F % group != 0 || QD % group != 0)
@@ -217,30 +217,29 @@ static hw_status load_q8(hw_model *m, cursor *c, int shared, int group) {
     const float *rms_ffn = take_f32(c, (int64_t)L * D, "rms_ffn_weight");
     const float *rms_final = take_f32(c, D, "rms_final_weight");
     hw_matrix emb = q8_matrix(c, V, D, group, "token_embedding_table");
-    q8_layers(c, m, FIELD(wq), QD, D, group, "wq");
-    q8_layers(c, m, FIELD(wk), KV, D, group, "wk");
-    q8_layers(c, m, FIELD(wv), KV, D, group, "wv");
-    q8_layers(c, m, FIELD(wo), D, QD, group, "wo");
-    q8_layers(c, m, FIELD(w_gate), F, D, group, "w1");
-    q8_layers(c, m, FIELD(w_down), D, F, group, "w2");
-    q8_layers(c, m, FIELD(w_up), F, D, group, "w3");
-    m->w.classifier = shared ? emb : q8_matrix(c, V, D, group, "wcls");
+    q8_layers(c, ld, FIELD(wq), QD, D, group, "wq");
+    q8_layers(c, ld, FIELD(wk), KV, D, group, "wk");
+    q8_layers(c, ld, FIELD(wv), KV, D, group, "wv");
+    q8_layers(c, ld, FIELD(wo), D, QD, group, "wo");
+    q8_layers(c, ld, FIELD(w_gate), F, D, group, "w1");
+    q8_layers(c, ld, FIELD(w_down), D, F, group, "w2");
+    q8_layers(c, ld, FIELD(w_up), F, D, group, "w3");
+    ld->w.classifier = shared ? emb : q8_matrix(c, V, D, group, "wcls");
     if (c->err) return c->err;
     /* Embedding rows are gathered, not multiplied: keep an f32 copy. */
-    float *e = hw_model_alloc(m, (size_t)V * D * sizeof(float));
+    float *e = hw_store_alloc(&ld->store, (size_t)V * D * sizeof(float));
     if (!e) return hw_fail(HW_ERR_NOMEM, "%s: no memory for the embedding table", c->path);
     for (int64_t i = 0; i < (int64_t)V * D; i++) e[i] = emb.q[i] * emb.scale[i / group];
-    m->w.tok_embed = e;
-    m->w.final_norm = rms_final;
+    ld->w.tok_embed = e;
+    ld->w.final_norm = rms_final;
     for (int l = 0; l < L; l++) {
-        m->w.layers[l].attn_norm = rms_att + (size_t)l * D;
-        m->w.layers[l].mlp_norm = rms_ffn + (size_t)l * D;
+        ld->w.layers[l].attn_norm = rms_att + (size_t)l * D;
+        ld->w.layers[l].mlp_norm = rms_ffn + (size_t)l * D;
     }
     return HW_OK;
 }
 
-hw_status hw_load_llama2c(hw_model *m, const char *path) {
-    const hw_mapped_file *f = &m->file;
+hw_status hw_load_llama2c(hw_loaded *ld, const hw_mapped_file *f, const char *path) {
     cursor c = {.f = f, .path = path};
     uint32_t magic = 0;
     if (f->size >= 4) memcpy(&magic, f->data, 4);
@@ -275,11 +274,11 @@ hw_status hw_load_llama2c(hw_model *m, const char *path) {
     }
     hw_status s = check_dims(path, h);
     if (s) return s;
-    set_config(&m->cfg, h);
-    m->w.layers = hw_model_alloc(m, (size_t)m->cfg.n_layer * sizeof(hw_layer_weights));
-    if (!m->w.layers) return hw_fail(HW_ERR_NOMEM, "%s: no memory for %d layers", path, h[2]);
-    memset(m->w.layers, 0, (size_t)m->cfg.n_layer * sizeof(hw_layer_weights));
-    s = version == 2 ? load_q8(m, &c, shared, group) : load_f32(m, &c, version, shared);
+    set_config(&ld->cfg, h);
+    ld->w.layers = hw_store_alloc(&ld->store, (size_t)ld->cfg.n_layer * sizeof(hw_layer_weights));
+    if (!ld->w.layers) return hw_fail(HW_ERR_NOMEM, "%s: no memory for %d layers", path, h[2]);
+    memset(ld->w.layers, 0, (size_t)ld->cfg.n_layer * sizeof(hw_layer_weights));
+    s = version == 2 ? load_q8(ld, &c, shared, group) : load_f32(ld, &c, version, shared);
     if (s) return s;
     if (c.off != f->size)
         return hw_fail(HW_ERR_FORMAT,
@@ -287,6 +286,6 @@ hw_status hw_load_llama2c(hw_model *m, const char *path) {
                        "with the file size)", path, c.off, f->size);
     static const char *formats[3] = {"llama2.c v0 (legacy) f32", "llama2.c v1 f32",
                                      "llama2.c v2 q8_0"};
-    fill_info(m, formats[version], shared);
+    fill_info(ld, formats[version], shared, f->size);
     return HW_OK;
 }

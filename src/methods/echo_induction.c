@@ -54,40 +54,6 @@ hw_status hw_scores_per_kv(const double *per_q, int L, int H, int Hk, int use_ma
     return HW_OK;
 }
 
-/* a before b: NaN last, then higher first, then the lower index. */
-static int ranks_before(const double *s, int a, int b) {
-    double x = s[a], y = s[b];
-    int xn = x != x, yn = y != y;
-    if (xn != yn) return yn;
-    if (!xn && x != y) return x > y;
-    return a < b;
-}
-
-/* A stable merge sort of indices (qsort has no user pointer in C11). */
-void hw_scores_rank(const double *score, int n, int *order) {
-    for (int i = 0; i < n; i++) order[i] = i;
-    int *tmp = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    if (!tmp) { /* fall back to insertion sort */
-        for (int i = 1; i < n; i++)
-            for (int j = i; j > 0 && ranks_before(score, order[j], order[j - 1]); j--) {
-                int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
-            }
-        return;
-    }
-    for (int w = 1; w < n; w *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * w) {
-            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            int a = lo, b = mid, k = lo;
-            while (a < mid && b < hi)
-                tmp[k++] = ranks_before(score, order[b], order[a]) ? order[b++] : order[a++];
-            while (a < mid) tmp[k++] = order[a++];
-            while (b < hi) tmp[k++] = order[b++];
-        }
-        for (int i = 0; i < n; i++) order[i] = tmp[i];
-    }
-    free(tmp);
-}
-
 /* Section 3.1 selection: top round(N * 0.14) by induction united with the top
  * round(N * 0.01) by echo (the RAConfig defaults), N the number of KV heads. */
 int hw_razor_select(const double *echo, const double *induction, int n, double echo_ratio,

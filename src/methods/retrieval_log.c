@@ -3,7 +3,7 @@
  * every setting the trials depend on: resuming from a log written with other settings
  * once gave "0 of -20 new" and a silently wrong score, so a difference is now refused,
  * naming the setting. */
-#include "protocols.h"
+#include "retrieval_log.h"
 
 #include <errno.h>
 #include <math.h>

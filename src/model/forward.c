@@ -14,7 +14,7 @@
  * asks for them.
  */
 #include "context.h"
-#include "heads/hooks.h"
+#include "model/hooks.h"
 
 #include <limits.h>
 #include <math.h>

@@ -1,17 +1,27 @@
-/* model.c: a model's lifetime: pick the loader for a path, own its buffers, free it. */
+/* model.c: a model's lifetime: pick the loader for a path, bind what it loaded, free it. */
 #include "internal.h"
+#include "io/load.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-void *hw_model_alloc(hw_model *m, size_t bytes) {
-    void **grown = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *grown);
-    if (!grown) return NULL;
-    m->owned = grown;
-    void *p = malloc(bytes ? bytes : 1);
-    if (p) m->owned[m->n_owned++] = p;
-    return p;
+void *hw_model_alloc(hw_model *m, size_t bytes) { return hw_store_alloc(&m->store, bytes); }
+
+/* A folder is a Hugging Face checkpoint; a file is a llama2.c one, whose map the
+ * weights point into, so the store keeps it. */
+static hw_status load(hw_loaded *ld, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return hw_load_hf(ld, path);
+    hw_mapped_file f;
+    hw_status s = hw_file_map(&f, path);
+    if (s != HW_OK) return s;
+    s = hw_load_llama2c(ld, &f, path);
+    if (s != HW_OK) {
+        hw_file_unmap(&f);
+        return s;
+    }
+    return hw_store_keep_map(&ld->store, f);
 }
 
 hw_model *hw_model_load(const char *path) {
@@ -19,35 +29,35 @@ hw_model *hw_model_load(const char *path) {
         hw_fail(HW_ERR_ARG, "no model path given");
         return NULL;
     }
-    hw_model *m = calloc(1, sizeof *m);
+    hw_loaded ld = {0};
+    hw_status s = load(&ld, path);
+    hw_model *m = s == HW_OK ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
+        if (s == HW_OK) hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
+        hw_loaded_free(&ld);
         return NULL;
     }
-    struct stat st;
-    hw_status s;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        s = hw_load_hf(m, path);
-    } else {
-        s = hw_file_map(&m->file, path);
-        if (s == HW_OK) s = hw_load_llama2c(m, path);
-    }
-    if (s != HW_OK) {
-        hw_model_free(m);
-        return NULL;
-    }
+    /* Bind: the model takes the config, the weights and the store they point into. */
+    *m = (hw_model){.cfg = ld.cfg, .w = ld.w, .info = ld.info, .store = ld.store};
     return m;
 }
 
 void hw_model_free(hw_model *m) {
     if (!m) return;
-    hw_hf_release(m); /* unmaps extra shards; their list is an owned buffer, so first */
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
-    hw_file_unmap(&m->file);
+    hw_store_free(&m->store);
     free(m);
 }
 
 const hw_config *hw_model_config(const hw_model *m) { return &m->cfg; }
 
 void hw_model_get_info(const hw_model *m, hw_model_info *out) { *out = m->info; }
+
+/* A q-head's kv head: query heads share a kv head in groups of n_head / n_kv_head. */
+int hw_kv_head(const hw_config *cfg, int q_head) {
+    return q_head / (cfg->n_head / cfg->n_kv_head);
+}
+
+hw_status hw_model_save_hf(const hw_model *m, const char *dir) {
+    if (!m || !dir || !*dir) return hw_fail(HW_ERR_ARG, "hw_model_save_hf: no model or folder");
+    return hw_save_hf(&m->cfg, &m->w, dir);
+}

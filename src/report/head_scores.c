@@ -63,6 +63,8 @@ void hw_head_scores_free(hw_head_scores *s) {
 hw_status hw_head_scores_append(hw_head_scores *s, int layer, int head, double v) {
     if (layer < 0 || layer >= s->L || head < 0 || head >= s->H)
         return hw_fail(HW_ERR_ARG, "head scores: no head %d-%d", layer, head);
+    /* JSON has no NaN or infinity: a file written with one would not read back. */
+    if (!isfinite(v)) return hw_fail(HW_ERR_ARG, "head scores: %g for head %d-%d is not a finite number", v, layer, head);
     int i = layer * s->H + head, n = s->count[i];
     if ((n & (n - 1)) == 0) { /* grow at powers of two */
         double *nv = realloc(s->values[i], sizeof(double) * (size_t)(n ? 2 * n : 1));
@@ -210,4 +212,40 @@ hw_status hw_head_scores_write(const hw_head_scores *s, const char *path) {
         }
     fputs("}\n", f);
     return hw_atomic_commit(a);
+}
+
+/* ---------------------------------------------------------------- ranking */
+
+/* a before b: NaN last, then higher first, then the lower index. */
+static int ranks_before(const double *s, int a, int b) {
+    double x = s[a], y = s[b];
+    int xn = x != x, yn = y != y;
+    if (xn != yn) return yn;
+    if (!xn && x != y) return x > y;
+    return a < b;
+}
+
+/* A stable merge sort of indices (qsort has no user pointer in C11). */
+void hw_scores_rank(const double *score, int n, int *order) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    int *tmp = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!tmp) { /* fall back to insertion sort */
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && ranks_before(score, order[j], order[j - 1]); j--) {
+                int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+            }
+        return;
+    }
+    for (int w = 1; w < n; w *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * w) {
+            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = ranks_before(score, order[b], order[a]) ? order[b++] : order[a++];
+            while (a < mid) tmp[k++] = order[a++];
+            while (b < hi) tmp[k++] = order[b++];
+        }
+        for (int i = 0; i < n; i++) order[i] = tmp[i];
+    }
+    free(tmp);
 }

@@ -14,7 +14,7 @@ static float *own_arena(hw_model *m) {
     const hw_config *c = &m->cfg;
     float *base = (float *)m->w.tok_embed;
     int owned = 0;
-    for (int i = 0; i < m->n_owned; i++) owned |= m->owned[i] == (void *)base;
+    for (int i = 0; i < m->store.n_bufs; i++) owned |= m->store.bufs[i] == (void *)base;
     if (!base || !owned) return NULL;
     hw_layer_params *a = calloc((size_t)c->n_layer, sizeof *a);
     hw_layer_params *b = calloc((size_t)c->n_layer, sizeof *b);

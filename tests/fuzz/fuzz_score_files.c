@@ -11,7 +11,7 @@
  * Input: one byte (its low two bits, modulo 3, pick the reader; for prompts, bit 2
  * asks for 2 answers instead of 1), then the file. */
 #include "fuzz.h"
-#include "../../src/methods/protocols.h"
+#include "../../src/methods/retrieval_log.h"
 
 static hw_tokenizer *tok;
 

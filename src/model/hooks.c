@@ -1,12 +1,14 @@
 /*
- * hooks.c: the hook list, hook-point names, and the two-pass visit.
+ * hooks.c: the hook list, hook-point names, and the two-pass visit: the model layer's
+ * side of hooks, which the forward pass calls. What hooks do (captures, masks, patches)
+ * is built on this in src/heads/.
  *
  * A visit first asks every hook whether it wants the tensor (ask = 1, no
  * data), so the forward pass materialises only what someone asked for; then it
  * calls the hooks that said yes, in the order they were added. Asking must have
  * no side effects: the forward may ask more than once per visit.
  */
-#include "hooks.h"
+#include "model/hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,37 +152,4 @@ hw_status hw_hook_parse(const hw_model *m, const char *name, hw_hook_point *poin
     }
     return hw_fail(HW_ERR_ARG, "unknown hook point '%s' (e.g. blocks.0.attn.hook_pattern, "
                    "hook_embed, ln_final.hook_normalized, hook_logits)", name);
-}
-
-/* ---------------------------------------------------------------- heads */
-
-int hw_kv_head(const hw_config *cfg, int q_head) {
-    return q_head / (cfg->n_head / cfg->n_kv_head);
-}
-
-int hw_heads_parse(const hw_model *m, const char *text, hw_head *heads, int max) {
-    const hw_config *cfg = hw_model_config(m);
-    int n = 0;
-    const char *s = text;
-    while (*s) {
-        int l, h, used = 0;
-        if (sscanf(s, "%d.%d%n", &l, &h, &used) != 2 || used == 0 || (s[used] && s[used] != ',')) {
-            hw_fail(HW_ERR_ARG, "bad head list '%s': expected LAYER.HEAD[,LAYER.HEAD...]", text);
-            return -1;
-        }
-        if (l < 0 || l >= cfg->n_layer || h < 0 || h >= cfg->n_head) {
-            hw_fail(HW_ERR_ARG, "head %d.%d out of range (model: %d layers, %d heads)", l, h,
-                    cfg->n_layer, cfg->n_head);
-            return -1;
-        }
-        if (n >= max) {
-            hw_fail(HW_ERR_ARG, "more than %d heads in '%s'", max, text);
-            return -1;
-        }
-        heads[n++] = (hw_head){l, h};
-        s += used;
-        if (*s == ',') s++;
-    }
-    if (n == 0) hw_fail(HW_ERR_ARG, "empty head list");
-    return n ? n : -1;
 }

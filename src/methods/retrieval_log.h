@@ -1,8 +1,8 @@
-/* protocols.h: what the protocol files (src/methods/retrieval_score.c, retrieval_log.c,
+/* retrieval_log.h: what the protocol files (src/methods/retrieval_score.c, retrieval_log.c,
  * mask_test.c, scale_sweep.c) share beyond the public API; not part of it. The fuzz
  * target of the trial log (tests/fuzz/fuzz_score_files.c) reads it too. */
-#ifndef HW_PROTOCOLS_H
-#define HW_PROTOCOLS_H
+#ifndef HW_RETRIEVAL_LOG_H
+#define HW_RETRIEVAL_LOG_H
 
 #include "internal.h"
 

@@ -1,4 +1,5 @@
-/* hooks.h: how the forward pass visits hook points (hooks.c), not part of the API. */
+/* hooks.h: the hook list and how the forward pass visits hook points (model/hooks.c), not
+ * part of the API. src/heads/ builds captures and interventions on it. */
 #ifndef HW_HOOKS_H
 #define HW_HOOKS_H
 
