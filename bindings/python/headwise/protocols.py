@@ -290,9 +290,10 @@ def _outputs(*paths):
             check(lib().hw_output_prepare(fsencode(p, name)), name)
 
 
-def _set_threads(threads):
-    if threads is not None:
-        lib().hw_set_threads(_args.integer(threads, "threads", 1, 1024))
+def _threads(threads):
+    """threads (as --threads) checked; the setter to call once everything else is."""
+    n = None if threads is None else _args.integer(threads, "threads", 1, 1024)
+    return lambda: n is not None and lib().hw_set_threads(n)
 
 
 def _write(fn, handle, path, what):
@@ -406,6 +407,10 @@ class RetrievalScores(HeadScores):
     .counted      trials counted (ROUGE-1 recall above min_rouge), resumed ones included
     .counted_run  of those, the ones this call ran
     .write_tsv(path)  the ranked TSV of `--tsv` (layer, head, score, trials)"""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("RetrievalScores come from score_retrieval; HeadScores(L, H) makes "
+                        "scores of your own")
 
     @classmethod
     def _of(cls, result):
@@ -571,12 +576,13 @@ def score_retrieval(model, *, needles=None, haystack=None, template=None, length
         raise ArgumentError("task replaces the needle-in-a-haystack arguments (%s)"
                             % ", ".join(_given(v, _NIAH_FIELDS) + (["lengths"] if lengths else [])))
     _haystack(v)
-    _set_threads(threads)
+    set_threads = _threads(threads)
     p = make_params(lib().hw_retrieval_params_default, v, model=m, fname="score_retrieval",
                     aliases=dict(_TASK_FIELDS, **_NIAH_FIELDS, save_contexts="contexts_path"),
                     counts=_NIAH_COUNTS)
     _lengths(p, lengths)
     _outputs(("tsv", tsv))
+    set_threads()
     r = _run(lib().hw_retrieval_run, m, p, progress, lib().hw_retrieval_result_free)
     s = RetrievalScores._of(r)
     if tsv is not None:
@@ -774,10 +780,11 @@ def score_echo_induction(model, *, block=None, repeats=None, lo=None, hi=None, s
                      seed=(0, 1 << 62), chunk=(1, 1 << 20), echo_ratio=(0, 1, float),
                      induction_ratio=(0, 1, float)))
     v["kv_max"] = _choice(agg, "agg", {"max": 1, "mean": 0})
+    set_threads = _threads(threads)
     p = make_params(lib().hw_echo_induction_params_default, v, model=m,
                     fname="score_echo_induction")
     _outputs(("out", out), ("heads_out", heads_out))
-    _set_threads(threads)
+    set_threads()
     r = _run(lib().hw_echo_induction_run, m, p, progress, lib().hw_echo_induction_free)
     L = lib()
     res = EchoInduction()

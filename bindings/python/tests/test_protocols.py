@@ -638,3 +638,20 @@ def test_tokenizer_found_by_the_library(tmp_path):
     os.symlink(TOKENIZER, tmp_path / "tokenizer.bin")
     m2 = headwise.Model(tmp_path / "m.bin")
     assert m2.tokenizer_path == str(tmp_path / "tokenizer.bin") and m2.encode("Once") == [1, 403]
+
+
+def test_threads_argument(model):
+    """threads= sets the library's (process-wide) thread count, as --threads; the
+    scores do not depend on it."""
+    before = headwise.get_threads()
+    try:
+        one = headwise.score_echo_induction(model, threads=1)
+        assert headwise.get_threads() == 1
+        two = headwise.score_echo_induction(model, threads=2)
+        assert headwise.get_threads() == 2
+        for c in one.columns:
+            assert np.array_equal(one[c], two[c]), c
+    finally:
+        headwise.set_threads(before)
+    with pytest.raises(TypeError, match="score_retrieval"):
+        headwise.RetrievalScores(5, 8)
