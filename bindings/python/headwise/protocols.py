@@ -273,7 +273,7 @@ def _bool(value, name):
 
 
 def _choice(value, name, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ArgumentError("%s: %r is not one of %s" % (name, value, ", ".join(map(repr, choices))))
     return choices[value] if isinstance(choices, dict) else value
 
@@ -325,7 +325,6 @@ _NIAH_FIELDS = {"needles": "niah.needles_path", "haystack": "niah.haystack_paths
                 "template": "niah.template_text", "depths": "niah.n_depths", "buffer": "niah.buffer",
                 "max_new": "niah.max_new", "data_dir": "niah.data_dir"}
 _NIAH_COUNTS = {"niah.haystack_paths": "niah.n_haystacks"}
-_NIAH_FLAGS = list(_NIAH_FIELDS) + ["lengths"]
 
 
 def _lengths(p, lengths):
@@ -336,17 +335,21 @@ def _lengths(p, lengths):
         if len(lengths) != 3:
             raise ArgumentError("lengths: expected 'A:B:N' or (A, B, N), got %r" % (lengths,))
         lengths = ":".join(str(_args.integer(v, "lengths")) for v in lengths)
-    if lib().hw_niah_parse_lengths(_args.text(lengths, "lengths"),
-                                                    ctypes.byref(p.niah)) != 0:
+    if lib().hw_niah_parse_lengths(_args.text(lengths, "lengths"), ctypes.byref(p.niah)) != 0:
         raise ArgumentError(_capi.last_error())
 
 
 def _haystack(values):
+    """haystack: one path or a list of them, at most 64 (as the CLI)."""
     h = values.get("haystack")
+    if h is None:
+        return
     if isinstance(h, (str, bytes, os.PathLike)):
-        values["haystack"] = [h]
-    if values.get("haystack") is not None and len(values["haystack"]) > 64:
-        raise ArgumentError("haystack: at most 64 files")   # as the CLI
+        h = values["haystack"] = [h]
+    if not isinstance(h, (list, tuple)):
+        raise ArgumentError("haystack: expected a path or a list of paths, got %r" % (h,))
+    if len(h) > 64:
+        raise ArgumentError("haystack: at most 64 files")
 
 
 def _read_prompts(path, n_answers, name="prompts"):

@@ -14,7 +14,7 @@ import pytest
 
 import headwise
 from headwise import _capi
-from conftest import CLI, MODEL, REPO, TOKENIZER, cli_env, run_cli
+from conftest import MODEL, REPO, TOKENIZER, cli_env, run_cli
 
 DATA = os.path.join(REPO, "data")
 NEEDLES = os.path.join(DATA, "needles", "stories.jsonl")
