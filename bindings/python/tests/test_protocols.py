@@ -120,12 +120,14 @@ def c_calls(monkeypatch):
 
 def test_retrieval_equals_cli(model, tmp_path):
     cli = run_cli("score", "retrieval", *M, *NIAH, "-o", str(tmp_path / "cli.json"),
-                  "--tsv", str(tmp_path / "cli.tsv"), "--top", "0").stdout.decode()
+                  "--tsv", str(tmp_path / "cli.tsv"), "--save-contexts",
+                  str(tmp_path / "cli.jsonl"), "--top", "0").stdout.decode()
     rec = Recorder()
     s = headwise.score_retrieval(model, **NIAH_KW, out=tmp_path / "py.json",
-                                 tsv=str(tmp_path / "py.tsv"), progress=rec)
+                                 tsv=str(tmp_path / "py.tsv"), save_contexts=tmp_path / "py.jsonl",
+                                 progress=rec)
     assert isinstance(s, headwise.HeadScores) and isinstance(s, headwise.RetrievalScores)
-    for ext in (".json", ".tsv", ".json.trials"):
+    for ext in (".json", ".tsv", ".json.trials", ".jsonl"):
         assert same_bytes(tmp_path / ("cli" + ext), tmp_path / ("py" + ext)), ext
     assert not (tmp_path / "py.json.partial.json").exists()
     with open(tmp_path / "cli.json") as f:
