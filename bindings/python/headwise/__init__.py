@@ -9,6 +9,13 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
     r.logits.shape, r.captures["blocks.3.attn.hook_pattern"].shape
     print(m.generate("Once upon a time", 64))
 
+    s = headwise.score_retrieval(headwise.Model("organism"), task="retrieval", samples=50)
+    print(s.ranking()[:5])      # [(layer, head, score), ...]
+
+Each protocol of the CLI is one function named as its command (score_retrieval,
+score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
+sweep_scale), its flags as keyword arguments (headwise.protocols says how).
+
 The library is found through $HEADWISE_LIB, else the build tree this package
 sits in (build/current, build/rel), else the system loader. Every failure is a
 headwise.Error (a RuntimeError) carrying the library's message; arguments are
@@ -18,11 +25,19 @@ ValueError).
 from ._capi import ArgumentError, Error, library_path
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
+from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTestResult,
+                        RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
+                        score_attribution, score_dla, score_echo_induction, score_retrieval,
+                        score_successor, sweep_scale)
 
 __version__ = "0.1.0"
 
 __all__ = ["Model", "Config", "RunResult", "HeadScores", "read_head_scores", "Error",
-           "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads"]
+           "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads",
+           "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
+           "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
+           "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
+           "MaskTestResult", "SweepResult"]
 
 
 def set_threads(n):

@@ -107,13 +107,24 @@ PIECE_FN = CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p)              # hw_piec
 TOKEN_FN = CFUNCTYPE(c_int, c_int, c_int, POINTER(c_float), c_void_p)  # hw_token_fn
 
 
+class HookCall(Structure):
+    _c_name_ = "hw_hook_call"
+    _fields_ = [("point", c_int), ("layer", c_int), ("ask", c_int), ("pos", c_int), ("T", c_int),
+                ("decode", c_int), ("ndim", c_int), ("shape", c_int * 3),
+                ("data", POINTER(c_float)), ("model", c_void_p)]
+
+
+HOOK_FN = CFUNCTYPE(c_int, POINTER(HookCall), c_void_p)                # hw_hook_fn
+
+
 class GreedyParams(Structure):
     _c_name_ = "hw_greedy_params"
     _fields_ = [("max_new", c_int), ("stop", c_int), ("decode_last", c_int),
                 ("hooks", c_void_p), ("on_token", TOKEN_FN), ("user", c_void_p)]
 
 
-STRUCTS = [Config, ModelInfo, Head, CaptureEntry, SamplerParams, GenerateParams, GreedyParams]
+STRUCTS = [Config, ModelInfo, Head, CaptureEntry, SamplerParams, GenerateParams, GreedyParams,
+           HookCall]
 CALLBACKS = {"hw_progress_fn": PROGRESS_FN, "hw_piece_fn": PIECE_FN, "hw_token_fn": TOKEN_FN}
 
 # ------------------------------------------------------------------ prototypes
@@ -135,6 +146,7 @@ _PROTOTYPES = {
     "hw_forward_hooked": (c_int, [P, POINTER(c_int), c_int, c_int, POINTER(c_float), P]),
     "hw_hooks_new": (P, []),
     "hw_hooks_free": (None, [P]),
+    "hw_hooks_add": (c_int, [P, HOOK_FN, c_void_p]),
     "hw_hook_parse": (c_int, [P, c_char_p, POINTER(c_int), POINTER(c_int)]),
     "hw_hook_name": (c_int, [c_char_p, c_size_t, c_int, c_int]),
     "hw_capture_new": (P, []),
@@ -146,7 +158,12 @@ _PROTOTYPES = {
     "hw_hooks_mask_uniform": (c_int, [P, POINTER(Head), c_int, c_int]),
     "hw_hooks_zero_output": (c_int, [P, POINTER(Head), c_int, c_int]),
     "hw_hooks_scale": (c_int, [P, POINTER(Head), c_int, c_float, c_int]),
+    "hw_hooks_mean_ablate": (c_int, [P, POINTER(Head), c_int, POINTER(c_float), c_int]),
+    "hw_mean_z": (c_int, [P, POINTER(POINTER(c_int)), POINTER(c_int), c_int, POINTER(c_float)]),
+    "hw_hooks_patch": (c_int, [P, c_int, c_int, P, c_int]),
     "hw_tokenizer_load": (P, [c_char_p, c_int]),
+    "hw_tokenizer_load_for_model": (P, [c_char_p, c_int]),
+    "hw_tokenizer_path_for_model": (c_int, [c_char_p, ctypes.c_char_p, c_size_t]),
     "hw_tokenizer_free": (None, [P]),
     "hw_tokenizer_vocab_size": (c_int, [P]),
     "hw_tokenizer_bos": (c_int, [P]),

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import _args
-from ._capi import (ArgumentError, Error, Head, ModelInfo, PIECE_FN, TOKEN_FN, check,
+from ._capi import (ArgumentError, Error, HOOK_FN, Head, ModelInfo, PIECE_FN, TOKEN_FN, check,
                     check_handle, fsencode, last_error, lib)
 from ._protocol import Callback, Owned, make_params
 
@@ -92,12 +92,12 @@ class RunResult:
 
 
 def default_tokenizer(model_path):
-    """The tokenizer the CLI uses when none is given: a Hugging Face folder holds
-    its own; a checkpoint file has tokenizer.bin beside it."""
-    p = os.fspath(model_path)
-    if os.path.isdir(p):
-        return p
-    return os.path.join(os.path.dirname(p), "tokenizer.bin")
+    """The tokenizer every headwise command loads when none is given
+    (hw_tokenizer_path_for_model): a Hugging Face folder holds its own; a checkpoint
+    file has tokenizer.bin in its folder."""
+    buf = ctypes.create_string_buffer(4096)
+    check(lib().hw_tokenizer_path_for_model(fsencode(model_path, "model"), buf, len(buf)))
+    return os.fsdecode(buf.value)
 
 
 def _c_ints(values):
@@ -108,9 +108,10 @@ class Model:
     """A model and its tokenizer.
 
     Model(path, tokenizer=None, threads=None): path is a llama2.c checkpoint
-    (.bin) or a Hugging Face model folder; tokenizer defaults to the model's
-    folder or tokenizer.bin beside the checkpoint, as for the CLI. threads sets
-    the library's thread count, which is process-wide (hw_set_threads)."""
+    (.bin) or a Hugging Face model folder; tokenizer defaults to the one the
+    library finds for the model (hw_tokenizer_load_for_model: the folder's own, or
+    tokenizer.bin beside the checkpoint), as for the CLI. threads sets the
+    library's thread count, which is process-wide (hw_set_threads)."""
 
     def __init__(self, path, tokenizer=None, threads=None):
         L = lib()
@@ -120,10 +121,15 @@ class Model:
         self._model = Owned(check_handle(L.hw_model_load(fsencode(path, "model"))),
                             L.hw_model_free)
         self.config = Config._from_c(L.hw_model_config(self._model.handle).contents)
-        self.tokenizer_path = os.fspath(tokenizer) if tokenizer is not None else default_tokenizer(path)
         try:
-            t = check_handle(L.hw_tokenizer_load(fsencode(self.tokenizer_path, "tokenizer"),
-                                                 self.config.vocab_size))
+            V = self.config.vocab_size
+            if tokenizer is not None:
+                self.tokenizer_path = os.fspath(tokenizer)
+                t = L.hw_tokenizer_load(fsencode(tokenizer, "tokenizer"), V)
+            else:
+                self.tokenizer_path = default_tokenizer(path)
+                t = L.hw_tokenizer_load_for_model(fsencode(path, "model"), V)
+            check_handle(t)
         except Error:
             self._model.close()
             raise
@@ -214,8 +220,10 @@ class Model:
             raise ArgumentError("capture: %s" % last_error())
         return point.value, -1 if every else layer.value
 
-    def _interventions(self, mask_uniform, zero_output, scale, phase):
-        """Every intervention checked, as a list of (kind, heads, scale) to add."""
+    def _interventions(self, mask_uniform, zero_output, scale, phase, mean_ablate=(),
+                       mean_ref=None):
+        """Every intervention checked, as a list of (kind, heads, scale or mean z) to
+        add. The mean z of mean_ablate is computed last, once the rest is checked."""
         c = self.config
         ph = _args.phase(phase)
         edits = []
@@ -231,6 +239,14 @@ class Model:
                 s = _args.finite(s, "scale[%r]" % (k,), single=True)
                 groups.setdefault(s, []).extend(_args.heads(k, c.n_layer, c.n_head, "scale"))
             edits += [("scale", hs, s) for s, hs in groups.items()]
+        hs = _args.heads(mean_ablate, c.n_layer, c.n_head, "mean_ablate")
+        if hs:
+            if mean_ref is None:
+                raise ArgumentError("mean_ablate needs mean_ref (reference prompts, token lists, "
+                                    "a prompts file or a mean z)")
+            edits.append(("mean_ablate", hs, self._mean_z_of(mean_ref)))
+        elif mean_ref is not None:
+            raise ArgumentError("mean_ref: given without mean_ablate")
         return edits, ph
 
     @staticmethod
@@ -242,14 +258,137 @@ class Model:
                 st = L.hw_hooks_mask_uniform(hooks, arr, len(hs), phase)
             elif kind == "zero_output":
                 st = L.hw_hooks_zero_output(hooks, arr, len(hs), phase)
+            elif kind == "mean_ablate":
+                # The hook keeps a pointer to the mean z: the edits list holds the array
+                # for as long as the hooks live.
+                st = L.hw_hooks_mean_ablate(hooks, arr, len(hs),
+                                            s.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), phase)
             else:
                 st = L.hw_hooks_scale(hooks, arr, len(hs), s, phase)
             check(st)
 
+    # -------------------------------------------------------------- mean z
+
+    def mean_z(self, refs):
+        """(L, H, Dh) float32: every head's z averaged over all positions of the
+        reference sequences, each run from an empty cache (hw_mean_z), what
+        mean_ablate replaces a head's z with. refs is a prompts file (a path: one
+        prompt per line, as `--mean-ref FILE` reads it) or a list whose items are
+        prompts (str) or token-id lists; prompts are encoded with BOS."""
+        c = self.config
+        if isinstance(refs, (str, bytes, os.PathLike)):
+            from .protocols import read_prompts
+            refs = [row[0] for row in read_prompts(refs)]
+        elif isinstance(refs, np.ndarray) and refs.ndim == 2:
+            refs = list(refs)
+        else:
+            try:
+                refs = list(refs)
+            except TypeError:
+                raise ArgumentError("mean_ref: expected a prompts file or a list of prompts or "
+                                    "token lists, got %r" % (refs,)) from None
+        if not refs:
+            raise ArgumentError("mean_ref: no reference sequences")
+        seqs = []
+        for i, r in enumerate(refs):
+            ids = self.encode(r) if isinstance(r, str) else _args.token_ids(r, c.vocab_size,
+                                                                             "mean_ref[%d]" % i)
+            if not 0 < len(ids) <= c.n_ctx:
+                raise ArgumentError("mean_ref[%d]: %d tokens do not fit the context (%d)"
+                                    % (i, len(ids), c.n_ctx))
+            seqs.append(ids)
+        arrays = [_c_ints(ids) for ids in seqs]
+        ptrs = (ctypes.POINTER(ctypes.c_int) * len(seqs))(
+            *[ctypes.cast(a, ctypes.POINTER(ctypes.c_int)) for a in arrays])
+        lens = _c_ints([len(ids) for ids in seqs])
+        out = np.zeros((c.n_layer, c.n_head, c.head_dim), np.float32)
+        check(lib().hw_mean_z(self._m, ptrs, lens, len(seqs),
+                              out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))), "mean z")
+        return out
+
+    def _mean_z_of(self, mean_ref):
+        """mean_ref as a mean z: an (L, H, Dh) array as given, else mean_z(mean_ref)."""
+        c = self.config
+        if isinstance(mean_ref, np.ndarray) and mean_ref.ndim == 3:
+            want = (c.n_layer, c.n_head, c.head_dim)
+            if mean_ref.shape != want:
+                raise ArgumentError("mean_ref: a mean z of shape %s, expected %s"
+                                    % (mean_ref.shape, want))
+            z = np.ascontiguousarray(mean_ref, dtype=np.float32)
+            if not np.isfinite(z).all():
+                raise ArgumentError("mean_ref: the mean z holds non-finite numbers")
+            return z
+        return self.mean_z(mean_ref)
+
+    # -------------------------------------------------------------- patching
+
+    def _patches(self, patch):
+        """patch {hook name: source} as {(point, layer): {pos: float32 array}}."""
+        if patch is None:
+            return {}
+        if not isinstance(patch, dict):
+            raise ArgumentError("patch: expected a dict {hook name: RunResult or array}, got %r"
+                                % (patch,))
+        c = self.config
+        table = {}
+        buf = ctypes.create_string_buffer(128)
+        for name, src in patch.items():
+            point, layer = self._hook(name)
+            layers = range(c.n_layer) if isinstance(name, str) and name.startswith("blocks.*.") \
+                else [layer]
+            if isinstance(src, RunResult):
+                for l in layers:
+                    lib().hw_hook_name(buf, len(buf), point, l)
+                    base = buf.value.decode()
+                    found = {0 if k == base else int(k[len(base) + 4:]): v
+                             for k, v in src.captures.items()
+                             if k == base or (k.startswith(base + ".pos") and k[len(base) + 4:].isdigit())}
+                    if not found:
+                        raise ArgumentError("patch: the RunResult has no capture of %s (run it with "
+                                            "capture=[%r])" % (base, name))
+                    table[(point, l)] = found
+            elif layers != [layer]:
+                raise ArgumentError("patch: %s takes a RunResult (an array is one layer's)" % name)
+            else:
+                try:
+                    arr = np.ascontiguousarray(src, dtype=np.float32)
+                except (TypeError, ValueError):
+                    raise ArgumentError("patch[%r]: expected a RunResult or an array, got %s"
+                                        % (name, type(src).__name__)) from None
+                table[(point, layer)] = {0: arr}
+        return table
+
+    @staticmethod
+    def _patch_hook(table, phase):
+        """A hook (a Callback of hw_hook_fn) that replaces each patched tensor by its
+        source's at the same position, as hw_hooks_patch does with a capture: the
+        sources here are arrays, which an hw_capture cannot be made from."""
+        buf = ctypes.create_string_buffer(128)
+
+        def hook(call_p, user):
+            c = call_p.contents
+            src = table.get((c.point, c.layer))
+            if src is None or (phase == 1 and c.decode) or (phase == 2 and not c.decode):
+                return 0
+            if c.ask:
+                return 1
+            lib().hw_hook_name(buf, len(buf), c.point, c.layer)
+            arr = src.get(c.pos)
+            if arr is None:
+                raise Error("patch: nothing given for %s at position %d" % (buf.value.decode(), c.pos))
+            shape = tuple(c.shape[i] for i in range(c.ndim))
+            if arr.shape != shape:
+                raise ArgumentError("patch: %s at position %d has shape %s, the one given %s"
+                                    % (buf.value.decode(), c.pos, shape, arr.shape))
+            ctypes.memmove(c.data, arr.ctypes.data, arr.nbytes)
+            return 0
+
+        return Callback(HOOK_FN, hook)
+
     # -------------------------------------------------------------- run
 
     def run(self, tokens, capture=(), mask_uniform=(), zero_output=(), scale=None, phase="both",
-            n_new=0):
+            n_new=0, mean_ablate=(), mean_ref=None, patch=None):
         """Run tokens (ids, or a str encoded with BOS) as `headwise run` does: one
         prefill of the prompt, then n_new greedy tokens, each but the last fed back
         as a one-token decode step (hw_greedy). Hooks act in every call.
@@ -259,8 +398,18 @@ class Model:
         mask_uniform  heads whose pre-softmax scores are set to 0 (uniform attention)
         zero_output   heads whose z is set to 0
         scale         {"L.H": s}: heads whose z is multiplied by s
-        phase         when interventions act: "both", "prefill" or "decode"
-        Heads are "L.H" strings or (L, H) pairs.
+        mean_ablate   heads whose z is replaced by its mean over mean_ref (hw_mean_z):
+                      a prompts file (path), a list of prompts (str) and token lists,
+                      or a mean z (L, H, Dh) from mean_z()
+        patch         {hook name: RunResult or array}: the tensor at that hook replaced
+                      by the source's at the same position (activation patching, as
+                      hw_hooks_patch): a RunResult's captures of that hook (every
+                      position it ran; "blocks.*.NAME" for every layer), or an array of
+                      the hook's shape for the prompt's prefill
+        phase         when interventions and patches act: "both", "prefill" or "decode"
+        Heads are "L.H" strings or (L, H) pairs. Hooks act in this order: captures
+        (which so see each tensor before any edit at the same point), mask_uniform,
+        zero_output, scale, mean_ablate, patch.
 
         Returns RunResult(tokens, logits (T, V), captures). The last row of logits
         is the one the CLI writes as logits.npy and greedy decoding reads (a
@@ -280,7 +429,9 @@ class Model:
         if isinstance(capture, str):
             capture = [capture]
         wants = [self._hook(name) for name in capture]
-        edits, ph = self._interventions(mask_uniform, zero_output, scale, phase)
+        patches = self._patches(patch)
+        edits, ph = self._interventions(mask_uniform, zero_output, scale, phase, mean_ablate,
+                                        mean_ref)
 
         L = lib()
         hooks = Owned(check_handle(L.hw_hooks_new()), L.hw_hooks_free)
@@ -295,17 +446,23 @@ class Model:
             if wants:
                 check(L.hw_hooks_add_capture(hooks.handle, cap.handle))
             self._add_interventions(hooks.handle, edits, ph)
+            pcb = self._patch_hook(patches, ph) if patches else None
+            if pcb is not None:
+                check(L.hw_hooks_add(hooks.handle, pcb.c, None))
             check(L.hw_capture_want(lcap.handle, *self._hook("hook_logits")))
             check(L.hw_hooks_add_capture(hooks.handle, lcap.handle))
             prompt = _c_ints(toks)
             if n_new == 0:
                 last = np.zeros(c.vocab_size, np.float32)
-                check(L.hw_forward_hooked(ctx.handle, prompt, T, HW_LOGITS_LAST,
-                                          last.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                          hooks.handle))
+                st = L.hw_forward_hooked(ctx.handle, prompt, T, HW_LOGITS_LAST,
+                                         last.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                         hooks.handle)
+                if pcb is not None:
+                    pcb.reraise()
+                check(st)
                 new = []
             else:
-                new, last = self._greedy(ctx.handle, prompt, T, n_new, hooks.handle)
+                new, last = self._greedy(ctx.handle, prompt, T, n_new, hooks.handle, pcb)
             logits = _prefill_rows(lcap.handle, T, c.vocab_size)
             logits[T - 1] = last
             return RunResult(tokens=toks + new, logits=logits, captures=_captures(cap.handle))
@@ -313,7 +470,7 @@ class Model:
             for o in (ctx, hooks, lcap, cap):
                 o.close()
 
-    def _greedy(self, ctx, prompt, T, n_new, hooks):
+    def _greedy(self, ctx, prompt, T, n_new, hooks, hook_cb=None):
         """hw_greedy with no stop condition: n_new tokens; the logits (V) the first
         was chosen from."""
         first = []
@@ -330,6 +487,8 @@ class Model:
         out = (ctypes.c_int * n_new)()
         n = lib().hw_greedy(ctx, None, prompt, T, ctypes.byref(p), out, None, 0)
         cb.reraise()
+        if hook_cb is not None:
+            hook_cb.reraise()
         if n < 0:
             raise Error(last_error())
         return list(out[:n]), first[0]
@@ -337,21 +496,23 @@ class Model:
     # -------------------------------------------------------------- generate
 
     def generate(self, prompt, n=256, temperature=0.0, top_p=0.9, seed=None, mask_uniform=(),
-                 zero_output=(), scale=None, phase="both", on_piece=None):
+                 zero_output=(), scale=None, phase="both", on_piece=None, mean_ablate=(),
+                 mean_ref=None):
         """Text from prompt, as `headwise generate -p PROMPT -n N -t T --top-p P -s SEED`
         prints it (without the final newline): the prompt's pieces, then each new
         one, until n positions (prompt included; 0: the whole context), BOS or EOS.
         temperature 0 is greedy. seed None: from the clock, as the CLI. Interventions
-        as for run(). on_piece(text) is called with the text as it comes."""
+        (mean_ablate with mean_ref included) as for run(). on_piece(text) is called with
+        the text as it comes."""
         b = _args.text(prompt, "prompt")
         n = _args.integer(n, "n", 0, 1 << 30)
         temperature = _args.finite(temperature, "temperature", 0, 100)
         top_p = _args.finite(top_p, "top_p", 1e-9, 1)
         seed = int(time.time()) if seed is None else _args.integer(seed, "seed", 0, (1 << 64) - 1)
-        edits, ph = self._interventions(mask_uniform, zero_output, scale, phase)
         if on_piece is not None and not callable(on_piece):
             raise ArgumentError("on_piece: expected a callable, got %r" % (on_piece,))
-
+        edits, ph = self._interventions(mask_uniform, zero_output, scale, phase, mean_ablate,
+                                        mean_ref)
         chunks = []
         dec = codecs.getincrementaldecoder("utf-8")("replace")
 

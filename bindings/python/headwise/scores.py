@@ -19,7 +19,9 @@ class HeadScores:
     .mean       (L, H) float64 array: each head's mean (0 for an empty list)
     .per_trial  {(layer, head): [values]} for every head, layer then head order
     .write(path)   the {"L-H": [...]} file, atomically
-    .ranking()     heads by mean, highest first (ties to the lower index), as the CLI ranks
+    .ranking()     [(layer, head, mean)] highest first (ties to the lower index), as the
+                   CLI ranks
+    .copy()        a HeadScores of the same values, independent of this one
 
     HeadScores(L, H) starts empty; append(layer, head, value) adds a value."""
 
@@ -79,13 +81,17 @@ class HeadScores:
                                           _args.finite(value, "value")))
 
     def ranking(self):
-        """Every head as (layer, head), by mean score, highest first; ties go to
-        the lower index (hw_scores_rank, the order `headwise heads` prints)."""
+        """Every head as (layer, head, mean score), highest first; ties go to the
+        lower index (hw_scores_rank, the order `headwise heads` prints)."""
         L, H = self.shape
         mean = np.ascontiguousarray(self.mean.ravel())
         order = (ctypes.c_int * (L * H))()
         lib().hw_scores_rank(mean.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), L * H, order)
-        return [(i // H, i % H) for i in order]
+        return [(i // H, i % H, float(mean[i])) for i in order]
+
+    def copy(self):
+        """A new HeadScores with the same values (one append per value)."""
+        return HeadScores._copy_of(self._as_parameter_)
 
     def write(self, path):
         check(lib().hw_head_scores_write(self._as_parameter_, fsencode(path)), "write head scores")

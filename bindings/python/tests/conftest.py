@@ -61,7 +61,9 @@ def cli_run_dir(tmp_path, prompt, *flags):
     # character), so read them back as bytes.
     toks = json.loads((out / "tokens.json").read_bytes().decode("utf-8", "surrogateescape"))
     index = json.loads((out / "index.json").read_text())
-    caps = {e["file"][:-len(".npy")]: np.load(out / e["file"]) for e in index}
+    # index.json lists logits.npy too, as its last entry ("hook": "logits").
+    caps = {e["file"][:-len(".npy")]: np.load(out / e["file"]) for e in index
+            if e["hook"] != "logits"}
     return {"ids": [t["id"] for t in toks], "texts": [t["text"].encode("utf-8", "surrogateescape") for t in toks],
             "captures": caps, "logits": np.load(out / "logits.npy"), "index": index}
 

@@ -58,7 +58,7 @@ def test_ranking_matches_cli(published, tmp_path):
     run_cli("heads", "import", PUBLISHED, "-o", str(tsv), "--top", "0")
     rows = [line.split("\t") for line in tsv.read_text().splitlines()
             if line and not line.startswith("#")][1:]
-    assert [(int(r[0]), int(r[1])) for r in rows] == s.ranking()
+    assert [(int(r[0]), int(r[1])) for r in rows] == [(l, h) for l, h, _ in s.ranking()]
     mean = s.mean
     for r in rows[:50]:
         assert float(r[2]) == pytest.approx(mean[int(r[0]), int(r[1])], abs=1e-8)
@@ -74,7 +74,7 @@ def test_new_append_write(tmp_path):
     assert s.per_trial[(0, 1)] == [0.5, 1.0] and s.per_trial[(1, 0)] == []
     m = s.mean
     assert m[0, 1] == 0.75 and m[2, 3] == 0.25 and m[1, 0] == 0
-    assert s.ranking()[:2] == [(0, 1), (2, 3)]
+    assert s.ranking()[:2] == [(0, 1, 0.75), (2, 3, 0.25)]
     s.write(tmp_path / "s.json")
     back = headwise.read_head_scores(tmp_path / "s.json")
     assert back.shape == (3, 4) and back.per_trial == s.per_trial
