@@ -354,7 +354,7 @@ const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
 /* Retrieval Head (section 1.1): the first window of n_answer prompt tokens whose
  * token set holds more than 90% of the answer's token set (the paper's code locates
  * the needle this way). Sets [*start, *end) and returns 1, or sets both to -1 and
- * returns 0 when no window matches. */
+ * returns 0 when no window matches, or -1 (error set) when out of memory. */
 int hw_needle_span(const int *prompt, int n_prompt, const int *answer, int n_answer,
                    int *start, int *end);
 /* Retrieval Head (section 1.1): one decode step. pattern (H, P) is each head's
@@ -390,7 +390,8 @@ hw_status hw_scores_per_kv(const double *per_q, int L, int H, int Hk, int use_ma
                            double *per_kv);
 /* RazorAttention's selection (section 3.1): over n scores, the top round(n *
  * induction_ratio) by induction and the top round(n * echo_ratio) by echo (ties to
- * the lower index); keep[i] = 1 for their union. Returns the number kept. */
+ * the lower index); keep[i] = 1 for their union. Returns the number kept, or -1 (error
+ * set) for n <= 0, a ratio outside [0, 1] (or NaN), or no memory. */
 int hw_razor_select(const double *echo, const double *induction, int n, double echo_ratio,
                     double induction_ratio, int *keep);
 /* Indices 0..n-1 ordered by score, highest first, ties to the lower index. */

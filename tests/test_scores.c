@@ -167,6 +167,10 @@ static void ranking_and_razor_selection(void) {
     int keep[100];
     for (int i = 0; i < 100; i++) ind[i] = i, echo[i] = -i; /* induction top: 99..86; echo top: 0 */
     CHECK(hw_razor_select(echo, ind, 100, 0.01, 0.14, keep) == 15, "14 + 1 disjoint");
+    CHECK(hw_razor_select(echo, ind, 100, NAN, 0.14, keep) == -1 && strstr(hw_last_error(), "ratios"),
+          "a NaN ratio is refused with a message");
+    CHECK(hw_razor_select(echo, ind, 0, 0.01, 0.14, keep) == -1 && hw_razor_select(echo, ind, 100, 0.01, 1.5, keep) == -1,
+          "no scores or a ratio above 1 refused");
     CHECK(keep[0] && keep[86] && keep[99] && !keep[85] && !keep[1], "members");
     echo[99] = 1000; /* the top echo head is also an induction head: union of 14 */
     CHECK(hw_razor_select(echo, ind, 100, 0.01, 0.14, keep) == 14 && !keep[0], "union");

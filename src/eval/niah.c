@@ -447,7 +447,8 @@ int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start,
     k += n_ctx - ins;
     memcpy(p + k, nd->suffix_ids, sizeof(int) * (size_t)nd->n_suffix_ids);
     k += nd->n_suffix_ids;
-    hw_needle_span(p, k, nd->answer_ids, nd->n_answer_ids, span_start, span_end);
+    if (hw_needle_span(p, k, nd->answer_ids, nd->n_answer_ids, span_start, span_end) < 0)
+        return free(p), -1;
     *prompt = p;
     return k;
 }
@@ -523,7 +524,7 @@ int hw_needle_span(const int *prompt, int n_prompt, const int *answer, int n_ans
     *start = *end = -1;
     if (n_answer <= 0 || n_prompt <= 0) return 0;
     int *ans = malloc(sizeof(int) * (size_t)n_answer * 2);
-    if (!ans) return 0;
+    if (!ans) return hw_fail(HW_ERR_NOMEM, "needle span: out of memory"), -1;
     int *count = ans + n_answer; /* per answer-set token: its copies in the window */
     int n_set = distinct(answer, n_answer, ans), shared = 0;
     for (int k = 0; k < n_set; k++) count[k] = 0;

@@ -58,8 +58,12 @@ hw_status hw_scores_per_kv(const double *per_q, int L, int H, int Hk, int use_ma
  * round(N * 0.01) by echo (the RAConfig defaults), N the number of KV heads. */
 int hw_razor_select(const double *echo, const double *induction, int n, double echo_ratio,
                     double induction_ratio, int *keep) {
-    int *order = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    if (!order) return -1;
+    if (!echo || !induction || !keep || n <= 0 || !(echo_ratio >= 0 && echo_ratio <= 1) ||
+        !(induction_ratio >= 0 && induction_ratio <= 1))
+        return hw_fail(HW_ERR_ARG, "hw_razor_select: %d scores, ratios %g and %g (want n > 0, "
+                       "ratios in [0, 1])", n, echo_ratio, induction_ratio), -1;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    if (!order) return hw_fail(HW_ERR_NOMEM, "hw_razor_select: out of memory"), -1;
     for (int i = 0; i < n; i++) keep[i] = 0;
     int n_ind = (int)lround(n * induction_ratio), n_echo = (int)lround(n * echo_ratio);
     if (n_ind > n) n_ind = n;
@@ -242,7 +246,7 @@ static hw_status select_heads(const hw_config *cfg, const hw_echo_induction_para
     if (!s) s = hw_scores_per_kv(v + COL_IND * LH, L, H, Hk, p->kv_max, r->kv_ind);
     if (s) return s;
     int kept = hw_razor_select(r->kv_echo, r->kv_ind, L * Hk, p->echo_ratio, p->induction_ratio, r->keep);
-    if (kept < 0) return hw_fail(HW_ERR_NOMEM, "echo-induction: out of memory");
+    if (kept < 0) return hw_last_error()[0] ? HW_ERR_ARG : hw_fail(HW_ERR_NOMEM, "echo-induction: out of memory");
     r->info.n_selected = kept;
     return HW_OK;
 }

@@ -204,7 +204,8 @@ static int trial_prompt(run_state *rs, int i, int **prompt, char *answer, size_t
     if (hw_task_sample(rs->task, rs->p->task.seed, i, tok, tok + T, &lay)) return -1;
     if (!(*prompt = malloc(sizeof(int) * (size_t)lay.dst))) return hw_fail(HW_ERR_NOMEM, "out of memory"), -1;
     memcpy(*prompt, tok, sizeof(int) * (size_t)lay.dst);
-    hw_needle_span(*prompt, lay.dst, tok + lay.dst, lay.len, &rs->st.start, &rs->st.end);
+    if (hw_needle_span(*prompt, lay.dst, tok + lay.dst, lay.len, &rs->st.start, &rs->st.end) < 0)
+        return free(*prompt), *prompt = NULL, -1;
     size_t al = 0;
     answer[0] = 0;
     for (int j = 0; j < lay.len; j++) {
