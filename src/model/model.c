@@ -1,6 +1,5 @@
 /* model.c: a model's lifetime: pick the loader for a path, bind what it loaded, free it. */
-#include "internal.h"
-#include "io/load.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +23,28 @@ static hw_status load(hw_loaded *ld, const char *path) {
     return hw_store_keep_map(&ld->store, f);
 }
 
+hw_model *hw_model_bind(hw_loaded *ld) {
+    hw_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        hw_loaded_free(ld); /* and empties it */
+        return hw_fail(HW_ERR_NOMEM, "out of memory for a model"), NULL;
+    }
+    *m = (hw_model){.cfg = ld->cfg, .w = ld->w, .info = ld->info, .store = ld->store};
+    *ld = (hw_loaded){0};
+    return m;
+}
+
 hw_model *hw_model_load(const char *path) {
     if (!path || !*path) {
         hw_fail(HW_ERR_ARG, "no model path given");
         return NULL;
     }
     hw_loaded ld = {0};
-    hw_status s = load(&ld, path);
-    hw_model *m = s == HW_OK ? calloc(1, sizeof *m) : NULL;
-    if (!m) {
-        if (s == HW_OK) hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
+    if (load(&ld, path) != HW_OK) {
         hw_loaded_free(&ld);
         return NULL;
     }
-    /* Bind: the model takes the config, the weights and the store they point into. */
-    *m = (hw_model){.cfg = ld.cfg, .w = ld.w, .info = ld.info, .store = ld.store};
-    return m;
+    return hw_model_bind(&ld);
 }
 
 void hw_model_free(hw_model *m) {

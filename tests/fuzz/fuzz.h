@@ -89,4 +89,21 @@ static inline void fuzz_note(int ok) {
     if (verbose) fprintf(stderr, "fuzz: %s\n", ok ? "loaded" : hw_last_error());
 }
 
+/* One forward step of a model that loaded, when it is small enough (the work is linear
+ * in the weights, not the file): a file the loader accepts must not make the engine
+ * read out of bounds. */
+static inline void fuzz_forward_step(const hw_model *m) {
+    const hw_config *c = hw_model_config(m);
+    if ((int64_t)c->n_layer * c->d_model * (c->d_ff + c->d_model) >= (1 << 20) ||
+        (int64_t)c->vocab_size * c->d_model >= (1 << 20))
+        return;
+    hw_context *ctx = hw_context_new(m, c->n_ctx < 4 ? c->n_ctx : 4);
+    if (!ctx) return;
+    int tokens[2] = {0, c->vocab_size - 1};
+    float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
+    if (logits) hw_forward(ctx, tokens, c->n_ctx < 2 ? 1 : 2, HW_LOGITS_LAST, logits);
+    free(logits);
+    hw_context_free(ctx);
+}
+
 #endif

@@ -32,18 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hw_model *m = hw_model_load(fuzz_dir());
     fuzz_note(m != NULL);
     if (m) {
-        const hw_config *c = hw_model_config(m);
-        if ((int64_t)c->n_layer * c->d_model * (c->d_ff + c->d_model) < (1 << 20) &&
-            (int64_t)c->vocab_size * c->d_model < (1 << 20)) {
-            hw_context *ctx = hw_context_new(m, c->n_ctx < 4 ? c->n_ctx : 4);
-            if (ctx) {
-                int tokens[2] = {0, c->vocab_size - 1};
-                float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
-                if (logits) hw_forward(ctx, tokens, c->n_ctx < 2 ? 1 : 2, HW_LOGITS_LAST, logits);
-                free(logits);
-                hw_context_free(ctx);
-            }
-        }
+        fuzz_forward_step(m);
         hw_model_free(m);
     }
     return 0;
