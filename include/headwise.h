@@ -143,6 +143,50 @@ int hw_context_size(const hw_context *c);  /* C */
 const hw_model *hw_context_model(const hw_context *c);
 void hw_context_reset(hw_context *c);      /* forget all cached tokens */
 
+/* ---------------------------------------------------------------- KV-cache policies */
+
+/* Which positions each (layer, KV head) keeps, chosen when a context is made
+ * (methods.md sections 2-3). A "full" head keeps every position. A "streaming" head
+ * keeps the first `sink` positions and a ring of the last `recent` (the current token
+ * counted): its cache really is sink + recent (+1) entries. Prefill runs in chunks of
+ * `chunk` rows with DuoAttention's semantics: a streaming head's query sees the sinks,
+ * the recent - 1 positions before its chunk and every earlier row of its own chunk, so
+ * what it sees in prefill depends on the chunk size; decode steps see exactly sink +
+ * recent. RazorAttention's compensation token summarises every position a streaming
+ * head dropped as the mean of their keys and of their values; "weighted" lets it stand
+ * for the N_d positions it replaces (its score + ln N_d), "mean" is one ordinary entry.
+ * The models' own sliding windows (Mistral, Qwen2) use the same ring, with the exact
+ * window per query. */
+typedef enum { HW_KV_COMP_NONE, HW_KV_COMP_MEAN, HW_KV_COMP_WEIGHTED } hw_kv_compensation;
+typedef struct hw_kv_policy hw_kv_policy;
+/* Every KV head of m streaming with these sizes (sink >= 0, recent >= 1), or, with
+ * recent == 0, every head full (the "full" policy). chunk: prefill rows per pass (0:
+ * the engine's default, 512). */
+hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chunk,
+                               hw_kv_compensation comp);
+hw_kv_policy *hw_kv_policy_copy(const hw_kv_policy *p);
+void hw_kv_policy_free(hw_kv_policy *p);
+/* Make (layer, kv_head) full (1) or streaming (0). */
+hw_status hw_kv_policy_set_full(hw_kv_policy *p, int layer, int kv_head, int full);
+int hw_kv_policy_is_full(const hw_kv_policy *p, int layer, int kv_head);
+int hw_kv_policy_full_count(const hw_kv_policy *p);  /* KV heads full */
+int hw_kv_policy_layers(const hw_kv_policy *p);      /* L */
+int hw_kv_policy_kv_heads(const hw_kv_policy *p);    /* Hk */
+int hw_kv_policy_sink(const hw_kv_policy *p);
+int hw_kv_policy_recent(const hw_kv_policy *p);
+int hw_kv_policy_chunk(const hw_kv_policy *p);
+hw_kv_compensation hw_kv_policy_compensation(const hw_kv_policy *p);
+/* A name for reports, e.g. the --kv text it was made from (copied; default "full" or
+ * "window"). */
+hw_status hw_kv_policy_set_name(hw_kv_policy *p, const char *name);
+const char *hw_kv_policy_name(const hw_kv_policy *p);
+/* A context whose cache follows p (copied; NULL: every head full, as hw_context_new).
+ * Fails if p was made for another shape of model. */
+hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *p);
+/* Bytes of KV cache (keys and values, compensation entry included) the context holds for
+ * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
+size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);
+
 typedef enum {
     HW_LOGITS_NONE,  /* fill the cache only */
     HW_LOGITS_LAST,  /* logits (V) of the last token */
