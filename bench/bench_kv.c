@@ -239,7 +239,7 @@ static int run_child(const hw_model *m, const variant *v, int which, int n_ctx, 
     int status = 0;
     struct rusage ru;
     while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
-    *rss_mb = ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    *rss_mb = ru.ru_maxrss * 1024.0 / 1e6; /* KiB on Linux; MB = 1e6 bytes, as KV MB */
     if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         if (!got) snprintf(r->err, sizeof r->err, "the child died (status %d)", status);
         r->ok = 0;
