@@ -143,7 +143,7 @@ else
 endif
 
 # The engine benchmark, the KV-cache policies' benchmark (full vs duo at 2K-16K tokens,
-# about 10 minutes on 2 cores), then every bench/*.sh script (bench_forward is their tool).
+# 10-15 minutes on 2 cores), then every bench/*.sh script (bench_forward is their tool).
 bench: all
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_engine
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_kv

@@ -459,6 +459,9 @@ int main(int argc, char **argv) {
            TAIL, o.decode, o.rounds, o.rounds_long);
     printf("  duo: every 4th KV head full (MHA, 25%%), every 2nd (GQA, 50%%); ratios are full/duo "
            "(decode: duo/full)\n");
+    if (!o.quick)
+        fprintf(stderr, "bench_kv: about 10-15 minutes on 2 cores, most of it the full policy's "
+                        "16K prefills (O(T^2) attention); --contexts 2048,8192 for a shorter run\n");
     aim_figures aims[2] = {{0}};
     for (int i = 0; i < o.n_var; i++)
         if (!run_variant(&o, &o.var[i], &aims[i])) return 1;
