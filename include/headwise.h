@@ -1247,16 +1247,38 @@ typedef struct {
     int checkpoint_every;                 /* a checkpoint every N steps and at the end; 0: none */
     int stop_at;                          /* > 0: stop after this step with a checkpoint, as if
                                            * interrupted (the schedule still spans train.steps) */
+    int n_ctx;                            /* the model's context (config, checkpoints); 0: the
+                                           * task's sequence length. A curriculum trains on
+                                           * shorter tasks first with the final context, so its
+                                           * stages resume one checkpoint (rotary: no position
+                                           * table, the weights do not depend on it) */
 } hw_task_train_params;
 /* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
  * 1000 steps, seed 1. */
 hw_task_train_params hw_task_train_params_default(void);
 /* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
  * settings known to give it interpretable heads in a few minutes on two cores
- * (src/tasks/organisms.c says why each), as task parameters and training parameters,
- * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. */
+ * (src/train/organisms.c says why each), as task parameters and training parameters,
+ * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. An
+ * organism trained in stages ("retrieval-long", hw_organism_stages): its last stage. */
 hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
                              const char **why);
+/* An organism trained in stages (a curriculum, short sequences first), as
+ * `headwise organism NAME` runs it: stage k trains `task` with its settings, resuming the
+ * previous stage's checkpoint; params.train.steps (the schedule) spans every stage,
+ * params.stop_at ends each stage but the last (0), and n_ctx is the final context in every stage so they
+ * share one checkpoint. */
+typedef struct {
+    const char *task;                 /* the task trained, e.g. "retrieval" (static) */
+    hw_task_params task_params;
+    hw_task_train_params params;
+} hw_organism_stage;
+enum { HW_ORGANISM_MAX_STAGES = 8 };
+/* The stages of organism NAME into stages[0 .. n) (room for HW_ORGANISM_MAX_STAGES);
+ * returns n: 1 for an organism trained in one run (hw_organism_params' settings, task =
+ * NAME), more for "retrieval-long" (the retrieval task at context 512 with several
+ * needles, grown from context 64); -1 (error set) for an unknown name. */
+int hw_organism_stages(const char *name, hw_organism_stage *stages, const char **why);
 /* The model's configuration hw_task_train trains. */
 hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p);
 typedef struct {

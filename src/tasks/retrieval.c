@@ -40,6 +40,12 @@ typedef struct {
     int *next;                                     /* (n_filler, N_NEXT) successors */
 } world;
 
+/* Needles a sequence holds: one per 128 tokens, so sequences up to 255 tokens keep the
+ * single needle (and its random stream) they always had. */
+static int needles(const hw_task_params *p) {
+    return p->max_len ? p->max_len : p->seq_len < 2 * 128 ? 1 : p->seq_len / 128;
+}
+
 static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
     if (!p->seq_len) p->seq_len = 64;
@@ -48,7 +54,8 @@ static hw_status init(hw_task *t) {
     if (p->n_symbols < N_NEXT || p->n_symbols > 4096)
         return hw_fail(HW_ERR_ARG, "retrieval: %d filler words (%d to 4096)", p->n_symbols, N_NEXT);
     if (p->min_len > 16) return hw_fail(HW_ERR_ARG, "retrieval: %d answer tokens (at most 16)", p->min_len);
-    int overhead = 1 + (3 + p->min_len) + 3 + p->min_len;
+    if (p->max_len > N_KEYS) return hw_fail(HW_ERR_ARG, "retrieval: %d needles (at most %d)", p->max_len, N_KEYS);
+    int overhead = 1 + needles(p) * ((3 + p->min_len) + 3 + p->min_len);
     if (p->seq_len < overhead + 4)
         return hw_fail(HW_ERR_ARG, "retrieval: a sequence of %d leaves too little filler (need %d)", p->seq_len,
                        overhead + 4);
@@ -137,9 +144,74 @@ static void build(const hw_task *t, hw_rng *r, float depth, int *tok, int *tgt, 
     if (lay) *lay = (hw_task_layout){1 + at + 3, T - n, n};
 }
 
+static int is_filler(const world *w, int id) { return id >= w->filler0 && id < w->filler0 + w->n_filler; }
+
+static void put_needle(const world *w, int *tok, int *i, int key, const int *vals, int n) {
+    tok[(*i)++] = w->key_marker;
+    tok[(*i)++] = w->key0 + key;
+    tok[(*i)++] = w->is_marker;
+    for (int v = 0; v < n; v++) tok[(*i)++] = vals[v];
+}
+
+/* K >= 2 needles with distinct keys: needle 0 at the depth (random if < 0), the others at
+ * random depths; then a question for each, needle 0's last (the one scored), the others
+ * in random order before it, as DuoAttention's multi-passkey data asks every key. */
+static void build_multi(const hw_task *t, hw_rng *r, float depth, int K, int *tok, int *tgt,
+                        hw_task_layout *lay) {
+    const world *w = t->world;
+    int T = t->p.seq_len, n = t->p.min_len;
+    int fill = T - 1 - 2 * K * (3 + n);
+    int keys[N_KEYS], at[N_KEYS], vals[N_KEYS][16], order[N_KEYS];
+    for (int k = 0; k < N_KEYS; k++) keys[k] = k;
+    for (int k = 0; k < K; k++) { /* distinct keys: a partial Fisher-Yates shuffle */
+        int j = k + hw_rng_int(r, N_KEYS - k), x = keys[k];
+        keys[k] = keys[j], keys[j] = x;
+    }
+    for (int k = 0; k < K; k++) {
+        at[k] = k == 0 && depth >= 0 ? (int)(depth * fill + 0.5f) : hw_rng_int(r, fill + 1);
+        for (int v = 0; v < n; v++) vals[k][v] = w->value0 + hw_rng_int(r, N_VALUES);
+    }
+    for (int k = 1; k < K; k++) order[k - 1] = k;
+    for (int k = K - 2; k > 0; k--) {
+        int j = hw_rng_int(r, k + 1), x = order[k];
+        order[k] = order[j], order[j] = x;
+    }
+    order[K - 1] = 0;
+    int i = 0, src = 0;
+    tok[i++] = 0;
+    for (int f = 0; f <= fill; f++) {
+        for (int k = 0; k < K; k++) /* needles at the same depth follow each other */
+            if (at[k] == f) {
+                if (k == 0) src = i + 3;
+                put_needle(w, tok, &i, keys[k], vals[k], n);
+            }
+        if (f == fill) break;
+        int prev = tok[i - 1];
+        tok[i++] = is_filler(w, prev) ? w->filler0 + next_word(w, r, prev - w->filler0)
+                                      : w->filler0 + hw_rng_int(r, w->n_filler);
+    }
+    int q = i;
+    for (int k = 0; k < K; k++) {
+        int e = order[k];
+        tok[i++] = w->q_marker;
+        tok[i++] = w->key0 + keys[e];
+        tok[i++] = w->a_marker;
+        for (int v = 0; v < n; v++) tok[i++] = vals[e][v];
+    }
+    for (int k = 0; k + 1 < T; k++) {
+        int nx = tok[k + 1];
+        tgt[k] = (is_filler(w, nx) && is_filler(w, tok[k])) || nx == w->is_marker || k >= q ? nx : -1;
+    }
+    tgt[T - 1] = -1;
+    if (lay) *lay = (hw_task_layout){src, T - n, n};
+}
+
 static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layout *lay) {
     /* Held-out samples (lay != NULL) put the needle at the evaluation depth. */
-    build(t, r, lay ? t->p.depth : -1, tok, tgt, lay);
+    float depth = lay ? t->p.depth : -1;
+    int K = needles(&t->p);
+    if (K > 1) build_multi(t, r, depth, K, tok, tgt, lay);
+    else build(t, r, depth, tok, tgt, lay);
 }
 
 static hw_status evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {
