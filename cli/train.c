@@ -71,7 +71,7 @@ static const char organism_help[] =
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
     "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
     "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
-    "             in the tail; 4 layers x 8 heads, d 64, attention-only; 2500 steps in\n"
+    "             in the tail; 2 layers x 4 heads, d 64, attention-only; 2500 steps in\n"
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
     "             (1 needle, batch 32) to step 1400, 128 (2 needles, 32) to 1800, 256\n"
     "             (4 needles, 16) to 2100, 512 (4 needles, 16) to 2500; --steps moves\n"
@@ -375,7 +375,11 @@ int cmd_train(int argc, char **argv) {
 static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_stage *st, int n) {
     char ckpt[PATH_MAX];
     cli_train_opts o = defaults();
-    int rc = 0;
+    o.p = st[0].params;
+    parse(cmd, argc, argv, &o, organism_help);
+    const int steps = o.p.train.steps, table = st[0].params.train.steps;
+    if (steps < n) return cli_usage_error(cmd, "--steps %d leaves no room for %d stages", steps, n);
+    int rc = 0, last = 0; /* the step the stage before ended at */
     for (int k = 0; k < n && !rc; k++) {
         cli_train_opts prev = o;
         o = defaults();
@@ -383,10 +387,10 @@ static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_
         parse(cmd, argc, argv, &o, organism_help);
         o.task = st[k].task, o.stage = k, o.stages = n;
         o.before = prev.before, o.tokens_before = prev.tokens_before;
-        if (o.p.train.steps != st[k].params.train.steps && o.p.stop_at)
-            o.p.stop_at = (int)((long)o.p.stop_at * o.p.train.steps / st[k].params.train.steps) + k + 1;
-        if (o.p.stop_at >= o.p.train.steps)
-            return cli_usage_error(cmd, "--steps %d leaves no room for %d stages", o.p.train.steps, n);
+        if (k + 1 < n) { /* the table's end, moved with --steps; every stage at least one step */
+            int end = (int)((long)st[k].params.stop_at * steps / table);
+            o.p.stop_at = last = end <= last ? last + 1 : end > steps - (n - 1 - k) ? steps - (n - 1 - k) : end;
+        }
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o.out_dir);
         if (!o.p.checkpoint) o.p.checkpoint = ckpt;
         if (k > 0) o.p.resume = o.p.checkpoint;

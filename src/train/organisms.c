@@ -55,9 +55,15 @@ static const struct {
     int n_stages;
 } curricula[] = {
     /* retrieval-long (src/tasks/retrieval.c: several needles, every key asked in the
-     * tail): measured on two busy cores. */
-    {"retrieval-long", "retrieval", 4, 8, 64, 2500, 100, 2e-3f, 0.2f,
-     "4 layers x 8 heads, attention-only, context 512 with 4 needles; curriculum 64 -> 128 -> 256 -> 512",
+     * tail). Two layers of four heads: layer 0 moves each needle's key onto its values,
+     * one layer-1 head copies the value asked (retrieval score 0.65, every other head
+     * under 0.01; masked alone: 96% -> 0%). Four layers of eight heads with the same
+     * stages reached 98% too, but copied through several heads, none of which attended
+     * to the token it copied (the top retrieval score 0.10; masking the top 3 cost
+     * nothing, 3 random heads 41 points); 2 x 8 and 3 x 4 stayed at the filler's
+     * entropy through stage 1 (0%). */
+    {"retrieval-long", "retrieval", 2, 4, 64, 2500, 100, 2e-3f, 0.2f,
+     "2 layers x 4 heads, attention-only, context 512 with 4 needles; curriculum 64 -> 128 -> 256 -> 512",
      {{64, 1, 32, 1400}, {128, 2, 32, 1800}, {256, 4, 16, 2100}, {512, 0, 16, 2500}}, 4},
 };
 
