@@ -1277,6 +1277,78 @@ typedef int (*hw_train_step_fn)(int step, int steps, float loss, void *user);
 hw_model *hw_task_train(const hw_task *task, const hw_task_train_params *p, hw_train_step_fn fn,
                         void *user, hw_task_train_result *out);
 
+/* ---------------------------------------------------------------- DuoAttention gate training */
+
+/* DuoAttention's gates learned on a frozen model (methods.md 2.1-2.2,
+ * src/methods/duo_train.c): one gate alpha in [0, 1] per (layer, KV head); every query
+ * head of the group outputs alpha FullAttn + (1 - alpha) StreamAttn before W_O, StreamAttn
+ * seeing only the first `sink` keys and the last `recent` (itself counted). Each step
+ * clamps the gates to [0, 1], runs the full model (no gradient) and the mixed one on the
+ * same sequences, and takes one AdamW step (weight decay 0, lr times m(step) =
+ * min(1, max((step+1)/(N/5), 0.1), max((N-step)/(N/5), 0.1)), N/5 an integer division) on
+ *   L = (1/N_sup) sum_{i in sup} mean_dims (h_full[i] - h_mixed[i])^2 + lambda mean |alpha|,
+ * h the final norm's output (before the classifier), sup the answer positions.
+ * Data, one fresh sample per sequence and step (seeded):
+ *   text (task NULL): DuoAttention's multi-passkey prompt with the model's tokenizer: BOS,
+ *     "<|im_start|> This is a very long story book: <book> ", the haystack with
+ *     n_passkeys needles ("\n\nRemeber this sequence of words, it's the {ordinal}
+ *     passkey to the vault: {passkey}\n\n", the code's typo kept) at sorted distinct
+ *     depths of linspace(0.05, 0.95, 1000), " </book>.\n\n", then for each passkey
+ *     "Based on the content of the book, what is the {ordinal} passkey to the
+ *     vault?\nPasskey: {passkey}\n\n"; a passkey is passkey_words NATO alphabet words;
+ *     the haystack is a cyclic window of the haystack file's tokens at a random offset;
+ *     sup: every token of that question-and-answer tail.
+ *   model organism (task, e.g. "retrieval"): the task's own held-out samples (its needles
+ *     and questions, hw_task_sample with seed), sup: the positions holding or predicting an
+ *     answer token (layout dst-1 .. dst+len-1, and after every "A:" of a task that asks
+ *     several questions). */
+typedef struct {
+    int steps;              /* optimizer steps (default 2000, the paper's) */
+    float lr;               /* AdamW peak learning rate (default 0.02, the released runs') */
+    float lambda;           /* L1 weight (default 0.05) */
+    float initial_value;    /* gates' start (default 1) */
+    int seq_len;            /* tokens per sequence; 0 (default): the model's context (an
+                             * organism: its task's length, which is its context) */
+    int sink, recent;       /* streaming heads' keys in training; 0 (default): scaled from
+                             * the paper's 128 / 256 at contexts of 1K-32K to seq_len / 16
+                             * and seq_len / 8 (at least 1 and 2), capped at 128 and 256 */
+    int batch;              /* sequences per step; 0 (default): text 1 (the paper's), a task
+                             * max(1, 512 / seq_len) so that a step sees several needles */
+    int n_passkeys;         /* text: needles per sequence; 0: clamp(seq_len / 256, 1, 10) */
+    int passkey_words;      /* text: words per passkey; 0: clamp(seq_len / 128, 2, 32) */
+    const char *task;       /* a model organism's task; NULL: text with the tokenizer */
+    const char *haystack;   /* text: the haystack file; NULL: hw_niah_default_haystack */
+    const char *model_name; /* recorded in config.json (NULL: "model") */
+    uint64_t seed;          /* data seed (default 42, the paper's) */
+} hw_duo_train_params;
+hw_duo_train_params hw_duo_train_params_default(void);
+typedef struct hw_duo_train_result hw_duo_train_result;
+/* Train the gates of m (F32, frozen; t: its tokenizer, needed for text, unused with a
+ * task). Settings are checked before any work. progress (may be NULL) gets a stage
+ * "loss L (distill D), ETA S s" with (steps done, steps) after each step; non-zero stops
+ * the run (HW_ERR_ARG). */
+hw_status hw_duo_train_run(const hw_model *m, const hw_tokenizer *t, const hw_duo_train_params *p,
+                           hw_progress_fn progress, void *user, hw_duo_train_result **out);
+void hw_duo_train_free(hw_duo_train_result *r);
+/* The learned gates (L, Hk) after the last step, clamped to [0, 1] as the next step (and
+ * duo-attention's load_attn_pattern) would. */
+const float *hw_duo_train_gates(const hw_duo_train_result *r, int *n_layer, int *n_kv_head);
+/* Per step (steps values): the loss and its distillation part, at the gates of that step. */
+const float *hw_duo_train_losses(const hw_duo_train_result *r, int *steps);
+const float *hw_duo_train_distill(const hw_duo_train_result *r, int *steps);
+/* The settings used, defaults resolved (seq_len, sink, recent, batch, passkeys, ...). */
+const hw_duo_train_params *hw_duo_train_settings(const hw_duo_train_result *r);
+double hw_duo_train_seconds(const hw_duo_train_result *r);
+/* DuoAttention's attention-pattern folder in dir (created if missing; each file written
+ * atomically): full_attention_heads.tsv, L lines of Hk tab-separated gates (numpy's
+ * savetxt format, %.18e), and config.json with duo-attention's key names (sink_size and
+ * recent_size, what load_attn_pattern reads, lr, num_steps, reg_weight, ...). */
+hw_status hw_duo_train_write(const hw_duo_train_result *r, const char *dir);
+/* The task a model organism was trained on, from training.json in its folder (what
+ * `headwise organism` and `headwise train` write) into name (cap bytes): 1 found, 0 no
+ * training.json (not an organism), -1 (error set) unreadable. */
+int hw_organism_task_name(const char *model_path, char *name, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
