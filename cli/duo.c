@@ -73,7 +73,7 @@ static int duo_train(int argc, char **argv) {
         {"--sink", CLI_INT, &a.p.sink, 1, 1 << 20}, {"--recent", CLI_INT, &a.p.recent, 1, 1 << 20},
         {"--seq-len", CLI_INT, &a.p.seq_len, 8, 1 << 22}, {"--batch", CLI_INT, &a.p.batch, 1, 4096},
         {"--passkeys", CLI_INT, &a.p.n_passkeys, 1, 10}, {"--passkey-words", CLI_INT, &a.p.passkey_words, 1, 32},
-        {"--seed", CLI_U64, &a.p.seed}, {"--threads", CLI_INT, &a.f.threads, 1, 1024}, {NULL}};
+        {"--seed", CLI_U64, &a.p.seed, 0, 0x1p62}, {"--threads", CLI_INT, &a.f.threads, 1, 1024}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!a.out) return cli_usage_error(cmd, "no output folder: give -o DIR");

@@ -250,10 +250,158 @@ static void test_identities(void) {
     hw_model_free(m);
 }
 
+/* ---------------------------------------------------------------- run */
+
+/* A random attention-only model over the retrieval task's vocabulary: the run's
+ * mechanics (not what it learns: tests/duo_train_test.sh on the organism). */
+static hw_model *task_model(void) {
+    hw_config c = base_cfg();
+    c.n_layer = 2;
+    c.n_kv_head = 2;
+    c.d_ff = 0;
+    c.vocab_size = 165;
+    c.n_ctx = 64;
+    c.tied_embeddings = 1;
+    hw_model *m = hw_model_new_random(&c, 9);
+    if (m) sharpen(m, 0.7);
+    return m;
+}
+
+static hw_duo_train_result *run(const hw_model *m, int steps) {
+    hw_duo_train_params p = hw_duo_train_params_default();
+    p.task = "retrieval";
+    p.steps = steps;
+    p.batch = 2;
+    hw_duo_train_result *r = NULL;
+    hw_status s = hw_duo_train_run(m, NULL, &p, NULL, NULL, &r);
+    CHECK(s == HW_OK && r, "%d steps: %s", steps, hw_last_error());
+    return r;
+}
+
+/* The first step's AdamW update is lr m(0) sign(g), and at gates of 1 the distillation
+ * is at its minimum (gradient 0), so g = lambda / n > 0: every gate moves to
+ * 1 - 0.02 m(0). m(0) = min(1, max(1 / (N / 5), 0.1)): 1 for N = 1, 0.5 for N = 10, the
+ * floor 0.1 for N = 50; step 1's loss shows it (lambda times the mean gate). */
+static void test_schedule(void) {
+    hw_model *m = task_model();
+    if (!m) return;
+    const int N[3] = {1, 10, 50};
+    const double m0[3] = {1, 0.5, 0.1};
+    for (int k = 0; k < 3; k++) {
+        hw_duo_train_result *r = run(m, N[k]);
+        if (!r) continue;
+        int steps, L, Hk;
+        const float *loss = hw_duo_train_losses(r, &steps), *dist = hw_duo_train_distill(r, NULL);
+        const float *g = hw_duo_train_gates(r, &L, &Hk);
+        CHECK(steps == N[k] && L == 2 && Hk == 2, "steps %d, gates %d x %d", steps, L, Hk);
+        CHECK(dist[0] == 0 && fabsf(loss[0] - 0.05f) < 1e-7f, "step 0: gates at 1 give distill %g, loss %g",
+              dist[0], loss[0]);
+        double want = 0.05 * (1 - 0.02 * m0[k]);
+        if (N[k] == 1)
+            for (int i = 0; i < L * Hk; i++) CHECK(fabs(g[i] - 0.98) < 1e-6, "gate %d: %g, not 0.98", i, g[i]);
+        else
+            CHECK(fabs((loss[1] - dist[1]) - want) < 2e-7, "N %d: step 1's L1 term %.7g, want %.7g", N[k],
+                  loss[1] - dist[1], want);
+        for (int i = 0; i < steps; i++) CHECK(isfinite(loss[i]) && dist[i] >= 0, "step %d: loss %g", i, loss[i]);
+        hw_duo_train_free(r);
+    }
+    hw_model_free(m);
+}
+
+/* Gates in [0, 1]; the folder read back as duo-attention reads it; settings resolved. */
+static void test_files(void) {
+    hw_model *m = task_model();
+    if (!m) return;
+    hw_duo_train_result *r = run(m, 40);
+    if (!r) return hw_model_free(m);
+    int L, Hk;
+    const float *g = hw_duo_train_gates(r, &L, &Hk);
+    const hw_duo_train_params *p = hw_duo_train_settings(r);
+    CHECK(p->seq_len == 64 && p->sink == 4 && p->recent == 8 && p->batch == 2,
+          "settings: seq_len %d, sink %d, recent %d, batch %d", p->seq_len, p->sink, p->recent, p->batch);
+    int moved = 0;
+    for (int i = 0; i < L * Hk; i++) {
+        CHECK(g[i] >= 0 && g[i] <= 1, "gate %d = %g", i, g[i]);
+        moved += g[i] < 0.99f;
+    }
+    CHECK(moved > 0, "40 steps moved no gate");
+    char dir[] = "/tmp/duo_train_XXXXXX", path[512];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/pattern", dir); /* created by the writer */
+    CHECK(hw_duo_train_write(r, sub) == HW_OK, "%s", hw_last_error());
+    snprintf(path, sizeof path, "%s/full_attention_heads.tsv", sub);
+    FILE *f = fopen(path, "r");
+    int lines = 0, bad = 0;
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        char *e = line;
+        for (int j = 0; j < Hk; j++) {
+            char *end;
+            double v = strtod(e, &end);
+            bad += end == e || (float)v != g[lines * Hk + j] || *end != (j + 1 < Hk ? '\t' : '\n');
+            e = end + 1;
+        }
+        lines++;
+    }
+    if (f) fclose(f);
+    CHECK(lines == L && !bad, "tsv: %d lines (want %d), %d values wrong", lines, L, bad);
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    f = fopen(path, "r");
+    size_t n = f ? fread(line, 1, sizeof line - 1, f) : 0;
+    line[n] = 0;
+    if (f) fclose(f);
+    CHECK(strstr(line, "\"sink_size\":\t4,") && strstr(line, "\"recent_size\":\t8,") &&
+              strstr(line, "\"lr\":\t0.02,") && strstr(line, "\"reg_weight\":\t0.05,") &&
+              strstr(line, "\"num_steps\":\t40,"),
+          "config.json: %s", line);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0, "cleanup");
+    hw_duo_train_free(r);
+    hw_model_free(m);
+}
+
+typedef struct {
+    const char *what;
+    hw_duo_train_params p;
+} bad_case;
+
+/* Bad settings fail before any work, with the error set; NULL is harmless. */
+static void test_bad_params(void) {
+    hw_model *m = task_model();
+    if (!m) return;
+    hw_duo_train_result *r = (hw_duo_train_result *)1;
+    hw_duo_train_params p = hw_duo_train_params_default();
+    p.task = "retrieval";
+    bad_case bad[8];
+    int nb = 0;
+    for (int k = 0; k < 8; k++) bad[k].p = p;
+    bad[nb].what = "0 steps", bad[nb++].p.steps = 0;
+    bad[nb].what = "lr NaN", bad[nb++].p.lr = NAN;
+    bad[nb].what = "negative lambda", bad[nb++].p.lambda = -1;
+    bad[nb].what = "initial value 2", bad[nb++].p.initial_value = 2;
+    bad[nb].what = "unknown task", bad[nb++].p.task = "nope";
+    bad[nb].what = "text without a tokenizer", bad[nb++].p.task = NULL;
+    bad[nb].what = "11 passkeys", bad[nb].p.task = NULL, bad[nb++].p.n_passkeys = 11;
+    for (int k = 0; k < nb; k++) {
+        r = (hw_duo_train_result *)1;
+        hw_status s = hw_duo_train_run(m, NULL, &bad[k].p, NULL, NULL, &r);
+        CHECK(s != HW_OK && r == NULL && hw_last_error()[0], "%s accepted", bad[k].what);
+    }
+    CHECK(hw_duo_train_run(NULL, NULL, &p, NULL, NULL, &r) == HW_ERR_ARG, "no model accepted");
+    hw_duo_train_free(NULL);
+    CHECK(hw_duo_train_gates(NULL, NULL, NULL) == NULL && hw_duo_train_write(NULL, "/tmp/x") == HW_ERR_ARG,
+          "NULL result");
+    hw_model_free(m);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     RUN(test_gradient);
     RUN(test_identities);
+    RUN(test_schedule);
+    RUN(test_files);
+    RUN(test_bad_params);
     CHECK_DONE();
 }
