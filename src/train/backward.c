@@ -6,6 +6,11 @@
  * are sums over rows in row order; attention is done per (sequence, KV head), the
  * query heads of a group in order, so that a key's gradient is summed in one fixed
  * order. Nothing depends on how many threads run.
+ *
+ * DuoAttention (duo.c): the mix's gradient splits into the full and the streaming
+ * branch, each run through the same attention backward into one dq, dk, dv, and the
+ * gates' gradient is summed on the way; hidden mode starts from the final norm's output
+ * and, for a frozen model, stops at layer 0's mix.
  */
 #include "train.h"
 

@@ -8,6 +8,10 @@
  * (sequence, head). Projections are single sgemm calls over all N rows; attention and
  * row-wise work are shared by the pool per (sequence, head) or per row, each output
  * computed by one thread in a fixed order, so results do not depend on the thread count.
+ *
+ * With DuoAttention's gates set (duo.c) each head also gets a streaming pattern from the
+ * same scores and W_O reads the gated mix; in hidden mode the forward ends at the final
+ * norm. Neither changes a bit of the plain forward.
  */
 #include "train.h"
 
