@@ -33,7 +33,11 @@ static hw_status read_text(const char *path, char **text, size_t *len) {
     hw_mapped_file f;
     *text = NULL;
     hw_status s = hw_file_map(&f, path);
-    if (s) return hw_fail(s, "cannot read head scores %s", hw_last_error());
+    if (s) {
+        char why[512]; /* hw_last_error's buffer is what hw_fail writes */
+        snprintf(why, sizeof why, "%s", hw_last_error());
+        return hw_fail(s, "cannot read head scores: %s", why);
+    }
     if (f.size > MAX_SCORE_FILE_BYTES) s = hw_fail(HW_ERR_FORMAT, "%s: %zu bytes is too large for "
                                                    "a head-score file", path, f.size);
     else if (f.size && memchr(f.data, 0, f.size)) s = hw_fail(HW_ERR_FORMAT, "%s: not a text file", path);
