@@ -5,15 +5,18 @@
 static const char help[] =
     "usage: headwise info -m MODEL [--kv POLICY] [--context N]\n"
     "  --kv POLICY      a KV-cache policy's bytes per layer and in total, against the full\n"
-    "                   cache's: full; window[:sink=64,recent=256]; duo:heads=FILE[,top=F|\n"
-    "                   sparsity=S][,sink=64,recent=256][,seed=42]; razor[:sink=4,recent=256,\n"
-    "                   compensation=weighted|mean|none,echo=0.01,induction=0.14,heads=FILE];\n"
-    "                   every policy takes chunk=N (prefill rows per pass: a streaming head\n"
-    "                   sees every earlier row of its own chunk, DuoAttention's semantics).\n"
-    "                   FILE: gates or full_attention_heads.tsv (L lines of KV-head values),\n"
-    "                   `score retrieval -o` JSON, `score echo-induction -o` TSV, a 0/1 mask\n"
-    "  --context N      tokens the cache holds (default: the model's context)\n"
-    "  -z TOKENIZER     the model's tokenizer, if a policy needs one\n";
+    "                   cache's. POLICY: full | window[:sink=64,recent=256] (every head\n"
+    "                   streaming) | duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256]\n"
+    "                   [,seed=42] | razor[:sink=4,recent=256,compensation=weighted|mean|none,\n"
+    "                   echo=0.01,induction=0.14,heads=FILE]; every policy takes chunk=N,\n"
+    "                   prefill rows per pass (a streaming head sees every earlier row of its\n"
+    "                   own chunk: DuoAttention's semantics). duo's FILE: gates or DuoAttention's\n"
+    "                   full_attention_heads.tsv (L lines of KV-head values; sparsity=0.5 by\n"
+    "                   default, their quantile rule), `score retrieval -o` JSON or a table\n"
+    "                   such as `score echo-induction -o X.tsv` (top=0.25 by default), or a\n"
+    "                   0/1 mask (as it stands). razor's FILE: an echo-induction table or a\n"
+    "                   mask; without one, the echo-induction probe runs on the model\n"
+    "  --context N      tokens the cache holds (default: the model's context)\n";
 
 static void print_model(const char *path, const hw_model *m) {
     const hw_config *c = hw_model_config(m);
