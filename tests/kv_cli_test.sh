@@ -79,3 +79,14 @@ err_case "--kv file with nan" 1 "nan.tsv:1: 'nan' is not a finite number" --kv "
 err_case "--kv razor with gates" 1 "razor takes an echo-induction table" --kv "razor:heads=$tmp/gates.tsv"
 err_case "--context 0" 2 "--context" --kv full --context 0
 err_case "--kv needs a value" 2 "--kv needs a value" --kv
+
+# razor's three sources of heads agree: the probe run by --kv razor, the table `score
+# echo-induction -o` writes, and its --heads-out mask (3 of 20 KV heads on stories260K).
+if "$hw" score echo-induction -m "$M" -o "$tmp/ei.tsv" --heads-out "$tmp/ei_mask.tsv" >/dev/null 2>"$tmp/err" &&
+    "$hw" info -m "$M" --kv razor --context 512 >"$tmp/probe.out" 2>>"$tmp/err" &&
+    "$hw" info -m "$M" --kv "razor:heads=$tmp/ei.tsv" --context 512 >"$tmp/table.out" 2>>"$tmp/err" &&
+    "$hw" info -m "$M" --kv "razor:heads=$tmp/ei_mask.tsv" --context 512 >"$tmp/mask.out" 2>>"$tmp/err" &&
+    a=$(grep "^layer \|^total" "$tmp/probe.out") && [ "$a" = "$(grep "^layer \|^total" "$tmp/table.out")" ] &&
+    [ "$a" = "$(grep "^layer \|^total" "$tmp/mask.out")" ] && grep -q "^total: 3/20 KV heads full" "$tmp/probe.out"; then
+    pass "info --kv razor: probe, echo-induction table and mask select the same heads"
+else failn "info --kv razor: probe, echo-induction table and mask select the same heads"; fi

@@ -19,9 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A head-importance file is a few numbers per head: even 1024 layers x 4096 heads of
- * %.17g values stay under this; a larger file is a mistake, not scores. */
-#define MAX_SCORE_FILE_BYTES ((size_t)256 << 20)
+/* A head-importance file is a few numbers per head (the published Retrieval Head JSON
+ * of Llama-2-7B-80K, per-trial lists of 1024 heads, is 2.6 MB); a larger file is a
+ * mistake, not scores, and is refused before it is read. */
+#define MAX_SCORE_FILE_BYTES ((size_t)64 << 20)
 /* Columns of a head table (ours have at most 5). */
 #define MAX_TABLE_COLS 256
 
@@ -190,7 +191,8 @@ static hw_status read_table(const char *path, char *text, const char *want, grid
             else rows = nr;
         }
         if (!s) s = table_row(path, line_no, line, n_col, col, &rows[n].l, &rows[n].h, &rows[n].v);
-        if (!s && ++n > (1 << 24)) s = hw_fail(HW_ERR_FORMAT, "%s: too many rows", path);
+        if (!s && ++n > HW_MAX_LAYERS * HW_MAX_HEADS)
+            s = hw_fail(HW_ERR_FORMAT, "%s: more rows than %d layers x %d heads", path, HW_MAX_LAYERS, HW_MAX_HEADS);
         if (!s) g->L = rows[n - 1].l + 1 > g->L ? rows[n - 1].l + 1 : g->L;
         if (!s) g->H = rows[n - 1].h + 1 > g->H ? rows[n - 1].h + 1 : g->H;
     }
