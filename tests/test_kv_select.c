@@ -288,6 +288,15 @@ static void spec_duo_each_kind(void) {
     p = parse("duo:heads=%s,sparsity=0.75", g);
     CHECK(p && hw_kv_policy_full_count(p) == 20 - 15, "sparsity 0.75"); /* ceil(0.75 * 19) = 15 */
     hw_kv_policy_free(p);
+    /* All gates equal (2, clipped to 1): 10 of 20 full whatever the seed; which 10 is the seed's choice. */
+    const char *eq = put("equal.tsv", "2 2 2 2\n2 2 2 2\n2 2 2 2\n2 2 2 2\n2 2 2 2\n");
+    hw_kv_policy *a = parse("duo:heads=%s,seed=1", eq), *b = parse("duo:heads=%s,seed=18446744073709551615", eq);
+    int same = 1;
+    for (int i = 0; a && b && i < 20; i++)
+        same &= hw_kv_policy_is_full(a, i / 4, i % 4) == hw_kv_policy_is_full(b, i / 4, i % 4);
+    CHECK(a && b && hw_kv_policy_full_count(a) == 10 && hw_kv_policy_full_count(b) == 10 && !same, "seeds");
+    hw_kv_policy_free(a);
+    hw_kv_policy_free(b);
     /* A mask as it stands; scores by top 0.25. */
     p = parse("duo:heads=%s", put("m.tsv", "1\t0\t0\t0\n0\t0\t0\t0\n0\t0\t1\t1\n0\t0\t0\t0\n0\t0\t0\t1\n"));
     CHECK(p && hw_kv_policy_full_count(p) == 4 && hw_kv_policy_is_full(p, 2, 3) && hw_kv_policy_is_full(p, 4, 3), "mask");
@@ -367,6 +376,9 @@ static void spec_errors_name_the_part(void) {
         {"duo:heads=%s,sparsity=inf", "'sparsity=inf'", 1},
         {"duo:heads=%s,top=1.5", "'top=1.5'", 1},
         {"duo:heads=%s,compensation=mean", "unknown key in 'compensation=mean' (duo takes", 1},
+        {"duo:heads=%s,seed=-1", "'seed=-1': not a whole number", 1},
+        {"duo:heads=%s,seed=1.5", "'seed=1.5'", 1},
+        {"duo:heads=%s,seed=18446744073709551616", "'seed=18446744073709551616'", 1},
         {"razor:compensation=half", "compensation is weighted, mean or none", 0},
         {"razor:top=0.5", "unknown key", 0},
         {"duo:heads=/nonexistent/h.tsv", "/nonexistent/h.tsv", 0},

@@ -30,7 +30,7 @@ static const struct {
     [K_HEADS] = {"heads", 1 << P_DUO | 1 << P_RAZOR, 0, 0},
     [K_TOP] = {"top", 1 << P_DUO, 0, 1},
     [K_SPARSITY] = {"sparsity", 1 << P_DUO, 0, 1},
-    [K_SEED] = {"seed", 1 << P_DUO, 0, 0x1p63},
+    [K_SEED] = {"seed", 1 << P_DUO, 0, 0},
     [K_COMP] = {"compensation", 1 << P_RAZOR, 0, 0},
     [K_ECHO] = {"echo", 1 << P_RAZOR, 0, 1},
     [K_IND] = {"induction", 1 << P_RAZOR, 0, 1},
@@ -44,6 +44,7 @@ typedef struct {
     unsigned given;             /* bit k: key k was given */
     double num[N_KEYS];         /* numeric keys */
     const char *heads;          /* into the caller's copy of spec */
+    uint64_t seed;              /* duo's noise */
     hw_kv_compensation comp;
 } spec_parts;
 
@@ -62,9 +63,9 @@ static hw_status parse_part(spec_parts *sp, char *part) {
     if (eq) *eq = 0;
     while (k < N_KEYS && strcmp(keys[k].name, part)) k++;
     if (eq) *eq = '=';
-    key_list(sp->policy, list, sizeof list);
     if (k == N_KEYS || !(keys[k].policies >> sp->policy & 1))
-        return hw_fail(HW_ERR_ARG, "kv policy '%s': unknown key in '%s' (%s takes %s)", sp->spec, part,
+        return key_list(sp->policy, list, sizeof list),
+               hw_fail(HW_ERR_ARG, "kv policy '%s': unknown key in '%s' (%s takes %s)", sp->spec, part,
                        policy_names[sp->policy], list);
     if (!eq || !eq[1]) return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s' needs a value", sp->spec, part);
     if (sp->given >> k & 1) return hw_fail(HW_ERR_ARG, "kv policy '%s': %s given twice", sp->spec, keys[k].name);
@@ -79,8 +80,14 @@ static hw_status parse_part(spec_parts *sp, char *part) {
     }
     char *end;
     errno = 0;
+    if (k == K_SEED) { /* all 64 bits, which a double would round */
+        sp->seed = strtoull(v, &end, 10);
+        if (errno || *end || v[strspn(v, "0123456789")])
+            return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': not a whole number in [0, 2^64)", sp->spec, part);
+        return HW_OK;
+    }
     double x = strtod(v, &end);
-    int whole = k == K_CHUNK || k == K_SINK || k == K_RECENT || k == K_SEED;
+    int whole = k == K_CHUNK || k == K_SINK || k == K_RECENT;
     if (errno || *end || !isfinite(x) || x < keys[k].lo || x > keys[k].hi || (whole && x != floor(x)) ||
         v[strspn(v, "0123456789+-.eE")])
         return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': not a %s in [%.15g, %.15g]", sp->spec, part,
@@ -101,7 +108,7 @@ static hw_status parse_spec(const char *spec, char *buf, spec_parts *sp) {
     const int razor = sp->policy == P_RAZOR;
     sp->num[K_SINK] = razor ? 4 : 64;   /* Huawei's RAConfig; DuoAttention's deployed sink */
     sp->num[K_RECENT] = 256;            /* both papers' */
-    sp->num[K_SEED] = HW_DUO_SEED;
+    sp->seed = HW_DUO_SEED;
     sp->num[K_ECHO] = 0.01;             /* RAConfig's echo_head_ratio */
     sp->num[K_IND] = 0.14;              /* and induction_head_ratio */
     /* Parts are cut in place and stay cut: heads= points into buf. */
@@ -142,7 +149,7 @@ static hw_status duo_select(const hw_config *cfg, const spec_parts *sp, int *ful
     if (sp->given >> K_TOP & 1) kept = hw_duo_select_top(score, n, sp->num[K_TOP], full);
     else if ((sp->given >> K_SPARSITY & 1) || in.kind == HW_KV_FILE_GATES)
         kept = hw_duo_select_sparsity(score, n, (sp->given >> K_SPARSITY & 1) ? sp->num[K_SPARSITY] : 0.5,
-                                      (uint64_t)sp->num[K_SEED], full, NULL);
+                                      sp->seed, full, NULL);
     else if (in.kind == HW_KV_FILE_MASK) {
         kept = 0;
         for (int i = 0; i < n; i++) kept += full[i] = score[i] != 0;
