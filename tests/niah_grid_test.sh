@@ -100,7 +100,7 @@ class P(html.parser.HTMLParser):
 p = P(); p.feed(s); p.close(); assert not p.stack, p.stack
 assert len(p.cells) == 15, len(p.cells)
 assert all(re.fullmatch(r'background:#[0-9A-F]{6}', c['style']) and 'length' in c['title'] for c in p.cells)
-assert 'retrieval' in p.title and '--kv full' in p.title, p.title
+assert 'retrieval' in p.title and '--kv full (KV cache 128.0 KiB vs 128.0 KiB full at 64 tokens)' in p.title, p.title
 assert 'KV cache at 64 tokens' in s and '<select' in s and 'linear-gradient' in s
 "
     fi

@@ -548,7 +548,12 @@ hw_status hw_niah_grid_result_write_html(const hw_niah_grid_result *r, const cha
     int n;
     double ex, rc, f;
     hw_niah_grid_result_overall(r, &n, &ex, &rc, &f);
-    snprintf(title, sizeof title, "Needle in a haystack: %s, --kv %s", r->label, r->policy);
+    const int last = r->n_len - 1;
+    char kb[32], fb[32];
+    human_bytes(r->kv_bytes[last], kb, sizeof kb);
+    human_bytes(r->kv_full[last], fb, sizeof fb);
+    snprintf(title, sizeof title, "Needle in a haystack: %s, --kv %s (KV cache %s vs %s full at %d tokens)",
+             r->label, r->policy, kb, fb, r->lengths[last]);
     bytes_note(r, bytes, sizeof bytes);
     policy_note(r, pol, sizeof pol);
     prefill_note(r, note, sizeof note);
