@@ -19,6 +19,7 @@ int cmd_organism(int argc, char **argv);
 int cmd_heads(int argc, char **argv);
 int cmd_mask_test(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_niah(int argc, char **argv);
 int cmd_score_echo_induction(int argc, char **argv);
 int cmd_score_retrieval(int argc, char **argv);
 int cmd_score_successor(int argc, char **argv);

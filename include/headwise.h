@@ -389,6 +389,80 @@ int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start,
 const char *hw_niah_answer(const hw_niah *n, int needle);
 const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
 
+/* ---------------------------------------------------------------- needle-in-a-haystack grid */
+
+/* The needle-in-a-haystack grid under a KV-cache policy (src/eval/niah_grid.c; methods.md
+ * sections 1.2 and 2.4), `headwise niah`: every trial of a lengths x depths grid run
+ * greedily in a context made by hw_context_new_kv with the policy, and per cell the
+ * exact-match rate and the mean ROUGE-1 recall (the Retrieval Head paper's measure) and
+ * ROUGE-1 F (DuoAttention's NIAH figures, which print it x 10). A trial's prompt is
+ * prefilled in chunks of the policy's chunk (hw_kv_policy_chunk; 0: the engine's 512),
+ * then its answer decoded one token per step. With DuoAttention's semantics a streaming
+ * head sees every earlier row of its own chunk, so a prompt that fits in one chunk is
+ * full attention for it and only the decode steps see sink + recent: pick a chunk below
+ * the lengths to stream the prefill too. Two sources of trials:
+ *   text: the trials of niah (hw_niah_new: needles, haystacks, template, buffer); a trial
+ *         decodes up to niah.max_new tokens, stopping after a newline, EOS or BOS; exact
+ *         means ROUGE-1 recall 1 (every answer word generated);
+ *   task: (task != NULL) a synthetic task's held-out samples, the task scored by greedy
+ *         answers (hw_task_is_greedy: retrieval): at each length a task of that seq_len
+ *         generates the haystack, the needle at each depth (hw_task_params.depth =
+ *         depth / 100), `samples` per cell from the stream `seed` (sample k of every cell
+ *         has the same key and values); the prompt is the sample up to its answer, which
+ *         is decoded for as many tokens as it has (stopping at EOS or BOS); exact means
+ *         every answer token right, ROUGE-1 compares the answer's symbols as words.
+ * Both take the grid from niah: lengths round(linspace(length_min, length_max,
+ * n_lengths)) (n_lengths 0: text the paper's 1000..50000 kept within the model's
+ * context, task round(linspace(C / 2, C, 4))) and depths round(linspace(0, 100,
+ * n_depths)). Every length must fit the model's context (C); checked before any run. */
+typedef struct {
+    const hw_kv_policy *kv;     /* the cache of every trial (not copied); NULL: every head full */
+    hw_niah_params niah;        /* the grid; the text trials */
+    const char *task;           /* a task's name, or NULL (default): text trials */
+    int samples;                /* task: samples per cell (default 10) */
+    uint64_t seed;              /* task: the held-out stream (default 12345) */
+    int n_symbols;              /* task: its symbols (0, default: the task's own) */
+    const char *label;          /* the model's name in reports (NULL: "model") */
+} hw_niah_grid_params;
+hw_niah_grid_params hw_niah_grid_params_default(void);
+typedef struct hw_niah_grid_result hw_niah_grid_result;
+/* Run the grid. Progress (may be NULL) is called after every trial with a line naming it
+ * and its scores, trials done and the total; a non-zero return stops the run
+ * (HW_ERR_ARG). */
+hw_status hw_niah_grid_run(const hw_model *m, const hw_tokenizer *t, const hw_niah_grid_params *p,
+                           hw_progress_fn progress, void *user, hw_niah_grid_result **out);
+void hw_niah_grid_result_free(hw_niah_grid_result *r);
+/* The grid's context lengths (tokens) and depths (percent), and their counts. */
+int hw_niah_grid_result_lengths(const hw_niah_grid_result *r, const int **lengths);
+int hw_niah_grid_result_depths(const hw_niah_grid_result *r, const int **depths);
+/* Cell (length index li, depth index di): its trials, exact-match rate and mean ROUGE-1
+ * recall and F (each in [0, 1]; any output may be NULL). */
+hw_status hw_niah_grid_result_cell(const hw_niah_grid_result *r, int li, int di, int *trials,
+                                   double *exact, double *rouge1_recall, double *rouge1_f);
+/* The same over every trial. */
+void hw_niah_grid_result_overall(const hw_niah_grid_result *r, int *trials, double *exact,
+                                 double *rouge1_recall, double *rouge1_f);
+/* KV-cache bytes of a context of lengths[li] tokens under the policy, and (*full, may be
+ * NULL) with every head full (hw_context_kv_bytes); 0 outside the grid. */
+size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t *full);
+const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r);   /* its name */
+int hw_niah_grid_result_chunk(const hw_niah_grid_result *r);            /* prefill rows per pass */
+/* JSON, atomically: {"model", "policy": {name, sink, recent, chunk, compensation,
+ * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task", ...},
+ * "lengths", "depths", "kv_bytes", "kv_bytes_full" (per length), "trials", "exact",
+ * "rouge1_recall", "rouge1_f" ([depth][length]), "overall", "trial_results": [{length,
+ * depth, item, exact, rouge1_recall, rouge1_f, answer}]}. */
+hw_status hw_niah_grid_result_write(const hw_niah_grid_result *r, const char *path);
+/* The heatmap as one self-contained HTML page, atomically: context length across, depth
+ * down, red (0) to green (1) with a legend, the titles naming the model, the policy and
+ * its KV bytes against full attention at the longest length; each cell's value printed
+ * (in percent) and every measure on hover; ROUGE-1 F shown first (DuoAttention's
+ * figure), exact match and ROUGE-1 recall a click away. */
+hw_status hw_niah_grid_result_write_html(const hw_niah_grid_result *r, const char *path);
+/* The grid as text tables (exact match and ROUGE-1 F in percent, depths down, lengths
+ * across) with the policy, its KV bytes and the overall scores. */
+void hw_niah_grid_result_print(const hw_niah_grid_result *r, FILE *f);
+
 /* ---------------------------------------------------------------- head scores */
 
 /* The arithmetic of the head-finding methods (methods.md sections 1, 3.1, 5, 6, 9),
