@@ -9,14 +9,14 @@
  * this stand-in once merged; it reads every spelling (duo, razor too). This one reads
  * "full" and "window:sink=S,recent=R[,chunk=N]" only. Non-zero on error (reported). */
 static int kv_parse(const char *cmd, const hw_model *m, const char *spec, hw_kv_policy **out) {
-    double v[3] = {-1, -1, 0};   /* sink, recent, chunk */
+    double v[3] = {0, 0, 0};   /* sink, recent, chunk; full: recent 0 */
     static const char *const keys[] = {"sink", "recent", "chunk"};
-    char buf[256];
-    if (!strcmp(spec, "full")) v[0] = v[1] = 0;
-    else if (strncmp(spec, "window:", 7) || strlen(spec) >= sizeof buf)
+    char buf[256] = "";
+    const int window = !strncmp(spec, "window:", 7);
+    if ((!window && strcmp(spec, "full")) || strlen(spec) >= sizeof buf)
         return cli_usage_error(cmd, "--kv: '%.60s' is not full or window:sink=S,recent=R[,chunk=N]", spec);
-    else strcpy(buf, spec + 7);
-    for (char *save = NULL, *kv = v[1] ? strtok_r(buf, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
+    if (window) strcpy(buf, spec + 7), v[0] = -1;
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         int k = 0;
         if (eq) *eq = 0;
@@ -25,7 +25,7 @@ static int kv_parse(const char *cmd, const hw_model *m, const char *spec, hw_kv_
             return cli_usage_error(cmd, "--kv %s: '%s%s%s' is not sink=S, recent=R or chunk=N with N a "
                                    "whole number", spec, kv, eq ? "=" : "", eq ? eq + 1 : "");
     }
-    if (v[1] && (v[0] < 0 || v[1] < 1))
+    if (window && (v[0] < 0 || v[1] < 1))
         return cli_usage_error(cmd, "--kv %s: give sink=S (S >= 0) and recent=R (R >= 1)", spec);
     *out = hw_kv_policy_new(m, (int)v[0], (int)v[1], (int)v[2], HW_KV_COMP_NONE);
     if (!*out || hw_kv_policy_set_name(*out, spec) != HW_OK) return cli_error(cmd, "%s", hw_last_error());
