@@ -885,6 +885,104 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out);
  * "components": {name: logit} in model order}. */
 hw_status hw_dla_write(const hw_dla_result *r, const char *path);
 
+/* ---------------------------------------------------------------- KV-cache head selection (DuoAttention, RazorAttention) */
+
+/* Which KV heads keep a full cache, from anywhere (src/methods/duo_attention.c,
+ * src/methods/kv_spec.c; methods.md sections 2.3 and 3.1). A head-importance file of
+ * any kind becomes one score per (layer, KV head), (L, Hk) layer-major; on GQA models a
+ * file scored per query head is aggregated per KV head by the max over the H / Hk query
+ * heads of the group (hw_scores_per_kv with use_max, RazorAttention's rule: a KV head is
+ * as important as its most important reader). The kind is found from the content, not
+ * the name:
+ *   HW_KV_FILE_RETRIEVAL  a JSON object {"L-H": [per-trial scores]} as `score retrieval
+ *                         -o` (or the Retrieval Head repository) writes: each query
+ *                         head's mean (hw_head_scores_read, hw_head_scores_mean);
+ *   HW_KV_FILE_TABLE      a TSV headed "layer head <columns>" as hw_head_table_write
+ *                         writes: `score echo-induction -o X.tsv` (echo, induction, ...),
+ *                         `score retrieval --tsv`, `heads import -o X.tsv` (score,
+ *                         trials); the column read is the one asked for, else "score",
+ *                         else "induction", else the first; every head exactly once;
+ *   HW_KV_FILE_GATES      DuoAttention's full_attention_heads.tsv: L lines of Hk (or H)
+ *                         numbers separated by tabs (or spaces), as np.loadtxt reads it
+ *                         ('#' lines and blank lines skipped); a config.json in the same
+ *                         folder, if there, must be a JSON object whose sink_size and
+ *                         recent_size (the gates' training window, 128 and 256 in the
+ *                         published ones) are whole numbers >= 0 when present;
+ *   HW_KV_FILE_MASK       the same layout holding only 0 and 1 (`score echo-induction
+ *                         --heads-out`, or a selection written by hw_kv_head_mask_write).
+ * Every number must be finite. With a model shape (L, H, Hk > 0) the file must have L
+ * layers and H or Hk heads per layer; with L = H = Hk = 0 the file's own grid is taken as
+ * per KV head (L, Hk), for files without a model (the published patterns). */
+typedef enum {
+    HW_KV_FILE_RETRIEVAL,
+    HW_KV_FILE_TABLE,
+    HW_KV_FILE_GATES,
+    HW_KV_FILE_MASK,
+} hw_kv_file_kind;
+typedef struct {
+    hw_kv_file_kind kind;
+    int n_layer, n_kv_head;     /* the (L, Hk) grid of the scores returned */
+    int file_heads;             /* heads per layer in the file: H (aggregated) or Hk */
+    char column[64];            /* HW_KV_FILE_TABLE: the column read */
+    int has_echo_induction;     /* HW_KV_FILE_TABLE: it has both "echo" and "induction" */
+    int config_sink, config_recent; /* GATES / MASK: config.json's sink_size and
+                                 * recent_size (training values), -1 if absent */
+} hw_kv_file_info;
+/* Read path into *scores (malloc'd, (L, Hk); free() it). column: the TSV column to read
+ * (NULL: the default above; given, the file must be a table with that column). info may
+ * be NULL. Fails (error naming the file) on a missing or unreadable file, an unknown
+ * layout, a value that is not a finite number, a head missing or given twice, or a grid
+ * that does not match the model's. */
+hw_status hw_kv_head_scores_read(const char *path, const char *column, int L, int H, int Hk,
+                                 double **scores, hw_kv_file_info *info);
+
+/* DuoAttention's deployment rule (methods.md section 2.3, utils.sparsify_attention_heads
+ * at mit-han-lab/duo-attention fe93c31): alpha (n) is clipped to [0, 1], U(0, 1e-6) noise
+ * is added to break ties (hw_rng splitmix64 from `seed`, drawn in index order; the
+ * default seed HW_DUO_SEED is DuoAttention's seed_everything(42)), tau = the `sparsity`
+ * quantile of the noisy values over all n (numpy's default linear interpolation:
+ * position sparsity * (n - 1) between the sorted values), and full[i] = 1 <=> noisy
+ * alpha[i] >= tau. sparsity >= 1: no head is full; <= 0: every head is. *tau (may be
+ * NULL) gets the threshold (2 or -1 at the ends, as theirs). Because the noisy values are
+ * distinct (but for a tie in the noise itself), the count is n - ceil(sparsity * (n - 1))
+ * whatever the draw; which of equal gates are full depends on the seed. Returns the number
+ * of full heads, or -1 (error set) for n <= 0, a NaN sparsity, a non-finite alpha or no
+ * memory. */
+#define HW_DUO_SEED 42
+int hw_duo_select_sparsity(const double *alpha, int n, double sparsity, uint64_t seed,
+                           int *full, double *tau);
+/* The top round(top * n) of score (n) full (top in [0, 1]), ties to the lower index
+ * (hw_scores_rank). Returns the number full, or -1 (error set) for n <= 0, top outside
+ * [0, 1] (or NaN), a non-finite score or no memory. */
+int hw_duo_select_top(const double *score, int n, double top, int *full);
+
+/* A KV-cache policy from its text (the --kv flag; src/methods/kv_spec.c). "NAME" or
+ * "NAME:KEY=VALUE,KEY=VALUE...", keys in any order, each at most once:
+ *   full                      every head full;
+ *   window[:sink=64,recent=256]   every head streaming (StreamingLLM at DuoAttention's
+ *                             deployed sizes, so it costs what duo's streaming heads do);
+ *   duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256][,seed=42]   full heads from
+ *                             FILE (hw_kv_head_scores_read): gates by DuoAttention's
+ *                             quantile rule at sparsity 0.5 (the default of its eval
+ *                             scripts and README), scores (retrieval JSON, tables) by
+ *                             top 0.25, a 0/1 mask as it stands; top= or sparsity= picks
+ *                             the rule for any kind. sink 64 / recent 256 are its deployed
+ *                             sizes (niah.sh, longbench.sh), not the trained ones a
+ *                             config.json holds;
+ *   razor[:sink=4,recent=256,compensation=weighted|mean|none,echo=0.01,induction=0.14,
+ *         heads=FILE]         RazorAttention: streaming heads keep a compensation token
+ *                             (weighted: the paper's N_d form; mean: Huawei's deploy
+ *                             form); full heads by the echo + induction rule
+ *                             (hw_razor_select at the echo/induction ratios): from FILE, an
+ *                             echo-induction table (`score echo-induction -o X.tsv`) or a
+ *                             0/1 mask, else from hw_echo_induction_run on m with default
+ *                             params (one prefill of up to 10,001 tokens).
+ * Every policy also takes chunk=N (prefill rows per pass; default the engine's). The
+ * name is set to spec. t may be NULL (no policy needs it yet). NULL (error naming the
+ * part of spec or the file) on an unknown policy or key, a repeated key, a number that is
+ * not one or is out of range, top= with sparsity=, or any file error above. */
+hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const char *spec);
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,
