@@ -100,9 +100,14 @@ int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *mo
 /* --kv, for every command whose runs can use a KV-cache policy (not info's own --kv). */
 #define CLI_KV_FLAG(f) {"--kv", CLI_STR, &(f)->kv}
 #define CLI_KV_HELP                                                                                \
-    "  --kv POLICY            the KV cache of every forward pass: full (default), or\n"           \
-    "                         window:sink=S,recent=R[,chunk=N] (each head keeps S first and R\n"  \
-    "                         last positions, the current one counted; prefill in chunks of N)\n"
+    "  --kv POLICY            the KV cache of every forward pass (hw_kv_policy_parse): full\n"    \
+    "                         (default); window[:sink=64,recent=256] every head keeps S first\n"  \
+    "                         and R last positions (the current one counted);\n"                 \
+    "                         duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256] full heads\n" \
+    "                         from a score, gates or mask file, the rest streaming;\n"           \
+    "                         razor[:sink=4,recent=256,compensation=weighted|mean|none,heads=\n" \
+    "                         FILE] RazorAttention; each also takes chunk=N: prefill N rows at\n" \
+    "                         a time, and a streaming head sees its whole chunk (DuoAttention)\n"
 #define CLI_MODEL_FLAGS(f)                                                                        \
     CLI_LOAD_FLAGS(f), CLI_KV_FLAG(f), {"-p", CLI_STR, &(f)->prompt},                             \
     {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \

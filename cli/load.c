@@ -5,33 +5,6 @@
 #include <float.h>
 #include <math.h>
 
-/* TODO(issue 14): hw_kv_policy_parse (branch duofiles, src/methods/kv_spec.c) replaces
- * this stand-in once merged; it reads every spelling (duo, razor too). This one reads
- * "full" and "window:sink=S,recent=R[,chunk=N]" only. Non-zero on error (reported). */
-static int kv_parse(const char *cmd, const hw_model *m, const char *spec, hw_kv_policy **out) {
-    double v[3] = {0, 0, 0};   /* sink, recent, chunk; full: recent 0 */
-    static const char *const keys[] = {"sink", "recent", "chunk"};
-    char buf[256] = "";
-    const int window = !strncmp(spec, "window:", 7);
-    if ((!window && strcmp(spec, "full")) || strlen(spec) >= sizeof buf)
-        return cli_usage_error(cmd, "--kv: '%.60s' is not full or window:sink=S,recent=R[,chunk=N]", spec);
-    if (window) strcpy(buf, spec + 7), v[0] = -1;
-    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        int k = 0;
-        if (eq) *eq = 0;
-        while (k < 3 && strcmp(kv, keys[k])) k++;
-        if (!eq || k == 3 || cli_number(eq + 1, &v[k]) || v[k] != (int)v[k] || v[k] < 0 || v[k] > 1 << 30)
-            return cli_usage_error(cmd, "--kv %s: '%s%s%s' is not sink=S, recent=R or chunk=N with N a "
-                                   "whole number", spec, kv, eq ? "=" : "", eq ? eq + 1 : "");
-    }
-    if (window && (v[0] < 0 || v[1] < 1))
-        return cli_usage_error(cmd, "--kv %s: give sink=S (S >= 0) and recent=R (R >= 1)", spec);
-    *out = hw_kv_policy_new(m, (int)v[0], (int)v[1], (int)v[2], HW_KV_COMP_NONE);
-    if (!*out || hw_kv_policy_set_name(*out, spec) != HW_OK) return cli_error(cmd, "%s", hw_last_error());
-    return 0;
-}
-
 int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_session *s) {
     *s = (cli_session){0};
     if (f->threads > 0) hw_set_threads(f->threads);
@@ -41,7 +14,10 @@ int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_sessio
     if ((want_tok || f->tokenizer) &&
         !(s->t = f->tokenizer ? hw_tokenizer_load(f->tokenizer, V) : hw_tokenizer_load_for_model(f->model, V)))
         rc = cli_error(cmd, "%s%s", hw_last_error(), f->tokenizer ? "" : " (give the tokenizer with -z)");
-    if (!rc && f->kv) rc = kv_parse(cmd, s->m, f->kv, &s->kv);
+    /* A bad --kv is a usage error, found before any run (a razor policy without heads=
+     * runs its own selection probe here). */
+    if (!rc && f->kv && !(s->kv = hw_kv_policy_parse(s->m, s->t, f->kv)))
+        rc = cli_usage_error(cmd, "--kv: %s", hw_last_error());
     if (rc) cli_close(s);
     return rc;
 }

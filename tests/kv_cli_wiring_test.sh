@@ -136,15 +136,15 @@ bad() { # NAME SPEC NEEDLE CMD...
     elif [ -s "$tmp/bad.out" ] || [ -n "$(find "$tmp/bad" -type f)" ]; then fail "$name" "wrote output"
     else pass "$name: $(cat "$tmp/bad.err")"; fi
 }
-bad "kv/bad generate" bogus "--kv: 'bogus'" "$hw" generate "${M[@]}" -p Once
-bad "kv/bad run" window:sink=4 "recent=R" "$hw" run "${M[@]}" -p Once -o "$tmp/bad/r"
+bad "kv/bad generate" bogus "unknown policy 'bogus'" "$hw" generate "${M[@]}" -p Once
+bad "kv/bad run" window:recent=0 "recent=0" "$hw" run "${M[@]}" -p Once -o "$tmp/bad/r"
 bad "kv/bad patterns" window:sink=4,recent=x "recent=x" "$hw" patterns "${M[@]}" -p Once -o "$tmp/bad/p"
 bad "kv/bad mask-test" window:sink=-1,recent=4 "sink=-1" "$hw" mask-test "${M[@]}" --scores "$tmp/scores.json" \
     --prompts "$tmp/prompts.tsv" --top 1 --draws 1 -o "$tmp/bad/m.json"
 bad "kv/bad sweep" window:recent=4,size=2 "size=2" "$hw" sweep scale "${M[@]}" --head 0.0 --prompts "$tmp/recall.tsv" \
     -o "$tmp/bad/s.json"
 bad "kv/bad score retrieval" nope "'nope'" "$hw" score retrieval "${M[@]}" --task retrieval -o "$tmp/bad/r.json"
-bad "kv/bad score attribution" window "'window'" "$hw" score attribution "${M[@]}" --prompts "$tmp/recall.tsv" \
+bad "kv/bad score attribution" window:sink=4,sink=5 "sink given twice" "$hw" score attribution "${M[@]}" --prompts "$tmp/recall.tsv" \
     -o "$tmp/bad/a.json"
-bad "kv/bad score dla" window:sink=1,recent=0 "recent=R" "$hw" score dla "${M[@]}" -p "Lily saw" --target Ben \
+bad "kv/bad score dla" duo:heads=$tmp/none.json "No such file" "$hw" score dla "${M[@]}" -p "Lily saw" --target Ben \
     -o "$tmp/bad/d.json"

@@ -7,12 +7,10 @@ chunks with DuoAttention's semantics (a streaming head sees the whole current ch
 Every function that runs the model takes kv=: None (every head full, the default), the
 CLI's --kv text ("full", "window:sink=4,recent=32", ...), or a KVPolicy made once and
 reused."""
-import ctypes
-
 import numpy as np
 
 from . import _args
-from ._capi import ArgumentError, Error, check, check_handle, last_error, lib
+from ._capi import ArgumentError, check_handle, last_error, lib
 from ._protocol import Owned
 
 __all__ = ["KVPolicy"]
@@ -20,37 +18,14 @@ __all__ = ["KVPolicy"]
 _COMPENSATION = ("none", "mean", "weighted")
 
 
-def _parse_window(L, m, spec):
-    """TODO(issue 14): hw_kv_policy_parse (src/methods/kv_spec.c, branch duofiles) reads
-    every spelling; until the library has it, "full" and
-    "window:sink=S,recent=R[,chunk=N]" are read here, as cli/load.c's stand-in does."""
-    v = {"sink": None, "recent": None, "chunk": 0}
-    if spec == "full":
-        v.update(sink=0, recent=0)
-    elif spec.startswith("window:"):
-        for item in spec[7:].split(","):
-            k, eq, x = item.partition("=")
-            if not eq or k not in v or not x.isdigit() or int(x) > 1 << 30:
-                raise ArgumentError("kv: %r in %r is not sink=S, recent=R or chunk=N with N a "
-                                    "whole number" % (item, spec))
-            v[k] = int(x)
-        if v["sink"] is None or not v["recent"]:
-            raise ArgumentError("kv: %r: give sink=S (S >= 0) and recent=R (R >= 1)" % spec)
-    else:
-        raise ArgumentError("kv: %r is not full or window:sink=S,recent=R[,chunk=N]" % spec)
-    p = check_handle(L.hw_kv_policy_new(m, v["sink"], v["recent"], v["chunk"], 0), "kv")
-    if L.hw_kv_policy_set_name(p, spec.encode()) != 0:
-        L.hw_kv_policy_free(p)
-        raise Error(last_error())
-    return p
-
-
 class KVPolicy:
     """A KV-cache policy for one model's shape.
 
     KVPolicy(model, spec): spec is the CLI's --kv text, read by the library
-    (hw_kv_policy_parse): "full", "window:sink=S,recent=R[,chunk=N]", and the duo and
-    razor spellings. A bad spec raises headwise.ArgumentError.
+    (hw_kv_policy_parse): "full", "window[:sink=64,recent=256]",
+    "duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256]",
+    "razor[:sink=4,recent=256,compensation=weighted|mean|none,heads=FILE]", each with an
+    optional chunk=N. A bad spec (or heads file) raises headwise.ArgumentError.
 
     .name, .sink, .recent, .chunk, .compensation ("none", "mean", "weighted"),
     .full (L, Hk) bool: which KV heads keep every position, .full_count."""
@@ -61,12 +36,9 @@ class KVPolicy:
                                 "got %r" % (spec,))
         _args.text(spec, "kv")
         L = lib()
-        if hasattr(L._cdll, "hw_kv_policy_parse"):
-            h = L.hw_kv_policy_parse(model._m, model._t, spec.encode("utf-8"))
-            if not h:
-                raise ArgumentError("kv: %s" % last_error())
-        else:
-            h = _parse_window(L, model._m, spec)
+        h = L.hw_kv_policy_parse(model._m, model._t, spec.encode("utf-8"))
+        if not h:
+            raise ArgumentError("kv: %s" % last_error())
         self._p = Owned(h, L.hw_kv_policy_free)
         self.shape = (model.config.n_layer, model.config.n_kv_head)
 

@@ -82,7 +82,8 @@ def test_policy_object(model):
     assert f.full.all() and f.full_count == 20 and f.name == "full"
 
 
-@pytest.mark.parametrize("spec,needle", [("bogus", "kv"), ("window:sink=4", "recent"),
+@pytest.mark.parametrize("spec,needle", [("bogus", "unknown policy"), ("window:recent=0", "recent=0"),
+                                         ("duo:heads=/nonexistent/heads.tsv", "kv"),
                                          ("window:sink=4,recent=x", "recent=x"), (3, "expected a policy")])
 def test_bad_policy_refused_before_running(model, spec, needle, monkeypatch):
     calls = []
@@ -108,3 +109,20 @@ def test_protocols_take_kv(model):
     assert small["logit_diff"] != full["logit_diff"]
     with pytest.raises(headwise.ArgumentError, match="kv"):
         headwise.score_dla(model, prompt="Lily", target="Ben", kv="nope")
+
+
+def test_duo_mask_policy_bytes_per_head(model, tmp_path, long_ids):
+    c = model.config
+    mask = np.zeros((c.n_layer, c.n_kv_head), int)
+    mask[0, 0] = mask[2, 1] = mask[4, 3] = 1
+    path = tmp_path / "full_attention_heads.tsv"
+    path.write_text("".join("\t".join(map(str, row)) + "\n" for row in mask))
+    spec = "duo:heads=%s,sink=4,recent=32" % path
+    p = model.kv_policy(spec)
+    assert np.array_equal(p.full, mask.astype(bool)) and p.full_count == 3
+    b = model.kv_bytes(p)
+    row = 2 * c.head_dim * 4
+    assert np.array_equal(b, np.where(mask == 1, c.n_ctx * row, 36 * row))
+    # A mixed cache runs: the full heads' rows and the rings side by side.
+    a = model.run(long_ids, n_new=6, kv=p)
+    assert a.tokens[:len(long_ids)] == long_ids and len(a.tokens) == len(long_ids) + 6
