@@ -189,6 +189,10 @@ int cmd_patterns(int argc, char **argv) {
     cli_session s = {0};
     hw_context *c = NULL;
     if (!rc) rc = cap ? cli_open(cmd, &f, cap, 0, &s) : cli_error(cmd, "out of memory");
+    /* The page shows one (T, T) pattern per head: a prefill in chunks gives pieces. */
+    if (!rc && hw_kv_policy_chunk(s.kv) > 0 && hw_kv_policy_chunk(s.kv) < s.T)
+        rc = cli_usage_error(cmd, "--kv %s: the patterns need the prompt's %d tokens in one prefill "
+                             "(chunk=%d is less)", hw_kv_policy_name(s.kv), s.T, hw_kv_policy_chunk(s.kv));
     if (!rc && (hw_capture_want(cap, HW_HOOK_PATTERN, -1) != HW_OK || !(c = hw_context_new_kv(s.m, s.T, s.kv)) ||
                 hw_forward_hooked(c, s.tok, s.T, HW_LOGITS_NONE, NULL, s.hooks) != HW_OK))
         rc = cli_error(cmd, "%s", hw_last_error());

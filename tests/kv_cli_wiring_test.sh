@@ -97,6 +97,8 @@ PY
 then pass "kv/run index.json kv_bytes: $(cat "$tmp/kvb")"
 else fail "kv/run index.json kv_bytes" "$(tail -1 "$tmp/kvb")"; fi
 
+NIAH="--needles data/needles/stories.jsonl --haystack data/haystack/stories.txt --template {context}{question} --lengths 128:192:2 --depths 2 --buffer 64"
+
 # The scorers that run prompts: --kv full prints the same; a window of one sink and the
 # current token, prefilled a row at a time, changes what they measure.
 /usr/bin/python3 -c 'import json; print(json.dumps({"%d-%d" % (l, h): [l * 8 + h] for l in range(5) for h in range(8)}))' \
@@ -106,6 +108,7 @@ scorers=(
 "score attribution|score attribution ${M[*]} --prompts data/prompts/stories_recall.tsv --top 0"
 "sweep scale|sweep scale ${M[*]} --head 0.0 --prompts data/prompts/stories_recall.tsv --from 0 --to 2 --steps 3"
 "mask-test|mask-test ${M[*]} --prompts data/prompts/stories_copy.tsv --scores $tmp/rank.json --top 2 --draws 1"
+"score retrieval|score retrieval ${M[*]} $NIAH --top 0"
 )
 for c in "${scorers[@]}"; do
     name=${c%%|*} args=${c#*|}
@@ -117,6 +120,18 @@ for c in "${scorers[@]}"; do
     elif [ ! -s "$tmp/s2" ] || cmp -s "$tmp/s0" "$tmp/s2"; then fail "kv/$name window differs" "same output"
     else pass "kv/$name: --kv full prints the same, a window changes it"; fi
 done
+
+# score retrieval's trial log records the policy: --kv full resumes a log written
+# without one (the same cache), a window is refused, naming the setting.
+"$hw" score retrieval "${M[@]}" $NIAH -o "$tmp/ret/r.json" >/dev/null 2>&1
+"$hw" score retrieval "${M[@]}" $NIAH -o "$tmp/ret/r.json" --kv full >"$tmp/ret.out" 2>"$tmp/ret.err"
+rc_full=$?
+"$hw" score retrieval "${M[@]}" $NIAH -o "$tmp/ret/r.json" --kv $W >/dev/null 2>"$tmp/retw.err"
+rc_win=$?
+if [ $rc_full -eq 0 ] && grep -q "this run: 0 of 0 new" "$tmp/ret.out" && [ $rc_win -ne 0 ] &&
+    grep -q "other settings: kv is absent there" "$tmp/retw.err"; then
+    pass "kv/score retrieval log: full resumes, a window is refused"
+else fail "kv/score retrieval log" "full: $rc_full $(head -1 "$tmp/ret.out"); window: $rc_win $(cat "$tmp/retw.err")"; fi
 
 # A bad --kv: one line, a non-zero exit, nothing run or written (run and patterns make
 # the -o folder first, empty).
@@ -139,6 +154,8 @@ bad() { # NAME SPEC NEEDLE CMD...
 bad "kv/bad generate" bogus "unknown policy 'bogus'" "$hw" generate "${M[@]}" -p Once
 bad "kv/bad run" window:recent=0 "recent=0" "$hw" run "${M[@]}" -p Once -o "$tmp/bad/r"
 bad "kv/bad patterns" window:sink=4,recent=x "recent=x" "$hw" patterns "${M[@]}" -p Once -o "$tmp/bad/p"
+bad "kv/bad patterns chunk" window:sink=2,recent=4,chunk=4 "in one prefill" "$hw" patterns "${M[@]}" \
+    -p "Once upon a time, there was a little girl" -o "$tmp/bad/p"
 bad "kv/bad mask-test" window:sink=-1,recent=4 "sink=-1" "$hw" mask-test "${M[@]}" --scores "$tmp/scores.json" \
     --prompts "$tmp/prompts.tsv" --top 1 --draws 1 -o "$tmp/bad/m.json"
 bad "kv/bad sweep" window:recent=4,size=2 "size=2" "$hw" sweep scale "${M[@]}" --head 0.0 --prompts "$tmp/recall.tsv" \
