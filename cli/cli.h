@@ -100,14 +100,14 @@ int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *mo
 /* --kv, for every command whose runs can use a KV-cache policy (not info's own --kv). */
 #define CLI_KV_FLAG(f) {"--kv", CLI_STR, &(f)->kv}
 #define CLI_KV_HELP                                                                                \
-    "  --kv POLICY            the KV cache of every forward pass (hw_kv_policy_parse): full\n"    \
-    "                         (default); window[:sink=64,recent=256] every head keeps S first\n"  \
-    "                         and R last positions (the current one counted);\n"                 \
-    "                         duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256] full heads\n" \
-    "                         from a score, gates or mask file, the rest streaming;\n"           \
-    "                         razor[:sink=4,recent=256,compensation=weighted|mean|none,heads=\n" \
-    "                         FILE] RazorAttention; each also takes chunk=N: prefill N rows at\n" \
-    "                         a time, and a streaming head sees its whole chunk (DuoAttention)\n"
+    "  --kv POLICY            the KV cache of every forward pass: full (default);\n"              \
+    "                         window[:sink=S,recent=R] each head keeps its S first and R last\n"  \
+    "                         positions, the current one counted (default 64, 256);\n"           \
+    "                         duo:heads=FILE[,top=F|sparsity=X][,sink=S,recent=R] full heads\n"  \
+    "                         from a score, gates or 0/1 mask file, the others a window;\n"      \
+    "                         razor[:sink=S,recent=R,compensation=weighted|mean|none,heads=\n"   \
+    "                         FILE] RazorAttention. Each takes chunk=N: prefill N rows at a\n"   \
+    "                         time; a windowed head sees its whole chunk (DuoAttention)\n"
 #define CLI_MODEL_FLAGS(f)                                                                        \
     CLI_LOAD_FLAGS(f), CLI_KV_FLAG(f), {"-p", CLI_STR, &(f)->prompt},                             \
     {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \
