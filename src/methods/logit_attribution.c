@@ -104,11 +104,17 @@ hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *w
 }
 
 const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int layer) {
-    const hw_capture_entry *e = hw_capture_find(r->cap, point, layer, 0);
-    if (!e) return NULL;
-    size_t row = 1;
-    for (int d = 1; d < e->ndim; d++) row *= (size_t)e->shape[d];
-    return e->data + (size_t)(r->T - 1) * row;
+    /* The prompt may have run in several prefill chunks (a KV-cache policy's chunk=N, or
+     * the engine's 512 rows): the last position is in the entry that holds it. */
+    for (int i = 0; i < hw_capture_count(r->cap); i++) {
+        const hw_capture_entry *e = hw_capture_get(r->cap, i);
+        if (e->point != point || e->layer != layer || e->pos > r->T - 1 || e->pos + e->T <= r->T - 1)
+            continue;
+        size_t row = 1;
+        for (int d = 1; d < e->ndim; d++) row *= (size_t)e->shape[d];
+        return e->data + (size_t)(r->T - 1 - e->pos) * row;
+    }
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- dla as one call */

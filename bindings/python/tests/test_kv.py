@@ -1,11 +1,16 @@
 """KV-cache policies from Python (issue 14): kv= on Model.run, Model.generate and the
 protocols, Model.kv_bytes; "full" is today's cache bit for bit, a window really drops
 positions, and the bytes follow the C layout."""
+import os
+
 import numpy as np
 import pytest
 
 import headwise
-from conftest import cli_run_dir
+from conftest import MODEL, REPO, TOKENIZER, cli_run_dir, run_cli
+
+COPY = os.path.join(REPO, "data", "prompts", "stories_copy.tsv")
+RECALL = os.path.join(REPO, "data", "prompts", "stories_recall.tsv")
 
 WINDOW = "window:sink=4,recent=32"
 
@@ -107,6 +112,14 @@ def test_protocols_take_kv(model):
     small = headwise.score_dla(model, prompt="Lily and Ben went to the park. Lily gave the ball to",
                                target="Ben", minus="Lily", kv="window:sink=2,recent=3,chunk=4")
     assert small["logit_diff"] != full["logit_diff"]
+    assert abs(small.sum - small["logit_diff"]) < 1e-4      # the parts still add up
+    # Prefilled a row at a time, the components come from the chunk holding the last
+    # position (they once came from past the first chunk's capture); a window covering
+    # the prompt is then the full cache to rounding.
+    one = headwise.score_dla(model, prompt="Lily and Ben went to the park. Lily gave the ball to",
+                             target="Ben", minus="Lily", kv="window:sink=64,recent=256,chunk=1")
+    assert abs(one["logit_diff"] - full["logit_diff"]) < 1e-4
+    assert np.allclose(one.heads, full.heads, atol=1e-4)
     with pytest.raises(headwise.ArgumentError, match="kv"):
         headwise.score_dla(model, prompt="Lily", target="Ben", kv="nope")
 
@@ -126,3 +139,31 @@ def test_duo_mask_policy_bytes_per_head(model, tmp_path, long_ids):
     # A mixed cache runs: the full heads' rows and the rings side by side.
     a = model.run(long_ids, n_new=6, kv=p)
     assert a.tokens[:len(long_ids)] == long_ids and len(a.tokens) == len(long_ids) + 6
+
+
+TINY = "window:sink=1,recent=1,chunk=1"
+
+
+@pytest.mark.parametrize("fn,cli,kwargs", [
+    ("sweep_scale", ["sweep", "scale", "--head", "0.0", "--prompts", RECALL, "--steps", "3"],
+     dict(head="0.0", prompts=RECALL, steps=3)),
+    ("score_attribution", ["score", "attribution", "--prompts", RECALL], dict(prompts=RECALL)),
+    ("mask_test", ["mask-test", "--prompts", COPY, "--scores", None, "--top", "2", "--draws", "1"],
+     dict(prompts=COPY, top=2, draws=1)),
+], ids=["sweep_scale", "score_attribution", "mask_test"])
+def test_protocol_kv_equals_cli(model, tmp_path, fn, cli, kwargs):
+    """The protocols' kv= is the CLI's --kv: the same file, and a window changes it."""
+    if fn == "mask_test":
+        ranks = tmp_path / "rank.json"
+        ranks.write_text("{%s}" % ", ".join('"%d-%d": [%d]' % (l, h, l * 8 + h)
+                                            for l in range(5) for h in range(8)))
+        cli = [str(ranks) if a is None else a for a in cli]
+        kwargs = dict(kwargs, scores=str(ranks))
+    files = {}
+    for kv in (None, TINY):
+        ours, theirs = tmp_path / ("py-%s.json" % kv), tmp_path / ("cli-%s.json" % kv)
+        getattr(headwise, fn)(model, kv=kv, out=str(ours), **kwargs)
+        run_cli(*cli, "-m", MODEL, "-z", TOKENIZER, "-o", str(theirs), *(["--kv", kv] if kv else []))
+        assert ours.read_bytes() == theirs.read_bytes(), kv
+        files[kv] = ours.read_bytes()
+    assert files[None] != files[TINY]
