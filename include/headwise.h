@@ -977,7 +977,8 @@ int hw_duo_select_top(const double *score, int n, double top, int *full);
  *                             echo-induction table (`score echo-induction -o X.tsv`) or a
  *                             0/1 mask, else from hw_echo_induction_run on m with default
  *                             params (one prefill of up to 10,001 tokens).
- * Every policy also takes chunk=N (prefill rows per pass; default the engine's). The
+ * Every policy also takes chunk=N (prefill rows per pass; default the engine's). A FILE
+ * runs to the next comma (so it cannot hold one). The
  * name is set to spec. t may be NULL (no policy needs it yet). NULL (error naming the
  * part of spec or the file) on an unknown policy or key, a repeated key, a number that is
  * not one or is out of range, top= with sparsity=, or any file error above. */

@@ -19,9 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A head-importance file is a few numbers per head: even 1024 layers x 4096 heads of
- * %.17g values stay under this; a larger file is a mistake, not scores. */
-#define MAX_SCORE_FILE_BYTES ((size_t)256 << 20)
+/* A head-importance file is a few numbers per head (the published Retrieval Head JSON
+ * of Llama-2-7B-80K, per-trial lists of 1024 heads, is 2.6 MB); a larger file is a
+ * mistake, not scores, and is refused before it is read. */
+#define MAX_SCORE_FILE_BYTES ((size_t)64 << 20)
 /* Columns of a head table (ours have at most 5). */
 #define MAX_TABLE_COLS 256
 
@@ -33,7 +34,11 @@ static hw_status read_text(const char *path, char **text, size_t *len) {
     hw_mapped_file f;
     *text = NULL;
     hw_status s = hw_file_map(&f, path);
-    if (s) return hw_fail(s, "cannot read head scores %s", hw_last_error());
+    if (s) {
+        char why[512]; /* hw_last_error's buffer is what hw_fail writes */
+        snprintf(why, sizeof why, "%s", hw_last_error());
+        return hw_fail(s, "cannot read head scores: %s", why);
+    }
     if (f.size > MAX_SCORE_FILE_BYTES) s = hw_fail(HW_ERR_FORMAT, "%s: %zu bytes is too large for "
                                                    "a head-score file", path, f.size);
     else if (f.size && memchr(f.data, 0, f.size)) s = hw_fail(HW_ERR_FORMAT, "%s: not a text file", path);
@@ -186,7 +191,8 @@ static hw_status read_table(const char *path, char *text, const char *want, grid
             else rows = nr;
         }
         if (!s) s = table_row(path, line_no, line, n_col, col, &rows[n].l, &rows[n].h, &rows[n].v);
-        if (!s && ++n > (1 << 24)) s = hw_fail(HW_ERR_FORMAT, "%s: too many rows", path);
+        if (!s && ++n > HW_MAX_LAYERS * HW_MAX_HEADS)
+            s = hw_fail(HW_ERR_FORMAT, "%s: more rows than %d layers x %d heads", path, HW_MAX_LAYERS, HW_MAX_HEADS);
         if (!s) g->L = rows[n - 1].l + 1 > g->L ? rows[n - 1].l + 1 : g->L;
         if (!s) g->H = rows[n - 1].h + 1 > g->H ? rows[n - 1].h + 1 : g->H;
     }

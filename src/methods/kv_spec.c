@@ -83,7 +83,7 @@ static hw_status parse_part(spec_parts *sp, char *part) {
     int whole = k == K_CHUNK || k == K_SINK || k == K_RECENT || k == K_SEED;
     if (errno || *end || !isfinite(x) || x < keys[k].lo || x > keys[k].hi || (whole && x != floor(x)) ||
         v[strspn(v, "0123456789+-.eE")])
-        return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': not a %s in [%g, %g]", sp->spec, part,
+        return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': not a %s in [%.15g, %.15g]", sp->spec, part,
                        whole ? "whole number" : "number", keys[k].lo, keys[k].hi);
     sp->num[k] = x;
     return HW_OK;
