@@ -163,5 +163,5 @@ bad "kv/bad sweep" window:recent=4,size=2 "size=2" "$hw" sweep scale "${M[@]}" -
 bad "kv/bad score retrieval" nope "'nope'" "$hw" score retrieval "${M[@]}" --task retrieval -o "$tmp/bad/r.json"
 bad "kv/bad score attribution" window:sink=4,sink=5 "sink given twice" "$hw" score attribution "${M[@]}" --prompts "$tmp/recall.tsv" \
     -o "$tmp/bad/a.json"
-bad "kv/bad score dla" duo:heads=$tmp/none.json "No such file" "$hw" score dla "${M[@]}" -p "Lily saw" --target Ben \
+bad "kv/bad score dla" duo:heads=$tmp/none.json "none.json: No such file" "$hw" score dla "${M[@]}" -p "Lily saw" --target Ben \
     -o "$tmp/bad/d.json"
