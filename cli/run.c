@@ -88,10 +88,7 @@ static int on_token(int step, int token, const float *logits, void *user) {
     return 0;
 }
 
-/* index.json's logits entry, the one describing what the run computed, gains "kv" (the
- * policy's name) and "kv_bytes" (the KV cache its context held, hw_context_kv_bytes).
- * hw_capture_write_npy_dir writes the file with cJSON_Print, so re-printing it the same
- * way changes no other byte. */
+/* The whole file, NUL-terminated (malloc'd), or NULL. */
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     char *text = NULL;
@@ -105,6 +102,10 @@ static char *read_text(const char *path) {
     return text;
 }
 
+/* index.json's logits entry, the one describing what the run computed, gains "kv" (the
+ * policy's name) and "kv_bytes" (the KV cache its context held, hw_context_kv_bytes).
+ * hw_capture_write_npy_dir writes the file with cJSON_Print, so re-printing it the same
+ * way changes no other byte. */
 static int index_kv(const char *cmd, const char *dir, const hw_kv_policy *kv, size_t bytes) {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.json", dir);
@@ -112,7 +113,8 @@ static int index_kv(const char *cmd, const char *dir, const hw_kv_policy *kv, si
     cJSON *idx = text ? cJSON_Parse(text) : NULL;
     cJSON *last = idx ? cJSON_GetArrayItem(idx, cJSON_GetArraySize(idx) - 1) : NULL;
     const char *hook = last ? cJSON_GetStringValue(cJSON_GetObjectItem(last, "hook")) : NULL;
-    int rc = !hook || strcmp(hook, "logits") ? cli_error(cmd, "%s: cannot read back the index just written", path) : 0;
+    int rc = !hook || strcmp(hook, "logits")
+                 ? cli_error(cmd, "%s: cannot read back the index just written", path) : 0;
     if (!rc && (!cJSON_AddStringToObject(last, "kv", hw_kv_policy_name(kv)) ||
                 !cJSON_AddNumberToObject(last, "kv_bytes", (double)bytes) || !(out = cJSON_Print(idx))))
         rc = cli_error(cmd, "out of memory");
