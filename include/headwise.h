@@ -617,6 +617,9 @@ typedef struct {
     /* Every trial's prompt and answer as JSON lines {needle, length, depth, span,
      * prompt, generated} (token ids), as the paper saves its contexts; NULL: none. */
     const char *contexts_path;
+    /* The KV cache every trial runs with (hw_context_new_kv; read when the run starts,
+     * not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_retrieval_params;
 hw_retrieval_params hw_retrieval_params_default(void);
 typedef struct hw_retrieval_result hw_retrieval_result;
@@ -664,6 +667,9 @@ typedef struct {
     const hw_prompts *prompts;
     hw_task_eval_params task;
     hw_niah_params niah;
+    /* The KV cache of every evaluation, baseline included (hw_context_new_kv; read when
+     * the run starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_mask_test_params;
 hw_mask_test_params hw_mask_test_params_default(void);
 typedef struct hw_mask_test_result hw_mask_test_result;
@@ -710,6 +716,9 @@ typedef struct {
      * measure (counterfactual override), memorised = its main one (plain recall). */
     const hw_prompts *prompts;
     hw_task_eval_params task;
+    /* The KV cache of every prompt or sample (hw_context_new_kv; read when the run
+     * starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_scale_sweep_params;
 hw_scale_sweep_params hw_scale_sweep_params_default(void);
 typedef struct hw_scale_sweep_result hw_scale_sweep_result;
@@ -877,6 +886,9 @@ typedef struct {
     int samples;            /* task samples drawn (default 100) */
     uint64_t task_seed;     /* held-out stream (default 12345) */
     int task_symbols;       /* the task's subjects (0: its default) */
+    /* The KV cache of every prompt's forward pass (hw_context_new_kv; read when the run
+     * starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_attribution_params;
 hw_attribution_params hw_attribution_params_default(void);
 typedef struct hw_attribution_result hw_attribution_result;
@@ -914,6 +926,9 @@ typedef struct {
     int n_minus;
     int raw;                /* 1: the raw unembedding; 0 (default): the final norm's scale on
                              * the full residual held fixed, so the parts add up */
+    /* The KV cache of the forward pass (hw_context_new_kv; read when the run starts, not
+     * kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_dla_params;
 hw_dla_params hw_dla_params_default(void);
 typedef struct hw_dla_result hw_dla_result;
@@ -1195,6 +1210,9 @@ typedef struct {
     int n_steps;            /* total positions to run, prompt included */
     hw_sampler_params sampler;
     const hw_hooks *hooks;  /* run in every forward call (prefill and decode); NULL: none */
+    /* The context's KV cache (hw_context_new_kv; copied, need not outlive the call);
+     * NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_generate_params;
 hw_generate_params hw_generate_params_default(void);
 
