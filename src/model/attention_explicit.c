@@ -14,16 +14,13 @@
 
 typedef struct {
     hw_context *c;
-    int l, pos, T, window;
+    int l, pos, T;
     float *att;  /* (H, T, P) */
 } explicit_job;
 
-static size_t kv_offset(const hw_context *c, int l, int h) {
-    const hw_config *cfg = &c->m->cfg;
-    return ((size_t)l * cfg->n_kv_head + hw_kv_head(cfg, h)) * c->n_ctx * cfg->head_dim;
-}
-
-/* scores[h][t][j] = q_t . k_j / sqrt(Dh) where query pos+t may see key j, else -inf. */
+/* scores[h][t][j] = q_t . k_j / sqrt(Dh) where query pos+t sees key j, else -inf: the
+ * cache policy decides (hw_kv_key; a dropped position a compensation row stands for
+ * scores that row's key). */
 static void scores_heads(void *arg, int h0, int h1) {
     const explicit_job *j = arg;
     const hw_context *c = j->c;
@@ -31,20 +28,20 @@ static void scores_heads(void *arg, int h0, int h1) {
     const int H = cfg->n_head, Dh = cfg->head_dim, P = j->pos + j->T;
     const float scale = 1.0f / sqrtf((float)Dh);
     for (int h = h0; h < h1; h++) {
-        const float *K = c->k_cache + kv_offset(c, j->l, h);
+        const int hk = hw_kv_head(cfg, h);
         for (int t = 0; t < j->T; t++) {
-            const float *q = c->q + ((size_t)t * H + h) * Dh;
+            const float *q = c->q + ((size_t)t * H + h) * Dh, *v;
             float *row = j->att + ((size_t)h * j->T + t) * P;
-            const int qpos = j->pos + t, first = qpos + 1 > j->window ? qpos + 1 - j->window : 0;
-            for (int k = 0; k < P; k++)
-                row[k] = k >= first && k <= qpos ? hw_dot(q, K + (size_t)k * Dh, Dh) * scale
-                                                 : -INFINITY;
+            for (int k = 0; k < P; k++) {
+                const float *key = hw_kv_key(c, j->l, hk, j->pos, j->pos + t, k, &v);
+                row[k] = key ? hw_dot(q, key, Dh) * scale : -INFINITY;
+            }
         }
     }
 }
 
-void hw_attention_scores(hw_context *c, int l, int pos, int T, int window, float *att) {
-    explicit_job j = {c, l, pos, T, window, att};
+void hw_attention_scores(hw_context *c, int l, int pos, int T, float *att) {
+    explicit_job j = {c, l, pos, T, att};
     hw_parallel_range(scores_heads, &j, c->m->cfg.n_head, 1);
 }
 
@@ -74,19 +71,20 @@ static void mix_heads(void *arg, int h0, int h1) {
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Dh = cfg->head_dim, P = j->pos + j->T;
     for (int h = h0; h < h1; h++) {
-        const float *V = c->v_cache + kv_offset(c, j->l, h);
+        const int hk = hw_kv_head(cfg, h);
         for (int t = 0; t < j->T; t++) {
-            const float *p = j->att + ((size_t)h * j->T + t) * P;
+            const float *p = j->att + ((size_t)h * j->T + t) * P, *v;
             float *z = c->z + ((size_t)t * H + h) * Dh;
             memset(z, 0, (size_t)Dh * sizeof *z);
             for (int k = 0; k < P; k++)
-                if (p[k] != 0.0f) hw_axpy(z, p[k], V + (size_t)k * Dh, Dh);
+                if (p[k] != 0.0f && hw_kv_key(c, j->l, hk, j->pos, j->pos + t, k, &v))
+                    hw_axpy(z, p[k], v, Dh);
         }
     }
 }
 
 void hw_attention_mix(hw_context *c, int l, int pos, int T, const float *pattern) {
-    explicit_job j = {c, l, pos, T, 0, (float *)pattern};
+    explicit_job j = {c, l, pos, T, (float *)pattern};
     hw_parallel_range(mix_heads, &j, c->m->cfg.n_head, 1);
 }
 

@@ -8,14 +8,36 @@
  * scratch stays (CHUNK, ...) whatever the context length. */
 #define HW_CHUNK 512
 
+/* How one (layer, KV head) keeps positions (kv_cache.c). Without a ring, row p of its
+ * cache holds position p. A ring head's rows are sink positions, then a ring where
+ * position p >= sink lives at row sink + (p - sink) % recent, then (with a compensation)
+ * one row holding the mean key and value of every position dropped from the ring. */
+typedef struct {
+    size_t off;     /* its first row in k_cache / v_cache (rows of Dh floats) */
+    int cap;        /* rows it holds */
+    int sink;       /* positions kept at the front */
+    int recent;     /* ring length, the current token counted; 0: no ring */
+    int window;     /* a query sees keys within this distance: sliding layers, else INT_MAX */
+    int comp;       /* hw_kv_compensation */
+    int dropped;    /* positions sink .. sink + dropped - 1 are folded into the compensation */
+    int gathered;   /* this chunk reads keys from the gather buffer (kv_cache.c) */
+    int n_before;   /* ... of which the first n_before rows come from before the chunk */
+} hw_kv_layout;
+
 struct hw_context {
     const hw_model *m;
     int n_ctx;          /* C */
     int pos;            /* tokens in the cache */
     int chunk;          /* rows of scratch: min(C, HW_CHUNK) */
     int rot;            /* rotated dimensions per head (even, <= Dh) */
-    float *k_cache;     /* (L, Hk, C, Dh) */
-    float *v_cache;     /* (L, Hk, C, Dh) */
+    hw_kv_policy *policy;   /* NULL: every head full */
+    hw_kv_layout *kv;   /* (L, Hk) */
+    size_t kv_rows;     /* rows of k_cache and of v_cache: the sum of the heads' cap */
+    float *k_cache;     /* (kv_rows, Dh) every head's rows at its kv[].off */
+    float *v_cache;     /* (kv_rows, Dh) */
+    int gather_cap;     /* rows per KV head of the gather buffers; 0: none */
+    float *k_gather;    /* (Hk, gather_cap, Dh) a ring head's keys as one chunk sees them */
+    float *v_gather;    /* (Hk, gather_cap, Dh) */
     float *x;           /* (chunk, D) residual stream */
     float *xn;          /* (chunk, D) normalised input of a sublayer */
     float *q;           /* (chunk, H*Dh) */
@@ -24,7 +46,7 @@ struct hw_context {
     float *attn_out;    /* (chunk, D) */
     float *mlp_out;     /* (chunk, D) */
     float *gate, *up;   /* (chunk, F) */
-    float *att;         /* (H, C) one row of attention weights per head */
+    float *att;         /* (H, C + 1) one row of attention weights per head */
     float *inv_freq;    /* (rot/2) */
     float *rope_cos;    /* (chunk, rot/2) */
     float *rope_sin;    /* (chunk, rot/2) */
@@ -41,8 +63,24 @@ struct hw_context {
 /* *buf with room for n floats (grown if needed), or NULL with an error set. */
 float *hw_context_grow(float **buf, size_t *cap, size_t n);
 
+/* kv_cache.c: the layouts of a policy; chunk by chunk, what each KV head keeps and sees. */
+hw_status hw_kv_plan(hw_context *c, const hw_kv_policy *p);
+void hw_kv_reset(hw_context *c);
+/* Before layer l's attention over a chunk of T rows at pos (keys in c->k, c->v): store
+ * them (or gather what each ring head sees); after it, finish storing. */
+void hw_kv_begin(hw_context *c, int l, int pos, int T);
+void hw_kv_end(hw_context *c, int l, int pos, int T);
+/* The fused attention of query head h over its KV head, rows of the chunk into c->z. */
+void hw_kv_attend(hw_context *c, int l, int h, int pos, int T);
+/* For the explicit path: the key (and *v the value) that a query at qpos sees at key
+ * position k, or NULL if it sees none there. A dropped position a compensation row stands
+ * for reads that row: every dropped position for the weighted form (N_d equal scores are
+ * its N_d weight), the first one only for the mean form (one ordinary entry). */
+const float *hw_kv_key(const hw_context *c, int l, int hk, int pos, int qpos, int k,
+                       const float **v);
+
 /* attention_explicit.c: attention with scores and pattern written out. */
-void hw_attention_scores(hw_context *c, int l, int pos, int T, int window, float *att);
+void hw_attention_scores(hw_context *c, int l, int pos, int T, float *att);
 void hw_attention_softmax(float *att, size_t rows, int P);
 void hw_attention_mix(hw_context *c, int l, int pos, int T, const float *pattern);
 void hw_attention_results(hw_context *c, const hw_matrix *wo, int T, float *result, float *zh,

@@ -108,21 +108,12 @@ static hw_status visit_watched(const run *r, hw_hook_point p, int layer, float *
  * whose caller starts at once, so even a short decode step loses nothing to it. */
 typedef struct {
     hw_context *c;
-    int l, pos, T, window;
+    int l, pos, T;
 } attention_job;
 
 static void attention_heads(void *arg, int h0, int h1) {
     const attention_job *j = arg;
-    hw_context *c = j->c;
-    const hw_config *cfg = &c->m->cfg;
-    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
-    const float scale = 1.0f / sqrtf((float)Dh);
-    for (int h = h0; h < h1; h++) {
-        const size_t kv = ((size_t)j->l * Hk + h / (H / Hk)) * C * Dh;
-        hw_attend_rows(c->z + (size_t)h * Dh, H * Dh, c->q + (size_t)h * Dh, H * Dh,
-                       c->k_cache + kv, c->v_cache + kv, j->T, j->pos + 1, j->window, Dh, scale,
-                       c->att + (size_t)h * C);
-    }
+    for (int h = h0; h < h1; h++) hw_kv_attend(j->c, j->l, h, j->pos, j->T);
 }
 
 /* z from q and the cache: fused kernels, or scores and pattern written out when
@@ -131,25 +122,22 @@ static hw_status attention(const run *r, int l) {
     hw_context *c = r->c;
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, T = r->T, P = r->pos + r->T;
-    /* A sliding window shows each query only the last `window` positions, itself included. */
-    const int window = cfg->sliding_window > 0 && l >= cfg->sliding_window_from
-                           ? cfg->sliding_window : INT_MAX;
     if (!wanted(r, HW_HOOK_ATTN_SCORES, l, 3, H, T, P) && !wanted(r, HW_HOOK_PATTERN, l, 3, H, T, P)) {
-        attention_job j = {c, l, r->pos, T, window};
+        attention_job j = {c, l, r->pos, T};
         hw_parallel_range(attention_heads, &j, H, 1);
         return HW_OK;
     }
     float *att = hw_context_grow(&c->hook_att, &c->hook_att_n, (size_t)H * T * P);
     if (!att) return HW_ERR_NOMEM;
     bool edited = false;
-    hw_attention_scores(c, l, r->pos, T, window, att);
+    hw_attention_scores(c, l, r->pos, T, att);
     TRY(visit_watched(r, HW_HOOK_ATTN_SCORES, l, att, 3, H, T, P, &edited));
     hw_attention_softmax(att, (size_t)H * T, P);
     TRY(visit_watched(r, HW_HOOK_PATTERN, l, att, 3, H, T, P, &edited));
     if (edited) {
         hw_attention_mix(c, l, r->pos, T, att);
     } else {
-        attention_job j = {c, l, r->pos, T, window};
+        attention_job j = {c, l, r->pos, T};
         hw_parallel_range(attention_heads, &j, H, 1);
     }
     return HW_OK;
@@ -187,7 +175,7 @@ static hw_status output_projection(const run *r, const hw_layer_weights *w, int 
 static hw_status attention_block(const run *r, const hw_layer_weights *w, int l) {
     hw_context *c = r->c;
     const hw_config *cfg = &c->m->cfg;
-    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, C = c->n_ctx;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim;
     const int T = r->T, pos = r->pos;
     hw_matmul(c->q, c->xn, &w->wq, w->bq, T);
     hw_matmul(c->k, c->xn, &w->wk, w->bk, T);
@@ -201,14 +189,10 @@ static hw_status attention_block(const run *r, const hw_layer_weights *w, int l)
         TRY(visit(r, HW_HOOK_ROT_Q, l, c->q, 3, T, H, Dh));
         TRY(visit(r, HW_HOOK_ROT_K, l, c->k, 3, T, Hk, Dh));
     }
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < Hk; h++) {
-            size_t dst = (((size_t)l * Hk + h) * C + pos + t) * Dh;
-            size_t src = ((size_t)t * Hk + h) * Dh;
-            memcpy(c->k_cache + dst, c->k + src, (size_t)Dh * sizeof(float));
-            memcpy(c->v_cache + dst, c->v + src, (size_t)Dh * sizeof(float));
-        }
-    TRY(attention(r, l));
+    hw_kv_begin(c, l, pos, T);
+    hw_status st = attention(r, l);
+    hw_kv_end(c, l, pos, T); /* a ring's chunk is stored after its attention (kv_cache.c) */
+    TRY(st);
     TRY(visit(r, HW_HOOK_Z, l, c->z, 3, T, H, Dh));
     TRY(output_projection(r, w, l));
     return visit(r, HW_HOOK_ATTN_OUT, l, c->attn_out, 2, T, cfg->d_model, 0);

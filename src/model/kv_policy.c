@@ -1,0 +1,110 @@
+/* kv_policy.c: which positions each (layer, KV head) keeps (headwise.h, "KV-cache
+ * policies"); the context turns a policy into cache layouts (context.c, kv_cache.c). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct hw_kv_policy {
+    int n_layer, n_kv_head;     /* the shape it was made for */
+    int sink, recent, chunk;
+    hw_kv_compensation comp;
+    unsigned char *full;        /* (L, Hk) 1: keeps every position */
+    char *name;
+};
+
+hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chunk,
+                               hw_kv_compensation comp) {
+    if (!m) {
+        hw_fail(HW_ERR_ARG, "kv policy: no model");
+        return NULL;
+    }
+    if (sink < 0 || recent < 0 || chunk < 0 || comp < HW_KV_COMP_NONE ||
+        comp > HW_KV_COMP_WEIGHTED) {
+        hw_fail(HW_ERR_ARG, "kv policy: sink %d, recent %d, chunk %d must be >= 0", sink, recent,
+                chunk);
+        return NULL;
+    }
+    const hw_config *cfg = hw_model_config(m);
+    hw_kv_policy *p = calloc(1, sizeof *p);
+    size_t n = (size_t)cfg->n_layer * cfg->n_kv_head;
+    if (p) p->full = malloc(n ? n : 1);
+    if (!p || !p->full) {
+        free(p);
+        hw_fail(HW_ERR_NOMEM, "out of memory for a kv policy");
+        return NULL;
+    }
+    *p = (hw_kv_policy){cfg->n_layer, cfg->n_kv_head, sink, recent, chunk, comp, p->full, NULL};
+    memset(p->full, recent == 0, n);
+    if (hw_kv_policy_set_name(p, recent == 0 ? "full" : "window")) {
+        hw_kv_policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+hw_kv_policy *hw_kv_policy_copy(const hw_kv_policy *p) {
+    if (!p) return NULL;
+    hw_kv_policy *q = malloc(sizeof *q);
+    size_t n = (size_t)p->n_layer * p->n_kv_head;
+    if (q) *q = *p, q->full = malloc(n ? n : 1), q->name = strdup(p->name);
+    if (!q || !q->full || !q->name) {
+        if (q) free(q->full), free(q->name);
+        free(q);
+        hw_fail(HW_ERR_NOMEM, "out of memory for a kv policy");
+        return NULL;
+    }
+    memcpy(q->full, p->full, n);
+    return q;
+}
+
+void hw_kv_policy_free(hw_kv_policy *p) {
+    if (!p) return;
+    free(p->full);
+    free(p->name);
+    free(p);
+}
+
+static int in_range(const hw_kv_policy *p, int layer, int kv_head) {
+    return p && layer >= 0 && layer < p->n_layer && kv_head >= 0 && kv_head < p->n_kv_head;
+}
+
+hw_status hw_kv_policy_set_full(hw_kv_policy *p, int layer, int kv_head, int full) {
+    if (!in_range(p, layer, kv_head))
+        return hw_fail(HW_ERR_RANGE, "kv policy: no KV head %d.%d (model: %d layers x %d)",
+                       layer, kv_head, p ? p->n_layer : 0, p ? p->n_kv_head : 0);
+    if (!full && p->recent == 0)
+        return hw_fail(HW_ERR_ARG, "kv policy: a head cannot stream with a recent window of 0");
+    p->full[(size_t)layer * p->n_kv_head + kv_head] = full != 0;
+    return HW_OK;
+}
+
+int hw_kv_policy_is_full(const hw_kv_policy *p, int layer, int kv_head) {
+    return in_range(p, layer, kv_head) ? p->full[(size_t)layer * p->n_kv_head + kv_head] : 0;
+}
+
+int hw_kv_policy_full_count(const hw_kv_policy *p) {
+    int n = 0;
+    for (size_t i = 0; p && i < (size_t)p->n_layer * p->n_kv_head; i++) n += p->full[i];
+    return n;
+}
+
+int hw_kv_policy_layers(const hw_kv_policy *p) { return p ? p->n_layer : 0; }
+int hw_kv_policy_kv_heads(const hw_kv_policy *p) { return p ? p->n_kv_head : 0; }
+int hw_kv_policy_sink(const hw_kv_policy *p) { return p ? p->sink : 0; }
+int hw_kv_policy_recent(const hw_kv_policy *p) { return p ? p->recent : 0; }
+int hw_kv_policy_chunk(const hw_kv_policy *p) { return p ? p->chunk : 0; }
+hw_kv_compensation hw_kv_policy_compensation(const hw_kv_policy *p) {
+    return p ? p->comp : HW_KV_COMP_NONE;
+}
+
+hw_status hw_kv_policy_set_name(hw_kv_policy *p, const char *name) {
+    if (!p || !name) return hw_fail(HW_ERR_ARG, "kv policy: no name");
+    char *s = strdup(name);
+    if (!s) return hw_fail(HW_ERR_NOMEM, "out of memory for a kv policy name");
+    free(p->name);
+    p->name = s;
+    return HW_OK;
+}
+
+const char *hw_kv_policy_name(const hw_kv_policy *p) { return p ? p->name : "full"; }
