@@ -71,11 +71,11 @@ static const char organism_help[] =
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
     "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
     "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
-    "             in the tail; 2 layers x 4 heads, d 64, attention-only; 2500 steps in\n"
+    "             in the tail; 2 layers x 4 heads, d 64, attention-only; 3000 steps in\n"
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
-    "             (1 needle, batch 32) to step 1400, 128 (2 needles, 32) to 1800, 256\n"
-    "             (4 needles, 16) to 2100, 512 (4 needles, 16) to 2500; --steps moves\n"
-    "             the stage ends in proportion\n"
+    "             with 1 needle to step 1400, then 2 needles to 2000, 128 (2) to 2300\n"
+    "             (batch 32), 256 (4) to 2600, 512 (4) to 3000 (batch 16); --steps\n"
+    "             moves the stage ends in proportion, every flag applies to every stage"
     "Training flags (as `headwise train`) override these:\n" FLAGS_HELP;
 
 /* What `headwise train` and `headwise organism` run: a task, hw_task_train's
@@ -396,7 +396,7 @@ static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_
         if (k > 0) o.p.resume = o.p.checkpoint;
         rc = train_run(cmd, &o);
     }
-    if (!rc) unlink(o.p.checkpoint); /* the folder holds the model alone, as the others */
+    if (!rc && o.p.checkpoint == ckpt) unlink(ckpt); /* the folder holds the model alone, as the others */
     return rc;
 }
 

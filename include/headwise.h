@@ -1263,7 +1263,9 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              its first token (next-token accuracy)
  *   retrieval  a needle "key k is v1 .. vn" at a depth in Markov-chain filler,
  *              then "Q: k A:" and the answer v1 .. vn to copy; scored as exact
- *              greedy answers
+ *              greedy answers. Several needles (distinct keys) from 256 tokens on,
+ *              each asked in the tail; the one scored is asked last and sits at the
+ *              depth
  *   successor  "a1 .. an SEP succ(a1) .. succ(an)" over numbers, days, months and
  *              letters; scored on the successors (next-token accuracy)
  *   recall     statements "s is a ." where a subject's first mention takes its
@@ -1278,7 +1280,8 @@ typedef struct {
     int n_symbols;    /* induction: random tokens (>= 256); retrieval: filler words;
                        * recall: subjects (0: default) */
     int min_len, max_len; /* induction: repeated segment length; successor: items per
-                           * run; retrieval: answer tokens (min_len only) (0: default) */
+                           * run; retrieval: answer tokens (min_len) and needles (max_len;
+                           * default one per 128 tokens from 256 on, else 1) (0: default) */
     float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
     uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
     float override;   /* recall: a subject's repeats keep a counterfactual first mention

@@ -36,7 +36,7 @@ judge "retrieval-long organism: context 512, >= 90% exact answers at full attent
 import json; t = json.load(open('$d/training.json')); c = json.load(open('$d/config.json'))
 print('%.3f exact answers on %d held-out sequences of %d, %d stages, trained in %.0f s' % (t['accuracy'],
       t['eval_samples'], t['seq_len'], t['stages'], t['seconds']))
-assert c['max_position_embeddings'] == 512 and t['seq_len'] == 512 and t['stages'] == 4
+assert c['max_position_embeddings'] == 512 and t['seq_len'] == 512 and t['stages'] == 5
 assert t['eval_samples'] >= 200 and t['accuracy'] >= 0.90"
 
 if "$hw" score retrieval -m "$d" --task retrieval --samples $samples -o "$tmp/r.json" >/dev/null 2>"$tmp/err" &&

@@ -36,24 +36,31 @@
  * evaluated at T = 128, 256, 512 sees 1, 2, 4 needles.
  *
  * Context 512 (the `retrieval-long` organism, src/train/organisms.c), measured with the C
- * trainer on two shared cores, exact answers at T = 512 with 4 needles:
+ * trainer on two shared cores, exact answers with 4 needles at T = 512 unless said:
  *  - a model trained at T = 64 (the `retrieval` organism) generalises to 96-128 (100%,
  *    98%) but not 256 (46%) or 512 (3%): rotary helps, the softmax dilutes.
- *  - a curriculum under one warm-up-stable-decay schedule (lr 2e-3), each stage resuming
- *    the last one's checkpoint with the final context: T = 64 with 1 needle to step 1400,
- *    128 with 2 to 1800, 256 with 4 to 2100, 512 with 4 to 2500. 4 layers x 8 heads:
- *    after each stage 1%, 0%, 17%, 98% (T = 512), 360 s; but no head copied by attending
- *    to the value it copied (retrieval score at most 0.10, masking those heads cost
- *    nothing, one head of layer 3 did the work by attending one token past each value).
- *    2 layers x 4 heads: 1%, 1%, 45%, 98%; one layer-1 retrieval head (score 0.65) that
- *    alone carries the task. 2 x 8 and 3 x 4 heads stayed at the filler's entropy
- *    through stage 1 (0%).
+ *  - curricula under one warm-up-stable-decay schedule (lr 2e-3), each stage resuming
+ *    the last one's checkpoint with the final context. T = 64 with 1 needle to step
+ *    1400, 128 with 2 to 1800, 256 with 4 to 2100, 512 with 4 to 2500: 4 layers x 8
+ *    heads 1%, 0%, 17%, 98% after each stage (360 s), but no head copied by attending to
+ *    the value it copied (retrieval score at most 0.10; masking those heads cost
+ *    nothing; one layer-3 head did the work attending one token past each value).
+ *    2 layers x 4 heads: 1%, 1%, 45%, 98% with one layer-1 retrieval head (0.65) that
+ *    alone carries the task, but only for seed 1: seeds 2 and 3 formed a partial
+ *    one-needle circuit (39%, 64% at T = 128) that the second needle broke (seed 2's
+ *    organism: 4%; with 1000 more one-needle steps 19% and 18% after the 256 stage),
+ *    seed 4 was still at
+ *    the filler's entropy at step 1400 (93% with 1000 more one-needle steps). A stage
+ *    with 2 needles at T = 64 (steps 1400-2000) before 128 kept seeds 1 and 3 (98%, 99%
+ *    at 512); seed 2 still fails (11% after the 256 stage). 2 x 8 and 3 x 4 heads stayed
+ *    at the filler's entropy through the first stage (0%).
  *  - one needle at 128, then 2 at 256 (4 x 8, 300 steps each): 99% at 128 but 49% at 256,
  *    the second and third values often copied from the other needle (one-needle stages
  *    teach "the values after `is`", which the key must then override); with 2 needles
  *    at 128 and 4 at 256 instead, 97% at 256 with 2.
  *  - one question at the end instead of every key asked (same stages, 4 x 8): 64% at
  *    T = 128 and 12% at 256 after the 256 stage (vs 100%, 97%): a quarter of the signal.
+ *  - not tried: a larger init scale (the trainer's init is GPT-2's std 0.02).
  */
 #include "tasks/task.h"
 
