@@ -24,7 +24,8 @@
     "  --symbols N         induction: random tokens; retrieval: filler words; recall: subjects\n" \
     "  --min-len N         induction: shortest repeat; successor: items per run; retrieval:\n"   \
     "                      answer tokens; --max-len N  induction: longest repeat; successor:\n"  \
-    "                      most items per run (defaults: the task's)\n"                          \
+    "                      most items per run; retrieval: needles (default one per 128\n"      \
+    "                      tokens from 256 on) (defaults: the task's)\n"                        \
     "  --depth X           retrieval: needle depth in [0, 1] when scoring (default random)\n"    \
     "  --override X        recall: a repeat keeps a counterfactual first mention with a chance\n" \
     "                      drawn per subject in [0, X], else reverts (default 0.6)\n"            \
@@ -75,7 +76,7 @@ static const char organism_help[] =
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
     "             with 1 needle to step 1400, then 2 needles to 2000, 128 (2) to 2300\n"
     "             (batch 32), 256 (4) to 2600, 512 (4) to 3000 (batch 16); --steps\n"
-    "             moves the stage ends in proportion, every flag applies to every stage"
+    "             moves the stage ends in proportion, every flag applies to every stage\n"
     "Training flags (as `headwise train`) override these:\n" FLAGS_HELP;
 
 /* What `headwise train` and `headwise organism` run: a task, hw_task_train's
