@@ -373,13 +373,15 @@ int cmd_train(int argc, char **argv) {
 /* The stages of an organism trained in stages, one run each, every stage but the first
  * resuming the checkpoint the one before stopped with; the flags apply to every stage, and
  * --steps moves the stage ends in proportion. */
-static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_stage *st, int n) {
+static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_stage *st, int n,
+                      const char *why) {
     char ckpt[PATH_MAX];
     cli_train_opts o = defaults();
     o.p = st[0].params;
     parse(cmd, argc, argv, &o, organism_help);
     const int steps = o.p.train.steps, table = st[0].params.train.steps;
     if (steps < n) return cli_usage_error(cmd, "--steps %d leaves no room for %d stages", steps, n);
+    fprintf(stderr, "organism %s: %s\n", o.task, why);
     int rc = 0, last = 0; /* the step the stage before ended at */
     for (int k = 0; k < n && !rc; k++) {
         cli_train_opts prev = o;
@@ -414,8 +416,8 @@ int cmd_organism(int argc, char **argv) {
     if (!first.out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
     if (n > 1 && (first.p.resume || first.p.stop_at))
         return cli_usage_error(cmd, "%s trains in %d stages: --resume and --stop-at do not apply", first.task, n);
+    if (n > 1) return stages_run(cmd, argc, argv, st, n, why);
     fprintf(stderr, "organism %s: %s\n", first.task, why);
-    if (n > 1) return stages_run(cmd, argc, argv, st, n);
     o.task_params = st[0].task_params, o.p = st[0].params;
     parse(cmd, argc, argv, &o, organism_help);
     return train_run(cmd, &o);

@@ -28,6 +28,27 @@ judge() { # name python-assertion-program
     if "$py" -c "$2" >"$tmp/judge" 2>&1; then echo "PASS $1: $(head -n1 "$tmp/judge")"; else echo "FAIL $1: $(tail -n1 "$tmp/judge")"; fi
 }
 
+# The stages' plumbing on a shortened run: 6 steps over 5 stages, one folder, no checkpoint
+# left; a run too short for its stages, and --stop-at, refused with one line.
+if "$hw" organism retrieval-long -o "$tmp/short" --steps 6 --batch 2 --eval 2 --threads 2 >"$tmp/short.json" \
+    2>"$tmp/short.err" && [ -s "$tmp/short/model.safetensors" ] && [ ! -e "$tmp/short/checkpoint.hwt" ] &&
+    [ "$(grep -c '^stage [0-9] of 5 done' "$tmp/short.err")" = 4 ]; then
+    judge "retrieval-long organism (shortened): 5 stages, context 512" "
+import json; t = json.load(open('$tmp/short.json')); c = json.load(open('$tmp/short/config.json'))
+print('%d stages, %d steps, context %d' % (t['stages'], t['steps'], c['max_position_embeddings']))
+assert t['stages'] == 5 and t['steps'] == 6 and t['seq_len'] == 512 and c['max_position_embeddings'] == 512"
+else
+    echo "FAIL retrieval-long organism (shortened): $(tail -n1 "$tmp/short.err")"
+fi
+for flags in "--steps 3" "--stop-at 3"; do
+    if ! "$hw" organism retrieval-long -o "$tmp/x" $flags >/dev/null 2>"$tmp/err" &&
+        [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "stages" "$tmp/err" && [ ! -e "$tmp/x" ]; then
+        echo "PASS organism retrieval-long $flags -> $(cat "$tmp/err")"
+    else
+        echo "FAIL organism retrieval-long $flags: [$(head -c 300 "$tmp/err")]"
+    fi
+done
+
 if ! d=$(organism retrieval-long); then
     echo "FAIL retrieval-long organism training: $(tail -n1 "$tmp/retrieval-long.err")"
     exit 0
