@@ -74,8 +74,8 @@ static const char organism_help[] =
     "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
     "             in the tail; 2 layers x 4 heads, d 64, attention-only; 3000 steps in\n"
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
-    "             with 1 needle to step 1400, then 2 needles to 2000, 128 (2) to 2300\n"
-    "             (batch 32), 256 (4) to 2600, 512 (4) to 3000 (batch 16); --steps\n"
+    "             with 2 needles to step 2000, 128 (2 needles) to 2300 (batch 32),\n"
+    "             256 (4) to 2600, 512 (4) to 3000 (batch 16); --steps\n"
     "             moves the stage ends in proportion, every flag applies to every stage\n"
     "Training flags (as `headwise train`) override these:\n" FLAGS_HELP;
 

@@ -36,7 +36,8 @@
  * evaluated at T = 128, 256, 512 sees 1, 2, 4 needles.
  *
  * Context 512 (the `retrieval-long` organism, src/train/organisms.c), measured with the C
- * trainer on two shared cores, exact answers with 4 needles at T = 512 unless said:
+ * trainer on two shared cores, exact answers with 4 needles at T = 512 unless said (in
+ * the order tried):
  *  - a model trained at T = 64 (the `retrieval` organism) generalises to 96-128 (100%,
  *    98%) but not 256 (46%) or 512 (3%): rotary helps, the softmax dilutes.
  *  - curricula under one warm-up-stable-decay schedule (lr 2e-3), each stage resuming
@@ -54,6 +55,11 @@
  *    with 2 needles at T = 64 (steps 1400-2000) before 128 kept seeds 1 and 3 (98%, 99%
  *    at 512); seed 2 still fails (11% after the 256 stage). 2 x 8 and 3 x 4 heads stayed
  *    at the filler's entropy through the first stage (0%).
+ *  - the organism: 2 needles from the first stage (T = 64 to step 2000, 128 to 2300, 256
+ *    with 4 to 2600, 512 to 3000; 2 x 4 heads): 93-94% at T = 128 after the first stage,
+ *    100% / 99% / 99% at 512 for seeds 1, 2, 4, each with one to three layer-1 heads of
+ *    retrieval score >= 0.4 and every other head <= 0.13. The one-needle stage was what
+ *    made the seeds fragile.
  *  - one needle at 128, then 2 at 256 (4 x 8, 300 steps each): 99% at 128 but 49% at 256,
  *    the second and third values often copied from the other needle (one-needle stages
  *    teach "the values after `is`", which the key must then override); with 2 needles
