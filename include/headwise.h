@@ -1263,7 +1263,9 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              its first token (next-token accuracy)
  *   retrieval  a needle "key k is v1 .. vn" at a depth in Markov-chain filler,
  *              then "Q: k A:" and the answer v1 .. vn to copy; scored as exact
- *              greedy answers
+ *              greedy answers. Several needles (distinct keys) from 256 tokens on,
+ *              each asked in the tail; the one scored is asked last and sits at the
+ *              depth
  *   successor  "a1 .. an SEP succ(a1) .. succ(an)" over numbers, days, months and
  *              letters; scored on the successors (next-token accuracy)
  *   recall     statements "s is a ." where a subject's first mention takes its
@@ -1278,7 +1280,8 @@ typedef struct {
     int n_symbols;    /* induction: random tokens (>= 256); retrieval: filler words;
                        * recall: subjects (0: default) */
     int min_len, max_len; /* induction: repeated segment length; successor: items per
-                           * run; retrieval: answer tokens (min_len only) (0: default) */
+                           * run; retrieval: answer tokens (min_len) and needles (max_len;
+                           * default one per 128 tokens from 256 on, else 1) (0: default) */
     float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
     uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
     float override;   /* recall: a subject's repeats keep a counterfactual first mention
@@ -1438,16 +1441,38 @@ typedef struct {
     int checkpoint_every;                 /* a checkpoint every N steps and at the end; 0: none */
     int stop_at;                          /* > 0: stop after this step with a checkpoint, as if
                                            * interrupted (the schedule still spans train.steps) */
+    int n_ctx;                            /* the model's context (config, checkpoints); 0: the
+                                           * task's sequence length. A curriculum trains on
+                                           * shorter tasks first with the final context, so its
+                                           * stages resume one checkpoint (rotary: no position
+                                           * table, the weights do not depend on it) */
 } hw_task_train_params;
 /* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
  * 1000 steps, seed 1. */
 hw_task_train_params hw_task_train_params_default(void);
 /* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
  * settings known to give it interpretable heads in a few minutes on two cores
- * (src/tasks/organisms.c says why each), as task parameters and training parameters,
- * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. */
+ * (src/train/organisms.c says why each), as task parameters and training parameters,
+ * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. An
+ * organism trained in stages ("retrieval-long", hw_organism_stages): its last stage. */
 hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
                              const char **why);
+/* An organism trained in stages (a curriculum, short sequences first), as
+ * `headwise organism NAME` runs it: stage k trains `task` with its settings, resuming the
+ * previous stage's checkpoint; params.train.steps (the schedule) spans every stage,
+ * params.stop_at ends each stage but the last (0), and n_ctx is the final context in every stage so they
+ * share one checkpoint. */
+typedef struct {
+    const char *task;                 /* the task trained, e.g. "retrieval" (static) */
+    hw_task_params task_params;
+    hw_task_train_params params;
+} hw_organism_stage;
+enum { HW_ORGANISM_MAX_STAGES = 8 };
+/* The stages of organism NAME into stages[0 .. n) (room for HW_ORGANISM_MAX_STAGES);
+ * returns n: 1 for an organism trained in one run (hw_organism_params' settings, task =
+ * NAME), more for "retrieval-long" (the retrieval task at context 512 with several
+ * needles, grown from context 64); -1 (error set) for an unknown name. */
+int hw_organism_stages(const char *name, hw_organism_stage *stages, const char **why);
 /* The model's configuration hw_task_train trains. */
 hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p);
 typedef struct {
