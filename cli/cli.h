@@ -19,11 +19,13 @@ int cmd_organism(int argc, char **argv);
 int cmd_heads(int argc, char **argv);
 int cmd_mask_test(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_niah(int argc, char **argv);
 int cmd_score_echo_induction(int argc, char **argv);
 int cmd_score_retrieval(int argc, char **argv);
 int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
+int cmd_duo(int argc, char **argv);
 
 /* "headwise <cmd>: <message>" on stderr as one line; returns 1 (cli_usage_error: 2). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -81,11 +83,12 @@ int cli_number(const char *s, double *out);
 
 /* ---------------------------------------------------------------- a model to run (load.c) */
 
-/* The flags of the commands that run a model on a prompt: -m -z -p --threads and the
+/* The flags of the commands that run a model on a prompt: -m -z -p --threads --kv and the
  * head interventions (HEADS is "L.H[,L.H...]"; --scale takes HEADS=S). */
 #define CLI_MAX_EDITS 32
 typedef struct {
     const char *model, *tokenizer, *prompt, *out, *mean_ref;
+    const char *kv;         /* --kv POLICY, made into cli_session.kv by cli_load */
     int threads, phase;     /* phase: the hw_phase the interventions act in */
     struct cli_edit {
         int kind;           /* index in --mask-uniform, --zero-output, --scale, --mean-ablate */
@@ -96,8 +99,19 @@ typedef struct {
 } cli_model_flags;
 int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *model_flags);
 #define CLI_LOAD_FLAGS(f) {"-m", CLI_STR, &(f)->model}, {"-z", CLI_STR, &(f)->tokenizer}
+/* --kv, for every command whose runs can use a KV-cache policy (not info's own --kv). */
+#define CLI_KV_FLAG(f) {"--kv", CLI_STR, &(f)->kv}
+#define CLI_KV_HELP                                                                                \
+    "  --kv POLICY            the KV cache of every forward pass: full (default);\n"              \
+    "                         window[:sink=S,recent=R] each head keeps its S first and R last\n"  \
+    "                         positions, the current one counted (default 64, 256);\n"           \
+    "                         duo:heads=FILE[,top=F|sparsity=X][,sink=S,recent=R] full heads\n"  \
+    "                         from a score, gates or 0/1 mask file, the others a window;\n"      \
+    "                         razor[:sink=S,recent=R,compensation=weighted|mean|none,heads=\n"   \
+    "                         FILE] RazorAttention. Each takes chunk=N: prefill N rows at a\n"   \
+    "                         time; a windowed head sees its whole chunk (DuoAttention)\n"
 #define CLI_MODEL_FLAGS(f)                                                                        \
-    CLI_LOAD_FLAGS(f), {"-p", CLI_STR, &(f)->prompt},                                             \
+    CLI_LOAD_FLAGS(f), CLI_KV_FLAG(f), {"-p", CLI_STR, &(f)->prompt},                             \
     {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \
     {"--phase", CLI_CHOICE, &(f)->phase, .choices = "both|prefill|decode"},                       \
     {"--mask-uniform", CLI_FN, (f), .fn = cli_edit_flag}, {"--zero-output", CLI_FN, (f), .fn = cli_edit_flag}, \
@@ -118,12 +132,14 @@ int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *mo
 typedef struct {
     hw_model *m;
     hw_tokenizer *t;
+    hw_kv_policy *kv;       /* --kv, or NULL: every head full */
     hw_hooks *hooks;
     float *mean_z;
     int *tok, T;
 } cli_session;
 /* Set --threads, load -m and its tokenizer (-z, else hw_tokenizer_load_for_model) when
- * want_tok or -z. Non-zero on error (reported). */
+ * want_tok or -z, and make --kv's policy (a bad one is a usage error, before any run).
+ * Non-zero on error (reported). */
 int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_session *s);
 /* cli_load with the tokenizer, then hooks with cap (NULL: none) and the interventions, and
  * the prompt (if any) encoded, checked to fit the context with `extra` new tokens. */

@@ -11,7 +11,7 @@
 
 static const char help[] =
     "usage: headwise generate -m MODEL [-z TOKENIZER] [-p PROMPT] [-n STEPS] [-t TEMP]\n"
-    "                         [--top-p P] [-s SEED] [--threads N] [interventions]\n"
+    "                         [--top-p P] [-s SEED] [--threads N] [--kv POLICY] [interventions]\n"
     "  -m MODEL      llama2.c checkpoint (.bin) or Hugging Face model folder\n"
     "  -z TOKENIZER  tokenizer.bin, tokenizer.json, encoder.json or a folder (default: the\n"
     "                model's folder, or tokenizer.bin beside a .bin checkpoint)\n"
@@ -20,7 +20,7 @@ static const char help[] =
     "                capped at the context, raised to the prompt's length, said on stderr)\n"
     "  -t TEMP       temperature, 0 greedy (default 1.0); --top-p P  nucleus threshold in\n"
     "                (0, 1] (default 0.9); -s SEED  random seed (default: from the clock)\n"
-    "  --threads N   threads (default: all cores)\n" CLI_EDITS_HELP;
+    "  --threads N   threads (default: all cores)\n" CLI_KV_HELP CLI_EDITS_HELP;
 
 /* Pieces are printed as they come; a lone ASCII control byte (other than
  * whitespace) is dropped so raw byte tokens cannot garble a terminal. */
@@ -42,6 +42,7 @@ static int generate(const char *cmd, const cli_session *s, hw_generate_params p,
                  "token)", p.n_steps, s->T, s->T);
     p.sampler.seed = seed >= 0 ? (uint64_t)seed : (uint64_t)time(NULL);
     p.hooks = s->hooks;
+    p.kv = s->kv;
     long n_generated = 0;
     double t0 = cli_now();
     hw_status st = hw_generate(s->m, s->t, prompt, p, print_piece, &n_generated);

@@ -10,12 +10,15 @@ int cli_load(const char *cmd, const cli_model_flags *f, int want_tok, cli_sessio
     if (f->threads > 0) hw_set_threads(f->threads);
     if (!f->model) return cli_usage_error(cmd, "no model: give -m MODEL");
     if (!(s->m = hw_model_load(f->model))) return cli_error(cmd, "%s", hw_last_error());
-    if (!want_tok && !f->tokenizer) return 0;
-    int V = hw_model_config(s->m)->vocab_size;
-    if ((s->t = f->tokenizer ? hw_tokenizer_load(f->tokenizer, V) : hw_tokenizer_load_for_model(f->model, V)))
-        return 0;
-    int rc = cli_error(cmd, "%s%s", hw_last_error(), f->tokenizer ? "" : " (give the tokenizer with -z)");
-    cli_close(s);
+    int rc = 0, V = hw_model_config(s->m)->vocab_size;
+    if ((want_tok || f->tokenizer) &&
+        !(s->t = f->tokenizer ? hw_tokenizer_load(f->tokenizer, V) : hw_tokenizer_load_for_model(f->model, V)))
+        rc = cli_error(cmd, "%s%s", hw_last_error(), f->tokenizer ? "" : " (give the tokenizer with -z)");
+    /* A bad --kv is a usage error, found before any run (a razor policy without heads=
+     * runs its own selection probe here). */
+    if (!rc && f->kv && !(s->kv = hw_kv_policy_parse(s->m, s->t, f->kv)))
+        rc = cli_usage_error(cmd, "--kv: %s", hw_last_error());
+    if (rc) cli_close(s);
     return rc;
 }
 
@@ -120,6 +123,7 @@ int cli_open(const char *cmd, const cli_model_flags *f, hw_capture *cap, int ext
 void cli_close(cli_session *s) {
     free(s->tok);
     free(s->mean_z);
+    hw_kv_policy_free(s->kv);
     hw_hooks_free(s->hooks);
     hw_tokenizer_free(s->t);
     hw_model_free(s->m);

@@ -21,7 +21,7 @@ static const char help[] =
     "  needle-in-a-haystack trials as in score retrieval (--needles --haystack --template\n"
     "                  --lengths --depths --buffer --max-new): mean ROUGE-1 recall, exact rate\n"
     "A ranking that cannot choose the top K (tied with the heads after them, as when every\n"
-    "score is 0) is refused.\n";
+    "score is 0) is refused.\n" CLI_KV_HELP;
 
 /* Warnings on what the library decided (phase, ties) on stderr, then the rates. */
 static void print_result(const char *cmd, const hw_mask_test_result *r, const hw_mask_test_params *p) {
@@ -60,7 +60,7 @@ int cmd_mask_test(int argc, char **argv) {
     cli_model_flags f = {0};
     hw_mask_test_params p = hw_mask_test_params_default();
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--scores", CLI_STR, &scores},
+        CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &out}, {"--scores", CLI_STR, &scores},
         {"--prompts", CLI_STR, &prompts}, {"--mode", CLI_CHOICE, &zero, .choices = "uniform|zero"},
         {"--phase", CLI_CHOICE, &both, .choices = "decode|both"}, {"--column", CLI_INT, &p.column, 0, 1 << 20},
         {"--top", CLI_INT, &p.top, 1, 1 << 20}, {"--draws", CLI_INT, &p.draws, 0, 100000},
@@ -81,6 +81,7 @@ int cmd_mask_test(int argc, char **argv) {
     hw_mask_test_result *r = NULL;
     if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     rc = !(p.scores = sc = hw_head_scores_read(scores)) || (prompts && !(p.prompts = ps = hw_prompts_read(prompts, 1)));
+    p.kv = s.kv;
     if (!rc) rc = hw_mask_test_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
     cli_progress_done();
     if (rc || (out && hw_mask_test_result_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());

@@ -9,11 +9,12 @@
  * then changes nothing (said on stderr). */
 #include "cli.h"
 
+#include <cJSON.h>
 #include <math.h>
 
 static const char help[] =
     "usage: headwise run -m MODEL -p TEXT [-z TOKENIZER] [--capture HOOK ...] [-n STEPS]\n"
-    "                    [--top K] [-o DIR] [--threads N] [interventions]\n"
+    "                    [--top K] [-o DIR] [--threads N] [--kv POLICY] [interventions]\n"
     "  -m MODEL, -z TOKENIZER   as for generate; -p TEXT  the prompt (BOS is added)\n"
     "  --capture HOOK  save this hook point, e.g. blocks.3.attn.hook_pattern; blocks.*.NAME\n"
     "                  for every layer; repeatable (needs -o)\n"
@@ -22,15 +23,19 @@ static const char help[] =
     "  --top K         next tokens to list (default 10)\n"
     "  -o DIR          DIR/NAME.npy per captured point (decode steps as NAME.posP.npy),\n"
     "                  DIR/logits.npy (the next-token logits after the prompt), DIR/tokens.json\n"
-    "                  and DIR/index.json listing every file (logits.npy as hook \"logits\");\n"
-    "                  DIR and its parents are made first\n"
-    "  --threads N     threads (default: all cores)\n" CLI_EDITS_HELP;
+    "                  and DIR/index.json listing every file (logits.npy as hook \"logits\",\n"
+    "                  with \"kv\", the --kv policy, and \"kv_bytes\", the bytes of KV cache the\n"
+    "                  run's context of prompt + STEPS positions held); DIR and its parents\n"
+    "                  are made first\n"
+    "  --threads N     threads (default: all cores)\n" CLI_KV_HELP CLI_EDITS_HELP;
 
 static const char patterns_help[] =
-    "usage: headwise patterns -m MODEL -p TEXT -o DIR [-z TOKENIZER] [--threads N] [interventions]\n"
+    "usage: headwise patterns -m MODEL -p TEXT -o DIR [-z TOKENIZER] [--threads N] [--kv POLICY]\n"
+    "                         [interventions]\n"
     "  writes DIR/patterns.npy (layer, head, query, key), DIR/blocks.L.attn.hook_pattern.npy\n"
     "  (head, query, key) per layer, and DIR/patterns.html (one heatmap per head, layers as\n"
-    "  rows; click one to see it over the tokens); DIR and its parents are made first\n" CLI_EDITS_HELP;
+    "  rows; click one to see it over the tokens); DIR and its parents are made first\n"
+    CLI_KV_HELP CLI_EDITS_HELP;
 
 typedef struct {
     const char *captures[256];
@@ -83,6 +88,43 @@ static int on_token(int step, int token, const float *logits, void *user) {
     return 0;
 }
 
+/* The whole file, NUL-terminated (malloc'd), or NULL. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n = f && !fseek(f, 0, SEEK_END) ? ftell(f) : -1;
+    if (n >= 0 && !fseek(f, 0, SEEK_SET) && (text = malloc((size_t)n + 1)) &&
+        fread(text, 1, (size_t)n, f) == (size_t)n)
+        text[n] = 0;
+    else
+        free(text), text = NULL;
+    if (f) fclose(f);
+    return text;
+}
+
+/* index.json's logits entry, the one describing what the run computed, gains "kv" (the
+ * policy's name) and "kv_bytes" (the KV cache its context held, hw_context_kv_bytes).
+ * hw_capture_write_npy_dir writes the file with cJSON_Print, so re-printing it the same
+ * way changes no other byte. */
+static int index_kv(const char *cmd, const char *dir, const hw_kv_policy *kv, size_t bytes) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.json", dir);
+    char *text = read_text(path), *out = NULL;
+    cJSON *idx = text ? cJSON_Parse(text) : NULL;
+    cJSON *last = idx ? cJSON_GetArrayItem(idx, cJSON_GetArraySize(idx) - 1) : NULL;
+    const char *hook = last ? cJSON_GetStringValue(cJSON_GetObjectItem(last, "hook")) : NULL;
+    int rc = !hook || strcmp(hook, "logits")
+                 ? cli_error(cmd, "%s: cannot read back the index just written", path) : 0;
+    if (!rc && (!cJSON_AddStringToObject(last, "kv", hw_kv_policy_name(kv)) ||
+                !cJSON_AddNumberToObject(last, "kv_bytes", (double)bytes) || !(out = cJSON_Print(idx))))
+        rc = cli_error(cmd, "out of memory");
+    if (!rc && hw_write_file_atomic(path, out, strlen(out)) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
+    cJSON_Delete(idx);
+    free(text);
+    free(out);
+    return rc;
+}
+
 /* The prompt and -n new tokens (one at least, for the table), then the files. */
 static int run(const char *cmd, const run_opts *o, const char *out, cli_session *s,
                const hw_capture *cap) {
@@ -94,8 +136,8 @@ static int run(const char *cmd, const run_opts *o, const char *out, cli_session 
     p.hooks = s->hooks;
     p.on_token = on_token;
     p.user = &st;
-    hw_context *c = hw_context_new(s->m, s->T + o->steps);
-    int rc = st.first && c ? 0 : cli_error(cmd, "out of memory");
+    hw_context *c = hw_context_new_kv(s->m, s->T + o->steps, s->kv);
+    int rc = !c ? cli_error(cmd, "%s", hw_last_error()) : st.first ? 0 : cli_error(cmd, "out of memory");
     if (!rc && hw_greedy(c, s->t, s->tok, s->T, &p, s->tok + s->T, NULL, 0) < 0)
         rc = cli_error(cmd, "%s", hw_last_error());
     if (!rc && o->steps > 0) printf("\n");
@@ -103,6 +145,7 @@ static int run(const char *cmd, const run_opts *o, const char *out, cli_session 
         hw_capture_write_npy_dir(cap, s->t, s->tok, s->T + o->steps, st.first, V, s->T - 1,
                                  out) != HW_OK)
         rc = cli_error(cmd, "%s", hw_last_error());
+    if (!rc && out) rc = index_kv(cmd, out, s->kv, hw_context_kv_bytes(c, -1, -1));
     if (!rc && out) printf("wrote %d tensors to %s (index.json)\n", hw_capture_count(cap), out);
     hw_context_free(c);
     free(st.first);
@@ -148,7 +191,11 @@ int cmd_patterns(int argc, char **argv) {
     cli_session s = {0};
     hw_context *c = NULL;
     if (!rc) rc = cap ? cli_open(cmd, &f, cap, 0, &s) : cli_error(cmd, "out of memory");
-    if (!rc && (hw_capture_want(cap, HW_HOOK_PATTERN, -1) != HW_OK || !(c = hw_context_new(s.m, s.T)) ||
+    /* The page shows one (T, T) pattern per head: a prefill in chunks gives pieces. */
+    if (!rc && hw_kv_policy_chunk(s.kv) > 0 && hw_kv_policy_chunk(s.kv) < s.T)
+        rc = cli_usage_error(cmd, "--kv %s: the patterns need the prompt's %d tokens in one prefill "
+                             "(chunk=%d is less)", hw_kv_policy_name(s.kv), s.T, hw_kv_policy_chunk(s.kv));
+    if (!rc && (hw_capture_want(cap, HW_HOOK_PATTERN, -1) != HW_OK || !(c = hw_context_new_kv(s.m, s.T, s.kv)) ||
                 hw_forward_hooked(c, s.tok, s.T, HW_LOGITS_NONE, NULL, s.hooks) != HW_OK))
         rc = cli_error(cmd, "%s", hw_last_error());
     if (!rc) {

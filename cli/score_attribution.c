@@ -15,7 +15,7 @@ static const char help_attr[] =
     "                  logit(in-context) through it; scaled holds the final norm fixed);\n"
     "                  .json {\"L-H\": [raw, scaled]} or .tsv; atomic\n"
     "  --top N         rows of each ranked table on stdout (default 10; 0: all)\n"
-    "Memory heads score high, in-context heads low (most negative).\n";
+    "Memory heads score high, in-context heads low (most negative).\n" CLI_KV_HELP;
 
 static void print_attribution(const hw_attribution_result *r, int top) {
     hw_attribution_info in;
@@ -36,7 +36,7 @@ int cmd_score_attribution(int argc, char **argv) {
     hw_task_eval_params task = hw_task_eval_params_default();
     task.name = NULL;
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts_path},
+        CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts_path},
         {"--top", CLI_INT, &top, 0, 1 << 30}, SCORE_TASK_FLAGS(&task), {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_attr, NULL);
     if (rc) return rc < 0 ? 0 : rc;
@@ -53,6 +53,7 @@ int cmd_score_attribution(int argc, char **argv) {
     hw_prompts *ps = prompts_path ? hw_prompts_read(prompts_path, 2) : NULL;
     hw_attribution_result *r = NULL;
     p.prompts = ps;
+    p.kv = s.kv;
     rc = (prompts_path && !ps) || hw_attribution_run(s.m, s.t, &p, cli_progress_counted, (void *)cmd, &r);
     cli_progress_done();
     if (!rc) print_attribution(r, top);
@@ -73,7 +74,7 @@ static const char help_dla[] =
     "  --top N         rows on stdout (default 20; 0: all)\n"
     "Components: embed, each head L.H, each layer's attention output bias L.bias, each MLP\n"
     "mlp.L; 'rest' is the logit difference minus their sum (final-norm bias; ~0 scaled).\n"
-    "The first line names the tokens attributed: their text (as after a word) and id.\n";
+    "The first line names the tokens attributed: their text (as after a word) and id.\n" CLI_KV_HELP;
 
 /* A token's text in quotes, control bytes escaped, so one token stays on one line. */
 static void print_token(const char *text, int id) {
@@ -119,7 +120,8 @@ int cmd_score_dla(int argc, char **argv) {
     cli_model_flags f = {0};
     hw_dla_params p = hw_dla_params_default();
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"-p", CLI_STR, &p.prompt}, {"--target", CLI_STR, &p.target},
+        CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &out}, {"-p", CLI_STR, &p.prompt},
+        {"--target", CLI_STR, &p.target},
         {"--minus", CLI_LIST, minus, 0, 64, .n = &p.n_minus}, {"--raw", CLI_SET, &p.raw, 1},
         {"--top", CLI_INT, &top, 0, 1 << 30}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_dla, NULL);
@@ -129,6 +131,7 @@ int cmd_score_dla(int argc, char **argv) {
     cli_session s;
     if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_dla_result *r = NULL;
+    p.kv = s.kv;
     rc = hw_dla_run(s.m, s.t, &p, NULL, NULL, &r) ? 1 : 0;
     if (!rc) print_dla(r, top);
     if (rc || (out && hw_dla_write(r, out))) rc = cli_error(cmd, "%s", hw_last_error());

@@ -29,7 +29,7 @@ static const char help[] =
     "  --top N          rows of the ranked table on stdout (default 20; 0: all)\n"
     "  --agg max|mean   GQA models: also rank KV heads by the max (default) or mean of their\n"
     "                   query heads' scores\n"
-    "  --threads N      threads (default: all cores)\n";
+    "  --threads N      threads (default: all cores)\n" CLI_KV_HELP;
 
 /* GQA: a cache is per KV head, so rank those by the max (or mean) of their query heads. */
 static void print_kv(const hw_config *cfg, const double *mean, int kv_max, int top) {
@@ -70,7 +70,7 @@ int cmd_score_retrieval(int argc, char **argv) {
     cli_model_flags f = {0};
     hw_retrieval_params p = hw_retrieval_params_default();
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &p.out}, {"--tsv", CLI_STR, &tsv},
+        CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &p.out}, {"--tsv", CLI_STR, &tsv},
         {"--save-contexts", CLI_STR, &p.contexts_path}, {"--agg", CLI_CHOICE, &kv_max, .choices = "mean|max"},
         {"--top", CLI_INT, &top, 0, 1 << 30}, {"--threads", CLI_INT, &f.threads, 0, 1024},
         {"--min-rouge", CLI_DOUBLE, &p.min_rouge, -1, 100}, SCORE_NIAH_FLAGS(&p.niah, hay, &niah_given),
@@ -83,6 +83,7 @@ int cmd_score_retrieval(int argc, char **argv) {
     cli_session s;
     if (score_outputs_ok(cmd, &tsv, 1) || cli_load(cmd, &f, 1, &s)) return 1;
     hw_retrieval_result *r = NULL;
+    p.kv = s.kv;
     hw_status st = hw_retrieval_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r);
     cli_progress_done();
     if (st) rc = cli_error(cmd, "%s", hw_last_error());

@@ -12,7 +12,8 @@ static const char help[] =
     SCORE_TASK_HELP
     "  --from A --to B --steps N   scales linspace(A, B, N) (default 0, 2, 5)\n"
     "  --scales S,S,.. explicit scales instead (finite numbers)\n"
-    "  -o FILE         scale, in-context rate, memorized rate (.json or .tsv), atomically\n";
+    "  -o FILE         scale, in-context rate, memorized rate (.json or .tsv), atomically\n"
+    CLI_KV_HELP;
 
 /* --scales "S,S,..." into the hw_scale_sweep_params at dst (scales malloc'd): finite
  * numbers only (nan, inf and 1e400 once gave NaN logits). */
@@ -54,7 +55,8 @@ int cmd_sweep(int argc, char **argv) {
     if (!sub && strcmp(argv[0], "-h") && strcmp(argv[0], "--help"))
         return cli_usage_error("sweep", "unknown sweep '%s' (try: headwise sweep scale --help)", argv[0]);
     const cli_flag flags[] = {
-        CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts}, {"--head", CLI_STR, &head},
+        CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts},
+        {"--head", CLI_STR, &head},
         {"--scales", CLI_FN, &p, .fn = parse_scales}, {"--from", CLI_DOUBLE, &p.from, -1e6, 1e6},
         {"--to", CLI_DOUBLE, &p.to, -1e6, 1e6}, {"--steps", CLI_INT, &p.steps, 1, 10000},
         SCORE_TASK_FLAGS(&p.task), {NULL}};
@@ -69,6 +71,7 @@ int cmd_sweep(int argc, char **argv) {
     else if (!rc && hw_heads_parse(s.m, head, &p.head, 1) != 1)
         rc = cli_usage_error(cmd, "%s", hw_last_error());
     if (!rc) {
+        p.kv = s.kv;
         hw_status st = prompts && !(p.prompts = ps = hw_prompts_read(prompts, 2))
                            ? HW_ERR_IO
                            : hw_scale_sweep_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r);

@@ -19,10 +19,13 @@
     "  --d-ff F            MLP width; 0 = attention-only, no MLP (default 0)\n"                  \
     "  --attn-bias         biases on q, k, v and o (Llama's attention_bias); --no-attn-bias\n"   \
     "  --seq-len T         tokens per sequence (default: the task's)\n"                          \
+    "  --context N         the model's context, >= T (default T; a curriculum's short stages\n"  \
+    "                      train with the final context so they resume one checkpoint)\n"       \
     "  --symbols N         induction: random tokens; retrieval: filler words; recall: subjects\n" \
     "  --min-len N         induction: shortest repeat; successor: items per run; retrieval:\n"   \
     "                      answer tokens; --max-len N  induction: longest repeat; successor:\n"  \
-    "                      most items per run (defaults: the task's)\n"                          \
+    "                      most items per run; retrieval: needles (default one per 128\n"      \
+    "                      tokens from 256 on) (defaults: the task's)\n"                        \
     "  --depth X           retrieval: needle depth in [0, 1] when scoring (default random)\n"    \
     "  --override X        recall: a repeat keeps a counterfactual first mention with a chance\n" \
     "                      drawn per subject in [0, X], else reverts (default 0.6)\n"            \
@@ -55,9 +58,11 @@ static const char train_help[] =
     "Progress goes to stderr; a JSON summary (loss, time, tokens/s, task accuracy) to stdout.\n"
     "\n" FLAGS_HELP;
 
+#define ORGANISMS "induction, retrieval, successor, recall, retrieval-long"
+
 static const char organism_help[] =
-    "usage: headwise organism TASK -o DIR [training flags]\n"
-    "Train the default model organism for TASK (induction, retrieval, successor, recall),\n"
+    "usage: headwise organism NAME -o DIR [training flags]\n"
+    "Train the model organism NAME (" ORGANISMS "),\n"
     "write it as a Hugging Face folder and report its task accuracy. Defaults:\n"
     "  induction  2 layers x 2 heads, d 64, attention-only, 256 tokens, sequences of 72,\n"
     "             2000 steps of 32 (300 warm-up), head dropout 0.3 on layer 1 from\n"
@@ -66,6 +71,12 @@ static const char organism_help[] =
     "  successor  3 layers x 4 heads, d 64, attention-only, runs of 8, 1500 steps of 64\n"
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
     "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
+    "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
+    "             in the tail; 2 layers x 4 heads, d 64, attention-only; 3000 steps in\n"
+    "             stages (each resuming the one before, one schedule): sequences of 64\n"
+    "             with 2 needles to step 2000, 128 (2 needles) to 2300 (batch 32),\n"
+    "             256 (4) to 2600, 512 (4) to 3000 (batch 16); --steps\n"
+    "             moves the stage ends in proportion, every flag applies to every stage\n"
     "Training flags (as `headwise train`) override these:\n" FLAGS_HELP;
 
 /* What `headwise train` and `headwise organism` run: a task, hw_task_train's
@@ -79,6 +90,9 @@ typedef struct {
     int show;                   /* held-out examples printed with the model's answers */
     int threads;                /* 0: all cores */
     int schedule;               /* --schedule: 0 cosine, 1 wsd, -1 not given */
+    int stage, stages;          /* an organism trained in stages: this one of how many */
+    hw_task_train_result before; /* the stages before: seconds, first loss */
+    double tokens_before;       /* tokens the stages before trained on */
 } cli_train_opts;
 
 static void fmt_time(char *buf, size_t n, double s) {
@@ -156,6 +170,7 @@ static void summary(FILE *f, const cli_train_opts *o, const hw_task *task, const
     json_str(f, hw_task_name(task));
     fprintf(f, ",%s\"folder\": ", nl);
     json_str(f, o->out_dir);
+    if (o->stages > 1) fprintf(f, ",%s\"stages\": %d", nl, o->stages);
     fprintf(f, ",%s\"layers\": %d, \"heads\": %d, \"d_model\": %d, \"d_ff\": %d, \"vocab\": %d, \"seq_len\": %d,", nl,
             c->n_layer, c->n_head, c->d_model, c->d_ff, c->vocab_size, hw_task_seq_len(task));
     fprintf(f, "%s\"steps\": %d, \"batch\": %d, \"lr\": %g, \"schedule\": \"%s\", \"seed\": %llu,", nl, t->steps,
@@ -249,8 +264,18 @@ static int finish(const char *cmd, const cli_train_opts *o, const hw_task *task,
     return 0;
 }
 
+/* A stage's run counted with the stages before it (seconds, first loss, tokens/s); then
+ * they count as before for the next stage. */
+static void add_stages(cli_train_opts *o, hw_task_train_result *r, int T) {
+    double tokens = o->tokens_before + (double)(r->steps - r->start) * o->p.batch * T;
+    r->seconds += o->before.seconds;
+    if (o->stage > 0) r->first_loss = o->before.first_loss;
+    r->tokens_per_s = r->seconds > 0 ? tokens / r->seconds : 0;
+    o->before = *r, o->tokens_before = tokens;
+}
+
 /* Train, write the folder, evaluate; progress on stderr and a JSON summary on stdout. */
-static int train_run(const char *cmd, const cli_train_opts *o) {
+static int train_run(const char *cmd, cli_train_opts *o) {
     const hw_task_train_params *tp = &o->p;
     if (!o->out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
     if (tp->d_model % tp->n_head) return cli_usage_error(cmd, "--d-model %d is not a multiple of --heads %d", tp->d_model, tp->n_head);
@@ -271,9 +296,11 @@ static int train_run(const char *cmd, const cli_train_opts *o) {
     train_view v = {.cmd = cmd, .o = o, .task = task, .avg = NAN};
     hw_task_train_result r;
     hw_model *m = rc ? NULL : hw_task_train(task, &p, on_step, &v, &r);
-    if (m && r.steps > r.start && !r.stopped) progress_show(&v, r.steps, 1);
+    if (m && r.steps > r.start && (!r.stopped || o->stage + 1 < o->stages)) progress_show(&v, r.steps, 1);
     cli_progress_done();
+    if (m && o->stages > 1) add_stages(o, &r, T);
     if (!rc && !m) rc = cli_error(cmd, "%s", hw_last_error());
+    else if (m && r.stopped && o->stage + 1 < o->stages) fprintf(stderr, "stage %d of %d done\n", o->stage + 1, o->stages);
     else if (m && r.stopped) fprintf(stderr, "stopped after step %d; continue with --resume %s\n", r.steps, ckpt);
     else if (m) rc = finish(cmd, o, task, m, &r);
     hw_model_free(m);
@@ -308,6 +335,7 @@ static int parse(const char *cmd, int argc, char **argv, cli_train_opts *o, cons
         {"--heads", CLI_INT, &p->n_head, 1, 256}, {"--d-model", CLI_INT, &p->d_model, 2, 8192},
         {"--d-ff", CLI_INT, &p->d_ff, 0, 65536}, {"--attn-bias", CLI_SET, &p->attn_bias, 1},
         {"--no-attn-bias", CLI_SET, &p->attn_bias, 0}, {"--seq-len", CLI_INT, &tp->seq_len, 2, 65536},
+        {"--context", CLI_INT, &p->n_ctx, 2, 65536},
         {"--symbols", CLI_INT, &tp->n_symbols, 1, 1 << 20}, {"--min-len", CLI_INT, &tp->min_len, 1, 4096},
         {"--max-len", CLI_INT, &tp->max_len, 1, 4096}, {"--depth", CLI_FLOAT, &tp->depth, 0, 1},
         {"--override", CLI_FLOAT, &tp->override, 0, 1}, {"--steps", CLI_INT, &t->steps, 1, 1e8},
@@ -342,17 +370,55 @@ int cmd_train(int argc, char **argv) {
     return train_run("train", &o);
 }
 
+/* The stages of an organism trained in stages, one run each, every stage but the first
+ * resuming the checkpoint the one before stopped with; the flags apply to every stage, and
+ * --steps moves the stage ends in proportion. */
+static int stages_run(const char *cmd, int argc, char **argv, const hw_organism_stage *st, int n,
+                      const char *why) {
+    char ckpt[PATH_MAX];
+    cli_train_opts o = defaults();
+    o.p = st[0].params;
+    parse(cmd, argc, argv, &o, organism_help);
+    const int steps = o.p.train.steps, table = st[0].params.train.steps;
+    if (steps < n) return cli_usage_error(cmd, "--steps %d leaves no room for %d stages", steps, n);
+    fprintf(stderr, "organism %s: %s\n", o.task, why);
+    int rc = 0, last = 0; /* the step the stage before ended at */
+    for (int k = 0; k < n && !rc; k++) {
+        cli_train_opts prev = o;
+        o = defaults();
+        o.task_params = st[k].task_params, o.p = st[k].params;
+        parse(cmd, argc, argv, &o, organism_help);
+        o.task = st[k].task, o.stage = k, o.stages = n;
+        o.before = prev.before, o.tokens_before = prev.tokens_before;
+        if (k + 1 < n) { /* the table's end, moved with --steps; every stage at least one step */
+            int end = (int)((long)st[k].params.stop_at * steps / table);
+            o.p.stop_at = last = end <= last ? last + 1 : end > steps - (n - 1 - k) ? steps - (n - 1 - k) : end;
+        }
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.hwt", o.out_dir);
+        if (!o.p.checkpoint) o.p.checkpoint = ckpt;
+        if (k > 0) o.p.resume = o.p.checkpoint;
+        rc = train_run(cmd, &o);
+    }
+    if (!rc && o.p.checkpoint == ckpt) unlink(ckpt); /* the folder holds the model alone, as the others */
+    return rc;
+}
+
 int cmd_organism(int argc, char **argv) {
     const char *cmd = "organism", *why = NULL;
     cli_train_opts first = defaults(), o = first;
     /* Once for the task (and to check every flag), then over the organism's defaults. */
     int rc = parse(cmd, argc, argv, &first, organism_help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!first.task) return cli_usage_error(cmd, "no task: give one of induction, retrieval, successor, recall");
-    if (hw_organism_params(first.task, &o.task_params, &o.p, &why) != HW_OK)
-        return cli_usage_error(cmd, "unknown task '%s' (induction, retrieval, successor, recall)", first.task);
+    if (!first.task) return cli_usage_error(cmd, "no task: give one of " ORGANISMS);
+    hw_organism_stage st[HW_ORGANISM_MAX_STAGES];
+    int n = hw_organism_stages(first.task, st, &why);
+    if (n < 1) return cli_usage_error(cmd, "unknown organism '%s' (" ORGANISMS ")", first.task);
+    if (!first.out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
+    if (n > 1 && (first.p.resume || first.p.stop_at))
+        return cli_usage_error(cmd, "%s trains in %d stages: --resume and --stop-at do not apply", first.task, n);
+    if (n > 1) return stages_run(cmd, argc, argv, st, n, why);
+    fprintf(stderr, "organism %s: %s\n", first.task, why);
+    o.task_params = st[0].task_params, o.p = st[0].params;
     parse(cmd, argc, argv, &o, organism_help);
-    if (!o.out_dir) return cli_usage_error(cmd, "no output folder: give -o DIR");
-    fprintf(stderr, "organism %s: %s\n", o.task, why);
     return train_run(cmd, &o);
 }

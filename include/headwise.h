@@ -389,6 +389,80 @@ int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start,
 const char *hw_niah_answer(const hw_niah *n, int needle);
 const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
 
+/* ---------------------------------------------------------------- needle-in-a-haystack grid */
+
+/* The needle-in-a-haystack grid under a KV-cache policy (src/eval/niah_grid.c; methods.md
+ * sections 1.2 and 2.4), `headwise niah`: every trial of a lengths x depths grid run
+ * greedily in a context made by hw_context_new_kv with the policy, and per cell the
+ * exact-match rate and the mean ROUGE-1 recall (the Retrieval Head paper's measure) and
+ * ROUGE-1 F (DuoAttention's NIAH figures, which print it x 10). A trial's prompt is
+ * prefilled in chunks of the policy's chunk (hw_kv_policy_chunk; 0: the engine's 512),
+ * then its answer decoded one token per step. With DuoAttention's semantics a streaming
+ * head sees every earlier row of its own chunk, so a prompt that fits in one chunk is
+ * full attention for it and only the decode steps see sink + recent: pick a chunk below
+ * the lengths to stream the prefill too. Two sources of trials:
+ *   text: the trials of niah (hw_niah_new: needles, haystacks, template, buffer); a trial
+ *         decodes up to niah.max_new tokens, stopping after a newline, EOS or BOS; exact
+ *         means ROUGE-1 recall 1 (every answer word generated);
+ *   task: (task != NULL) a synthetic task's held-out samples, the task scored by greedy
+ *         answers (hw_task_is_greedy: retrieval): at each length a task of that seq_len
+ *         generates the haystack, the needle at each depth (hw_task_params.depth =
+ *         depth / 100), `samples` per cell from the stream `seed` (sample k of every cell
+ *         has the same key and values); the prompt is the sample up to its answer, which
+ *         is decoded for as many tokens as it has (stopping at EOS or BOS); exact means
+ *         every answer token right, ROUGE-1 compares the answer's symbols as words.
+ * Both take the grid from niah: lengths round(linspace(length_min, length_max,
+ * n_lengths)) (n_lengths 0: text the paper's 1000..50000 kept within the model's
+ * context, task round(linspace(C / 2, C, 4))) and depths round(linspace(0, 100,
+ * n_depths)). Every length must fit the model's context (C); checked before any run. */
+typedef struct {
+    const hw_kv_policy *kv;     /* the cache of every trial (not copied); NULL: every head full */
+    hw_niah_params niah;        /* the grid; the text trials */
+    const char *task;           /* a task's name, or NULL (default): text trials */
+    int samples;                /* task: samples per cell (default 10) */
+    uint64_t seed;              /* task: the held-out stream (default 12345) */
+    int n_symbols;              /* task: its symbols (0, default: the task's own) */
+    const char *label;          /* the model's name in reports (NULL: "model") */
+} hw_niah_grid_params;
+hw_niah_grid_params hw_niah_grid_params_default(void);
+typedef struct hw_niah_grid_result hw_niah_grid_result;
+/* Run the grid. Progress (may be NULL) is called after every trial with a line naming it
+ * and its scores, trials done and the total; a non-zero return stops the run
+ * (HW_ERR_ARG). */
+hw_status hw_niah_grid_run(const hw_model *m, const hw_tokenizer *t, const hw_niah_grid_params *p,
+                           hw_progress_fn progress, void *user, hw_niah_grid_result **out);
+void hw_niah_grid_result_free(hw_niah_grid_result *r);
+/* The grid's context lengths (tokens) and depths (percent), and their counts. */
+int hw_niah_grid_result_lengths(const hw_niah_grid_result *r, const int **lengths);
+int hw_niah_grid_result_depths(const hw_niah_grid_result *r, const int **depths);
+/* Cell (length index li, depth index di): its trials, exact-match rate and mean ROUGE-1
+ * recall and F (each in [0, 1]; any output may be NULL). */
+hw_status hw_niah_grid_result_cell(const hw_niah_grid_result *r, int li, int di, int *trials,
+                                   double *exact, double *rouge1_recall, double *rouge1_f);
+/* The same over every trial. */
+void hw_niah_grid_result_overall(const hw_niah_grid_result *r, int *trials, double *exact,
+                                 double *rouge1_recall, double *rouge1_f);
+/* KV-cache bytes of a context of lengths[li] tokens under the policy, and (*full, may be
+ * NULL) with every head full (hw_context_kv_bytes); 0 outside the grid. */
+size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t *full);
+const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r);   /* its name */
+int hw_niah_grid_result_chunk(const hw_niah_grid_result *r);            /* prefill rows per pass */
+/* JSON, atomically: {"model", "policy": {name, sink, recent, chunk, compensation,
+ * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task", ...},
+ * "lengths", "depths", "kv_bytes", "kv_bytes_full" (per length), "trials", "exact",
+ * "rouge1_recall", "rouge1_f" ([depth][length]), "overall", "trial_results": [{length,
+ * depth, item, exact, rouge1_recall, rouge1_f, answer}]}. */
+hw_status hw_niah_grid_result_write(const hw_niah_grid_result *r, const char *path);
+/* The heatmap as one self-contained HTML page, atomically: context length across, depth
+ * down, red (0) to green (1) with a legend, the titles naming the model, the policy and
+ * its KV bytes against full attention at the longest length; each cell's value printed
+ * (in percent) and every measure on hover; ROUGE-1 F shown first (DuoAttention's
+ * figure), exact match and ROUGE-1 recall a click away. */
+hw_status hw_niah_grid_result_write_html(const hw_niah_grid_result *r, const char *path);
+/* The grid as text tables (exact match and ROUGE-1 F in percent, depths down, lengths
+ * across) with the policy, its KV bytes and the overall scores. */
+void hw_niah_grid_result_print(const hw_niah_grid_result *r, FILE *f);
+
 /* ---------------------------------------------------------------- head scores */
 
 /* The arithmetic of the head-finding methods (methods.md sections 1, 3.1, 5, 6, 9),
@@ -543,6 +617,9 @@ typedef struct {
     /* Every trial's prompt and answer as JSON lines {needle, length, depth, span,
      * prompt, generated} (token ids), as the paper saves its contexts; NULL: none. */
     const char *contexts_path;
+    /* The KV cache every trial runs with (hw_context_new_kv; read when the run starts,
+     * not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_retrieval_params;
 hw_retrieval_params hw_retrieval_params_default(void);
 typedef struct hw_retrieval_result hw_retrieval_result;
@@ -590,6 +667,9 @@ typedef struct {
     const hw_prompts *prompts;
     hw_task_eval_params task;
     hw_niah_params niah;
+    /* The KV cache of every evaluation, baseline included (hw_context_new_kv; read when
+     * the run starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_mask_test_params;
 hw_mask_test_params hw_mask_test_params_default(void);
 typedef struct hw_mask_test_result hw_mask_test_result;
@@ -636,6 +716,9 @@ typedef struct {
      * measure (counterfactual override), memorised = its main one (plain recall). */
     const hw_prompts *prompts;
     hw_task_eval_params task;
+    /* The KV cache of every prompt or sample (hw_context_new_kv; read when the run
+     * starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_scale_sweep_params;
 hw_scale_sweep_params hw_scale_sweep_params_default(void);
 typedef struct hw_scale_sweep_result hw_scale_sweep_result;
@@ -803,6 +886,9 @@ typedef struct {
     int samples;            /* task samples drawn (default 100) */
     uint64_t task_seed;     /* held-out stream (default 12345) */
     int task_symbols;       /* the task's subjects (0: its default) */
+    /* The KV cache of every prompt's forward pass (hw_context_new_kv; read when the run
+     * starts, not kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_attribution_params;
 hw_attribution_params hw_attribution_params_default(void);
 typedef struct hw_attribution_result hw_attribution_result;
@@ -840,6 +926,9 @@ typedef struct {
     int n_minus;
     int raw;                /* 1: the raw unembedding; 0 (default): the final norm's scale on
                              * the full residual held fixed, so the parts add up */
+    /* The KV cache of the forward pass (hw_context_new_kv; read when the run starts, not
+     * kept); NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_dla_params;
 hw_dla_params hw_dla_params_default(void);
 typedef struct hw_dla_result hw_dla_result;
@@ -869,6 +958,105 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out);
  * {"logit_diff", "scaled", "target", "target_token", "minus", "minus_tokens",
  * "components": {name: logit} in model order}. */
 hw_status hw_dla_write(const hw_dla_result *r, const char *path);
+
+/* ---------------------------------------------------------------- KV-cache head selection (DuoAttention, RazorAttention) */
+
+/* Which KV heads keep a full cache, from anywhere (src/methods/duo_attention.c,
+ * src/methods/kv_spec.c; methods.md sections 2.3 and 3.1). A head-importance file of
+ * any kind becomes one score per (layer, KV head), (L, Hk) layer-major; on GQA models a
+ * file scored per query head is aggregated per KV head by the max over the H / Hk query
+ * heads of the group (hw_scores_per_kv with use_max, RazorAttention's rule: a KV head is
+ * as important as its most important reader). The kind is found from the content, not
+ * the name:
+ *   HW_KV_FILE_RETRIEVAL  a JSON object {"L-H": [per-trial scores]} as `score retrieval
+ *                         -o` (or the Retrieval Head repository) writes: each query
+ *                         head's mean (hw_head_scores_read, hw_head_scores_mean);
+ *   HW_KV_FILE_TABLE      a TSV headed "layer head <columns>" as hw_head_table_write
+ *                         writes: `score echo-induction -o X.tsv` (echo, induction, ...),
+ *                         `score retrieval --tsv`, `heads import -o X.tsv` (score,
+ *                         trials); the column read is the one asked for, else "score",
+ *                         else "induction", else the first; every head exactly once;
+ *   HW_KV_FILE_GATES      DuoAttention's full_attention_heads.tsv: L lines of Hk (or H)
+ *                         numbers separated by tabs (or spaces), as np.loadtxt reads it
+ *                         ('#' lines and blank lines skipped); a config.json in the same
+ *                         folder, if there, must be a JSON object whose sink_size and
+ *                         recent_size (the gates' training window, 128 and 256 in the
+ *                         published ones) are whole numbers >= 0 when present;
+ *   HW_KV_FILE_MASK       the same layout holding only 0 and 1 (`score echo-induction
+ *                         --heads-out`, or a selection written by hw_kv_head_mask_write).
+ * Every number must be finite. With a model shape (L, H, Hk > 0) the file must have L
+ * layers and H or Hk heads per layer; with L = H = Hk = 0 the file's own grid is taken as
+ * per KV head (L, Hk), for files without a model (the published patterns). */
+typedef enum {
+    HW_KV_FILE_RETRIEVAL,
+    HW_KV_FILE_TABLE,
+    HW_KV_FILE_GATES,
+    HW_KV_FILE_MASK,
+} hw_kv_file_kind;
+typedef struct {
+    hw_kv_file_kind kind;
+    int n_layer, n_kv_head;     /* the (L, Hk) grid of the scores returned */
+    int file_heads;             /* heads per layer in the file: H (aggregated) or Hk */
+    char column[64];            /* HW_KV_FILE_TABLE: the column read */
+    int has_echo_induction;     /* HW_KV_FILE_TABLE: it has both "echo" and "induction" */
+    int config_sink, config_recent; /* GATES / MASK: config.json's sink_size and
+                                 * recent_size (training values), -1 if absent */
+} hw_kv_file_info;
+/* Read path into *scores (malloc'd, (L, Hk); free() it). column: the TSV column to read
+ * (NULL: the default above; given, the file must be a table with that column). info may
+ * be NULL. Fails (error naming the file) on a missing or unreadable file, an unknown
+ * layout, a value that is not a finite number, a head missing or given twice, or a grid
+ * that does not match the model's. */
+hw_status hw_kv_head_scores_read(const char *path, const char *column, int L, int H, int Hk,
+                                 double **scores, hw_kv_file_info *info);
+
+/* DuoAttention's deployment rule (methods.md section 2.3, utils.sparsify_attention_heads
+ * at mit-han-lab/duo-attention fe93c31): alpha (n) is clipped to [0, 1], U(0, 1e-6) noise
+ * is added to break ties (hw_rng splitmix64 from `seed`, drawn in index order; the
+ * default seed HW_DUO_SEED is DuoAttention's seed_everything(42)), tau = the `sparsity`
+ * quantile of the noisy values over all n (numpy's default linear interpolation:
+ * position sparsity * (n - 1) between the sorted values), and full[i] = 1 <=> noisy
+ * alpha[i] >= tau. sparsity >= 1: no head is full; <= 0: every head is. *tau (may be
+ * NULL) gets the threshold (2 or -1 at the ends, as theirs). Because the noisy values are
+ * distinct (but for a tie in the noise itself), the count is n - ceil(sparsity * (n - 1))
+ * whatever the draw; which of equal gates are full depends on the seed. Returns the number
+ * of full heads, or -1 (error set) for n <= 0, a NaN sparsity, a non-finite alpha or no
+ * memory. */
+#define HW_DUO_SEED 42
+int hw_duo_select_sparsity(const double *alpha, int n, double sparsity, uint64_t seed,
+                           int *full, double *tau);
+/* The top round(top * n) of score (n) full (top in [0, 1]), ties to the lower index
+ * (hw_scores_rank). Returns the number full, or -1 (error set) for n <= 0, top outside
+ * [0, 1] (or NaN), a non-finite score or no memory. */
+int hw_duo_select_top(const double *score, int n, double top, int *full);
+
+/* A KV-cache policy from its text (the --kv flag; src/methods/kv_spec.c). "NAME" or
+ * "NAME:KEY=VALUE,KEY=VALUE...", keys in any order, each at most once:
+ *   full                      every head full;
+ *   window[:sink=64,recent=256]   every head streaming (StreamingLLM at DuoAttention's
+ *                             deployed sizes, so it costs what duo's streaming heads do);
+ *   duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256][,seed=42]   full heads from
+ *                             FILE (hw_kv_head_scores_read): gates by DuoAttention's
+ *                             quantile rule at sparsity 0.5 (the default of its eval
+ *                             scripts and README), scores (retrieval JSON, tables) by
+ *                             top 0.25, a 0/1 mask as it stands; top= or sparsity= picks
+ *                             the rule for any kind. sink 64 / recent 256 are its deployed
+ *                             sizes (niah.sh, longbench.sh), not the trained ones a
+ *                             config.json holds;
+ *   razor[:sink=4,recent=256,compensation=weighted|mean|none,echo=0.01,induction=0.14,
+ *         heads=FILE]         RazorAttention: streaming heads keep a compensation token
+ *                             (weighted: the paper's N_d form; mean: Huawei's deploy
+ *                             form); full heads by the echo + induction rule
+ *                             (hw_razor_select at the echo/induction ratios): from FILE, an
+ *                             echo-induction table (`score echo-induction -o X.tsv`) or a
+ *                             0/1 mask, else from hw_echo_induction_run on m with default
+ *                             params (one prefill of up to 10,001 tokens).
+ * Every policy also takes chunk=N (prefill rows per pass; default the engine's). A FILE
+ * runs to the next comma (so it cannot hold one). The
+ * name is set to spec. t may be NULL (no policy needs it yet). NULL (error naming the
+ * part of spec or the file) on an unknown policy or key, a repeated key, a number that is
+ * not one or is out of range, top= with sparsity=, or any file error above. */
+hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const char *spec);
 
 /* ---------------------------------------------------------------- prompts files */
 
@@ -1022,6 +1210,9 @@ typedef struct {
     int n_steps;            /* total positions to run, prompt included */
     hw_sampler_params sampler;
     const hw_hooks *hooks;  /* run in every forward call (prefill and decode); NULL: none */
+    /* The context's KV cache (hw_context_new_kv; copied, need not outlive the call);
+     * NULL (default): every head full. */
+    const hw_kv_policy *kv;
 } hw_generate_params;
 hw_generate_params hw_generate_params_default(void);
 
@@ -1072,7 +1263,9 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              its first token (next-token accuracy)
  *   retrieval  a needle "key k is v1 .. vn" at a depth in Markov-chain filler,
  *              then "Q: k A:" and the answer v1 .. vn to copy; scored as exact
- *              greedy answers
+ *              greedy answers. Several needles (distinct keys) from 256 tokens on,
+ *              each asked in the tail; the one scored is asked last and sits at the
+ *              depth
  *   successor  "a1 .. an SEP succ(a1) .. succ(an)" over numbers, days, months and
  *              letters; scored on the successors (next-token accuracy)
  *   recall     statements "s is a ." where a subject's first mention takes its
@@ -1087,7 +1280,8 @@ typedef struct {
     int n_symbols;    /* induction: random tokens (>= 256); retrieval: filler words;
                        * recall: subjects (0: default) */
     int min_len, max_len; /* induction: repeated segment length; successor: items per
-                           * run; retrieval: answer tokens (min_len only) (0: default) */
+                           * run; retrieval: answer tokens (min_len) and needles (max_len;
+                           * default one per 128 tokens from 256 on, else 1) (0: default) */
     float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
     uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
     float override;   /* recall: a subject's repeats keep a counterfactual first mention
@@ -1247,16 +1441,38 @@ typedef struct {
     int checkpoint_every;                 /* a checkpoint every N steps and at the end; 0: none */
     int stop_at;                          /* > 0: stop after this step with a checkpoint, as if
                                            * interrupted (the schedule still spans train.steps) */
+    int n_ctx;                            /* the model's context (config, checkpoints); 0: the
+                                           * task's sequence length. A curriculum trains on
+                                           * shorter tasks first with the final context, so its
+                                           * stages resume one checkpoint (rotary: no position
+                                           * table, the weights do not depend on it) */
 } hw_task_train_params;
 /* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
  * 1000 steps, seed 1. */
 hw_task_train_params hw_task_train_params_default(void);
 /* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
  * settings known to give it interpretable heads in a few minutes on two cores
- * (src/tasks/organisms.c says why each), as task parameters and training parameters,
- * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. */
+ * (src/train/organisms.c says why each), as task parameters and training parameters,
+ * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. An
+ * organism trained in stages ("retrieval-long", hw_organism_stages): its last stage. */
 hw_status hw_organism_params(const char *task, hw_task_params *tp, hw_task_train_params *p,
                              const char **why);
+/* An organism trained in stages (a curriculum, short sequences first), as
+ * `headwise organism NAME` runs it: stage k trains `task` with its settings, resuming the
+ * previous stage's checkpoint; params.train.steps (the schedule) spans every stage,
+ * params.stop_at ends each stage but the last (0), and n_ctx is the final context in every stage so they
+ * share one checkpoint. */
+typedef struct {
+    const char *task;                 /* the task trained, e.g. "retrieval" (static) */
+    hw_task_params task_params;
+    hw_task_train_params params;
+} hw_organism_stage;
+enum { HW_ORGANISM_MAX_STAGES = 8 };
+/* The stages of organism NAME into stages[0 .. n) (room for HW_ORGANISM_MAX_STAGES);
+ * returns n: 1 for an organism trained in one run (hw_organism_params' settings, task =
+ * NAME), more for "retrieval-long" (the retrieval task at context 512 with several
+ * needles, grown from context 64); -1 (error set) for an unknown name. */
+int hw_organism_stages(const char *name, hw_organism_stage *stages, const char **why);
 /* The model's configuration hw_task_train trains. */
 hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p);
 typedef struct {
@@ -1276,6 +1492,78 @@ typedef int (*hw_train_step_fn)(int step, int steps, float loss, void *user);
  * NULL) is filled either way. */
 hw_model *hw_task_train(const hw_task *task, const hw_task_train_params *p, hw_train_step_fn fn,
                         void *user, hw_task_train_result *out);
+
+/* ---------------------------------------------------------------- DuoAttention gate training */
+
+/* DuoAttention's gates learned on a frozen model (methods.md 2.1-2.2,
+ * src/methods/duo_train.c): one gate alpha in [0, 1] per (layer, KV head); every query
+ * head of the group outputs alpha FullAttn + (1 - alpha) StreamAttn before W_O, StreamAttn
+ * seeing only the first `sink` keys and the last `recent` (itself counted). Each step
+ * clamps the gates to [0, 1], runs the full model (no gradient) and the mixed one on the
+ * same sequences, and takes one AdamW step (weight decay 0, lr times m(step) =
+ * min(1, max((step+1)/(N/5), 0.1), max((N-step)/(N/5), 0.1)), N/5 an integer division) on
+ *   L = (1/N_sup) sum_{i in sup} mean_dims (h_full[i] - h_mixed[i])^2 + lambda mean |alpha|,
+ * h the final norm's output (before the classifier), sup the answer positions.
+ * Data, one fresh sample per sequence and step (seeded):
+ *   text (task NULL): DuoAttention's multi-passkey prompt with the model's tokenizer: BOS,
+ *     "<|im_start|> This is a very long story book: <book> ", the haystack with
+ *     n_passkeys needles ("\n\nRemeber this sequence of words, it's the {ordinal}
+ *     passkey to the vault: {passkey}\n\n", the code's typo kept) at sorted distinct
+ *     depths of linspace(0.05, 0.95, 1000), " </book>.\n\n", then for each passkey
+ *     "Based on the content of the book, what is the {ordinal} passkey to the
+ *     vault?\nPasskey: {passkey}\n\n"; a passkey is passkey_words NATO alphabet words;
+ *     the haystack is a cyclic window of the haystack file's tokens at a random offset;
+ *     sup: every token of that question-and-answer tail.
+ *   model organism (task, e.g. "retrieval"): the task's own held-out samples (its needles
+ *     and questions, hw_task_sample with seed), sup: the positions holding or predicting an
+ *     answer token (layout dst-1 .. dst+len-1, and after every "A:" of a task that asks
+ *     several questions). */
+typedef struct {
+    int steps;              /* optimizer steps (default 2000, the paper's) */
+    float lr;               /* AdamW peak learning rate (default 0.02, the released runs') */
+    float lambda;           /* L1 weight (default 0.05) */
+    float initial_value;    /* gates' start (default 1) */
+    int seq_len;            /* tokens per sequence; 0 (default): the model's context (an
+                             * organism: its task's length, which is its context) */
+    int sink, recent;       /* streaming heads' keys in training; 0 (default): scaled from
+                             * the paper's 128 / 256 at contexts of 1K-32K to seq_len / 16
+                             * and seq_len / 8 (at least 1 and 2), capped at 128 and 256 */
+    int batch;              /* sequences per step; 0 (default): text 1 (the paper's), a task
+                             * max(1, 512 / seq_len) so that a step sees several needles */
+    int n_passkeys;         /* text: needles per sequence; 0: clamp(seq_len / 256, 1, 10) */
+    int passkey_words;      /* text: words per passkey; 0: clamp(seq_len / 128, 2, 32) */
+    const char *task;       /* a model organism's task; NULL: text with the tokenizer */
+    const char *haystack;   /* text: the haystack file; NULL: hw_niah_default_haystack */
+    const char *model_name; /* recorded in config.json (NULL: "model") */
+    uint64_t seed;          /* data seed (default 42, the paper's) */
+} hw_duo_train_params;
+hw_duo_train_params hw_duo_train_params_default(void);
+typedef struct hw_duo_train_result hw_duo_train_result;
+/* Train the gates of m (F32, frozen; t: its tokenizer, needed for text, unused with a
+ * task). Settings are checked before any work. progress (may be NULL) gets a stage
+ * "loss L (distill D), ETA S s" with (steps done, steps) after each step; non-zero stops
+ * the run (HW_ERR_ARG). */
+hw_status hw_duo_train_run(const hw_model *m, const hw_tokenizer *t, const hw_duo_train_params *p,
+                           hw_progress_fn progress, void *user, hw_duo_train_result **out);
+void hw_duo_train_free(hw_duo_train_result *r);
+/* The learned gates (L, Hk) after the last step, clamped to [0, 1] as the next step (and
+ * duo-attention's load_attn_pattern) would. */
+const float *hw_duo_train_gates(const hw_duo_train_result *r, int *n_layer, int *n_kv_head);
+/* Per step (steps values): the loss and its distillation part, at the gates of that step. */
+const float *hw_duo_train_losses(const hw_duo_train_result *r, int *steps);
+const float *hw_duo_train_distill(const hw_duo_train_result *r, int *steps);
+/* The settings used, defaults resolved (seq_len, sink, recent, batch, passkeys, ...). */
+const hw_duo_train_params *hw_duo_train_settings(const hw_duo_train_result *r);
+double hw_duo_train_seconds(const hw_duo_train_result *r);
+/* DuoAttention's attention-pattern folder in dir (created if missing; each file written
+ * atomically): full_attention_heads.tsv, L lines of Hk tab-separated gates (numpy's
+ * savetxt format, %.18e), and config.json with duo-attention's key names (sink_size and
+ * recent_size, what load_attn_pattern reads, lr, num_steps, reg_weight, ...). */
+hw_status hw_duo_train_write(const hw_duo_train_result *r, const char *dir);
+/* The task a model organism was trained on, from training.json in its folder (what
+ * `headwise organism` and `headwise train` write) into name (cap bytes): 1 found, 0 no
+ * training.json (not an organism), -1 (error set) unreadable. */
+int hw_organism_task_name(const char *model_path, char *name, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -88,6 +88,7 @@ normalise() {
         [ -f "$f" ] && sed -i '/^# setting /d' "$f"
     done
     normalise_dla "$1"
+    normalise_kv "$1"
     normalise_index "$1"
 }
 #   - score dla names the tokens it attributed (issue 13): its first stdout line gains
@@ -99,6 +100,16 @@ normalise_dla() {
         sed -i -E '1s/^(# dla \([^)]*\)): target .* = token [0-9]+: (logit difference )/\1: \2/' "$1/stdout.txt"
         [ ! -f "$1/d.json" ] || sed -i -E 's/, "target": .*, "minus_tokens": \[[0-9, ]*\]//' "$1/d.json" ;;
     esac
+    return 0
+}
+#   - run -o: index.json's logits entry gains "kv" (the --kv policy, "full" by default) and
+#   "kv_bytes" (the KV cache the run's context held) (intended change, issue 14): exactly
+#   those two keys are cut, as text.
+normalise_kv() {
+    local f
+    for f in "$1"/*/index.json; do
+        [ -f "$f" ] && sed -i -z -E 's/,\n\t\t"kv":\t"[^"]*",\n\t\t"kv_bytes":\t[0-9]+//' "$f"
+    done
     return 0
 }
 #   - run -o: index.json lists logits.npy as a last entry with "hook": "logits" (issue 13:

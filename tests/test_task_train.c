@@ -2,7 +2,9 @@
  * test_task_train.c: hw_task_train (what `headwise train` and `organism` run) on a tiny
  * induction model: the loss falls, the callback sees every step, a run stopped at a step
  * and resumed from its checkpoint ends with the same weights as one never stopped, a
- * callback can stop it, bad shapes are refused; hw_organism_params knows the four tasks.
+ * callback can stop it, bad shapes are refused; hw_organism_params knows the four tasks;
+ * curriculum stages (shorter sequences at the final context) share one checkpoint, and
+ * hw_organism_stages gives retrieval-long's.
  */
 #include "check.h"
 #include "headwise.h"
@@ -101,9 +103,73 @@ static void test_organism_params(void) {
               strstr(hw_last_error(), "parity"), "unknown task");
 }
 
+/* A curriculum: a stage on shorter sequences with the final context (n_ctx) stops with a
+ * checkpoint the next stage, on longer ones, resumes; n_ctx below the task's length is
+ * refused. */
+static void test_stages_share_a_checkpoint(void) {
+    hw_task_params tp = hw_task_params_default();
+    tp.seq_len = 24, tp.min_len = 2, tp.max_len = 6;
+    hw_task *short_task = hw_task_new("induction", &tp);
+    tp.seq_len = 40;
+    hw_task *long_task = hw_task_new("induction", &tp);
+    CHECK(short_task && long_task, "%s", hw_last_error());
+    if (!short_task || !long_task) return;
+    char ckpt[] = "/tmp/hw_task_stages_XXXXXX";
+    int fd = mkstemp(ckpt);
+    if (fd >= 0) close(fd);
+    hw_task_train_params p = tiny();
+    hw_task_train_result r;
+    p.n_ctx = 24;
+    CHECK(!hw_task_train(long_task, &p, NULL, NULL, NULL) && strstr(hw_last_error(), "context"),
+          "a context under the task's length: %s", hw_last_error());
+    p.n_ctx = 40, p.checkpoint = ckpt, p.stop_at = 6;
+    hw_model *first = hw_task_train(short_task, &p, NULL, NULL, &r);
+    CHECK(first && r.stopped && hw_model_config(first)->n_ctx == 40, "stage 1: %s", hw_last_error());
+    p.stop_at = 0, p.resume = ckpt;
+    hw_model *second = hw_task_train(long_task, &p, NULL, NULL, &r);
+    CHECK(second && r.start == 6 && r.steps == 12 && hw_model_config(second)->n_ctx == 40, "stage 2: %s",
+          hw_last_error());
+    p.n_ctx = 0; /* another context: another model, whose checkpoint this is not */
+    CHECK(!hw_task_train(short_task, &p, NULL, NULL, NULL), "resumed a checkpoint of context 40 at 24");
+    unlink(ckpt);
+    hw_model_free(first);
+    hw_model_free(second);
+    hw_task_free(short_task);
+    hw_task_free(long_task);
+}
+
+/* retrieval-long: stages of the retrieval task growing to context 512 under one schedule;
+ * a one-run organism is one stage equal to hw_organism_params. */
+static void test_organism_stages(void) {
+    hw_organism_stage st[HW_ORGANISM_MAX_STAGES];
+    const char *why = NULL;
+    int n = hw_organism_stages("retrieval-long", st, &why);
+    CHECK(n >= 2 && n <= HW_ORGANISM_MAX_STAGES && why, "retrieval-long: %d stages", n);
+    for (int k = 0; k < n && n > 0; k++) {
+        const hw_task_train_params *p = &st[k].params;
+        CHECK(!strcmp(st[k].task, "retrieval") && p->n_ctx == 512 && p->train.steps == st[0].params.train.steps,
+              "stage %d: task %s, context %d", k, st[k].task, p->n_ctx);
+        CHECK(k + 1 < n ? p->stop_at > (k ? st[k - 1].params.stop_at : 0) && p->stop_at < p->train.steps
+                        : p->stop_at == 0, "stage %d ends at %d", k, p->stop_at);
+        CHECK(k == 0 || st[k].task_params.seq_len >= st[k - 1].task_params.seq_len, "stage %d shorter", k);
+    }
+    if (n > 0) CHECK(st[n - 1].task_params.seq_len == 512, "last stage at %d", st[n - 1].task_params.seq_len);
+    hw_task_params tp;
+    hw_task_train_params p;
+    CHECK(hw_organism_params("retrieval-long", &tp, &p, NULL) == HW_OK && tp.seq_len == 512 && p.n_ctx == 512,
+          "retrieval-long's params: the last stage");
+    CHECK(hw_organism_stages("retrieval", st, NULL) == 1 && !strcmp(st[0].task, "retrieval") &&
+              hw_organism_params("retrieval", &tp, &p, NULL) == HW_OK &&
+              st[0].params.n_layer == p.n_layer && st[0].params.train.steps == p.train.steps && !p.n_ctx,
+          "retrieval: one stage");
+    CHECK(hw_organism_stages("parity", st, NULL) == -1 && strstr(hw_last_error(), "parity"), "unknown organism");
+}
+
 int main(void) {
     hw_set_threads(2);
     RUN(test_train_resume_stop);
     RUN(test_organism_params);
+    RUN(test_stages_share_a_checkpoint);
+    RUN(test_organism_stages);
     CHECK_DONE();
 }

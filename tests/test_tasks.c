@@ -276,6 +276,78 @@ static void recall(void) {
     hw_task_free(t);
 }
 
+static int symbol_id(const hw_task *t, const char *s) {
+    for (int i = 0; i < hw_task_vocab_size(t); i++)
+        if (!strcmp(hw_task_symbol(t, i), s)) return i;
+    return -1;
+}
+
+static uint64_t fnv(uint64_t h, const int *x, size_t n) {
+    const unsigned char *b = (const unsigned char *)x;
+    for (size_t i = 0; i < n * sizeof *x; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Several needles (one per 128 tokens from 256 on, or max_len): distinct keys, every key
+ * asked once in the tail, the scored needle (asked last) at the asked depth; sequences
+ * under 256 keep the one needle and the random stream the retrieval organism trained on. */
+static void retrieval_needles(void) {
+    int tok[MAXT], tgt[MAXT];
+    hw_task *t64 = task("retrieval");
+    if (t64) { /* batch 0 of seed 1 at T = 64, as before several needles existed */
+        int *b = malloc(sizeof(int) * 32 * 64 * 2);
+        hw_task_batch(t64, 1, 0, 32, b, b + 32 * 64);
+        uint64_t h = fnv(0xcbf29ce484222325ull, b, 32 * 64 * 2);
+        CHECK(h == 0x83fb7b225215d5ceull, "the T = 64 stream changed: %016llx", (unsigned long long)h);
+        free(b);
+    }
+    hw_task_free(t64);
+    const int lens[] = {128, 256, 512, 512}, want[] = {1, 2, 4, 6};
+    for (int c = 0; c < 4; c++) {
+        hw_task_params p = hw_task_params_default();
+        p.seq_len = lens[c], p.max_len = c == 3 ? 6 : 0;
+        hw_task *t = hw_task_new("retrieval", &p);
+        CHECK(t, "%s", hw_last_error());
+        if (!t) continue;
+        int key = symbol_id(t, "key"), q = symbol_id(t, "Q:");
+        int T = p.seq_len;
+        for (int k = 0; k < 50; k++) {
+            hw_task_layout l;
+            hw_task_sample(t, 9, k, tok, tgt, &l);
+            int needles = 0, questions = 0, keys[64], asked[64], last_q = -1;
+            for (int i = 0; i < T; i++) {
+                if (tok[i] == key) keys[needles++] = tok[i + 1];
+                if (tok[i] == q) asked[questions++] = tok[i + 1], last_q = i;
+            }
+            CHECK(needles == want[c] && questions == want[c], "T %d: %d needles, %d questions (want %d)", T,
+                  needles, questions, want[c]);
+            for (int i = 0; i < needles; i++) {
+                int n_asked = 0;
+                for (int j = 0; j < needles; j++) n_asked += asked[j] == keys[i] && (j == i || keys[j] != keys[i]);
+                CHECK(n_asked == 1, "T %d: key %d asked %d times", T, keys[i], n_asked);
+            }
+            CHECK(l.len == 3 && l.dst == T - 3 && last_q == T - 6, "T %d: answer at %d", T, l.dst);
+            CHECK(!memcmp(tok + l.src, tok + l.dst, 3 * sizeof *tok) && tok[l.src - 2] == tok[l.dst - 2] &&
+                      tok[l.src - 3] == key, "T %d: the scored answer is not its needle's values", T);
+            CHECK(tgt[l.dst - 1] == tok[l.dst] && tgt[l.src - 1] == -1, "T %d: answer loss", T);
+        }
+        for (int d = 0; d <= 1; d++) { /* depth 0: the scored needle first; 1: last before the tail */
+            p.depth = (float)d;
+            hw_task *td = hw_task_new("retrieval", &p);
+            hw_task_layout l;
+            hw_task_sample(td, 3, 0, tok, tgt, &l);
+            int K = want[c], tail = K * 6, before = 0;
+            for (int i = l.src; i < T - tail; i++) before += tok[i] == key;
+            CHECK(d == 0 ? l.src <= 4 + 6 * (K - 1) : before == 0, "T %d depth %d: needle values at %d", T, d, l.src);
+            hw_task_free(td);
+        }
+        hw_task_free(t);
+    }
+    CHECK(!hw_task_new("retrieval", &(hw_task_params){.seq_len = 512, .max_len = 33}), "33 needles");
+    CHECK(!hw_task_new("retrieval", &(hw_task_params){.seq_len = 64, .max_len = 5}) &&
+          strstr(hw_last_error(), "filler"), "5 needles in 64: [%s]", hw_last_error());
+}
+
 static void evaluation_and_errors(void) {
     hw_model *m = hw_model_load(shared_path("models/stories260K/stories260K.bin"));
     CHECK(m, "%s", hw_last_error());
@@ -320,6 +392,7 @@ int main(void) {
     }
     RUN(induction);
     RUN(retrieval);
+    RUN(retrieval_needles);
     RUN(successor);
     RUN(recall);
     RUN(evaluation_and_errors);

@@ -197,6 +197,8 @@ hw_status hw_mean_z(const hw_model *m, const int *const *seqs, const int *lens, 
     for (int i = 0; i < n; i++) longest = lens[i] > longest ? lens[i] : longest;
     z_sum s = {calloc(size, sizeof(double)), 0};
     hw_hooks *h = hw_hooks_new();
+    /* A full cache: the reference is the model's mean z over these sequences, the same
+     * whatever cache the ablated run then uses (hw_mean_z has no policy to take). */
     hw_context *c = longest > 0 ? hw_context_new(m, longest) : NULL;
     hw_status st = !s.sum || !h ? hw_fail(HW_ERR_NOMEM, "out of memory for mean z")
                    : !c ? (longest > 0 ? HW_ERR_NOMEM : hw_fail(HW_ERR_ARG, "empty sequences"))

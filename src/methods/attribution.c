@@ -168,7 +168,7 @@ hw_status hw_attribution_run(const hw_model *m, const hw_tokenizer *t,
     source src = {m, t, p, NULL, 0, NULL, NULL, p->prompts ? hw_prompts_count(p->prompts) : 0};
     hw_final_run f;
     hw_attribution_result *r = calloc(1, sizeof *r);
-    s = hw_final_run_open(&f, m, "attribution");
+    s = hw_final_run_open(&f, m, p->kv, "attribution");
     if (!s && (!r || !(r->values = calloc((size_t)2 * L * H, sizeof(double)))))
         s = hw_fail(HW_ERR_NOMEM, "attribution: out of memory");
     if (!s && p->task) s = task_prompts(&src, &f, progress, user);

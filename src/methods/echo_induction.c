@@ -213,6 +213,10 @@ static hw_status prefill(const hw_model *m, const hw_echo_induction_params *p,
     const size_t LH = (size_t)L * H;
     probe pr = {H, T, r->info.first, r->info.block, r->values + COL_ECHO * LH,
                 r->values + COL_IND * LH, r->values + COL_PREV * LH};
+    /* Every head full, whatever cache a caller runs with elsewhere: this probe is how
+     * RazorAttention chooses which heads keep a full cache, so it must see every
+     * position (a streaming head's pattern would hide the echo and induction it scores).
+     * Hence no KV-cache policy in hw_echo_induction_params. */
     hw_context *ctx = hw_context_new(m, T);
     hw_hooks *hooks = hw_hooks_new();
     hw_status s = !ctx ? HW_ERR_NOMEM /* error set */

@@ -67,11 +67,12 @@ hw_status hw_logit_direction(const hw_model *m, const int *pos, int n_pos, const
 
 /* ---------------------------------------------------------------- one prompt's final position */
 
-hw_status hw_final_run_open(hw_final_run *r, const hw_model *m, const char *what) {
+hw_status hw_final_run_open(hw_final_run *r, const hw_model *m, const hw_kv_policy *kv,
+                            const char *what) {
     memset(r, 0, sizeof *r);
     r->cap = hw_capture_new();
     r->hooks = hw_hooks_new();
-    r->ctx = hw_context_new(m, 0);
+    r->ctx = hw_context_new_kv(m, 0, kv);
     r->logits = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
     if (!r->ctx) return HW_ERR_NOMEM; /* error set */
     if (!r->cap || !r->hooks || !r->logits) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", what);
@@ -103,11 +104,17 @@ hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *w
 }
 
 const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int layer) {
-    const hw_capture_entry *e = hw_capture_find(r->cap, point, layer, 0);
-    if (!e) return NULL;
-    size_t row = 1;
-    for (int d = 1; d < e->ndim; d++) row *= (size_t)e->shape[d];
-    return e->data + (size_t)(r->T - 1) * row;
+    /* The prompt may have run in several prefill chunks (a KV-cache policy's chunk=N, or
+     * the engine's 512 rows): the last position is in the entry that holds it. */
+    for (int i = 0; i < hw_capture_count(r->cap); i++) {
+        const hw_capture_entry *e = hw_capture_get(r->cap, i);
+        if (e->point != point || e->layer != layer || e->pos > r->T - 1 || e->pos + e->T <= r->T - 1)
+            continue;
+        size_t row = 1;
+        for (int d = 1; d < e->ndim; d++) row *= (size_t)e->shape[d];
+        return e->data + (size_t)(r->T - 1 - e->pos) * row;
+    }
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- dla as one call */
@@ -124,7 +131,7 @@ struct hw_dla_result {
 };
 
 hw_dla_params hw_dla_params_default(void) {
-    hw_dla_params p = {NULL, NULL, NULL, 0, 0};
+    hw_dla_params p = {NULL, NULL, NULL, 0, 0, NULL};
     return p;
 }
 
@@ -216,7 +223,7 @@ static hw_status dla_forward(const hw_model *m, const hw_tokenizer *t, const hw_
     hw_final_run f = {0};
     int *ids = NULL, n = hw_tokenizer_encode_alloc(t, p->prompt, HW_TOK_BOS, &ids);
     float *dir = malloc(sizeof(float) * (size_t)D * 2);
-    hw_status s = n < 0 ? HW_ERR_ARG : hw_final_run_open(&f, m, "dla");
+    hw_status s = n < 0 ? HW_ERR_ARG : hw_final_run_open(&f, m, p->kv, "dla");
     if (!s && !dir) s = hw_fail(HW_ERR_NOMEM, "dla: out of memory");
     if (!s) s = hw_progress_step(progress, user, "dla", "forward", 0, 1);
     if (!s) s = hw_final_run_ids(&f, ids, n, "dla");

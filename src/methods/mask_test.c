@@ -124,7 +124,7 @@ static hw_status encode_prompts(evaluator *e, const hw_prompts *ps, int *max_new
  * teacher-forced, where there is no decoding to mask. */
 static hw_status open_task(evaluator *e, const hw_model *m, const hw_mask_test_params *p, hw_phase *phase) {
     int max_new = 1;
-    if (!(e->ctx = hw_context_new(m, 0))) return HW_ERR_NOMEM;
+    if (!(e->ctx = hw_context_new_kv(m, 0, p->kv))) return HW_ERR_NOMEM;
     if (p->prompts) {
         if (encode_prompts(e, p->prompts, &max_new)) return HW_ERR_ARG;
     } else if (p->task.name) {

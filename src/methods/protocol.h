@@ -23,8 +23,10 @@ typedef struct {
     float *logits;          /* (V) of the prompt's last token */
     int T;                  /* tokens of the last prompt run */
 } hw_final_run;
-/* what names the protocol in messages. r is zeroed first; close it even on failure. */
-hw_status hw_final_run_open(hw_final_run *r, const hw_model *m, const char *what);
+/* what names the protocol in messages; kv the context's KV-cache policy (NULL: every
+ * head full). r is zeroed first; close it even on failure. */
+hw_status hw_final_run_open(hw_final_run *r, const hw_model *m, const hw_kv_policy *kv,
+                            const char *what);
 void hw_final_run_close(hw_final_run *r);
 /* Run ids (n >= 1, at most the context) from an empty cache. */
 hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *what);

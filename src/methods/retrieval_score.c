@@ -109,6 +109,21 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The KV-cache policy as a setting, when it drops anything: its name, sizes and which
+ * KV heads are full (one digit per (layer, KV head)), since the name alone (a heads
+ * file's path) does not pin what the trials saw. An all-full policy is today's cache and
+ * writes nothing, so logs written before policies existed, or without one, still resume. */
+static void write_kv_setting(const hw_kv_policy *kv, FILE *f) {
+    const int L = hw_kv_policy_layers(kv), Hk = hw_kv_policy_kv_heads(kv);
+    if (!kv || hw_kv_policy_full_count(kv) == L * Hk) return;
+    fprintf(f, "# setting kv %s sink %d recent %d chunk %d compensation %d full ", hw_kv_policy_name(kv),
+            hw_kv_policy_sink(kv), hw_kv_policy_recent(kv), hw_kv_policy_chunk(kv),
+            (int)hw_kv_policy_compensation(kv));
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < Hk; h++) fputc(hw_kv_policy_is_full(kv, l, h) ? '1' : '0', f);
+    fputc('\n', f);
+}
+
 /* The settings the trials depend on, as the log's "# setting" lines (malloc'd). */
 static char *settings_text(const run_state *rs) {
     char *buf = NULL;
@@ -123,6 +138,7 @@ static char *settings_text(const run_state *rs) {
     else
         hw_niah_write_settings(rs->niah, f);
     fprintf(f, "# setting min_rouge %.17g\n", rs->p->min_rouge);
+    write_kv_setting(rs->p->kv, f);
     if (fclose(f) != 0) return free(buf), hw_fail(HW_ERR_NOMEM, "out of memory"), NULL;
     return buf;
 }
@@ -358,7 +374,7 @@ hw_status hw_retrieval_run(const hw_model *m, const hw_tokenizer *t, const hw_re
     if (!s) s = open_outputs(&rs, &n_done);
     if (!s) {
         rs.r->trials = rs.total;
-        rs.ctx = hw_context_new(m, 0);
+        rs.ctx = hw_context_new_kv(m, 0, p->kv);
         rs.hooks = hw_hooks_new();
         rs.st.pat = malloc(sizeof(float) * (size_t)rs.L * rs.H * cfg->n_ctx);
         rs.st.trial = malloc(sizeof(double) * (size_t)rs.L * rs.H);

@@ -146,7 +146,7 @@ hw_status hw_scale_sweep_run(const hw_model *m, const hw_tokenizer *t, const hw_
     hw_status s = check_params(m, t, p);
     if (s) return s;
     hw_scale_sweep_result *r = new_result(p);
-    hw_context *c = r ? hw_context_new(m, 0) : NULL;
+    hw_context *c = r ? hw_context_new_kv(m, 0, p->kv) : NULL;
     s = !r ? hw_fail(HW_ERR_NOMEM, "out of memory") : !c ? HW_ERR_NOMEM : sweep(r, p, t, c, progress, user);
     hw_context_free(c);
     if (s) {

@@ -89,7 +89,7 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
     hw_status s = HW_OK;
     int *ids = malloc((size_t)n_prompt * sizeof *ids);
     float *logits = malloc((size_t)cfg->vocab_size * sizeof *logits);
-    hw_context *c = hw_context_new(m, n_steps);
+    hw_context *c = hw_context_new_kv(m, n_steps, p.kv);
     hw_sampler *smp = hw_sampler_new(cfg->vocab_size, p.sampler);
     if (!ids || !logits || !c || !smp) {
         s = c && smp ? hw_fail(HW_ERR_NOMEM, "out of memory for generation") : HW_ERR_ARG;

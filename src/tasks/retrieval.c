@@ -24,6 +24,49 @@
  * and 4 x 4 heads 98% at T = 48 (800 steps), while at T = 128 1400 steps stayed at
  * 0% (the loss stuck at the filler's entropy; a PyTorch prototype reached 99% there
  * after 1400 steps).
+ *
+ * Several needles (long contexts): K = max_len needles, by default one per 128 tokens
+ * from T = 256 on (T < 256 keeps the one needle and the random stream above):
+ *
+ *   <bos> filler .. [key k1 is ..] .. [key k2 is ..] .. filler Q: k2 A: .. Q: k1 A: v1 .. vn
+ *
+ * with K distinct keys, every one asked in the tail as DuoAttention's multi-passkey data
+ * asks them (K times the answer tokens to learn from); the needle scored (the layout) is
+ * asked last and sits at `depth`, the others at random depths. So a model of context 512
+ * evaluated at T = 128, 256, 512 sees 1, 2, 4 needles.
+ *
+ * Context 512 (the `retrieval-long` organism, src/train/organisms.c), measured with the C
+ * trainer on two shared cores, exact answers with 4 needles at T = 512 unless said (in
+ * the order tried):
+ *  - a model trained at T = 64 (the `retrieval` organism) generalises to 96-128 (100%,
+ *    98%) but not 256 (46%) or 512 (3%): rotary helps, the softmax dilutes.
+ *  - curricula under one warm-up-stable-decay schedule (lr 2e-3), each stage resuming
+ *    the last one's checkpoint with the final context. T = 64 with 1 needle to step
+ *    1400, 128 with 2 to 1800, 256 with 4 to 2100, 512 with 4 to 2500: 4 layers x 8
+ *    heads 1%, 0%, 17%, 98% after each stage (360 s), but no head copied by attending to
+ *    the value it copied (retrieval score at most 0.10; masking those heads cost
+ *    nothing; one layer-3 head did the work attending one token past each value).
+ *    2 layers x 4 heads: 1%, 1%, 45%, 98% with one layer-1 retrieval head (0.65) that
+ *    alone carries the task, but only for seed 1: seeds 2 and 3 formed a partial
+ *    one-needle circuit (39%, 64% at T = 128) that the second needle broke (seed 2's
+ *    organism: 4%; with 1000 more one-needle steps 19% and 18% after the 256 stage),
+ *    seed 4 was still at
+ *    the filler's entropy at step 1400 (93% with 1000 more one-needle steps). A stage
+ *    with 2 needles at T = 64 (steps 1400-2000) before 128 kept seeds 1 and 3 (98%, 99%
+ *    at 512); seed 2 still fails (11% after the 256 stage). 2 x 8 and 3 x 4 heads stayed
+ *    at the filler's entropy through the first stage (0%).
+ *  - the organism: 2 needles from the first stage (T = 64 to step 2000, 128 to 2300, 256
+ *    with 4 to 2600, 512 to 3000; 2 x 4 heads): 93-94% at T = 128 after the first stage,
+ *    100% / 99% / 99% at 512 for seeds 1, 2, 4, each with one to three layer-1 heads of
+ *    retrieval score >= 0.4 and every other head <= 0.13. The one-needle stage was what
+ *    made the seeds fragile.
+ *  - one needle at 128, then 2 at 256 (4 x 8, 300 steps each): 99% at 128 but 49% at 256,
+ *    the second and third values often copied from the other needle (one-needle stages
+ *    teach "the values after `is`", which the key must then override); with 2 needles
+ *    at 128 and 4 at 256 instead, 97% at 256 with 2.
+ *  - one question at the end instead of every key asked (same stages, 4 x 8): 64% at
+ *    T = 128 and 12% at 256 after the 256 stage (vs 100%, 97%): a quarter of the signal.
+ *  - not tried: a larger init scale (the trainer's init is GPT-2's std 0.02).
  */
 #include "tasks/task.h"
 
@@ -40,6 +83,12 @@ typedef struct {
     int *next;                                     /* (n_filler, N_NEXT) successors */
 } world;
 
+/* Needles a sequence holds: one per 128 tokens, so sequences up to 255 tokens keep the
+ * single needle (and its random stream) they always had. */
+static int needles(const hw_task_params *p) {
+    return p->max_len ? p->max_len : p->seq_len < 2 * 128 ? 1 : p->seq_len / 128;
+}
+
 static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
     if (!p->seq_len) p->seq_len = 64;
@@ -48,7 +97,8 @@ static hw_status init(hw_task *t) {
     if (p->n_symbols < N_NEXT || p->n_symbols > 4096)
         return hw_fail(HW_ERR_ARG, "retrieval: %d filler words (%d to 4096)", p->n_symbols, N_NEXT);
     if (p->min_len > 16) return hw_fail(HW_ERR_ARG, "retrieval: %d answer tokens (at most 16)", p->min_len);
-    int overhead = 1 + (3 + p->min_len) + 3 + p->min_len;
+    if (p->max_len > N_KEYS) return hw_fail(HW_ERR_ARG, "retrieval: %d needles (at most %d)", p->max_len, N_KEYS);
+    int overhead = 1 + needles(p) * ((3 + p->min_len) + 3 + p->min_len);
     if (p->seq_len < overhead + 4)
         return hw_fail(HW_ERR_ARG, "retrieval: a sequence of %d leaves too little filler (need %d)", p->seq_len,
                        overhead + 4);
@@ -137,11 +187,78 @@ static void build(const hw_task *t, hw_rng *r, float depth, int *tok, int *tgt, 
     if (lay) *lay = (hw_task_layout){1 + at + 3, T - n, n};
 }
 
-static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layout *lay) {
-    /* Held-out samples (lay != NULL) put the needle at the evaluation depth. */
-    build(t, r, lay ? t->p.depth : -1, tok, tgt, lay);
+static int is_filler(const world *w, int id) { return id >= w->filler0 && id < w->filler0 + w->n_filler; }
+
+static void put_needle(const world *w, int *tok, int *i, int key, const int *vals, int n) {
+    tok[(*i)++] = w->key_marker;
+    tok[(*i)++] = w->key0 + key;
+    tok[(*i)++] = w->is_marker;
+    for (int v = 0; v < n; v++) tok[(*i)++] = vals[v];
 }
 
+/* K >= 2 needles with distinct keys: needle 0 at the depth (random if < 0), the others at
+ * random depths; then a question for each, needle 0's last (the one scored), the others
+ * in random order before it, as DuoAttention's multi-passkey data asks every key. */
+static void build_multi(const hw_task *t, hw_rng *r, float depth, int K, int *tok, int *tgt,
+                        hw_task_layout *lay) {
+    const world *w = t->world;
+    int T = t->p.seq_len, n = t->p.min_len;
+    int fill = T - 1 - 2 * K * (3 + n);
+    int keys[N_KEYS], at[N_KEYS], vals[N_KEYS][16], order[N_KEYS];
+    for (int k = 0; k < N_KEYS; k++) keys[k] = k;
+    for (int k = 0; k < K; k++) { /* distinct keys: a partial Fisher-Yates shuffle */
+        int j = k + hw_rng_int(r, N_KEYS - k), x = keys[k];
+        keys[k] = keys[j], keys[j] = x;
+    }
+    for (int k = 0; k < K; k++) {
+        at[k] = k == 0 && depth >= 0 ? (int)(depth * fill + 0.5f) : hw_rng_int(r, fill + 1);
+        for (int v = 0; v < n; v++) vals[k][v] = w->value0 + hw_rng_int(r, N_VALUES);
+    }
+    for (int k = 1; k < K; k++) order[k - 1] = k;
+    for (int k = K - 2; k > 0; k--) {
+        int j = hw_rng_int(r, k + 1), x = order[k];
+        order[k] = order[j], order[j] = x;
+    }
+    order[K - 1] = 0;
+    int i = 0, src = 0;
+    tok[i++] = 0;
+    for (int f = 0; f <= fill; f++) {
+        for (int k = 0; k < K; k++) /* needles at the same depth follow each other */
+            if (at[k] == f) {
+                if (k == 0) src = i + 3;
+                put_needle(w, tok, &i, keys[k], vals[k], n);
+            }
+        if (f == fill) break;
+        int prev = tok[i - 1];
+        tok[i++] = is_filler(w, prev) ? w->filler0 + next_word(w, r, prev - w->filler0)
+                                      : w->filler0 + hw_rng_int(r, w->n_filler);
+    }
+    int q = i;
+    for (int k = 0; k < K; k++) {
+        int e = order[k];
+        tok[i++] = w->q_marker;
+        tok[i++] = w->key0 + keys[e];
+        tok[i++] = w->a_marker;
+        for (int v = 0; v < n; v++) tok[i++] = vals[e][v];
+    }
+    for (int k = 0; k + 1 < T; k++) {
+        int nx = tok[k + 1];
+        tgt[k] = (is_filler(w, nx) && is_filler(w, tok[k])) || nx == w->is_marker || k >= q ? nx : -1;
+    }
+    tgt[T - 1] = -1;
+    if (lay) *lay = (hw_task_layout){src, T - n, n};
+}
+
+static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layout *lay) {
+    /* Held-out samples (lay != NULL) put the needle at the evaluation depth. */
+    float depth = lay ? t->p.depth : -1;
+    int K = needles(&t->p);
+    if (K > 1) build_multi(t, r, depth, K, tok, tgt, lay);
+    else build(t, r, depth, tok, tgt, lay);
+}
+
+/* A full cache: hw_task_evaluate is the trainer's score of the model it made; a run with
+ * a KV-cache policy scores through hw_task_evaluate_hooked in its own context. */
 static hw_status evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {
     int T = t->p.seq_len;
     int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt), got[16];

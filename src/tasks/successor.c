@@ -74,6 +74,8 @@ static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layo
     if (lay) *lay = (hw_task_layout){1, 2 + n, n};
 }
 
+/* A full cache: hw_task_evaluate is the trainer's score of the model it made; a run with
+ * a KV-cache policy scores through hw_task_evaluate_hooked in its own context. */
 static hw_status evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {
     int T = t->p.seq_len;
     int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);

@@ -6,6 +6,11 @@
  * are sums over rows in row order; attention is done per (sequence, KV head), the
  * query heads of a group in order, so that a key's gradient is summed in one fixed
  * order. Nothing depends on how many threads run.
+ *
+ * DuoAttention (duo.c): the mix's gradient splits into the full and the streaming
+ * branch, each run through the same attention backward into one dq, dk, dv, and the
+ * gates' gradient is summed on the way; hidden mode starts from the final norm's output
+ * and, for a frozen model, stops at layer 0's mix.
  */
 #include "train.h"
 
@@ -115,6 +120,8 @@ static void act_back_range(void *arg, int i0, int i1) {
 typedef struct {
     hw_grad *g;
     const hw_layer_acts *a;
+    const float *att;           /* (B, H, T, T) the pattern: a->att, or DuoAttention's a->att_s */
+    float beta_q;               /* 0: dq is written; 1: added to (DuoAttention's second pass) */
     const float *dz;            /* (N, H*Dh) */
     float *d_pattern, *d_scores;/* (B, H, T, T) wanted gradients, or NULL */
     int T;
@@ -141,7 +148,7 @@ static void attn_back_groups(void *arg, int j0, int j1) {
         float *dk = g->dk + row0 * K + (size_t)kh * Dh, *dv = g->dv + row0 * K + (size_t)kh * Dh;
         for (int h = kh * G; h < (kh + 1) * G; h++) {
             const size_t bh = (size_t)b * H + h;
-            const float *p = j->a->att + bh * T * T;
+            const float *p = j->att + bh * T * T;
             const float *dz = j->dz + row0 * Q + (size_t)h * Dh;
             const float *q = j->a->q + row0 * Q + (size_t)h * Dh;
             float *dp = g->datt + bh * T * T, *dq = g->dq + row0 * Q + (size_t)h * Dh;
@@ -170,7 +177,7 @@ static void attn_back_groups(void *arg, int j0, int j1) {
                     memcpy(j->d_scores + bh * T * T + (size_t)i0 * T, db,
                            (size_t)m * T * sizeof(float));
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Dh, i1, scale, db, T,
-                            k, K, 0.0f, dq + (size_t)i0 * Q, Q);
+                            k, K, j->beta_q, dq + (size_t)i0 * Q, Q);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, Dh, m, scale, db, T,
                             q + (size_t)i0 * Q, Q, 1.0f, dk, K);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1, Dh, m, 1.0f, pb, T, dzb,
@@ -178,6 +185,44 @@ static void attn_back_groups(void *arg, int j0, int j1) {
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- DuoAttention */
+
+/* The mix y = alpha z + (1 - alpha) z_s of layer l, given dy in g->dz: dalpha (summed
+ * over rows and the group's query heads, row order) into g->g_duo_alpha, then dz =
+ * alpha dy in g->dz and dz_s = (1 - alpha) dy in g->dz_s. */
+static void duo_split(hw_grad *g, const hw_layer_acts *a, int l) {
+    const hw_config *cfg = &g->m->cfg;
+    const int N = g->B * g->T, H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim;
+    const int G = H / Hk, Q = H * Dh;
+    const float *al = g->duo_alpha + (size_t)l * Hk;
+    float *dal = g->g_duo_alpha + (size_t)l * Hk;
+    for (int r = 0; r < N; r++)
+        for (int h = 0; h < H; h++) {
+            const size_t o = (size_t)r * Q + (size_t)h * Dh;
+            const float x = al[h / G];
+            float *dz = g->dz + o, *ds = g->dz_s + o;
+            const float *z = a->z + o, *zs = a->z_s + o;
+            float s = 0;
+            for (int d = 0; d < Dh; d++) {
+                s += dz[d] * (z[d] - zs[d]);
+                ds[d] = (1.0f - x) * dz[d];
+                dz[d] *= x;
+            }
+            dal[h / G] += s;
+        }
+}
+
+/* Is a gradient at or below layer 0's hook_z wanted? (else a frozen model's backward
+ * can stop there) */
+static int wants_below_z(const hw_grad *g) {
+    static const hw_hook_point pts[] = {HW_HOOK_Z, HW_HOOK_PATTERN, HW_HOOK_ATTN_SCORES,
+                                        HW_HOOK_V, HW_HOOK_ROT_Q, HW_HOOK_ROT_K, HW_HOOK_Q,
+                                        HW_HOOK_K, HW_HOOK_RESID_PRE};
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++)
+        if (hw_grad_act(g, pts[i], 0)) return 1;
+    return hw_grad_act(g, HW_HOOK_EMBED, -1) || hw_grad_act(g, HW_HOOK_POS_EMBED, -1);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -193,10 +238,15 @@ hw_status hw_train_backward(hw_grad *g, int what) {
     const size_t ND = (size_t)N * D;
     if (wgt) memset(g->g_arena, 0, (size_t)g->n_params * sizeof(float));
     if (g->gates) memset(g->g_gates, 0, (size_t)L * H * sizeof(float));
+    if (g->duo_alpha) memset(g->g_duo_alpha, 0, (size_t)L * Hk * sizeof(float));
 
-    copy_if(hw_grad_act(g, HW_HOOK_LOGITS, -1), g->dlogits, (size_t)N * V);
-    back_input(g->dxn, g->dlogits, w->classifier, N, V, D, 0.0f);
-    if (wgt)
+    if (g->hidden_only) { /* from the hidden states' gradient (DuoAttention's distillation) */
+        memcpy(g->dxn, g->dhidden, ND * sizeof(float));
+    } else {
+        copy_if(hw_grad_act(g, HW_HOOK_LOGITS, -1), g->dlogits, (size_t)N * V);
+        back_input(g->dxn, g->dlogits, w->classifier, N, V, D, 0.0f);
+    }
+    if (wgt && !g->hidden_only)
         back_weight(g, cfg->tied_embeddings ? gp->tok_embed : gp->classifier, NULL, g->dlogits,
                     g->xnf, N, V, D);
     copy_if(hw_grad_act(g, HW_HOOK_LN_FINAL, -1), g->dxn, ND);
@@ -241,7 +291,7 @@ hw_status hw_train_backward(hw_grad *g, int what) {
         }
         /* Attention: its output's gradient is dx (resid_mid's, or resid_post's). */
         copy_if(hw_grad_act(g, HW_HOOK_ATTN_OUT, l), g->dx, ND);
-        const float *zg = g->gates ? a->zg : a->z;
+        const float *zg = g->gates || g->duo_alpha ? a->zg : a->z;
         back_input(g->dz, g->dx, lw->wo, N, D, Q, 0.0f);
         if (wgt) back_weight(g, gl->wo, gl->bo, g->dx, zg, N, D, Q);
         if (g->gates) {
@@ -259,13 +309,19 @@ hw_status hw_train_backward(hw_grad *g, int what) {
                     dgate[h] += s;
                 }
         }
+        if (g->duo_alpha) duo_split(g, a, l);
+        if (l == 0 && g->hidden_only && !wgt && !wants_below_z(g)) break; /* nothing reads more */
         copy_if(hw_grad_act(g, HW_HOOK_Z, l), g->dz, (size_t)N * Q);
         memset(g->dq, 0, (size_t)N * Q * sizeof(float));
         memset(g->dk, 0, (size_t)N * K * sizeof(float));
         memset(g->dv, 0, (size_t)N * K * sizeof(float));
-        attn_back_job bj = {g, a, g->dz, hw_grad_act(g, HW_HOOK_PATTERN, l),
+        attn_back_job bj = {g, a, a->att, 0.0f, g->dz, hw_grad_act(g, HW_HOOK_PATTERN, l),
                             hw_grad_act(g, HW_HOOK_ATTN_SCORES, l), T};
         hw_parallel_range(attn_back_groups, &bj, B * Hk, 1);
+        if (g->duo_alpha) { /* the streaming branch adds to the same q, k, v */
+            attn_back_job sj = {g, a, a->att_s, 1.0f, g->dz_s, NULL, NULL, T};
+            hw_parallel_range(attn_back_groups, &sj, B * Hk, 1);
+        }
         copy_if(hw_grad_act(g, HW_HOOK_V, l), g->dv, (size_t)N * K);
         if (g->rot > 0) {
             copy_if(hw_grad_act(g, HW_HOOK_ROT_Q, l), g->dq, (size_t)N * Q);

@@ -13,11 +13,12 @@
     X(g->x_final, ND) X(g->xnf, ND) X(g->rstdf, N) X(g->meanf, N) X(g->logits, NV)      \
     X(g->dlogits, NV) X(g->row_loss, N) X(g->dx, ND) X(g->dx2, ND) X(g->dxn, ND)        \
     X(g->dq, NQ) X(g->dk, NK) X(g->dv, NK) X(g->dz, NQ) X(g->datt, BHTT) X(g->dh, NF)   \
-    X(g->dpre_up, NF) X(g->dpre_gate, NF) X(g->tmp, ND)
+    X(g->dpre_up, NF) X(g->dpre_gate, NF) X(g->tmp, ND) X(g->dz_s, DUO ? NQ : 0)
 #define LAYER_BUFFERS(X)                                                                 \
     X(a->x, ND) X(a->xn1, ND) X(a->rstd1, N) X(a->mean1, N) X(a->q, NQ) X(a->k, NK)     \
     X(a->v, NK) X(a->att, BHTT) X(a->z, NQ) X(a->zg, NQ) X(a->xmid, ND) X(a->xn2, NF ? ND : 0) \
-    X(a->rstd2, N) X(a->mean2, N) X(a->pre_up, NF) X(a->pre_gate, NF) X(a->h, NF)
+    X(a->rstd2, N) X(a->mean2, N) X(a->pre_up, NF) X(a->pre_gate, NF) X(a->h, NF)                  \
+    X(a->att_s, DUO ? BHTT : 0) X(a->z_s, DUO ? NQ : 0)
 
 static void free_buffers(hw_grad *g) {
 #define FREE(ptr, count) free(ptr), ptr = NULL;
@@ -35,6 +36,7 @@ static void free_buffers(hw_grad *g) {
     free(g->rope_sin);
     g->rope_cos = g->rope_sin = NULL;
     g->cap_N = 0;
+    g->duo_bufs = 0;
 }
 
 /* Buffers for a (B, T) batch, reallocated only when it needs more than they hold. */
@@ -43,7 +45,10 @@ static hw_status ensure(hw_grad *g, int B, int T) {
     const size_t N = (size_t)B * T, D = c->d_model, F = c->d_ff, V = c->vocab_size;
     const size_t ND = N * D, NF = N * F, NV = N * V, NQ = N * c->n_head * c->head_dim;
     const size_t NK = N * c->n_kv_head * c->head_dim, BHTT = N * c->n_head * T;
-    if (N <= g->cap_N && BHTT <= g->cap_BT2 && T <= g->T_cap) return HW_OK;
+    /* DuoAttention's streaming buffers only while it is on: plain training keeps its size. */
+    const int DUO = g->duo_alpha != NULL;
+    if (N <= g->cap_N && BHTT <= g->cap_BT2 && T <= g->T_cap && (!DUO || g->duo_bufs))
+        return HW_OK;
     free_buffers(g);
     int ok = 1;
 #define ALLOC(ptr, count) ok &= (ptr = calloc((count) ? (count) : 1, sizeof(float))) != NULL;
@@ -69,6 +74,7 @@ static hw_status ensure(hw_grad *g, int B, int T) {
         return hw_fail(HW_ERR_NOMEM, "out of memory for a batch of %d x %d tokens", B, T);
     }
     g->cap_N = N;
+    g->duo_bufs = DUO;
     g->cap_BT2 = BHTT;
     g->T_cap = T;
     return HW_OK;
@@ -135,6 +141,8 @@ void hw_grad_free(hw_grad *g) {
     free(g->g_arena);
     free(g->gates);
     free(g->g_gates);
+    free(g->duo_alpha);
+    free(g->g_duo_alpha);
     free(g);
 }
 
@@ -171,6 +179,8 @@ hw_status hw_grad_want(hw_grad *g, hw_hook_point p, int layer) {
 
 hw_status hw_grad_set_gates(hw_grad *g, const float *gates) {
     const size_t n = (size_t)g->m->cfg.n_layer * g->m->cfg.n_head;
+    if (gates && g->duo_alpha)
+        return hw_fail(HW_ERR_UNSUPPORTED, "head gates and DuoAttention's gates together");
     if (!gates) {
         free(g->gates);
         g->gates = NULL;
@@ -241,16 +251,14 @@ hw_status hw_grad_loss(hw_grad *g, const hw_batch *b, float *loss) {
     return s;
 }
 
-hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) {
-    if (!g) return hw_fail(HW_ERR_ARG, "no gradient workspace");
-    hw_status s = run_forward(g, b);
-    if (s != HW_OK) return s;
+/* Buffers for the activation gradients wanted, for a (B, T) batch. */
+static hw_status alloc_wanted(hw_grad *g, int B, int T) {
     const hw_config *c = &g->m->cfg;
     for (int p = 0; p < HW_HOOK_COUNT; p++)
         for (int l = 0; l <= c->n_layer; l++) {
             size_t slot = hw_grad_slot(g, (hw_hook_point)p, l);
             if (!g->want[slot]) continue;
-            int shape[4], nd = act_shape(c, (hw_hook_point)p, b->B, b->T, shape);
+            int shape[4], nd = act_shape(c, (hw_hook_point)p, B, T, shape);
             size_t n = 1;
             for (int i = 0; i < nd; i++) n *= (size_t)shape[i];
             if (n > g->act_cap[slot]) {
@@ -263,8 +271,42 @@ hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) 
                 g->act_cap[slot] = n;
             }
         }
+    return HW_OK;
+}
+
+hw_status hw_grad_compute(hw_grad *g, const hw_batch *b, int what, float *loss) {
+    if (!g) return hw_fail(HW_ERR_ARG, "no gradient workspace");
+    hw_status s = run_forward(g, b);
+    if (s == HW_OK) s = alloc_wanted(g, b->B, b->T);
+    if (s != HW_OK) return s;
     s = hw_train_backward(g, what); /* OpenBLAS still on one thread, from run_forward */
     if (s == HW_OK && loss) *loss = g->loss;
+    return s;
+}
+
+hw_status hw_train_hidden(hw_grad *g, const hw_batch *b, const float **hidden) {
+    if (!g) return hw_fail(HW_ERR_ARG, "no gradient workspace");
+    g->hidden_only = 1;
+    hw_status s = run_forward(g, b);
+    g->hidden_only = 0;
+    if (s != HW_OK) return s;
+    g->have_loss = 0; /* no logits */
+    if (hidden) *hidden = g->xnf;
+    return HW_OK;
+}
+
+hw_status hw_train_hidden_backward(hw_grad *g, const float *dhidden, const float **g_alpha) {
+    if (!g || !dhidden) return hw_fail(HW_ERR_ARG, "hw_train_hidden_backward: no workspace or gradient");
+    if (!g->B) return hw_fail(HW_ERR_ARG, "hw_train_hidden_backward: no forward before it");
+    hw_status s = alloc_wanted(g, g->B, g->T);
+    if (s != HW_OK) return s;
+    g->hidden_only = 1;
+    g->dhidden = dhidden;
+    hw_blas_one_thread();
+    s = hw_train_backward(g, 0);
+    g->hidden_only = 0;
+    g->dhidden = NULL;
+    if (s == HW_OK && g_alpha) *g_alpha = g->duo_alpha ? g->g_duo_alpha : NULL;
     return s;
 }
 

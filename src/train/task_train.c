@@ -26,7 +26,7 @@ static double now(void) {
 }
 
 hw_config hw_task_model_config(const hw_task *task, const hw_task_train_params *p) {
-    int T = hw_task_seq_len(task);
+    int T = p->n_ctx > 0 ? p->n_ctx : hw_task_seq_len(task);
     hw_config c = {.n_layer = p->n_layer, .d_model = p->d_model, .n_head = p->n_head,
                    .n_kv_head = p->n_head, .head_dim = p->n_head > 0 ? p->d_model / p->n_head : 0,
                    .d_ff = p->d_ff, .vocab_size = hw_task_vocab_size(task), .n_ctx = T,
@@ -48,6 +48,9 @@ static hw_status check_params(const hw_task *task, const hw_task_train_params *p
     if ((long)hw_task_seq_len(task) * p->batch > 1L << 26)
         return hw_fail(HW_ERR_ARG, "training: batch %d x sequence %d is too many tokens per step",
                        p->batch, hw_task_seq_len(task));
+    if (p->n_ctx < 0 || (p->n_ctx > 0 && p->n_ctx < hw_task_seq_len(task)))
+        return hw_fail(HW_ERR_ARG, "training: a context of %d is shorter than the task's sequences (%d)",
+                       p->n_ctx, hw_task_seq_len(task));
     if ((p->checkpoint_every > 0 || p->stop_at > 0) && !p->checkpoint)
         return hw_fail(HW_ERR_ARG, "training: checkpoints need a checkpoint path");
     return HW_OK;

@@ -58,7 +58,10 @@ typedef struct {
     float *att;                 /* (B, H, T, T) softmax pattern, 0 outside the window (row i
                                  * defined up to the last key of its query block) */
     float *z;                   /* (N, H*Dh) attention output before the gate */
-    float *zg;                  /* (N, H*Dh) z times the gates (used only with gates) */
+    float *zg;                  /* (N, H*Dh) z times the gates (used only with gates), or
+                                 * DuoAttention's mix alpha z + (1 - alpha) z_s */
+    float *att_s;               /* (B, H, T, T) DuoAttention only: the streaming pattern */
+    float *z_s;                 /* (N, H*Dh) DuoAttention only: the streaming output */
     float *xmid;                /* (N, D) resid_mid (sequential blocks with an MLP) */
     float *xn2, *rstd2, *mean2; /* MLP norm output and statistics */
     float *pre_up, *pre_gate;   /* (N, F) before the activation */
@@ -99,6 +102,19 @@ struct hw_grad {
     int have_loss, have_grads;
     float loss;
     int n_targets;
+    /* DuoAttention's mixed attention (duo.c; methods.md 2.1), off while duo_alpha is NULL:
+     * each query head of KV group j in layer l outputs alpha z + (1 - alpha) z_s, z its
+     * attention and z_s the same restricted to the keys k < duo_sink or i - duo_recent < k
+     * <= i (within the model's own window). */
+    float *duo_alpha;           /* (L, Hk) or NULL */
+    float *g_duo_alpha;         /* (L, Hk) gradient of the last hw_train_hidden_backward */
+    int duo_sink, duo_recent;
+    int duo_bufs;               /* the buffers hold att_s, z_s and dz_s */
+    float *dz_s;                /* (N, H*Dh) */
+    /* Hidden mode (duo.c): the forward stops at the final norm (no logits, no loss) and
+     * the backward starts from dhidden, the gradient of the final norm's output. */
+    int hidden_only;
+    const float *dhidden;       /* (N, D) */
     /* Activation gradients wanted: entry point * (L + 1) + layer (layer L: global). */
     unsigned char *want;
     float **act_grad;
@@ -121,6 +137,27 @@ static inline float *hw_grad_act(const hw_grad *g, hw_hook_point p, int layer) {
 hw_status hw_train_forward(hw_grad *g, const hw_batch *b);
 /* Backward from the loss of the last forward (backward.c). what: HW_GRAD_* flags. */
 hw_status hw_train_backward(hw_grad *g, int what);
+
+/* DuoAttention's gates (duo.c). alpha (L, Hk) is copied; NULL turns the mixed attention
+ * off (plain attention, what hw_grad_compute runs). sink >= 0, recent >= 1. Per-head
+ * gates (hw_grad_set_gates) and DuoAttention do not go together. */
+hw_status hw_train_duo_set(hw_grad *g, const float *alpha, int sink, int recent);
+/* Forward of batch b up to the final norm: *hidden (B*T, D) is the base model's last
+ * hidden state (what DuoAttention distils), valid until g's next forward. Targets are
+ * not read (they may be -1 everywhere). */
+hw_status hw_train_hidden(hw_grad *g, const hw_batch *b, const float **hidden);
+/* Backward of the last hw_train_hidden from dhidden (B*T, D), the loss's gradient at the
+ * hidden states: activation gradients only (the model is frozen; no weight gradients)
+ * and, with DuoAttention on, the gates' gradient (L, Hk) in *g_alpha (may be NULL). */
+hw_status hw_train_hidden_backward(hw_grad *g, const float *dhidden, const float **g_alpha);
+/* DuoAttention's loss at the gates set (methods.md 2.1): the mixed forward of b, its
+ * final hidden states against h_full (B*T, D) at the rows where sup is non-zero,
+ * L = (1 / n_sup) sum_sup mean_dims (h_full - h)^2 + lambda mean |alpha|, into *loss
+ * (and its distillation part into *distill, may be NULL), and dL/dalpha (L, Hk) into
+ * g_alpha (NULL: forward only). */
+hw_status hw_train_duo_loss(hw_grad *g, const hw_batch *b, const float *h_full,
+                            const unsigned char *sup, float lambda, float *loss, float *distill,
+                            float *g_alpha);
 
 /* e^x to about 1 ulp (x clamped to [-87, 88]) in plain arithmetic, so that loops
  * marked `omp simd` vectorise it (libm's expf is a call per value): 2^n by the

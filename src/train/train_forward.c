@@ -8,6 +8,10 @@
  * (sequence, head). Projections are single sgemm calls over all N rows; attention and
  * row-wise work are shared by the pool per (sequence, head) or per row, each output
  * computed by one thread in a fixed order, so results do not depend on the thread count.
+ *
+ * With DuoAttention's gates set (duo.c) each head also gets a streaming pattern from the
+ * same scores and W_O reads the gated mix; in hidden mode the forward ends at the final
+ * norm. Neither changes a bit of the plain forward.
  */
 #include "train.h"
 
@@ -141,7 +145,29 @@ typedef struct {
     const hw_grad *g;
     hw_layer_acts *a;
     int T, window;
+    int duo;                    /* also the streaming pattern att_s and output z_s */
 } attn_job;
+
+/* DuoAttention's streaming softmax of rows i0..i1 of a block whose raw scores are in
+ * att_s: row i sees the keys k in its window with k < sink or i - recent < k <= i;
+ * every other key of the block's range (up to i1) gets 0. */
+static void stream_softmax(float *att_s, int T, int i0, int i1, int window, int sink,
+                           int recent) {
+    for (int i = i0; i < i1; i++) {
+        const int lo = window_lo(i, window);
+        const int r0 = i - recent + 1 > lo ? i - recent + 1 : lo; /* the recent keys */
+        const int s1 = sink < r0 ? sink : r0;                       /* sinks before them */
+        float *p = att_s + (size_t)i * T;
+        float mx = hw_train_max(p + r0, i - r0 + 1);
+        for (int t = lo; t < s1; t++) mx = p[t] > mx ? p[t] : mx;
+        float sum = 0;
+        for (int t = lo; t < s1; t++) sum += p[t] = hw_train_exp(p[t] - mx);
+        for (int t = r0; t <= i; t++) sum += p[t] = hw_train_exp(p[t] - mx);
+        const float inv = 1.0f / sum;
+        for (int t = 0; t < i1; t++)
+            p[t] = (t >= lo && t < s1) || (t >= r0 && t <= i) ? p[t] * inv : 0.0f;
+    }
+}
 
 /* Per (sequence, head), in blocks of HW_TRAIN_QBLOCK query rows: the block's scores
  * against the keys up to its last query (a small sgemm; the causal part only, bar the
@@ -168,6 +194,15 @@ static void attend_heads(void *arg, int j0, int j1) {
             float *ab = att + (size_t)i0 * T;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, i1, Dh, scale,
                         q + (size_t)i0 * Q, Q, k, K, 0.0f, ab, T);
+            if (j->duo) { /* the same scores, the streaming mask */
+                float *sb = j->a->att_s + (size_t)bh * T * T + (size_t)i0 * T;
+                for (int r = 0; r < m; r++)
+                    memcpy(sb + (size_t)r * T, ab + (size_t)r * T, (size_t)i1 * sizeof(float));
+                stream_softmax(j->a->att_s + (size_t)bh * T * T, T, i0, i1, j->window,
+                               j->g->duo_sink, j->g->duo_recent);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, Dh, i1, 1.0f, sb, T, v,
+                            K, 0.0f, j->a->z_s + row0 * Q + (size_t)h * Dh + (size_t)i0 * Q, Q);
+            }
             for (int i = i0; i < i1; i++) {
                 const int lo = window_lo(i, j->window);
                 float *p = att + (size_t)i * T;
@@ -258,9 +293,17 @@ hw_status hw_train_forward(hw_grad *g, const hw_batch *bt) {
             hw_train_rope(g, a->q, N, T, H, 1.0f);
             hw_train_rope(g, a->k, N, T, Hk, 1.0f);
         }
-        attn_job aj = {g, a, T, hw_train_window(cfg, l)};
+        attn_job aj = {g, a, T, hw_train_window(cfg, l), g->duo_alpha != NULL};
         hw_parallel_range(attend_heads, &aj, B * H, 1);
-        float *zg = g->gates ? a->zg : a->z;
+        float *zg = g->gates || g->duo_alpha ? a->zg : a->z;
+        if (g->duo_alpha) { /* each head's mix alpha z + (1 - alpha) z_s, alpha of its group */
+            const float *al = g->duo_alpha + (size_t)l * Hk;
+            const size_t n = (size_t)N * Q;
+            for (size_t i = 0; i < n; i++) {
+                const float x = al[(i % Q) / Dh / (H / Hk)];
+                a->zg[i] = x * a->z[i] + (1.0f - x) * a->z_s[i];
+            }
+        }
         if (g->gates) {
             const float *gl = g->gates + (size_t)l * H;
             for (int r = 0; r < N; r++)
@@ -292,6 +335,11 @@ hw_status hw_train_forward(hw_grad *g, const hw_batch *bt) {
         add(x_next, g->tmp, ND);
     }
     norm_forward(g->xnf, g->meanf, g->rstdf, g->x_final, w->final_norm, w->final_norm_b, N, cfg);
+    if (g->hidden_only) { /* the hidden states are the output: no logits, no loss */
+        g->B = B;
+        g->T = T;
+        return HW_OK;
+    }
     linear(g->logits, g->xnf, w->classifier, NULL, N, V, D);
 
     int n = 0;

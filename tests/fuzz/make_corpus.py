@@ -445,6 +445,36 @@ def score_files_seeds():
     put("score_files", "trials-short-row", b"\2# headwise retrieval trials L 5 H 8\n0\t1\t2\t0.5\t1\t0.1,0.2\tx\n")
 
 
+def kv_heads_seeds():
+    """One selector byte (bits 0-1 the model shape, bit 2 the echo column, bit 3 a --kv
+    spec whose '@' is the heads file), then the file, then NUL and config.json (or, for a
+    spec, the heads file)."""
+    gates = lambda L, H: "".join("\t".join(f"{(l * H + h) * 7 % 11 / 10 - 0.05:.18e}" for h in range(H)) + "\n"
+                                 for l in range(L))
+    config = json.dumps({"sink_size": 128, "recent_size": 256, "sparsity": None, "threshold": 0.5})
+    put("kv_heads", "gates-own-grid", b"\0" + gates(4, 3).encode())
+    put("kv_heads", "gates-config", b"\1" + gates(2, 2).encode() + b"\0" + config.encode())
+    put("kv_heads", "gates-per-query", b"\3" + ("# per query head\n\n" + gates(3, 2)).encode())
+    put("kv_heads", "mask", b"\2" + b"1\t0\t0\t1\n0\t0\t0\t0\n")
+    put("kv_heads", "bad-config", b"\0" + gates(1, 2).encode() + b"\0" + b'{"sink_size": 1.5}')
+    put("kv_heads", "nan", b"\0" + b"0.5\tnan\n")
+    put("kv_heads", "retrieval", b"\1" + json.dumps({f"{l}-{h}": [(l + h) % 3 / 2, 0.25] for l in range(2)
+                                                      for h in range(4)}).encode())
+    table = lambda L, H: "layer\thead\techo\tinduction\techo_mass\tinduction_mass\tprev_token\n" + "".join(
+        f"{l}\t{h}\t" + "\t".join(f"{(l * 5 + h * 3 + c) % 7 / 9:.9g}" for c in range(5)) + "\n"
+        for l in range(L) for h in range(H))
+    put("kv_heads", "echo-table", b"\5" + table(2, 4).encode())
+    put("kv_heads", "score-table", b"\1" + b"layer\thead\tscore\ttrials\n1\t3\t0.5\t2\n" +
+        "".join(f"{l}\t{h}\t0.25\t2\n" for l in range(2) for h in range(4) if (l, h) != (1, 3)).encode())
+    put("kv_heads", "table-twice", b"\0" + b"layer\thead\tscore\n0\t0\t1\n0\t0\t2\n")
+    put("kv_heads", "spec-duo", b"\x08duo:heads=@,top=0.25,sink=8,recent=32\0" + gates(5, 4).encode())
+    put("kv_heads", "spec-duo-sparsity", b"\x08duo:heads=@,sparsity=0.75,seed=7,chunk=64\0" + gates(5, 4).encode())
+    put("kv_heads", "spec-razor", b"\x08razor:heads=@,compensation=mean,induction=0.2\0" + table(5, 8).encode())
+    put("kv_heads", "spec-window", b"\x08window:sink=4,recent=32,chunk=16")
+    put("kv_heads", "spec-full", b"\x08full")
+    put("kv_heads", "spec-bad", b"\x08duo:heads=@,top=0.2,sparsity=0.5\0" + gates(5, 4).encode())
+
+
 llama2c_seeds()
 safetensors_seeds()
 wordlevel_seeds()
@@ -456,3 +486,4 @@ tokenize_seeds()
 checkpoint_seeds()
 niah_seeds()
 score_files_seeds()
+kv_heads_seeds()

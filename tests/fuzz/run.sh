@@ -48,14 +48,15 @@ seeds() {
 # Longest input per target. Each execution costs time in proportion to its
 # input (a tokenizer's table is built, a text encoded), so a larger cap than
 # the inputs need only slows a run: the text targets (tokenize, niah,
-# score_files) stop at 4 KB, longer than any line or prompt they split; the
+# score_files, kv_heads) stop at 4 KB, longer than any line or prompt they split
+# (kv_heads: a --kv text, or a heads file of a few hundred heads); the
 # tokenizer files (tokenizer_json, gpt2_files) at 8 KB, which holds their
 # largest seed (5 KB) and every limit a file can reach (nesting of 1000, ids
 # up to 1024 past the last piece; a piece's 64 KB limit is out of reach of
 # any cap a run could afford).
 max_len() {
     case $1 in
-    tokenize | niah | score_files) echo 4096 ;;
+    tokenize | niah | score_files | kv_heads) echo 4096 ;;
     hfconfig) echo 4096 ;;
     tokenizer_json | gpt2_files) echo 8192 ;;
     *) echo 32768 ;;

@@ -14,7 +14,9 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
 
 Each protocol of the CLI is one function named as its command (score_retrieval,
 score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
-sweep_scale), its flags as keyword arguments (headwise.protocols says how).
+sweep_scale), its flags as keyword arguments (headwise.protocols says how). Model.run,
+Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
+`--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 
 The library is found through $HEADWISE_LIB, else the build tree this package
 sits in (build/current, build/rel), else the system loader. Every failure is a
@@ -23,6 +25,7 @@ checked before any C call and refused with headwise.ArgumentError (also a
 ValueError).
 """
 from ._capi import ArgumentError, Error, library_path
+from .kv import KVPolicy
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
 from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTestResult,
@@ -32,7 +35,7 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Config", "RunResult", "HeadScores", "read_head_scores", "Error",
+__all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
            "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads",
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",

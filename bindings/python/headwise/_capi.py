@@ -98,7 +98,8 @@ class SamplerParams(Structure):
 
 class GenerateParams(Structure):
     _c_name_ = "hw_generate_params"
-    _fields_ = [("n_steps", c_int), ("sampler", SamplerParams), ("hooks", c_void_p)]
+    _fields_ = [("n_steps", c_int), ("sampler", SamplerParams), ("hooks", c_void_p),
+                ("kv", c_void_p)]
 
 
 # Callback types (include/headwise.h).
@@ -143,6 +144,25 @@ _PROTOTYPES = {
     "hw_model_get_info": (None, [P, POINTER(ModelInfo)]),
     "hw_context_new": (P, [P, c_int]),
     "hw_context_free": (None, [P]),
+    # KV-cache policies (headwise.h, "KV-cache policies"); hw_kv_policy_parse reads the
+    # --kv text (src/methods/kv_spec.c).
+    "hw_kv_policy_new": (P, [P, c_int, c_int, c_int, c_int]),
+    "hw_kv_policy_parse": (P, [P, P, c_char_p]),
+    "hw_kv_policy_copy": (P, [P]),
+    "hw_kv_policy_free": (None, [P]),
+    "hw_kv_policy_set_full": (c_int, [P, c_int, c_int, c_int]),
+    "hw_kv_policy_is_full": (c_int, [P, c_int, c_int]),
+    "hw_kv_policy_full_count": (c_int, [P]),
+    "hw_kv_policy_layers": (c_int, [P]),
+    "hw_kv_policy_kv_heads": (c_int, [P]),
+    "hw_kv_policy_sink": (c_int, [P]),
+    "hw_kv_policy_recent": (c_int, [P]),
+    "hw_kv_policy_chunk": (c_int, [P]),
+    "hw_kv_policy_compensation": (c_int, [P]),
+    "hw_kv_policy_set_name": (c_int, [P, c_char_p]),
+    "hw_kv_policy_name": (c_char_p, [P]),
+    "hw_context_new_kv": (P, [P, c_int, P]),
+    "hw_context_kv_bytes": (c_size_t, [P, c_int, c_int]),
     "hw_forward_hooked": (c_int, [P, POINTER(c_int), c_int, c_int, POINTER(c_float), P]),
     "hw_hooks_new": (P, []),
     "hw_hooks_free": (None, [P]),

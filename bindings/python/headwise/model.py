@@ -12,6 +12,7 @@ from . import _args
 from ._capi import (ArgumentError, Error, HOOK_FN, Head, ModelInfo, PIECE_FN, TOKEN_FN, check,
                     check_handle, fsencode, last_error, lib)
 from ._protocol import Callback, Owned, make_params
+from .kv import KVPolicy, kv_bytes
 
 __all__ = ["Model", "Config", "RunResult", "default_tokenizer"]
 
@@ -385,10 +386,24 @@ class Model:
 
         return Callback(HOOK_FN, hook)
 
+    # -------------------------------------------------------------- KV cache
+
+    def kv_policy(self, spec):
+        """A KVPolicy for this model from the --kv text (hw_kv_policy_parse), to reuse
+        across runs."""
+        return KVPolicy(self, spec)
+
+    def kv_bytes(self, kv=None, context=None):
+        """(L, Hk) int64: bytes of KV cache (keys and values, the compensation entry
+        included) per layer and KV head that a context of `context` positions (None:
+        the model's context) holds under kv (None: every head full; a --kv text or a
+        KVPolicy), as hw_context_kv_bytes measures it; .sum() is the total."""
+        return kv_bytes(self, kv, context)
+
     # -------------------------------------------------------------- run
 
     def run(self, tokens, capture=(), mask_uniform=(), zero_output=(), scale=None, phase="both",
-            n_new=0, mean_ablate=(), mean_ref=None, patch=None):
+            n_new=0, mean_ablate=(), mean_ref=None, patch=None, kv=None):
         """Run tokens (ids, or a str encoded with BOS) as `headwise run` does: one
         prefill of the prompt, then n_new greedy tokens, each but the last fed back
         as a one-token decode step (hw_greedy). Hooks act in every call.
@@ -407,6 +422,8 @@ class Model:
                       position it ran; "blocks.*.NAME" for every layer), or an array of
                       the hook's shape for the prompt's prefill
         phase         when interventions and patches act: "both", "prefill" or "decode"
+        kv            the KV cache of the run, as `--kv`: None (every head full), a
+                      policy text ("window:sink=4,recent=32", ...) or a KVPolicy
         Heads are "L.H" strings or (L, H) pairs. Hooks act in this order: captures
         (which so see each tensor before any edit at the same point), mask_uniform,
         zero_output, scale, mean_ablate, patch.
@@ -432,13 +449,14 @@ class Model:
         patches = self._patches(patch)
         edits, ph = self._interventions(mask_uniform, zero_output, scale, phase, mean_ablate,
                                         mean_ref)
+        pol = KVPolicy.of(self, kv)
 
         L = lib()
         hooks = Owned(check_handle(L.hw_hooks_new()), L.hw_hooks_free)
         cap = Owned(check_handle(L.hw_capture_new()), L.hw_capture_free)
         # The prompt rows of the logits, from hook_logits (observing changes no bit).
         lcap = Owned(check_handle(L.hw_capture_new()), L.hw_capture_free)
-        ctx = Owned(check_handle(L.hw_context_new(self._m, T + n_new)), L.hw_context_free)
+        ctx = Owned(check_handle(L.hw_context_new_kv(self._m, T + n_new, pol)), L.hw_context_free)
         try:
             # Captures first, then interventions, in the order `headwise run` adds them.
             for point, layer in wants:
@@ -497,13 +515,13 @@ class Model:
 
     def generate(self, prompt, n=256, temperature=0.0, top_p=0.9, seed=None, mask_uniform=(),
                  zero_output=(), scale=None, phase="both", on_piece=None, mean_ablate=(),
-                 mean_ref=None):
+                 mean_ref=None, kv=None):
         """Text from prompt, as `headwise generate -p PROMPT -n N -t T --top-p P -s SEED`
         prints it (without the final newline): the prompt's pieces, then each new
         one, until n positions (prompt included; 0: the whole context), BOS or EOS.
         temperature 0 is greedy. seed None: from the clock, as the CLI. Interventions
-        (mean_ablate with mean_ref included) as for run(). on_piece(text) is called with
-        the text as it comes."""
+        (mean_ablate with mean_ref included) and kv (the KV cache, as `--kv`) as for
+        run(). on_piece(text) is called with the text as it comes."""
         b = _args.text(prompt, "prompt")
         n = _args.integer(n, "n", 0, 1 << 30)
         temperature = _args.finite(temperature, "temperature", 0, 100)
@@ -513,6 +531,7 @@ class Model:
             raise ArgumentError("on_piece: expected a callable, got %r" % (on_piece,))
         edits, ph = self._interventions(mask_uniform, zero_output, scale, phase, mean_ablate,
                                         mean_ref)
+        pol = KVPolicy.of(self, kv)
         chunks = []
         dec = codecs.getincrementaldecoder("utf-8")("replace")
 
@@ -537,6 +556,7 @@ class Model:
                             {"n_steps": n, "sampler": {"temperature": temperature, "top_p": top_p,
                                                        "seed": seed},
                              "hooks": hooks.handle if edits else None}, fname="generate")
+            p.kv = pol._as_parameter_ if pol is not None else None
             cb = Callback(PIECE_FN, piece)
             st = L.hw_generate(self._m, self._t, b, p, cb.c, None)
             cb.reraise()

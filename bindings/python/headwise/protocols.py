@@ -28,6 +28,7 @@ import numpy as np
 from . import _args, _capi
 from ._capi import ArgumentError, Error, Head, PROGRESS_FN, check, check_handle, fsencode, lib
 from ._protocol import Owned, Progress, copy_array, heads_from, make_params, out_values, run_method
+from .kv import KVPolicy
 from .model import Model
 from .scores import HeadScores
 
@@ -58,7 +59,7 @@ class TaskEvalParams(Structure):
 class RetrievalParams(Structure):
     _c_name_ = "hw_retrieval_params"
     _fields_ = [("niah", NiahParams), ("task", TaskEvalParams), ("min_rouge", c_double),
-                ("out", c_char_p), ("contexts_path", c_char_p)]
+                ("out", c_char_p), ("contexts_path", c_char_p), ("kv", c_void_p)]
 
 
 class MaskTestParams(Structure):
@@ -66,14 +67,14 @@ class MaskTestParams(Structure):
     _fields_ = [("scores", c_void_p), ("column", c_int), ("ascending", c_int), ("top", c_int),
                 ("draws", c_int), ("exclude", c_int), ("singles", c_int), ("seed", c_uint64),
                 ("mode", c_int), ("phase", c_int), ("prompts", c_void_p), ("task", TaskEvalParams),
-                ("niah", NiahParams)]
+                ("niah", NiahParams), ("kv", c_void_p)]
 
 
 class ScaleSweepParams(Structure):
     _c_name_ = "hw_scale_sweep_params"
     _fields_ = [("head", Head), ("scales", POINTER(c_double)), ("n_scales", c_int),
                 ("from", c_double), ("to", c_double), ("steps", c_int), ("prompts", c_void_p),
-                ("task", TaskEvalParams)]
+                ("task", TaskEvalParams), ("kv", c_void_p)]
 
 
 class HeadTableC(Structure):
@@ -115,7 +116,7 @@ class SuccessorInfo(Structure):
 class AttributionParams(Structure):
     _c_name_ = "hw_attribution_params"
     _fields_ = [("prompts", c_void_p), ("task", c_char_p), ("samples", c_int),
-                ("task_seed", c_uint64), ("task_symbols", c_int)]
+                ("task_seed", c_uint64), ("task_symbols", c_int), ("kv", c_void_p)]
 
 
 class AttributionInfo(Structure):
@@ -126,7 +127,7 @@ class AttributionInfo(Structure):
 class DlaParams(Structure):
     _c_name_ = "hw_dla_params"
     _fields_ = [("prompt", c_char_p), ("target", c_char_p), ("minus", POINTER(c_char_p)),
-                ("n_minus", c_int), ("raw", c_int)]
+                ("n_minus", c_int), ("raw", c_int), ("kv", c_void_p)]
 
 
 class DlaInfo(Structure):
@@ -294,6 +295,15 @@ def _threads(threads):
     """threads (as --threads) checked; the setter to call once everything else is."""
     n = None if threads is None else _args.integer(threads, "threads", 1, 1024)
     return lambda: n is not None and lib().hw_set_threads(n)
+
+
+def _kv(p, model, kv):
+    """kv (None, a --kv text or a KVPolicy) into p.kv, parsed before any run; p keeps
+    the policy alive."""
+    pol = KVPolicy.of(model, kv)
+    if pol is not None:
+        p.kv = pol._as_parameter_
+        p._keep.append(pol)
 
 
 def _write(fn, handle, path, what):
@@ -551,7 +561,8 @@ def _run(fn, model, params, progress, free):
 def score_retrieval(model, *, needles=None, haystack=None, template=None, lengths=None,
                     depths=None, buffer=None, max_new=None, min_rouge=None, task=None,
                     samples=None, task_seed=None, task_depth=None, task_symbols=None, out=None,
-                    tsv=None, save_contexts=None, data_dir=None, threads=None, progress=None):
+                    tsv=None, save_contexts=None, data_dir=None, threads=None, kv=None,
+                    progress=None):
     """`headwise score retrieval`: the Retrieval Head score (methods.md 1.1-1.2),
     hw_retrieval_run.
 
@@ -565,7 +576,8 @@ def score_retrieval(model, *, needles=None, haystack=None, template=None, length
     out: the head-score file, with its trial log out + ".trials": a rerun with the same
     out and settings resumes (other settings are refused); out itself is written when
     every trial is done, out + ".partial.json" meanwhile. tsv: the ranked TSV.
-    save_contexts: every trial's prompt and answer as JSON lines.
+    save_contexts: every trial's prompt and answer as JSON lines. kv: the KV cache of every
+    trial, as `--kv` (None: every head full; a policy text or a KVPolicy).
 
     Returns RetrievalScores."""
     m, progress = _start(model, progress)
@@ -584,6 +596,7 @@ def score_retrieval(model, *, needles=None, haystack=None, template=None, length
                     aliases=dict(_TASK_FIELDS, **_NIAH_FIELDS, save_contexts="contexts_path"),
                     counts=_NIAH_COUNTS)
     _lengths(p, lengths)
+    _kv(p, m, kv)
     _outputs(("tsv", tsv))
     set_threads()
     r = _run(lib().hw_retrieval_run, m, p, progress, lib().hw_retrieval_result_free)
@@ -599,7 +612,7 @@ def mask_test(model, *, scores, column=None, ascending=False, top=None, draws=No
               singles=False, seed=None, mode="uniform", phase="decode", prompts=None, task=None,
               samples=None, task_seed=None, task_depth=None, task_symbols=None, needles=None,
               haystack=None, template=None, lengths=None, depths=None, buffer=None, max_new=None,
-              data_dir=None, out=None, progress=None):
+              data_dir=None, out=None, kv=None, progress=None):
     """`headwise mask-test`: task accuracy with the top-K heads of a ranking masked,
     against K random heads from outside the top `exclude` (methods.md 1.3),
     hw_mask_test_run.
@@ -612,7 +625,8 @@ def mask_test(model, *, scores, column=None, ascending=False, top=None, draws=No
     The task, one of: prompts (a file of prompt<TAB>answer lines: exact greedy answers);
     task="retrieval"/... (samples, task_seed, task_depth, task_symbols); else
     needle-in-a-haystack trials (needles, haystack, template, lengths, depths, buffer,
-    max_new) as for score_retrieval. out: the JSON, written at the end.
+    max_new) as for score_retrieval. out: the JSON, written at the end. kv: the KV cache
+    of every evaluation, as `--kv` (None: every head full; a policy text or a KVPolicy).
 
     Returns MaskTestResult."""
     m, progress = _start(model, progress)
@@ -638,6 +652,7 @@ def mask_test(model, *, scores, column=None, ascending=False, top=None, draws=No
     p = make_params(lib().hw_mask_test_params_default, v, model=m, fname="mask_test",
                     aliases=dict(_TASK_FIELDS, **_NIAH_FIELDS), counts=_NIAH_COUNTS)
     _lengths(p, lengths)
+    _kv(p, m, kv)
     _outputs(("out", out))
     if not isinstance(scores, HeadScores):
         scores = HeadScores._adopt(lib().hw_head_scores_read(fsencode(scores, "scores")))
@@ -693,7 +708,7 @@ def _mask_test_result(r):
 
 def sweep_scale(model, *, head, prompts=None, task=None, samples=None, task_seed=None,
                 task_depth=None, task_symbols=None, from_=None, to=None, steps=None, scales=None,
-                out=None, progress=None):
+                out=None, kv=None, progress=None):
     """`headwise sweep scale`: one head's output multiplied by s at every position, and
     the rates at which the greedy next token is the in-context and the memorized answer
     (methods.md 6), hw_scale_sweep_run.
@@ -701,7 +716,8 @@ def sweep_scale(model, *, head, prompts=None, task=None, samples=None, task_seed
     head: "L.H" or (L, H). prompts: a file of prompt<TAB>memorized<TAB>in-context lines;
     or task="recall" (samples, task_seed, ...): in-context = counterfactual override,
     memorized = plain recall. Scales: linspace(from_, to, steps) (default 0, 2, 5), or
-    scales: a list of finite numbers (or "S,S,..."). out: .json or .tsv.
+    scales: a list of finite numbers (or "S,S,..."). out: .json or .tsv. kv: the KV cache,
+    as `--kv` (None: every head full; a policy text or a KVPolicy).
 
     Returns SweepResult."""
     m, progress = _start(model, progress)
@@ -723,6 +739,7 @@ def sweep_scale(model, *, head, prompts=None, task=None, samples=None, task_seed
         v["scales"] = [_args.finite(s, "scales[%d]" % i) for i, s in enumerate(scales)]
     p = make_params(lib().hw_scale_sweep_params_default, v, model=m, fname="sweep_scale",
                     aliases=_TASK_FIELDS, counts={"scales": "n_scales"})
+    _kv(p, m, kv)
     _outputs(("out", out))
     ps = _read_prompts(prompts, 2) if prompts is not None else None
     if ps is not None:
@@ -868,12 +885,13 @@ class Attribution(HeadTable):
 
 
 def score_attribution(model, *, prompts=None, task=None, samples=None, task_seed=None,
-                      task_symbols=None, out=None, progress=None):
+                      task_symbols=None, out=None, kv=None, progress=None):
     """`headwise score attribution`: memory vs in-context heads (methods.md 6),
     hw_attribution_run: each head's output at the final position dotted with
     W_U[memorized] - W_U[in-context], averaged over prompts. prompts: a file of
     prompt<TAB>memorized<TAB>in-context lines; or task="recall" (samples, task_seed,
-    task_symbols): the recall task's counterfactual held-out samples.
+    task_symbols): the recall task's counterfactual held-out samples. kv: the KV cache,
+    as `--kv` (None: every head full; a policy text or a KVPolicy).
 
     Returns Attribution (a HeadTable)."""
     m, progress = _start(model, progress)
@@ -886,6 +904,7 @@ def score_attribution(model, *, prompts=None, task=None, samples=None, task_seed
     if prompts is not None:
         fsencode(prompts, "prompts")
     p = make_params(lib().hw_attribution_params_default, v, fname="score_attribution")
+    _kv(p, m, kv)
     _outputs(("out", out))
     ps = _read_prompts(prompts, 2) if prompts is not None else None
     if ps is not None:
@@ -906,11 +925,12 @@ def score_attribution(model, *, prompts=None, task=None, samples=None, task_seed
 
 # ------------------------------------------------------------------ dla
 
-def score_dla(model, *, prompt, target, minus=(), raw=False, out=None, progress=None):
+def score_dla(model, *, prompt, target, minus=(), raw=False, out=None, kv=None, progress=None):
     """`headwise score dla`: direct logit attribution (methods.md 9), hw_dla_run: every
     component's output at the prompt's last position (encoded with BOS) dotted with
     W_U[target] - mean W_U[minus] (target and each minus: an answer's first token); raw:
     the raw unembedding instead of the final norm's scale held fixed. out: .json or .tsv.
+    kv: the KV cache, as `--kv` (None: every head full; a policy text or a KVPolicy).
 
     Returns DlaResult."""
     m, progress = _start(model, progress)
@@ -923,6 +943,7 @@ def score_dla(model, *, prompt, target, minus=(), raw=False, out=None, progress=
         raise ArgumentError("minus: at most 64 answers")   # as the CLI
     p = make_params(lib().hw_dla_params_default, v, fname="score_dla",
                     counts={"minus": "n_minus"})
+    _kv(p, m, kv)
     _outputs(("out", out))
     L = lib()
     r = _run(L.hw_dla_run, m, p, progress, L.hw_dla_free)
