@@ -183,6 +183,26 @@ const char *hw_kv_policy_name(const hw_kv_policy *p);
 /* A context whose cache follows p (copied; NULL: every head full, as hw_context_new).
  * Fails if p was made for another shape of model. */
 hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *p);
+/* LongHeads (methods.md section 4): every head of every layer keeps every position and
+ * reads at most heads_len (A) of them, chosen per KV head in chunks of chunk_w (W)
+ * tokens, so that no head sees a rotary distance beyond A. Per completed chunk and
+ * query head, an attention-pooled chunk key (chunk-local rotary, non-causal attention
+ * inside the chunk, the mean output as the pooling query), computed once. A query at
+ * position i < A attends causally with its true positions (the full attention, bit for
+ * bit). At i >= A, decode or prefill alike, its KV head reads chunk 0, the chunk before
+ * i's, i's own chunk up to i, and the A/W - 3 other earlier chunks of highest score,
+ * the score of a chunk being the sum over the KV head's query group of un-rotated q .
+ * chunk key (the paper's code is MHA only, where the group is the head); the chunks in
+ * index order get the contiguous positions 0..n-1 (n <= A) and the query n - 1, its own
+ * key counted (the paper's prefill code truncates before it: an off-by-one not kept).
+ * Keys are also cached without rotary, and the queries of the current chunk: the
+ * context holds about 1.5 times the full cache. chunk_w <= 0: A / 16; heads_len <= 0:
+ * the model's n_ctx (the paper's W = 256, A = 4096 for a 4K model); chunk: prefill
+ * rows per pass as above. Rotary models without their own sliding window only. */
+hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int heads_len,
+                                         int chunk);
+/* 1 if p is a LongHeads policy (its W and A into the pointers that are not NULL). */
+int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len);
 /* Bytes of KV cache (keys and values, compensation entry included) the context holds for
  * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
 size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);

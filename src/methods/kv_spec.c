@@ -2,7 +2,8 @@
  * kv_spec.c: a KV-cache policy from its text, the --kv flag of every command
  * (headwise.h, "KV-cache head selection"): full, window (StreamingLLM), duo
  * (DuoAttention, methods.md section 2.3: full heads from a file of any kind) and razor
- * (RazorAttention, section 3: echo + induction heads, a compensation token). The
+ * (RazorAttention, section 3: echo + induction heads, a compensation token) and
+ * longheads (LongHeads, section 4: chunk= is its chunk W there, heads_len= its A). The
  * policies themselves are the model layer's (src/model/kv_policy.c); this file only
  * reads the text, the files it names, and chooses the full heads.
  */
@@ -14,17 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { P_FULL, P_WINDOW, P_DUO, P_RAZOR, N_POLICIES };
-static const char *const policy_names[N_POLICIES] = {"full", "window", "duo", "razor"};
+enum { P_FULL, P_WINDOW, P_DUO, P_RAZOR, P_LONGHEADS, N_POLICIES };
+static const char *const policy_names[N_POLICIES] = {"full", "window", "duo", "razor", "longheads"};
 
 /* The keys, and which policies take them (bit p for policy p). */
-enum { K_CHUNK, K_SINK, K_RECENT, K_HEADS, K_TOP, K_SPARSITY, K_SEED, K_COMP, K_ECHO, K_IND, N_KEYS };
+enum { K_CHUNK, K_SINK, K_RECENT, K_HEADS, K_TOP, K_SPARSITY, K_SEED, K_COMP, K_ECHO, K_IND, K_HEADS_LEN, N_KEYS };
 static const struct {
     const char *name;
     unsigned policies;
     double lo, hi;              /* numbers: the range */
 } keys[N_KEYS] = {
-    [K_CHUNK] = {"chunk", 0xF, 1, HW_MAX_CONTEXT},
+    [K_CHUNK] = {"chunk", 0x1F, 1, HW_MAX_CONTEXT},
     [K_SINK] = {"sink", 1 << P_WINDOW | 1 << P_DUO | 1 << P_RAZOR, 0, HW_MAX_CONTEXT},
     [K_RECENT] = {"recent", 1 << P_WINDOW | 1 << P_DUO | 1 << P_RAZOR, 1, HW_MAX_CONTEXT},
     [K_HEADS] = {"heads", 1 << P_DUO | 1 << P_RAZOR, 0, 0},
@@ -34,6 +35,7 @@ static const struct {
     [K_COMP] = {"compensation", 1 << P_RAZOR, 0, 0},
     [K_ECHO] = {"echo", 1 << P_RAZOR, 0, 1},
     [K_IND] = {"induction", 1 << P_RAZOR, 0, 1},
+    [K_HEADS_LEN] = {"heads_len", 1 << P_LONGHEADS, 1, HW_MAX_CONTEXT},
 };
 static const char *const comp_names[] = {"none", "mean", "weighted"}; /* hw_kv_compensation */
 
@@ -87,7 +89,7 @@ static hw_status parse_part(spec_parts *sp, char *part) {
         return HW_OK;
     }
     double x = strtod(v, &end);
-    int whole = k == K_CHUNK || k == K_SINK || k == K_RECENT;
+    int whole = k == K_CHUNK || k == K_SINK || k == K_RECENT || k == K_HEADS_LEN;
     if (errno || *end || !isfinite(x) || x < keys[k].lo || x > keys[k].hi || (whole && x != floor(x)) ||
         v[strspn(v, "0123456789+-.eE")])
         return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': not a %s in [%.15g, %.15g]", sp->spec, part,
@@ -103,7 +105,7 @@ static hw_status parse_spec(const char *spec, char *buf, spec_parts *sp) {
     for (int p = 0; p < N_POLICIES; p++)
         if (strlen(policy_names[p]) == n && !strncmp(buf, policy_names[p], n)) sp->policy = p;
     if (sp->policy < 0)
-        return hw_fail(HW_ERR_ARG, "kv policy '%s': unknown policy '%.*s' (full, window, duo or razor)",
+        return hw_fail(HW_ERR_ARG, "kv policy '%s': unknown policy '%.*s' (full, window, duo, razor or longheads)",
                        spec, (int)n, buf);
     const int razor = sp->policy == P_RAZOR;
     sp->num[K_SINK] = razor ? 4 : 64;   /* Huawei's RAConfig; DuoAttention's deployed sink */
@@ -134,6 +136,9 @@ static hw_status parse_spec(const char *spec, char *buf, spec_parts *sp) {
 static hw_kv_policy *base_policy(const hw_model *m, const spec_parts *sp) {
     int chunk = (sp->given >> K_CHUNK & 1) ? (int)sp->num[K_CHUNK] : 0;
     if (sp->policy == P_FULL) return hw_kv_policy_new(m, 0, 0, chunk, HW_KV_COMP_NONE);
+    if (sp->policy == P_LONGHEADS) /* chunk= is LongHeads' chunk; prefill keeps its default */
+        return hw_kv_policy_new_longheads(m, chunk,
+                                          (sp->given >> K_HEADS_LEN & 1) ? (int)sp->num[K_HEADS_LEN] : 0, 0);
     return hw_kv_policy_new(m, (int)sp->num[K_SINK], (int)sp->num[K_RECENT], chunk,
                             sp->policy == P_RAZOR ? sp->comp : HW_KV_COMP_NONE);
 }

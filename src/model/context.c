@@ -12,7 +12,16 @@
     X(k, (size_t)N * Hk * Dh) X(v, (size_t)N * Hk * Dh) X(z, (size_t)N * H * Dh) \
     X(attn_out, (size_t)N * D) X(mlp_out, (size_t)N * D) X(gate, (size_t)N * F + 1) \
     X(up, (size_t)N * F + 1) X(att, (size_t)H * (C + 1)) X(inv_freq, (size_t)R / 2 + 1)  \
-    X(rope_cos, (size_t)N * (R / 2) + 1) X(rope_sin, (size_t)N * (R / 2) + 1)
+    X(rope_cos, (size_t)N * (R / 2) + 1) X(rope_sin, (size_t)N * (R / 2) + 1)  \
+    X(lh_k, lh ? (size_t)cfg->n_layer * Hk * C * Dh : 1)                        \
+    X(lh_qpend, lh ? (size_t)cfg->n_layer * H * c->lh_w * Dh : 1)               \
+    X(lh_ckey, lh ? (size_t)cfg->n_layer * H * c->lh_chunks * Dh + 1 : 1)       \
+    X(lh_cos, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
+    X(lh_sin, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
+    X(q_raw, lh ? (size_t)N * H * Dh : 1) X(k_raw, lh ? (size_t)N * Hk * Dh : 1) \
+    X(lh_gk, lh ? (size_t)H * c->lh_len * Dh : 1)                               \
+    X(lh_gv, lh ? (size_t)H * c->lh_len * Dh : 1)                               \
+    X(lh_work, lh ? (size_t)H * (c->lh_chunks + 2 * c->lh_w + Dh) : 1)
 
 hw_context *hw_context_new(const hw_model *m, int n_ctx) {
     return hw_context_new_kv(m, n_ctx, NULL);
@@ -54,13 +63,18 @@ hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *
         hw_context_free(c);
         return NULL;
     }
-    int ok = 1;
+    const int lh = c->lh_len > 0;
+    int ok = (c->lh_sel = calloc(lh ? (size_t)H * c->lh_chunks + 1 : 1, sizeof(int))) != NULL;
 #define ALLOC(name, count) ok &= (c->name = calloc((count), sizeof(float))) != NULL;
     CONTEXT_BUFFERS(ALLOC)
 #undef ALLOC
     if (!ok) {
         hw_context_free(c);
         hw_fail(HW_ERR_NOMEM, "out of memory for a context of %d tokens", C);
+        return NULL;
+    }
+    if (hw_kv_init(c) != HW_OK) {
+        hw_context_free(c);
         return NULL;
     }
     return c;
@@ -77,6 +91,7 @@ void hw_context_free(hw_context *c) {
     free(c->hook_out);
     free(c->hook_snap);
     free(c->kv);
+    free(c->lh_sel);
     hw_kv_policy_free(c->policy);
     free(c);
 }

@@ -38,6 +38,18 @@ struct hw_context {
     int gather_cap;     /* rows per KV head of the gather buffers; 0: none */
     float *k_gather;    /* (Hk, gather_cap, Dh) a ring head's keys as one chunk sees them */
     float *v_gather;    /* (Hk, gather_cap, Dh) */
+    /* LongHeads (kv_cache.c, "LongHeads"); lh_len == 0: not in use, buffers of 1 float. */
+    int lh_w, lh_len;   /* chunk W, tokens a head reads A */
+    int lh_chunks;      /* chunks the context can hold: C / W */
+    float *lh_k;        /* (L, Hk, C, Dh) keys before rotary */
+    float *lh_qpend;    /* (L, H, W, Dh) queries before rotary of each layer's current chunk */
+    float *lh_ckey;     /* (L, H, lh_chunks, Dh) attention-pooled chunk keys */
+    float *lh_cos, *lh_sin; /* (A, rot/2) rotary at positions 0 .. A-1 */
+    float *q_raw;       /* (chunk, H*Dh) this pass's queries before rotary */
+    float *k_raw;       /* (chunk, Hk*Dh) and keys */
+    float *lh_gk, *lh_gv; /* (H, A, Dh) the keys (rotated) and values a query head reads */
+    float *lh_work;     /* (H, lh_chunks + 2 * W + Dh) scores and scratch per query head */
+    int *lh_sel;        /* (H, lh_chunks) chunk indices per query head */
     float *x;           /* (chunk, D) residual stream */
     float *xn;          /* (chunk, D) normalised input of a sublayer */
     float *q;           /* (chunk, H*Dh) */
@@ -66,6 +78,8 @@ float *hw_context_grow(float **buf, size_t *cap, size_t n);
 /* kv_cache.c: the layouts of a policy; chunk by chunk, what each KV head keeps and sees. */
 hw_status hw_kv_plan(hw_context *c, const hw_kv_policy *p);
 void hw_kv_reset(hw_context *c);
+/* After the buffers exist: the tables the policy needs (LongHeads' rotary). */
+hw_status hw_kv_init(hw_context *c);
 /* Before layer l's attention over a chunk of T rows at pos (keys in c->k, c->v): store
  * them (or gather what each ring head sees); after it, finish storing. */
 void hw_kv_begin(hw_context *c, int l, int pos, int T);

@@ -127,6 +127,9 @@ static hw_status attention(const run *r, int l) {
         hw_parallel_range(attention_heads, &j, H, 1);
         return HW_OK;
     }
+    if (c->lh_len && P > c->lh_len)
+        return hw_fail(HW_ERR_UNSUPPORTED, "attention scores and pattern are not written out for "
+                       "LongHeads queries past %d tokens", c->lh_len);
     float *att = hw_context_grow(&c->hook_att, &c->hook_att_n, (size_t)H * T * P);
     if (!att) return HW_ERR_NOMEM;
     bool edited = false;
@@ -183,6 +186,10 @@ static hw_status attention_block(const run *r, const hw_layer_weights *w, int l)
     TRY(visit(r, HW_HOOK_Q, l, c->q, 3, T, H, Dh));
     TRY(visit(r, HW_HOOK_K, l, c->k, 3, T, Hk, Dh));
     TRY(visit(r, HW_HOOK_V, l, c->v, 3, T, Hk, Dh));
+    if (c->lh_len) { /* LongHeads re-rotates them (kv_cache.c) */
+        memcpy(c->q_raw, c->q, (size_t)T * H * Dh * sizeof *c->q);
+        memcpy(c->k_raw, c->k, (size_t)T * Hk * Dh * sizeof *c->k);
+    }
     if (c->rot > 0) {
         rope_apply(c, c->q, T, H);
         rope_apply(c, c->k, T, Hk);

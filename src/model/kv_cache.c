@@ -56,6 +56,25 @@ hw_status hw_kv_plan(hw_context *c, const hw_kv_policy *p) {
         }
     c->kv_rows = rows;
     c->gather_cap = most ? most + c->chunk : 0;
+    int W, A;
+    /* A context no longer than A never re-indexes: it is the full cache. */
+    if (p && hw_kv_policy_longheads(p, &W, &A) && A < C)
+        c->lh_w = W, c->lh_len = A, c->lh_chunks = C / W;
+    return HW_OK;
+}
+
+hw_status hw_kv_init(hw_context *c) {
+    if (!c->lh_len) return HW_OK;
+    const int half = c->rot / 2;
+    /* The table's frequencies are those of a chunk ending at A: the positions it rotates
+     * to are all below A (only dynamic scaling would tell the difference). */
+    hw_rope_inv_freq(c->inv_freq, &c->m->cfg, c->rot, c->lh_len);
+    for (int p = 0; p < c->lh_len; p++)
+        for (int i = 0; i < half; i++) {
+            float a = (float)p * c->inv_freq[i];
+            c->lh_cos[p * half + i] = cosf(a);
+            c->lh_sin[p * half + i] = sinf(a);
+        }
     return HW_OK;
 }
 
@@ -72,7 +91,13 @@ size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head) {
         for (int hk = 0; hk < cfg->n_kv_head; hk++)
             if ((layer < 0 || l == layer) && (kv_head < 0 || hk == kv_head))
                 rows += (size_t)layout(c, l, hk)->cap;
-    return 2 * rows * (size_t)cfg->head_dim * sizeof(float);
+    size_t floats = 2 * rows * (size_t)cfg->head_dim;
+    if (c->lh_len) { /* LongHeads' keys before rotary, its chunk keys and pending queries */
+        const size_t G = (size_t)(cfg->n_head / cfg->n_kv_head);
+        const size_t heads = (size_t)(layer < 0 ? cfg->n_layer : 1) * (kv_head < 0 ? cfg->n_kv_head : 1);
+        floats += heads * ((size_t)c->n_ctx + G * (c->lh_chunks + c->lh_w)) * cfg->head_dim;
+    }
+    return floats * sizeof(float);
 }
 
 /* The row of position p in a head's cache. */
@@ -109,6 +134,136 @@ static void store(hw_context *c, hw_kv_layout *k, int hk, int p, int t) {
     const size_t src = ((size_t)t * Hk + hk) * Dh;
     memcpy(row(c, c->k_cache, k, slot(k, p)), c->k + src, (size_t)Dh * sizeof(float));
     memcpy(row(c, c->v_cache, k, slot(k, p)), c->v + src, (size_t)Dh * sizeof(float));
+    if (c->lh_len)
+        memcpy(c->lh_k + ((size_t)(k - c->kv) * c->n_ctx + p) * Dh, c->k_raw + src,
+               (size_t)Dh * sizeof(float));
+}
+
+/* ------------------------------------------------------------ LongHeads */
+
+/* out = in rotated to position p (< A), as forward.c's rope_apply rotates (out may be in). */
+static void lh_rotate(const hw_context *c, float *out, const float *in, int p) {
+    const int Dh = c->m->cfg.head_dim, half = c->rot / 2;
+    const int interleaved = c->m->cfg.rope_layout == HW_ROPE_INTERLEAVED;
+    const float *cs = c->lh_cos + (size_t)p * half, *sn = c->lh_sin + (size_t)p * half;
+    if (out != in) memcpy(out, in, (size_t)Dh * sizeof *out);
+    for (int i = 0; i < half; i++) {
+        int a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+        float v0 = out[a], v1 = out[b];
+        out[a] = v0 * cs[i] - v1 * sn[i];
+        out[b] = v0 * sn[i] + v1 * cs[i];
+    }
+}
+
+static float *lh_key(const hw_context *c, int l, int hk, int p) {
+    const hw_config *cfg = &c->m->cfg;
+    return c->lh_k + (((size_t)l * cfg->n_kv_head + hk) * c->n_ctx + p) * cfg->head_dim;
+}
+
+static float *lh_chunk_key(const hw_context *c, int l, int h, int ci) {
+    const hw_config *cfg = &c->m->cfg;
+    return c->lh_ckey + (((size_t)l * cfg->n_head + h) * c->lh_chunks + ci) * cfg->head_dim;
+}
+
+static float *lh_work(const hw_context *c, int h) {
+    return c->lh_work + (size_t)h * (c->lh_chunks + 2 * c->lh_w + c->m->cfg.head_dim);
+}
+
+/* softmax_j(q . K_j * scale) over n rows of K into att; returns nothing, att sums to 1. */
+static void lh_softmax_scores(float *att, const float *q, const float *K, int n, int Dh,
+                              float scale) {
+    for (int j = 0; j < n; j++) att[j] = hw_dot(q, K + (size_t)j * Dh, Dh) * scale;
+    hw_softmax(att, n);
+}
+
+/* The pooled keys of completed chunk ci for the query heads of KV head hk (methods.md
+ * 4, "Chunk representation"): the chunk's keys and queries rotated with chunk-local
+ * positions, every query attending to every key of the chunk (not causal), the mean of
+ * those outputs as one query over the chunk's keys, whose weighted keys are the chunk
+ * key. Scratch: the first query head's gather buffers, free before attention. */
+static void lh_pool_chunk(hw_context *c, const hw_kv_layout *k, int l, int hk, int ci) {
+    const hw_config *cfg = &c->m->cfg;
+    const int Dh = cfg->head_dim, W = c->lh_w, G = cfg->n_head / cfg->n_kv_head;
+    const float scale = 1.0f / sqrtf((float)Dh);
+    float *Kt = c->lh_gk + (size_t)hk * G * c->lh_len * Dh; /* (W, Dh) rotated keys */
+    float *qt = c->lh_gv + (size_t)hk * G * c->lh_len * Dh; /* (Dh) one rotated query */
+    float *s = qt + Dh, *att = lh_work(c, hk * G);          /* (Dh), (W) */
+    const float *V = c->v_cache + (k->off + (size_t)ci * W) * Dh;
+    for (int j = 0; j < W; j++) lh_rotate(c, Kt + (size_t)j * Dh, lh_key(c, l, hk, ci * W + j), j);
+    for (int h = hk * G; h < (hk + 1) * G; h++) {
+        memset(s, 0, (size_t)Dh * sizeof *s);
+        const float *Q = c->lh_qpend + ((size_t)l * cfg->n_head + h) * W * Dh;
+        for (int t = 0; t < W; t++) {
+            lh_rotate(c, qt, Q + (size_t)t * Dh, t);
+            lh_softmax_scores(att, qt, Kt, W, Dh, scale);
+            for (int j = 0; j < W; j++) hw_axpy(s, att[j] / (float)W, V + (size_t)j * Dh, Dh);
+        }
+        lh_softmax_scores(att, s, Kt, W, Dh, scale);
+        float *key = lh_chunk_key(c, l, h, ci);
+        memset(key, 0, (size_t)Dh * sizeof *key);
+        for (int j = 0; j < W; j++) hw_axpy(key, att[j], Kt + (size_t)j * Dh, Dh);
+    }
+}
+
+/* After a chunk's rows are stored: keep their queries before rotary and pool every
+ * chunk they complete. */
+static void lh_begin(hw_context *c, const hw_kv_layout *k, int l, int hk, int pos, int T) {
+    const hw_config *cfg = &c->m->cfg;
+    const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
+    for (int t = 0; t < T; t++) {
+        const int p = pos + t;
+        for (int h = hk * G; h < (hk + 1) * G; h++)
+            memcpy(c->lh_qpend + (((size_t)l * H + h) * W + p % W) * Dh,
+                   c->q_raw + ((size_t)t * H + h) * Dh, (size_t)Dh * sizeof(float));
+        if (p % W == W - 1 && p / W < c->lh_chunks) lh_pool_chunk(c, k, l, hk, p / W);
+    }
+}
+
+/* Query head h's row t, at position i >= A (methods.md 4, "Decoding" and "Prefill"):
+ * chunk 0, the chunk before i's, i's own chunk up to i, and the A/W - 3 earlier chunks
+ * whose score, the sum over the KV head's query group of un-rotated q . chunk key, is
+ * highest (ties to the lower index); their keys rotated to 0..n-1 in chunk order, the
+ * query to n - 1. */
+static void lh_attend_row(hw_context *c, const hw_kv_layout *k, int l, int h, int i, int t) {
+    const hw_config *cfg = &c->m->cfg;
+    const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
+    const int hk = h / G, cur = i / W, top = c->lh_len / W - 3;
+    float *sc = lh_work(c, h), *qr = sc + c->lh_chunks;
+    int *sel = c->lh_sel + (size_t)h * c->lh_chunks, m = 0;
+    for (int ci = 1; ci <= cur - 2; ci++, m++) {
+        float r = 0.0f;
+        for (int g = hk * G; g < (hk + 1) * G; g++)
+            r += hw_dot(c->q_raw + ((size_t)t * H + g) * Dh, lh_chunk_key(c, l, g, ci), Dh);
+        sel[m] = ci, sc[m] = r;
+    }
+    for (int a = 0; a < top && a < m; a++) { /* the top chunks to the front */
+        int best = a;
+        for (int b = a + 1; b < m; b++)
+            if (sc[b] > sc[best] || (sc[b] == sc[best] && sel[b] < sel[best])) best = b;
+        const float fs = sc[a];
+        const int fi = sel[a];
+        sc[a] = sc[best], sel[a] = sel[best], sc[best] = fs, sel[best] = fi;
+    }
+    int n_sel = top < m ? top : m;
+    sel[n_sel++] = 0;
+    sel[n_sel++] = cur - 1;
+    for (int a = 1; a < n_sel; a++) /* chunk order */
+        for (int b = a; b > 0 && sel[b] < sel[b - 1]; b--) {
+            int ti = sel[b];
+            sel[b] = sel[b - 1], sel[b - 1] = ti;
+        }
+    float *gk = c->lh_gk + (size_t)h * c->lh_len * Dh, *gv = c->lh_gv + (size_t)h * c->lh_len * Dh;
+    int n = 0;
+    for (int a = 0; a <= n_sel; a++) {
+        const int ci = a < n_sel ? sel[a] : cur, last = a < n_sel ? ci * W + W - 1 : i;
+        for (int p = ci * W; p <= last; p++, n++) {
+            lh_rotate(c, gk + (size_t)n * Dh, lh_key(c, l, hk, p), n);
+            memcpy(gv + (size_t)n * Dh, row(c, c->v_cache, k, p), (size_t)Dh * sizeof(float));
+        }
+    }
+    lh_rotate(c, qr, c->q_raw + ((size_t)t * H + h) * Dh, n - 1);
+    hw_attend_rows(c->z + (size_t)t * H * Dh + (size_t)h * Dh, H * Dh, qr, Dh, gk, gv, 1, n,
+                   INT_MAX, Dh, 1.0f / sqrtf((float)Dh), c->att + (size_t)h * (c->n_ctx + 1));
 }
 
 typedef struct {
@@ -125,6 +280,7 @@ static void begin_heads(void *arg, int h0, int h1) {
         k->gathered = k->recent && T > 1 && pos + T > k->sink + k->recent;
         if (!k->gathered) {
             for (int t = 0; t < T; t++) store(c, k, hk, pos + t, t);
+            if (c->lh_len) lh_begin(c, k, j->l, hk, pos, T);
             continue;
         }
         /* What every row of the chunk sees from before it: the sinks and the last
@@ -185,6 +341,12 @@ void hw_kv_attend(hw_context *c, int l, int h, int pos, int T) {
     const float *q = c->q + (size_t)h * Dh;
     const float *K = row(c, c->k_cache, k, 0), *V = row(c, c->v_cache, k, 0);
     int end = pos + 1; /* keys row 0 sees, in K's order */
+    if (c->lh_len && pos + T > c->lh_len) { /* rows from A on choose their chunks */
+        const int below = pos < c->lh_len ? c->lh_len - pos : 0;
+        if (below) hw_attend_rows(z, HD, q, HD, K, V, below, end, k->window, Dh, scale, att);
+        for (int t = below; t < T; t++) lh_attend_row(c, k, l, h, pos + t, t);
+        return;
+    }
     if (k->gathered) {
         const size_t g = (size_t)hw_kv_head(cfg, h) * c->gather_cap * Dh;
         K = c->k_gather + g, V = c->v_gather + g, end = k->n_before + 1;

@@ -11,6 +11,7 @@ struct hw_kv_policy {
     hw_kv_compensation comp;
     unsigned char *full;        /* (L, Hk) 1: keeps every position */
     char *name;
+    int lh_chunk, lh_len;       /* LongHeads: chunk W and tokens per head A; 0: none */
 };
 
 hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chunk,
@@ -34,13 +35,53 @@ hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chun
         hw_fail(HW_ERR_NOMEM, "out of memory for a kv policy");
         return NULL;
     }
-    *p = (hw_kv_policy){cfg->n_layer, cfg->n_kv_head, sink, recent, chunk, comp, p->full, NULL};
+    *p = (hw_kv_policy){cfg->n_layer, cfg->n_kv_head, sink, recent, chunk, comp, p->full, NULL, 0, 0};
     memset(p->full, recent == 0, n);
     if (hw_kv_policy_set_name(p, recent == 0 ? "full" : "window")) {
         hw_kv_policy_free(p);
         return NULL;
     }
     return p;
+}
+
+hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int heads_len,
+                                         int chunk) {
+    if (!m) {
+        hw_fail(HW_ERR_ARG, "kv policy: no model");
+        return NULL;
+    }
+    const hw_config *cfg = hw_model_config(m);
+    /* The paper's defaults scale with the model: A = 4096 and W = 256 for a 4K model. */
+    const int A = heads_len > 0 ? heads_len : cfg->n_ctx;
+    const int W = chunk_w > 0 ? chunk_w : A / 16;
+    if (cfg->pos != HW_POS_ROTARY) {
+        hw_fail(HW_ERR_UNSUPPORTED, "kv policy longheads: the model has no rotary positions to "
+                "re-index");
+        return NULL;
+    }
+    if (cfg->sliding_window > 0) {
+        hw_fail(HW_ERR_UNSUPPORTED, "kv policy longheads: not for models with their own sliding "
+                "window");
+        return NULL;
+    }
+    if (chunk < 0 || W < 1 || A < 3 * W) {
+        hw_fail(HW_ERR_ARG, "kv policy longheads: chunk %d, heads_len %d: heads_len must hold at "
+                "least 3 chunks (first, previous, current)", W, A);
+        return NULL;
+    }
+    hw_kv_policy *p = hw_kv_policy_new(m, 0, 0, chunk, HW_KV_COMP_NONE);
+    if (p) p->lh_chunk = W, p->lh_len = A;
+    if (p && hw_kv_policy_set_name(p, "longheads")) {
+        hw_kv_policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len) {
+    if (chunk_w) *chunk_w = p ? p->lh_chunk : 0;
+    if (heads_len) *heads_len = p ? p->lh_len : 0;
+    return p && p->lh_len > 0;
 }
 
 hw_kv_policy *hw_kv_policy_copy(const hw_kv_policy *p) {
