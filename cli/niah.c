@@ -8,6 +8,9 @@ static const char help[] =
     "  --kv POLICY      the KV cache of every trial (default full):\n"
     "                     full | window[:sink=S,recent=R] | duo:heads=FILE[,top=F|sparsity=S]\n"
     "                     [,sink=S,recent=R] | razor[:sink=S,recent=R,compensation=weighted|mean|none]\n"
+    "                     | longheads[:chunk=W,heads_len=A] (every head reads A tokens in chunks\n"
+    "                     of W it chooses, positions re-indexed; default A = the model's\n"
+    "                     context, W = A / 16; chunk= is W there)\n"
     "                   each also takes chunk=N, the prefill rows per pass (default 512).\n"
     "                   Prefill follows DuoAttention: a streaming head sees the sinks, the\n"
     "                   recent window before its chunk and every earlier row of its own chunk,\n"
@@ -15,7 +18,8 @@ static const char help[] =
     "                   the answer's decode steps see sink + recent. Give chunk= below the\n"
     "                   lengths to stream the prefill too. The chunk used is printed and saved.\n"
     "  --lengths A:B:N  context lengths round(linspace(A, B, N)) in tokens, within the model's\n"
-    "                   context (default: text 1000:50000:20 kept within it; task C/2:C:4)\n"
+    "                   context, but for task trials on a rotary model (default: text\n"
+    "                   1000:50000:20 kept within it; task C/2:C:4)\n"
     "  --depths N       needle depths round(linspace(0, 100, N)) percent (default 10)\n"
     "text trials (default; the Retrieval Head protocol's construction, as score retrieval):\n"
     "  --needles FILE   JSON lines {\"needle\", \"question\", \"real_needle\"} (default: the San\n"
@@ -31,6 +35,8 @@ static const char help[] =
     "                   token right; ROUGE-1 over the answer's symbols\n"
     "  --samples N      samples per cell (default 10); --seed S  their stream (default 12345)\n"
     "  --task-symbols N the task's symbols (default: its own)\n"
+    "  --task-needles N retrieval: needles per sequence (default: its own, one per 128\n"
+    "                   tokens from 256 on); lengths past a rotary model's context are allowed\n"
     "outputs:\n"
     "  -o FILE.json     the grid: policy (chunk included), KV bytes per length with the policy\n"
     "                   and with every head full, exact / rouge1_recall / rouge1_f per cell\n"
@@ -86,7 +92,8 @@ int cmd_niah(int argc, char **argv) {
         {"--max-new", CLI_INT, &p.niah.max_new, 1, 100000, .n = &text_given},
         {"--haystack", CLI_LIST, hay, 0, SCORE_MAX_HAYSTACKS, .n = &p.niah.n_haystacks},
         {"--task", CLI_STR, &p.task}, {"--samples", CLI_INT, &p.samples, 1, 1000000},
-        {"--seed", CLI_U64, &p.seed, 0, 0x1p62}, {"--task-symbols", CLI_INT, &p.n_symbols, 1, 1 << 20}, {NULL}};
+        {"--seed", CLI_U64, &p.seed, 0, 0x1p62}, {"--task-symbols", CLI_INT, &p.n_symbols, 1, 1 << 20},
+        {"--task-needles", CLI_INT, &p.n_needles, 1, 4096}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!f.model) return cli_usage_error(cmd, "no model: give -m MODEL");

@@ -434,7 +434,8 @@ const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
  * Both take the grid from niah: lengths round(linspace(length_min, length_max,
  * n_lengths)) (n_lengths 0: text the paper's 1000..50000 kept within the model's
  * context, task round(linspace(C / 2, C, 4))) and depths round(linspace(0, 100,
- * n_depths)). Every length must fit the model's context (C); checked before any run. */
+ * n_depths)). Every length must fit the model's context (C), checked before any run;
+ * task trials on a rotary model may go past it (what a LongHeads cache is measured by). */
 typedef struct {
     const hw_kv_policy *kv;     /* the cache of every trial (not copied); NULL: every head full */
     hw_niah_params niah;        /* the grid; the text trials */
@@ -442,6 +443,8 @@ typedef struct {
     int samples;                /* task: samples per cell (default 10) */
     uint64_t seed;              /* task: the held-out stream (default 12345) */
     int n_symbols;              /* task: its symbols (0, default: the task's own) */
+    int n_needles;              /* task retrieval: needles per sequence (0, default: the
+                                 * task's own, one per 128 tokens from 256 on) */
     const char *label;          /* the model's name in reports (NULL: "model") */
 } hw_niah_grid_params;
 hw_niah_grid_params hw_niah_grid_params_default(void);

@@ -116,7 +116,10 @@ static hw_status open_task(grid_run *g, hw_niah_grid_result *r) {
     if (!cnt) lo = C / 2, hi = C, cnt = 4;
     if (lo < 1 || hi < lo || cnt < 1 || cnt > 10000)
         return hw_fail(HW_ERR_ARG, "lengths %d:%d:%d: expected 1 <= MIN <= MAX and 1 to 10000 lengths", lo, hi, cnt);
-    if (hi > C) return hw_fail(HW_ERR_RANGE, "context length %d is longer than the model's context (%d)", hi, C);
+    /* A rotary model runs at any length (how it copes past its training is what a
+     * LongHeads cache is measured by); learned positions end at C. */
+    if (hi > C && cfg->pos != HW_POS_ROTARY)
+        return hw_fail(HW_ERR_RANGE, "context length %d is longer than the model's context (%d)", hi, C);
     if (np->n_depths < 1 || np->n_depths > 1000)
         return hw_fail(HW_ERR_ARG, "depths: %d is not in [1, 1000]", np->n_depths);
     if (g->p->samples < 1) return hw_fail(HW_ERR_ARG, "niah: samples must be at least 1 (got %d)", g->p->samples);
@@ -132,6 +135,7 @@ static hw_status open_task(grid_run *g, hw_niah_grid_result *r) {
             tp.seq_len = r->lengths[li];
             tp.depth = (float)r->depths[di] / 100.0f;
             if (g->p->n_symbols) tp.n_symbols = g->p->n_symbols;
+            if (g->p->n_needles) tp.max_len = g->p->n_needles;
             hw_task *t = g->tasks[di * r->n_len + li] = hw_task_new(g->p->task, &tp);
             if (!t) {
                 char why[512];
