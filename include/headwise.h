@@ -198,11 +198,18 @@ hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *
  * Keys are also cached without rotary, and the queries of the current chunk: the
  * context holds about 1.5 times the full cache. chunk_w <= 0: A / 16; heads_len <= 0:
  * the model's n_ctx (the paper's W = 256, A = 4096 for a 4K model); chunk: prefill
- * rows per pass as above. Rotary models without their own sliding window only. */
+ * rows per pass as above. Rotary models without their own sliding window only.
+ * score: HW_LONGHEADS_POOLED is the paper's chunk key; HW_LONGHEADS_MAX (not the
+ * paper's) scores a chunk by the largest un-rotated q . k over its keys instead (summed
+ * over the group likewise): exact where a pooled key blurs one salient token among W,
+ * but a dot product per cached key per step, as full attention's scores cost, so not
+ * linear time; no chunk keys are kept. */
+typedef enum { HW_LONGHEADS_POOLED, HW_LONGHEADS_MAX } hw_longheads_score;
 hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int heads_len,
-                                         int chunk);
-/* 1 if p is a LongHeads policy (its W and A into the pointers that are not NULL). */
-int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len);
+                                         int chunk, hw_longheads_score score);
+/* 1 if p is a LongHeads policy (its W, A and score into the pointers that are not NULL). */
+int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
+                           hw_longheads_score *score);
 /* Bytes of KV cache (keys and values, compensation entry included) the context holds for
  * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
 size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);

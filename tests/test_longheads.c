@@ -18,7 +18,9 @@
 
 #define EXPECT(cond) CHECK(cond, "%s", "")
 
-enum { C = 128, V = 64, L = 2, H = 4, DH = 16 };
+/* No token repeats (a shuffle of the vocabulary): equal tokens have keys that differ in
+ * the last bits only, whose chunks the max score would rank by rounding alone. */
+enum { C = 128, V = 256, L = 2, H = 4, DH = 16 };
 
 static hw_model *model(int n_kv_head, hw_pos_kind pos) {
     hw_config cfg = {0};
@@ -32,8 +34,15 @@ static hw_model *model(int n_kv_head, hw_pos_kind pos) {
 }
 
 static void tokens(int *tok, int T) {
+    int all[V];
     unsigned s = 777;
-    for (int t = 0; t < T; t++) s = s * 1103515245u + 12345u, tok[t] = (int)((s >> 8) % V);
+    for (int v = 0; v < V; v++) all[v] = v;
+    for (int v = V - 1; v > 0; v--) {
+        s = s * 1103515245u + 12345u;
+        const int j = (int)((s >> 8) % (unsigned)(v + 1)), x = all[v];
+        all[v] = all[j], all[j] = x;
+    }
+    for (int t = 0; t < T; t++) tok[t] = all[t];
 }
 
 /* Logits (T, V): prefill `split` tokens, then decode one by one. */
@@ -57,7 +66,7 @@ static double max_diff(const float *a, const float *b, size_t n) {
 /* ------------------------------------------------------------ the reference */
 
 typedef struct {
-    int Hk, W, A;
+    int Hk, W, A, max;      /* max: chunks scored by their largest q . k */
     float *Q, *K, *Vv;      /* (L, C, H or Hk, Dh) before rotary, every position */
     double min_gap;         /* smallest gap between the last chosen and first left score */
 } reference;
@@ -125,10 +134,18 @@ static void ref_z(reference *r, int l, int h, int i, float *out) {
         for (int ci = 1; ci <= cur - 2; ci++) {
             score[ci] = 0;
             for (int g = hk * G; g < (hk + 1) * G; g++) {
-                double qg[DH];
+                double qg[DH], best = -INFINITY;
                 for (int d = 0; d < DH; d++) qg[d] = at(r, r->Q, l, i, H, g)[d];
-                chunk_key(r, l, g, ci, key);
-                score[ci] += dot(qg, key);
+                if (!r->max) {
+                    chunk_key(r, l, g, ci, key);
+                    score[ci] += dot(qg, key);
+                    continue;
+                }
+                for (int p = ci * W; p < ci * W + W; p++) {
+                    for (int d = 0; d < DH; d++) key[d] = at(r, r->K, l, p, r->Hk, hk)[d];
+                    best = fmax(best, dot(qg, key));
+                }
+                score[ci] += best;
             }
         }
         double last = INFINITY;
@@ -138,6 +155,7 @@ static void ref_z(reference *r, int l, int h, int i, float *out) {
                 if (!chosen[ci] && (best < 0 || score[ci] > score[best])) best = ci;
             chosen[best] = 1, last = score[best];
         }
+        if (getenv("LHD")) { fprintf(stderr, "SEL l%d h%d i%d:", l, h, i); for (int ci = 1; ci <= cur - 2; ci++) if (chosen[ci]) fprintf(stderr, " %d", ci); fprintf(stderr, "\n"); }
         for (int ci = 1; ci <= cur - 2; ci++)
             if (!chosen[ci]) r->min_gap = fmin(r->min_gap, fabs(last - score[ci]));
         chosen[0] = chosen[cur - 1] = chosen[cur] = 1;
@@ -169,14 +187,14 @@ static int ref_hook(hw_hook_call *call, void *user) {
     return 0;
 }
 
-static void check_reference(int n_kv_head, int chunk, int split) {
+static void check_reference(int n_kv_head, int chunk, int split, hw_longheads_score score) {
     hw_model *m = model(n_kv_head, HW_POS_ROTARY);
     const int T = 120, W = 4, A = 32;
     int tok[C];
     tokens(tok, C);
-    hw_kv_policy *p = hw_kv_policy_new_longheads(m, W, A, chunk);
+    hw_kv_policy *p = hw_kv_policy_new_longheads(m, W, A, chunk, score);
     hw_kv_policy *plain = hw_kv_policy_new(m, 0, 0, chunk, HW_KV_COMP_NONE);
-    reference r = {n_kv_head, W, A, calloc((size_t)L * C * H * DH, sizeof(float)),
+    reference r = {n_kv_head, W, A, score == HW_LONGHEADS_MAX, calloc((size_t)L * C * H * DH, sizeof(float)),
                    calloc((size_t)L * C * n_kv_head * DH, sizeof(float)),
                    calloc((size_t)L * C * n_kv_head * DH, sizeof(float)), INFINITY};
     hw_hooks *hooks = hw_hooks_new();
@@ -189,8 +207,8 @@ static void check_reference(int n_kv_head, int chunk, int split) {
     const double d = max_diff(got, want, (size_t)T * V);
     const double below = max_diff(got, want, (size_t)A * V);
     const double from_full = max_diff(got + (size_t)A * V, full + (size_t)A * V, (size_t)(T - A) * V);
-    printf("  Hk %d chunk %d split %d: vs reference %.2e (below A %.2e), past A vs full %.2e, "
-           "closest choice %.2e\n", n_kv_head, chunk, split, d, below, from_full, r.min_gap);
+    printf("  %s Hk %d chunk %d split %d: vs reference %.2e (below A %.2e), past A vs full %.2e, "
+           "closest choice %.2e\n", score == HW_LONGHEADS_MAX ? "max" : "pooled", n_kv_head, chunk, split, d, below, from_full, r.min_gap);
     EXPECT(d < 2e-4);
     EXPECT(from_full > 1e-2); /* the selection really drops chunks */
     EXPECT(memcmp(got, full, (size_t)A * V * sizeof *got) == 0); /* below A: full attention */
@@ -203,12 +221,14 @@ static void check_reference(int n_kv_head, int chunk, int split) {
 /* ------------------------------------------------------------ tests */
 
 static void reference_mha(void) {
-    check_reference(4, 16, 70);  /* prefill crosses A in a chunk, decode after */
-    check_reference(4, 7, 100);
+    check_reference(4, 16, 70, HW_LONGHEADS_POOLED); /* prefill crosses A in a chunk, decode after */
+    check_reference(4, 7, 100, HW_LONGHEADS_POOLED);
+    check_reference(4, 16, 70, HW_LONGHEADS_MAX);
 }
 static void reference_gqa(void) {
-    check_reference(2, 16, 70);
-    check_reference(2, 32, 20);  /* A reached in decode */
+    check_reference(2, 16, 70, HW_LONGHEADS_POOLED);
+    check_reference(2, 32, 20, HW_LONGHEADS_POOLED); /* A reached in decode */
+    check_reference(2, 7, 100, HW_LONGHEADS_MAX);
 }
 
 /* A covering the context, or a run that stays below A: the full attention, bit for bit. */
@@ -220,12 +240,12 @@ static void equal_to_full(void) {
         const int T = 120;
         float *a = malloc((size_t)T * V * sizeof *a), *b = malloc((size_t)T * V * sizeof *b);
         EXPECT(run(m, NULL, tok, T, 70, NULL, a) == HW_OK);
-        hw_kv_policy *cover = hw_kv_policy_new_longheads(m, 0, 0, 0); /* A = n_ctx = C */
+        hw_kv_policy *cover = hw_kv_policy_new_longheads(m, 0, 0, 0, HW_LONGHEADS_POOLED); /* A = n_ctx = C */
         int W = 0, A = 0;
-        EXPECT(hw_kv_policy_longheads(cover, &W, &A) && A == C && W == C / 16);
+        EXPECT(hw_kv_policy_longheads(cover, &W, &A, NULL) && A == C && W == C / 16);
         EXPECT(run(m, cover, tok, T, 70, NULL, b) == HW_OK);
         EXPECT(memcmp(a, b, (size_t)T * V * sizeof *a) == 0);
-        hw_kv_policy *above = hw_kv_policy_new_longheads(m, 8, 100, 16); /* active, unused */
+        hw_kv_policy *above = hw_kv_policy_new_longheads(m, 8, 100, 16, HW_LONGHEADS_MAX); /* active, unused */
         EXPECT(run(m, above, tok, 100, 70, NULL, b) == HW_OK);
         /* the same prefill chunks as the policy's */
         hw_kv_policy *chunks = hw_kv_policy_new(m, 0, 0, 16, HW_KV_COMP_NONE);
@@ -240,18 +260,22 @@ static void equal_to_full(void) {
 
 static void errors_and_spec(void) {
     hw_model *m = model(2, HW_POS_ROTARY), *learned = model(2, HW_POS_LEARNED);
-    EXPECT(hw_kv_policy_new_longheads(learned, 4, 32, 0) == NULL &&
+    EXPECT(hw_kv_policy_new_longheads(learned, 4, 32, 0, HW_LONGHEADS_POOLED) == NULL &&
            strstr(hw_last_error(), "rotary"));
-    EXPECT(hw_kv_policy_new_longheads(m, 16, 32, 0) == NULL && strstr(hw_last_error(), "3 chunks"));
-    EXPECT(hw_kv_policy_new_longheads(m, 4, 32, -1) == NULL);
+    EXPECT(hw_kv_policy_new_longheads(m, 16, 32, 0, HW_LONGHEADS_POOLED) == NULL && strstr(hw_last_error(), "3 chunks"));
+    EXPECT(hw_kv_policy_new_longheads(m, 4, 32, -1, HW_LONGHEADS_POOLED) == NULL);
     hw_kv_policy *p = hw_kv_policy_parse(m, NULL, "longheads:chunk=4,heads_len=32");
     int W = 0, A = 0;
-    EXPECT(p && hw_kv_policy_longheads(p, &W, &A) && W == 4 && A == 32 &&
+    hw_longheads_score sc;
+    EXPECT(p && hw_kv_policy_longheads(p, &W, &A, &sc) && W == 4 && sc == HW_LONGHEADS_POOLED && A == 32 &&
            hw_kv_policy_full_count(p) == 2 * 2 &&
            strcmp(hw_kv_policy_name(p), "longheads:chunk=4,heads_len=32") == 0);
-    hw_kv_policy *d = hw_kv_policy_parse(m, NULL, "longheads");
-    EXPECT(d && hw_kv_policy_longheads(d, &W, &A) && W == 8 && A == C);
-    EXPECT(!hw_kv_policy_longheads(NULL, &W, &A) && W == 0 && A == 0);
+    hw_kv_policy *d = hw_kv_policy_parse(m, NULL, "longheads:score=max");
+    EXPECT(d && hw_kv_policy_longheads(d, &W, &A, &sc) && sc == HW_LONGHEADS_MAX && W == 8 && A == C);
+    EXPECT(!hw_kv_policy_longheads(NULL, &W, &A, &sc) && W == 0 && A == 0);
+    EXPECT(hw_kv_policy_parse(m, NULL, "longheads:score=mean") == NULL &&
+           strstr(hw_last_error(), "pooled"));
+    EXPECT(hw_kv_policy_new_longheads(m, 4, 32, 0, (hw_longheads_score)7) == NULL);
     EXPECT(hw_kv_policy_parse(m, NULL, "longheads:sink=4") == NULL &&
            strstr(hw_last_error(), "unknown key"));
     EXPECT(hw_kv_policy_parse(m, NULL, "longheads:heads_len=2.5") == NULL);
@@ -261,6 +285,10 @@ static void errors_and_spec(void) {
     const size_t row = DH * sizeof(float);
     EXPECT(hw_context_kv_bytes(c, -1, -1) ==
            hw_context_kv_bytes(f, -1, -1) + (size_t)L * 2 * (C + 2 * (C / 4 + 4)) * row);
+    hw_kv_policy *mx = hw_kv_policy_parse(m, NULL, "longheads:chunk=4,heads_len=32,score=max");
+    hw_context *cm = hw_context_new_kv(m, C, mx); /* no chunk keys, no pending queries */
+    EXPECT(hw_context_kv_bytes(cm, 1, 0) == hw_context_kv_bytes(f, 1, 0) + (size_t)C * row);
+    hw_context_free(cm), hw_kv_policy_free(mx);
     /* Scores and pattern are not written out past A; observing below A still works. */
     hw_capture *cap = hw_capture_new();
     hw_hooks *hooks = hw_hooks_new();

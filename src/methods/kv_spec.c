@@ -3,7 +3,8 @@
  * (headwise.h, "KV-cache head selection"): full, window (StreamingLLM), duo
  * (DuoAttention, methods.md section 2.3: full heads from a file of any kind) and razor
  * (RazorAttention, section 3: echo + induction heads, a compensation token) and
- * longheads (LongHeads, section 4: chunk= is its chunk W there, heads_len= its A). The
+ * longheads (LongHeads, section 4: chunk= is its chunk W there, heads_len= its A, score=
+ * pooled, the paper's chunk key, or max). The
  * policies themselves are the model layer's (src/model/kv_policy.c); this file only
  * reads the text, the files it names, and chooses the full heads.
  */
@@ -19,7 +20,7 @@ enum { P_FULL, P_WINDOW, P_DUO, P_RAZOR, P_LONGHEADS, N_POLICIES };
 static const char *const policy_names[N_POLICIES] = {"full", "window", "duo", "razor", "longheads"};
 
 /* The keys, and which policies take them (bit p for policy p). */
-enum { K_CHUNK, K_SINK, K_RECENT, K_HEADS, K_TOP, K_SPARSITY, K_SEED, K_COMP, K_ECHO, K_IND, K_HEADS_LEN, N_KEYS };
+enum { K_CHUNK, K_SINK, K_RECENT, K_HEADS, K_TOP, K_SPARSITY, K_SEED, K_COMP, K_ECHO, K_IND, K_HEADS_LEN, K_SCORE, N_KEYS };
 static const struct {
     const char *name;
     unsigned policies;
@@ -36,6 +37,7 @@ static const struct {
     [K_ECHO] = {"echo", 1 << P_RAZOR, 0, 1},
     [K_IND] = {"induction", 1 << P_RAZOR, 0, 1},
     [K_HEADS_LEN] = {"heads_len", 1 << P_LONGHEADS, 1, HW_MAX_CONTEXT},
+    [K_SCORE] = {"score", 1 << P_LONGHEADS, 0, 0},
 };
 static const char *const comp_names[] = {"none", "mean", "weighted"}; /* hw_kv_compensation */
 
@@ -48,6 +50,7 @@ typedef struct {
     const char *heads;          /* into the caller's copy of spec */
     uint64_t seed;              /* duo's noise */
     hw_kv_compensation comp;
+    hw_longheads_score score;   /* longheads' chunk score */
 } spec_parts;
 
 /* What a policy takes, for error messages: "heads, top, ...". */
@@ -78,6 +81,12 @@ static hw_status parse_part(spec_parts *sp, char *part) {
         for (int c = 0; c < 3; c++)
             if (!strcmp(v, comp_names[c])) return sp->comp = (hw_kv_compensation)c, HW_OK;
         return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': compensation is weighted, mean or none",
+                       sp->spec, part);
+    }
+    if (k == K_SCORE) {
+        if (!strcmp(v, "pooled") || !strcmp(v, "max"))
+            return sp->score = !strcmp(v, "max") ? HW_LONGHEADS_MAX : HW_LONGHEADS_POOLED, HW_OK;
+        return hw_fail(HW_ERR_ARG, "kv policy '%s': '%s': score is pooled (the paper's chunk key) or max",
                        sp->spec, part);
     }
     char *end;
@@ -138,7 +147,8 @@ static hw_kv_policy *base_policy(const hw_model *m, const spec_parts *sp) {
     if (sp->policy == P_FULL) return hw_kv_policy_new(m, 0, 0, chunk, HW_KV_COMP_NONE);
     if (sp->policy == P_LONGHEADS) /* chunk= is LongHeads' chunk; prefill keeps its default */
         return hw_kv_policy_new_longheads(m, chunk,
-                                          (sp->given >> K_HEADS_LEN & 1) ? (int)sp->num[K_HEADS_LEN] : 0, 0);
+                                          (sp->given >> K_HEADS_LEN & 1) ? (int)sp->num[K_HEADS_LEN] : 0, 0,
+                                          sp->score);
     return hw_kv_policy_new(m, (int)sp->num[K_SINK], (int)sp->num[K_RECENT], chunk,
                             sp->policy == P_RAZOR ? sp->comp : HW_KV_COMP_NONE);
 }

@@ -14,8 +14,8 @@
     X(up, (size_t)N * F + 1) X(att, (size_t)H * (C + 1)) X(inv_freq, (size_t)R / 2 + 1)  \
     X(rope_cos, (size_t)N * (R / 2) + 1) X(rope_sin, (size_t)N * (R / 2) + 1)  \
     X(lh_k, lh ? (size_t)cfg->n_layer * Hk * C * Dh : 1)                        \
-    X(lh_qpend, lh ? (size_t)cfg->n_layer * H * c->lh_w * Dh : 1)               \
-    X(lh_ckey, lh ? (size_t)cfg->n_layer * H * c->lh_chunks * Dh + 1 : 1)       \
+    X(lh_qpend, pooled ? (size_t)cfg->n_layer * H * c->lh_w * Dh : 1)           \
+    X(lh_ckey, pooled ? (size_t)cfg->n_layer * H * c->lh_chunks * Dh + 1 : 1)   \
     X(lh_cos, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
     X(lh_sin, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
     X(q_raw, lh ? (size_t)N * H * Dh : 1) X(k_raw, lh ? (size_t)N * Hk * Dh : 1) \
@@ -63,7 +63,7 @@ hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *
         hw_context_free(c);
         return NULL;
     }
-    const int lh = c->lh_len > 0;
+    const int lh = c->lh_len > 0, pooled = lh && !c->lh_max;
     int ok = (c->lh_sel = calloc(lh ? (size_t)H * c->lh_chunks + 1 : 1, sizeof(int))) != NULL;
 #define ALLOC(name, count) ok &= (c->name = calloc((count), sizeof(float))) != NULL;
     CONTEXT_BUFFERS(ALLOC)

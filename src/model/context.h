@@ -41,6 +41,7 @@ struct hw_context {
     /* LongHeads (kv_cache.c, "LongHeads"); lh_len == 0: not in use, buffers of 1 float. */
     int lh_w, lh_len;   /* chunk W, tokens a head reads A */
     int lh_chunks;      /* chunks the context can hold: C / W */
+    int lh_max;         /* chunks scored by their largest q . k, not a pooled key */
     float *lh_k;        /* (L, Hk, C, Dh) keys before rotary */
     float *lh_qpend;    /* (L, H, W, Dh) queries before rotary of each layer's current chunk */
     float *lh_ckey;     /* (L, H, lh_chunks, Dh) attention-pooled chunk keys */

@@ -57,9 +57,10 @@ hw_status hw_kv_plan(hw_context *c, const hw_kv_policy *p) {
     c->kv_rows = rows;
     c->gather_cap = most ? most + c->chunk : 0;
     int W, A;
+    hw_longheads_score score;
     /* A context no longer than A never re-indexes: it is the full cache. */
-    if (p && hw_kv_policy_longheads(p, &W, &A) && A < C)
-        c->lh_w = W, c->lh_len = A, c->lh_chunks = C / W;
+    if (p && hw_kv_policy_longheads(p, &W, &A, &score) && A < C)
+        c->lh_w = W, c->lh_len = A, c->lh_chunks = C / W, c->lh_max = score == HW_LONGHEADS_MAX;
     return HW_OK;
 }
 
@@ -95,7 +96,8 @@ size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head) {
     if (c->lh_len) { /* LongHeads' keys before rotary, its chunk keys and pending queries */
         const size_t G = (size_t)(cfg->n_head / cfg->n_kv_head);
         const size_t heads = (size_t)(layer < 0 ? cfg->n_layer : 1) * (kv_head < 0 ? cfg->n_kv_head : 1);
-        floats += heads * ((size_t)c->n_ctx + G * (c->lh_chunks + c->lh_w)) * cfg->head_dim;
+        floats += heads * ((size_t)c->n_ctx + (c->lh_max ? 0 : G * (c->lh_chunks + c->lh_w))) *
+                  cfg->head_dim;
     }
     return floats * sizeof(float);
 }
@@ -221,9 +223,10 @@ static void lh_begin(hw_context *c, const hw_kv_layout *k, int l, int hk, int po
 
 /* Query head h's row t, at position i >= A (methods.md 4, "Decoding" and "Prefill"):
  * chunk 0, the chunk before i's, i's own chunk up to i, and the A/W - 3 earlier chunks
- * whose score, the sum over the KV head's query group of un-rotated q . chunk key, is
- * highest (ties to the lower index); their keys rotated to 0..n-1 in chunk order, the
- * query to n - 1. */
+ * whose score, the sum over the KV head's query group of un-rotated q . chunk key (or,
+ * lh_max, of the largest un-rotated q . k in the chunk), is highest (ties to the lower
+ * index); their keys rotated to 0..n-1 in chunk order, the query to n - 1. Every head of
+ * the group chooses the same chunks from the same sums. */
 static void lh_attend_row(hw_context *c, const hw_kv_layout *k, int l, int h, int i, int t) {
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
@@ -232,8 +235,16 @@ static void lh_attend_row(hw_context *c, const hw_kv_layout *k, int l, int h, in
     int *sel = c->lh_sel + (size_t)h * c->lh_chunks, m = 0;
     for (int ci = 1; ci <= cur - 2; ci++, m++) {
         float r = 0.0f;
-        for (int g = hk * G; g < (hk + 1) * G; g++)
-            r += hw_dot(c->q_raw + ((size_t)t * H + g) * Dh, lh_chunk_key(c, l, g, ci), Dh);
+        for (int g = hk * G; g < (hk + 1) * G; g++) {
+            const float *qg = c->q_raw + ((size_t)t * H + g) * Dh;
+            if (!c->lh_max) {
+                r += hw_dot(qg, lh_chunk_key(c, l, g, ci), Dh);
+                continue;
+            }
+            float best = -INFINITY;
+            for (int j = ci * W; j < ci * W + W; j++) best = fmaxf(best, hw_dot(qg, lh_key(c, l, hk, j), Dh));
+            r += best;
+        }
         sel[m] = ci, sc[m] = r;
     }
     for (int a = 0; a < top && a < m; a++) { /* the top chunks to the front */
@@ -280,7 +291,7 @@ static void begin_heads(void *arg, int h0, int h1) {
         k->gathered = k->recent && T > 1 && pos + T > k->sink + k->recent;
         if (!k->gathered) {
             for (int t = 0; t < T; t++) store(c, k, hk, pos + t, t);
-            if (c->lh_len) lh_begin(c, k, j->l, hk, pos, T);
+            if (c->lh_len && !c->lh_max) lh_begin(c, k, j->l, hk, pos, T);
             continue;
         }
         /* What every row of the chunk sees from before it: the sinks and the last

@@ -12,6 +12,7 @@ struct hw_kv_policy {
     unsigned char *full;        /* (L, Hk) 1: keeps every position */
     char *name;
     int lh_chunk, lh_len;       /* LongHeads: chunk W and tokens per head A; 0: none */
+    hw_longheads_score lh_score;
 };
 
 hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chunk,
@@ -35,7 +36,7 @@ hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chun
         hw_fail(HW_ERR_NOMEM, "out of memory for a kv policy");
         return NULL;
     }
-    *p = (hw_kv_policy){cfg->n_layer, cfg->n_kv_head, sink, recent, chunk, comp, p->full, NULL, 0, 0};
+    *p = (hw_kv_policy){cfg->n_layer, cfg->n_kv_head, sink, recent, chunk, comp, p->full, NULL, 0, 0, HW_LONGHEADS_POOLED};
     memset(p->full, recent == 0, n);
     if (hw_kv_policy_set_name(p, recent == 0 ? "full" : "window")) {
         hw_kv_policy_free(p);
@@ -45,7 +46,7 @@ hw_kv_policy *hw_kv_policy_new(const hw_model *m, int sink, int recent, int chun
 }
 
 hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int heads_len,
-                                         int chunk) {
+                                         int chunk, hw_longheads_score score) {
     if (!m) {
         hw_fail(HW_ERR_ARG, "kv policy: no model");
         return NULL;
@@ -64,13 +65,17 @@ hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int hea
                 "window");
         return NULL;
     }
+    if (score != HW_LONGHEADS_POOLED && score != HW_LONGHEADS_MAX) {
+        hw_fail(HW_ERR_ARG, "kv policy longheads: unknown chunk score %d", (int)score);
+        return NULL;
+    }
     if (chunk < 0 || W < 1 || A < 3 * W) {
         hw_fail(HW_ERR_ARG, "kv policy longheads: chunk %d, heads_len %d: heads_len must hold at "
                 "least 3 chunks (first, previous, current)", W, A);
         return NULL;
     }
     hw_kv_policy *p = hw_kv_policy_new(m, 0, 0, chunk, HW_KV_COMP_NONE);
-    if (p) p->lh_chunk = W, p->lh_len = A;
+    if (p) p->lh_chunk = W, p->lh_len = A, p->lh_score = score;
     if (p && hw_kv_policy_set_name(p, "longheads")) {
         hw_kv_policy_free(p);
         return NULL;
@@ -78,9 +83,11 @@ hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int hea
     return p;
 }
 
-int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len) {
+int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
+                           hw_longheads_score *score) {
     if (chunk_w) *chunk_w = p ? p->lh_chunk : 0;
     if (heads_len) *heads_len = p ? p->lh_len : 0;
+    if (score) *score = p ? p->lh_score : HW_LONGHEADS_POOLED;
     return p && p->lh_len > 0;
 }
 
