@@ -472,6 +472,7 @@ def kv_heads_seeds():
     put("kv_heads", "spec-razor", b"\x08razor:heads=@,compensation=mean,induction=0.2\0" + table(5, 8).encode())
     put("kv_heads", "spec-window", b"\x08window:sink=4,recent=32,chunk=16")
     put("kv_heads", "spec-full", b"\x08full")
+    put("kv_heads", "spec-longheads", b"\x08longheads:chunk=8,heads_len=256,score=max")
     put("kv_heads", "spec-bad", b"\x08duo:heads=@,top=0.2,sparsity=0.5\0" + gates(5, 4).encode())
 
 
