@@ -108,8 +108,11 @@ int cli_edit_flag(const char *cmd, const char *flag, const char *value, void *mo
     "                         duo:heads=FILE[,top=F|sparsity=X][,sink=S,recent=R] full heads\n"  \
     "                         from a score, gates or 0/1 mask file, the others a window;\n"      \
     "                         razor[:sink=S,recent=R,compensation=weighted|mean|none,heads=\n"   \
-    "                         FILE] RazorAttention. Each takes chunk=N: prefill N rows at a\n"   \
-    "                         time; a windowed head sees its whole chunk (DuoAttention)\n"
+    "                         FILE] RazorAttention; longheads[:chunk=W,heads_len=A,score=\n"   \
+    "                         pooled|max] LongHeads: every head reads A positions in chunks\n"  \
+    "                         of W it picks, positions re-indexed (default A = the model's\n"   \
+    "                         context, W = A/16). The others take chunk=N: prefill N rows at\n" \
+    "                         a time; a windowed head sees its whole chunk (DuoAttention)\n"
 #define CLI_MODEL_FLAGS(f)                                                                        \
     CLI_LOAD_FLAGS(f), CLI_KV_FLAG(f), {"-p", CLI_STR, &(f)->prompt},                             \
     {"--threads", CLI_INT, &(f)->threads, 1, 1024}, {"--mean-ref", CLI_STR, &(f)->mean_ref},      \
