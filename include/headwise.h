@@ -198,7 +198,9 @@ hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *
  * Keys are also cached without rotary, and the queries of the current chunk: the
  * context holds about 1.5 times the full cache. chunk_w <= 0: A / 16; heads_len <= 0:
  * the model's n_ctx (the paper's W = 256, A = 4096 for a 4K model); chunk: prefill
- * rows per pass as above. Rotary models without their own sliding window only.
+ * rows per pass as above. Rotary models without their own sliding window only. Hooks
+ * asking for hook_attn_scores or hook_pattern get HW_ERR_UNSUPPORTED once a query is
+ * past A (its scores are over re-indexed keys, not the (H, T, P) positions).
  * score: HW_LONGHEADS_POOLED is the paper's chunk key; HW_LONGHEADS_MAX (not the
  * paper's) scores a chunk by the largest un-rotated q . k over its keys instead (summed
  * over the group likewise): exact where a pooled key blurs one salient token among W,
