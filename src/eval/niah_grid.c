@@ -31,6 +31,7 @@ typedef struct {
 struct hw_niah_grid_result {
     char *label, *policy, *task;
     int sink, recent, chunk, full_heads, kv_heads;
+    int lh_chunk, lh_len, lh_max;   /* LongHeads' W and A (0: not LongHeads), score max */
     hw_kv_compensation comp;
     int samples, needles;
     uint64_t seed;
@@ -169,6 +170,9 @@ static hw_status describe_policy(const grid_run *g, hw_niah_grid_result *r) {
     r->comp = kv ? hw_kv_policy_compensation(kv) : HW_KV_COMP_NONE;
     r->kv_heads = cfg->n_layer * cfg->n_kv_head;
     r->full_heads = kv ? hw_kv_policy_full_count(kv) : r->kv_heads;
+    hw_longheads_score score = HW_LONGHEADS_POOLED;
+    hw_kv_policy_longheads(kv, &r->lh_chunk, &r->lh_len, &score);
+    r->lh_max = score == HW_LONGHEADS_MAX;
     r->kv_bytes = calloc((size_t)r->n_len * 2, sizeof(size_t));
     if (!r->policy || !r->kv_bytes) return hw_fail(HW_ERR_NOMEM, "out of memory");
     r->kv_full = r->kv_bytes + r->n_len;
@@ -429,6 +433,12 @@ static cJSON *policy_json(const hw_niah_grid_result *r) {
     cJSON_AddStringToObject(o, "compensation", comp_name(r->comp));
     cJSON_AddNumberToObject(o, "full_kv_heads", r->full_heads);
     cJSON_AddNumberToObject(o, "kv_heads", r->kv_heads);
+    if (r->lh_len) {
+        cJSON *lh = cJSON_AddObjectToObject(o, "longheads");
+        cJSON_AddNumberToObject(lh, "chunk", r->lh_chunk);
+        cJSON_AddNumberToObject(lh, "heads_len", r->lh_len);
+        cJSON_AddStringToObject(lh, "score", r->lh_max ? "max" : "pooled");
+    }
     return o;
 }
 
@@ -527,6 +537,11 @@ static void bytes_note(const hw_niah_grid_result *r, char *out, size_t cap) {
 }
 
 static void policy_note(const hw_niah_grid_result *r, char *out, size_t cap) {
+    if (r->lh_len) {
+        snprintf(out, cap, "LongHeads: each of %d KV heads reads %d tokens in chunks of %d (%s)", r->kv_heads,
+                 r->lh_len, r->lh_chunk, r->lh_max ? "by their largest q.k" : "by pooled chunk keys");
+        return;
+    }
     if (r->full_heads == r->kv_heads) {
         snprintf(out, cap, "every one of %d KV heads full", r->kv_heads);
         return;
