@@ -173,9 +173,18 @@ static void refused(void) {
     EXPECT(hw_niah_grid_run(m, NULL, NULL, NULL, NULL, &r) == HW_ERR_ARG);
     p.samples = 0;
     EXPECT(hw_niah_grid_run(m, NULL, &p, NULL, NULL, &r) != HW_OK && !r);
+    /* Past the context: refused for learned positions, run for rotary ones (LongHeads). */
     p = task_params(NULL);
     p.niah.length_max = C + 1;
-    EXPECT(hw_niah_grid_run(m, NULL, &p, NULL, NULL, &r) == HW_ERR_RANGE && strstr(hw_last_error(), "context"));
+    hw_config lc = *hw_model_config(m);
+    lc.pos = HW_POS_LEARNED;
+    hw_model *learned = hw_model_new_random(&lc, 1);
+    EXPECT(learned && hw_niah_grid_run(learned, NULL, &p, NULL, NULL, &r) == HW_ERR_RANGE &&
+           strstr(hw_last_error(), "context"));
+    hw_model_free(learned);
+    EXPECT(hw_niah_grid_run(m, NULL, &p, NULL, NULL, &r) == HW_OK && r);
+    hw_niah_grid_result_free(r);
+    r = NULL;
     p = task_params(NULL);
     p.niah.n_depths = 0;
     EXPECT(hw_niah_grid_run(m, NULL, &p, NULL, NULL, &r) == HW_ERR_ARG);
