@@ -276,7 +276,8 @@ typedef struct {
     const hw_model *model;
 } hw_hook_call;
 /* Asked (ask = 1): return non-zero to want the tensor. Called (ask = 0): return
- * non-zero to stop the run with an error (hw_forward_hooked returns HW_ERR_ARG). */
+ * non-zero to stop the run with an error (hw_forward_hooked returns HW_ERR_ARG; a
+ * context with streaming heads is then to be reset before it is used again). */
 typedef int (*hw_hook_fn)(hw_hook_call *call, void *user);
 
 typedef struct hw_hooks hw_hooks;

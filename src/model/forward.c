@@ -320,7 +320,9 @@ hw_status hw_forward_hooked(hw_context *c, const int *tokens, int T, hw_logits_m
         hw_logits_mode cm = mode == HW_LOGITS_ALL ? mode : last ? mode : HW_LOGITS_NONE;
         float *out = mode == HW_LOGITS_ALL ? logits + (size_t)done * cfg->vocab_size : logits;
         run r = {c, hooks, c->pos, n};
-        /* A hook that stops the run leaves the cache as it was before this chunk. */
+        /* A hook that stops the run leaves a full head's cache as it was before this
+         * chunk (pos does not move); a ring head may have overwritten rows, so after a
+         * stop the context is to be reset (hw_context_reset), not continued. */
         TRY(forward_chunk(&r, tokens + done, cm, out));
         c->pos += n;
         done += n;
