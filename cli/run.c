@@ -9,7 +9,6 @@
  * then changes nothing (said on stderr). */
 #include "cli.h"
 
-#include <cJSON.h>
 #include <math.h>
 
 static const char help[] =
@@ -88,43 +87,6 @@ static int on_token(int step, int token, const float *logits, void *user) {
     return 0;
 }
 
-/* The whole file, NUL-terminated (malloc'd), or NULL. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long n = f && !fseek(f, 0, SEEK_END) ? ftell(f) : -1;
-    if (n >= 0 && !fseek(f, 0, SEEK_SET) && (text = malloc((size_t)n + 1)) &&
-        fread(text, 1, (size_t)n, f) == (size_t)n)
-        text[n] = 0;
-    else
-        free(text), text = NULL;
-    if (f) fclose(f);
-    return text;
-}
-
-/* index.json's logits entry, the one describing what the run computed, gains "kv" (the
- * policy's name) and "kv_bytes" (the KV cache its context held, hw_context_kv_bytes).
- * hw_capture_write_npy_dir writes the file with cJSON_Print, so re-printing it the same
- * way changes no other byte. */
-static int index_kv(const char *cmd, const char *dir, const hw_kv_policy *kv, size_t bytes) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/index.json", dir);
-    char *text = read_text(path), *out = NULL;
-    cJSON *idx = text ? cJSON_Parse(text) : NULL;
-    cJSON *last = idx ? cJSON_GetArrayItem(idx, cJSON_GetArraySize(idx) - 1) : NULL;
-    const char *hook = last ? cJSON_GetStringValue(cJSON_GetObjectItem(last, "hook")) : NULL;
-    int rc = !hook || strcmp(hook, "logits")
-                 ? cli_error(cmd, "%s: cannot read back the index just written", path) : 0;
-    if (!rc && (!cJSON_AddStringToObject(last, "kv", hw_kv_policy_name(kv)) ||
-                !cJSON_AddNumberToObject(last, "kv_bytes", (double)bytes) || !(out = cJSON_Print(idx))))
-        rc = cli_error(cmd, "out of memory");
-    if (!rc && hw_write_file_atomic(path, out, strlen(out)) != HW_OK) rc = cli_error(cmd, "%s", hw_last_error());
-    cJSON_Delete(idx);
-    free(text);
-    free(out);
-    return rc;
-}
-
 /* The prompt and -n new tokens (one at least, for the table), then the files. */
 static int run(const char *cmd, const run_opts *o, const char *out, cli_session *s,
                const hw_capture *cap) {
@@ -142,10 +104,9 @@ static int run(const char *cmd, const run_opts *o, const char *out, cli_session 
         rc = cli_error(cmd, "%s", hw_last_error());
     if (!rc && o->steps > 0) printf("\n");
     if (!rc && out &&
-        hw_capture_write_npy_dir(cap, s->t, s->tok, s->T + o->steps, st.first, V, s->T - 1,
+        hw_capture_write_npy_dir(cap, s->t, s->tok, s->T + o->steps, st.first, V, s->T - 1, c,
                                  out) != HW_OK)
         rc = cli_error(cmd, "%s", hw_last_error());
-    if (!rc && out) rc = index_kv(cmd, out, s->kv, hw_context_kv_bytes(c, -1, -1));
     if (!rc && out) printf("wrote %d tensors to %s (index.json)\n", hw_capture_count(cap), out);
     hw_context_free(c);
     free(st.first);

@@ -215,6 +215,8 @@ int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
 /* Bytes of KV cache (keys and values, compensation entry included) the context holds for
  * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
 size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);
+/* The policy c was made with (NULL: every head full). */
+const hw_kv_policy *hw_context_kv_policy(const hw_context *c);
 
 typedef enum {
     HW_LOGITS_NONE,  /* fill the cache only */
@@ -1140,12 +1142,14 @@ hw_status hw_dir_create(const char *dir);
  *     logits_pos;
  *   index.json: one entry per file, in the order written, {"hook", "file", "layer",
  *     "pos", "phase": "prefill"|"decode", "axes": "pos,head,d_head"..., "shape"};
- *     logits.npy comes last with "hook": "logits" (layer -1, axes "d_vocab");
+ *     logits.npy comes last with "hook": "logits" (layer -1, axes "d_vocab"), and, given
+ *     ctx (the context the logits came from; may be NULL), "kv" (its policy's name,
+ *     hw_kv_policy_name) and "kv_bytes" (hw_context_kv_bytes of the whole cache);
  *   tokens.json if tokens is not NULL: [{"pos", "id", "text"}] for the n tokens, the
  *     text as each token prints after the one before (t may be NULL: no "text"). */
 hw_status hw_capture_write_npy_dir(const hw_capture *cap, const struct hw_tokenizer *t,
                                    const int *tokens, int n, const float *logits, int V,
-                                   int logits_pos, const char *dir);
+                                   int logits_pos, const hw_context *ctx, const char *dir);
 /* Every layer's attention pattern captured in a prefill of the T tokens from position 0
  * (hw_capture_want(cap, HW_HOOK_PATTERN, -1)) as dir/blocks.L.attn.hook_pattern.npy
  * (H, T, T) per layer, dir/patterns.npy (L, H, T, T) and dir/patterns.html

@@ -93,7 +93,7 @@ static void test_capture_dirs(void) {
     CHECK(hw_forward_hooked(c, tok, T, HW_LOGITS_LAST, logits, h) == HW_OK, "%s", hw_last_error());
     char d[512];
     snprintf(d, sizeof d, "%s/run/x", tmp);
-    CHECK(hw_capture_write_npy_dir(cap, t, tok, T, logits, 512, T - 1, d) == HW_OK, "%s",
+    CHECK(hw_capture_write_npy_dir(cap, t, tok, T, logits, 512, T - 1, NULL, d) == HW_OK, "%s",
           hw_last_error());
     CHECK(exists(d, "blocks.4.attn.hook_pattern.npy") && exists(d, "blocks.2.attn.hook_z.npy") &&
               exists(d, "logits.npy") && exists(d, "tokens.json"), "files");

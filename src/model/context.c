@@ -99,6 +99,7 @@ void hw_context_free(hw_context *c) {
 int hw_context_pos(const hw_context *c) { return c->pos; }
 int hw_context_size(const hw_context *c) { return c->n_ctx; }
 const hw_model *hw_context_model(const hw_context *c) { return c->m; }
+const hw_kv_policy *hw_context_kv_policy(const hw_context *c) { return c ? c->policy : NULL; }
 void hw_context_reset(hw_context *c) {
     c->pos = 0;
     hw_kv_reset(c);

@@ -89,7 +89,7 @@ static cJSON *tokens_json(const hw_tokenizer *t, const int *tokens, int n) {
 
 hw_status hw_capture_write_npy_dir(const hw_capture *cap, const hw_tokenizer *t,
                                    const int *tokens, int n, const float *logits, int V,
-                                   int logits_pos, const char *dir) {
+                                   int logits_pos, const hw_context *ctx, const char *dir) {
     if (!cap || !dir || (tokens && n < 0) || (logits && V <= 0))
         return hw_fail(HW_ERR_ARG, "hw_capture_write_npy_dir: bad arguments");
     if (hw_dir_create(dir) != HW_OK) return HW_ERR_IO;
@@ -108,8 +108,12 @@ hw_status hw_capture_write_npy_dir(const hw_capture *cap, const hw_tokenizer *t,
             return HW_ERR_IO;
         }
         /* Listed last, as the pseudo-hook "logits" (not hook_logits, which is every row). */
-        cJSON_AddItemToArray(idx, index_entry("logits", "logits.npy", -1, logits_pos, 0,
-                                              "d_vocab", 1, &V));
+        cJSON *e = index_entry("logits", "logits.npy", -1, logits_pos, 0, "d_vocab", 1, &V);
+        if (e && ctx) {
+            cJSON_AddStringToObject(e, "kv", hw_kv_policy_name(hw_context_kv_policy(ctx)));
+            cJSON_AddNumberToObject(e, "kv_bytes", (double)hw_context_kv_bytes(ctx, -1, -1));
+        }
+        cJSON_AddItemToArray(idx, e);
     }
     if (write_json(dir, "index.json", idx) != HW_OK) return HW_ERR_IO;
     if (tokens && write_json(dir, "tokens.json", tokens_json(t, tokens, n)) != HW_OK)
