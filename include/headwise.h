@@ -1093,6 +1093,14 @@ int hw_duo_select_top(const double *score, int n, double top, int *full);
  * not one or is out of range, top= with sparsity=, or any file error above. */
 hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const char *spec);
 
+/* ---------------------------------------------------------------- text loss */
+
+/* ---------------------------------------------------------------- circuits: prompt pairs, activation and path patching */
+
+/* ---------------------------------------------------------------- circuits: logit lens and head subspaces */
+
+/* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,
