@@ -1317,7 +1317,11 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              memorised attribute (or, sometimes, a counterfactual one) and a repeat
  *              takes the one in context, or after a counterfactual, with a chance
  *              that depends on the subject, the memorised one; scored on plain recall
- *              of the memorised facts, and on following a counterfactual prefix */
+ *              of the memorised facts, and on following a counterfactual prefix
+ *   mcq        multiple choice: "<bos> a1 a2 A b1 b2 B c1 c2 C d1 d2 D Q: x1 x2 Answer: L",
+ *              four distinct texts of min_len random words (default 2 of n_symbols 16),
+ *              each followed by its label, the question repeating one of them, the
+ *              label the answer (the only loss); scored on the label after "Answer:" */
 typedef struct hw_task hw_task;
 
 typedef struct {
@@ -1335,7 +1339,7 @@ typedef struct {
 } hw_task_params;
 hw_task_params hw_task_params_default(void);
 
-/* name: "induction", "retrieval", "successor" or "recall"; p NULL: defaults. */
+/* name: "induction", "retrieval", "successor", "recall" or "mcq"; p NULL: defaults. */
 hw_task *hw_task_new(const char *name, const hw_task_params *p);
 void hw_task_free(hw_task *t);
 const char *hw_task_name(const hw_task *t);
@@ -1371,6 +1375,27 @@ typedef struct {
 /* Score m on n held-out samples of seed. */
 hw_status hw_task_evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n,
                            hw_task_score *out);
+
+/* A counterfactual of a task's sequence for activation patching (the corrupted run):
+ * tokens (T) changed as the task defines, into out (T; may be tokens), with its targets
+ * (T) and layout (may be NULL) as hw_task_sample gives them. mcq: the correct option's
+ * text swapped with option `to`'s (0-3 for A-D, not the correct one; -s for s = 1..3:
+ * the option s letters on, cyclically), so the same options and question name label
+ * `to`; every other token is unchanged and the length is the same. HW_ERR_ARG for a
+ * task without counterfactuals (all but mcq), tokens that are not the task's sequence
+ * (the question naming no option or two, a label out of place) or a bad `to`. */
+hw_status hw_task_counterfactual(const hw_task *t, const int *tokens, int to, int *out,
+                                 int *targets, hw_task_layout *layout);
+/* Held-out samples 0 .. n-1 of seed as a prompts file (hw_prompts_read reads it back), a
+ * "#" line first: per sample the tokens before its answer (layout.dst) as text, <bos>
+ * left out (a prompt is encoded with BOS), a tab, the answer's symbols, and for mcq the
+ * other three labels a tab each (answer first, then the wrong answers to subtract). With
+ * counterfactual_path (NULL: none), sample k's counterfactual (hw_task_counterfactual,
+ * to = -1 - k % 3: the answer moved 1, 2, 3 letters on in turn) on the same line there,
+ * as many tokens long: the clean and corrupted prompts of activation patching. Both
+ * files written atomically, or neither. */
+hw_status hw_task_write_prompts(const hw_task *t, uint64_t seed, int n, const char *path,
+                                const char *counterfactual_path);
 
 /* ---------------------------------------------------------------- training */
 

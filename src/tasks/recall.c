@@ -160,4 +160,4 @@ static hw_status evaluate(const hw_task *t, const hw_model *m, uint64_t seed, in
     return s;
 }
 
-const hw_task_kind hw_task_recall = {"recall", init, sample, evaluate};
+const hw_task_kind hw_task_recall = {"recall", init, sample, evaluate, NULL, NULL};

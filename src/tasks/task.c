@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- registry */
 
 static const hw_task_kind *const kinds[] = {&hw_task_induction, &hw_task_retrieval, &hw_task_successor,
-                                            &hw_task_recall};
+                                            &hw_task_recall, &hw_task_mcq};
 
 hw_task_params hw_task_params_default(void) {
     return (hw_task_params){.depth = -1, .world_seed = 1234, .override = -1};
@@ -47,7 +47,7 @@ hw_task *hw_task_new(const char *name, const hw_task_params *p) {
     for (size_t i = 0; name && i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(name, kinds[i]->name)) k = kinds[i];
     if (!k) {
-        hw_fail(HW_ERR_ARG, "unknown task \"%s\" (induction, retrieval, successor, recall)", name ? name : "(null)");
+        hw_fail(HW_ERR_ARG, "unknown task \"%s\" (induction, retrieval, successor, recall, mcq)", name ? name : "(null)");
         return NULL;
     }
     hw_task *t = calloc(1, sizeof *t);
@@ -111,6 +111,61 @@ hw_status hw_task_sample(const hw_task *t, uint64_t seed, int64_t index, int *to
     hw_task_layout dummy;
     t->kind->sample(t, &r, tokens, targets, layout ? layout : &dummy);
     return HW_OK;
+}
+
+hw_status hw_task_counterfactual(const hw_task *t, const int *tokens, int to, int *out, int *targets,
+                                 hw_task_layout *layout) {
+    if (!t || !tokens || !out || !targets) return hw_fail(HW_ERR_ARG, "hw_task_counterfactual: bad arguments");
+    if (!t->kind->counterfactual)
+        return hw_fail(HW_ERR_ARG, "task %s has no counterfactual (mcq has)", t->kind->name);
+    for (int i = 0; i < t->p.seq_len; i++)
+        if (tokens[i] < 0 || tokens[i] >= t->n_sym)
+            return hw_fail(HW_ERR_ARG, "%s: token %d at %d is outside the vocabulary of %d", t->kind->name, tokens[i],
+                           i, t->n_sym);
+    return t->kind->counterfactual(t, tokens, to, out, targets, layout);
+}
+
+/* One prompts-file line: tokens [1, dst) as text (the reader encodes with BOS), then a tab
+ * and the answer's symbols, then the wrong answers a tab each. */
+static void prompt_line(FILE *f, const hw_task *t, const int *tok, const hw_task_layout *l, int *wrong) {
+    for (int i = 1; i < l->dst; i++) fprintf(f, "%s%s", i > 1 ? " " : "", t->sym[tok[i]]);
+    for (int i = l->dst; i < l->dst + l->len; i++) fprintf(f, "%s%s", i > l->dst ? " " : "\t", t->sym[tok[i]]);
+    int n = t->kind->wrong_answers ? t->kind->wrong_answers(t, tok, l, wrong) : 0;
+    for (int k = 0; k < n; k++) fprintf(f, "\t%s", t->sym[wrong[k]]);
+    fputc('\n', f);
+}
+
+hw_status hw_task_write_prompts(const hw_task *t, uint64_t seed, int n, const char *path,
+                                const char *counterfactual_path) {
+    if (!t || n < 1 || !path) return hw_fail(HW_ERR_ARG, "hw_task_write_prompts: bad arguments");
+    if (counterfactual_path && !t->kind->counterfactual)
+        return hw_fail(HW_ERR_ARG, "task %s has no counterfactual (mcq has)", t->kind->name);
+    int T = t->p.seq_len;
+    int *buf = malloc(sizeof(int) * ((size_t)4 * T + (size_t)t->n_sym));
+    hw_atomic_file *a = buf ? hw_atomic_open(path) : NULL;
+    hw_atomic_file *b = a && counterfactual_path ? hw_atomic_open(counterfactual_path) : NULL;
+    hw_status s = !buf ? hw_fail(HW_ERR_NOMEM, "out of memory") : !a || (counterfactual_path && !b) ? HW_ERR_IO : HW_OK;
+    int *tok = buf, *tgt = buf + T, *cf = buf + 2 * T, *cft = buf + 3 * T, *wrong = buf + 4 * T;
+    static const char head[] = "# %s held-out samples of seed %llu%s: prompt, answer%s\n";
+    const char *wr = t->kind->wrong_answers ? ", wrong answers" : "";
+    if (!s) fprintf(hw_atomic_stream(a), head, t->kind->name, (unsigned long long)seed, "", wr);
+    if (!s && b) fprintf(hw_atomic_stream(b), head, t->kind->name, (unsigned long long)seed, ", counterfactuals", wr);
+    for (int k = 0; k < n && !s; k++) {
+        hw_task_layout l, lc;
+        hw_task_sample(t, seed, k, tok, tgt, &l);
+        prompt_line(hw_atomic_stream(a), t, tok, &l, wrong);
+        /* to = -1, -2, -3 in turn: the answer moves 1, 2, 3 letters on (mcq), evenly. */
+        if (b && !(s = t->kind->counterfactual(t, tok, -1 - k % 3, cf, cft, &lc)))
+            prompt_line(hw_atomic_stream(b), t, cf, &lc, wrong);
+    }
+    /* Both files or neither: the counterfactuals first, so a failure leaves no clean file
+     * without its pairs. */
+    if (!s && b) s = hw_atomic_commit(b), b = NULL;
+    if (!s) s = hw_atomic_commit(a), a = NULL;
+    hw_atomic_abort(a);
+    hw_atomic_abort(b);
+    free(buf);
+    return s;
 }
 
 /* ---------------------------------------------------------------- evaluation */

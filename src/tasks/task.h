@@ -2,7 +2,7 @@
  * task.h: what the synthetic task files share, not part of the public API.
  *
  *   task.c        registry, symbols, seeds, batches, the tokenizer, evaluation helpers
- *   induction.c   retrieval.c   successor.c   recall.c   one generator each
+ *   induction.c   retrieval.c   successor.c   recall.c   mcq.c   one generator each
  *
  * A generator fills one sequence of T tokens from a random stream; every random
  * choice comes from that stream, so a sequence is a function of (task, stream seed).
@@ -30,9 +30,17 @@ struct hw_task_kind {
     void (*sample)(const hw_task *t, hw_rng *r, int *tokens, int *targets, hw_task_layout *layout);
     /* Score m on n held-out samples of seed. */
     hw_status (*evaluate)(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out);
+    /* Optional (NULL: the task has none): hw_task_counterfactual's change of a sequence
+     * (T tokens) into out, its targets and layout (may be NULL); error set when tokens is
+     * not the task's sequence or `to` is not a valid change. */
+    hw_status (*counterfactual)(const hw_task *t, const int *tokens, int to, int *out, int *targets,
+                                hw_task_layout *layout);
+    /* Optional: a sample's wrong answers (one token each) that a logit difference
+     * subtracts, into out (room for n_sym); returns how many. */
+    int (*wrong_answers)(const hw_task *t, const int *tokens, const hw_task_layout *layout, int *out);
 };
 
-extern const hw_task_kind hw_task_induction, hw_task_retrieval, hw_task_successor, hw_task_recall;
+extern const hw_task_kind hw_task_induction, hw_task_retrieval, hw_task_successor, hw_task_recall, hw_task_mcq;
 
 /* Append a symbol (printf-style); returns its id or -1 (error set). */
 int hw_task_add_symbol(hw_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
