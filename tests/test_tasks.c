@@ -2,7 +2,8 @@
  * round-trips through its tokenizer.json; batches are a pure function of
  * (seed, step, row); sequences have the documented structure (induction's
  * repeat at random offsets, retrieval's needle and answer at the asked depth,
- * successor's pairs, recall's consistent facts and counterfactual prefixes);
+ * successor's pairs, recall's consistent facts and counterfactual prefixes, mcq's
+ * options and counterfactuals);
  * evaluation runs on a real model and refuses one that does not fit; bad
  * parameters give one clear error. */
 #include "check.h"
@@ -348,6 +349,145 @@ static void retrieval_needles(void) {
           strstr(hw_last_error(), "filler"), "5 needles in 64: [%s]", hw_last_error());
 }
 
+/* An mcq sequence read back by the test's own parser: each label's position, its text
+ * (start, length), the question's text, the answer's position. */
+typedef struct { int label[4], text[4], len[4], qtext, qlen, answer; } mcq_parts;
+
+static int mcq_read(const hw_task *t, const int *tok, mcq_parts *p) {
+    int T = hw_task_seq_len(t), i = 1, A = symbol_id(t, "A"), q = symbol_id(t, "Q:"), ans = symbol_id(t, "Answer:");
+    for (int k = 0; k < 4; k++) {
+        p->text[k] = i;
+        while (i < T && hw_task_symbol(t, tok[i])[0] == 'w') i++;
+        p->len[k] = i - p->text[k], p->label[k] = i;
+        if (i >= T || tok[i++] != A + k) return 0;
+    }
+    if (tok[i++] != q) return 0;
+    p->qtext = i;
+    while (i < T && hw_task_symbol(t, tok[i])[0] == 'w') i++;
+    p->qlen = i - p->qtext;
+    if (i + 1 >= T || tok[i] != ans) return 0;
+    p->answer = i + 1;
+    for (int j = i + 2; j < T; j++)
+        if (tok[j] != 0) return 0;
+    return 1;
+}
+
+static int mcq_same(const int *tok, const int *a, int la, const int *b, int lb) {
+    return la == lb && !memcmp(a, b, (size_t)la * sizeof *tok);
+}
+
+/* Labels follow texts of 1-3 words, A-D in order; the question repeats exactly one
+ * option's text; only the answer has a loss; the counterfactual moves the answer. */
+static void mcq(void) {
+    hw_task *t = task("mcq"), *ind = task("induction");
+    if (!t || !ind) return;
+    int T = hw_task_seq_len(t), A = symbol_id(t, "A"), tok[MAXT], tgt[MAXT], cf[MAXT], cft[MAXT], back[MAXT];
+    CHECK(T == 23 && hw_task_vocab_size(t) == 23 && A == 3 && symbol_id(t, "w15") == 22, "T %d, vocabulary %d", T,
+          hw_task_vocab_size(t));
+    int answers[4] = {0}, lens[4] = {0}, moved = 0;
+    for (int k = 0; k < 300; k++) {
+        hw_task_layout l, lc;
+        mcq_parts p, pc;
+        hw_task_sample(t, 3, k, tok, tgt, &l);
+        CHECK(mcq_read(t, tok, &p), "sample %d is not options, Q:, text, Answer:, label", k);
+        int named = 0, c = tok[p.answer] - A;
+        for (int o = 0; o < 4; o++) {
+            named += mcq_same(tok, tok + p.text[o], p.len[o], tok + p.qtext, p.qlen);
+            for (int o2 = 0; o2 < o; o2++)
+                CHECK(!mcq_same(tok, tok + p.text[o], p.len[o], tok + p.text[o2], p.len[o2]), "two options alike");
+            lens[p.len[o]]++;
+        }
+        CHECK(named == 1 && c >= 0 && c < 4 && mcq_same(tok, tok + p.text[c], p.len[c], tok + p.qtext, p.qlen),
+              "sample %d: the question names %d options, the answer is %d", k, named, c);
+        CHECK(l.src == p.label[c] && l.dst == p.answer && l.len == 1, "layout %d %d %d", l.src, l.dst, l.len);
+        for (int i = 0; i < T; i++) CHECK(tgt[i] == (i == p.answer - 1 ? tok[p.answer] : -1), "a loss at %d", i);
+        answers[c]++;
+        for (int to = -3; to < 4; to++) {
+            int dest = to < 0 ? (c - to) % 4 : to;
+            hw_status s = hw_task_counterfactual(t, tok, to, cf, cft, &lc);
+            if (dest == c) {
+                CHECK(s == HW_ERR_ARG && strstr(hw_last_error(), "another letter"), "to %d accepted", to);
+                continue;
+            }
+            CHECK(s == HW_OK && mcq_read(t, cf, &pc), "counterfactual %d: %s", to, hw_last_error());
+            /* The two texts swapped, every other option, the question and length kept. */
+            CHECK(mcq_same(tok, cf + pc.text[dest], pc.len[dest], tok + p.text[c], p.len[c]) &&
+                      mcq_same(tok, cf + pc.text[c], pc.len[c], tok + p.text[dest], p.len[dest]),
+                  "texts not swapped");
+            for (int o = 0; o < 4; o++)
+                if (o != c && o != dest)
+                    CHECK(mcq_same(tok, cf + pc.text[o], pc.len[o], tok + p.text[o], p.len[o]), "option %d moved", o);
+            CHECK(pc.answer == p.answer && !memcmp(cf + p.qtext - 1, tok + p.qtext - 1, (size_t)(p.answer - p.qtext + 1) * sizeof *tok),
+                  "the question changed");
+            CHECK(cf[pc.answer] == A + dest && lc.src == pc.label[dest] && lc.dst == pc.answer && cft[lc.dst - 1] == A + dest,
+                  "the answer is not %c", 'A' + dest);
+            int differ = 0;
+            for (int i = 0; i < T; i++) differ += cf[i] != tok[i];
+            moved += differ > 1;
+            /* and back again, in place */
+            CHECK(hw_task_counterfactual(t, cf, c, cf, cft, NULL) == HW_OK && !memcmp(cf, tok, sizeof(int) * (size_t)T),
+                  "moving the answer back does not give the sample");
+        }
+    }
+    for (int c = 0; c < 4; c++) CHECK(answers[c] > 50, "answer %c %d times in 300", 'A' + c, answers[c]);
+    CHECK(lens[1] > 100 && lens[2] > 100 && lens[3] > 100, "text lengths %d %d %d", lens[1], lens[2], lens[3]);
+    CHECK(moved == 300 * 6, "%d of 1800 counterfactuals changed more than the answer", moved);
+    /* Not an mcq sequence, or not a task with counterfactuals. */
+    hw_task_sample(t, 3, 0, tok, tgt, NULL);
+    memcpy(back, tok, sizeof back);
+    mcq_parts p;
+    mcq_read(t, tok, &p);
+    back[p.qtext] = back[p.qtext] == A + 4 ? A + 5 : A + 4; /* the question names no option now */
+    CHECK(hw_task_counterfactual(t, back, -1, cf, cft, NULL) == HW_ERR_ARG && strstr(hw_last_error(), "no option"),
+          "[%s]", hw_last_error());
+    back[p.qtext] = 99;
+    CHECK(hw_task_counterfactual(t, back, -1, cf, cft, NULL) == HW_ERR_ARG && strstr(hw_last_error(), "vocabulary"),
+          "[%s]", hw_last_error());
+    CHECK(hw_task_counterfactual(t, tok, 4, cf, cft, NULL) == HW_ERR_ARG, "to 4");
+    CHECK(hw_task_counterfactual(t, tok, -4, cf, cft, NULL) == HW_ERR_ARG, "to -4");
+    CHECK(hw_task_counterfactual(ind, tok, 0, cf, cft, NULL) == HW_ERR_ARG && strstr(hw_last_error(), "induction"),
+          "[%s]", hw_last_error());
+    /* Prompts files: the prompt encodes to the sample before its answer, the answer and
+     * the wrong labels follow; the counterfactual line is as long and answers elsewhere. */
+    char clean[600], corrupt[600], tokpath[600];
+    snprintf(clean, sizeof clean, "%s/clean.tsv", tmpdir);
+    snprintf(corrupt, sizeof corrupt, "%s/corrupt.tsv", tmpdir);
+    snprintf(tokpath, sizeof tokpath, "%s/mcq_tok.json", tmpdir);
+    CHECK(hw_task_write_prompts(t, 3, 20, clean, corrupt) == HW_OK && hw_task_write_tokenizer(t, tokpath) == HW_OK, "%s",
+          hw_last_error());
+    hw_prompts *pc = hw_prompts_read(clean, 4), *pk = hw_prompts_read(corrupt, 4);
+    hw_tokenizer *tk = hw_tokenizer_load(tokpath, 0);
+    CHECK(pc && pk && tk && hw_prompts_count(pc) == 20 && hw_prompts_count(pk) == 20, "%s", hw_last_error());
+    for (int k = 0; pc && pk && tk && k < 20; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 3, k, tok, tgt, &l);
+        int n = hw_tokenizer_encode(tk, hw_prompts_text(pc, k), HW_TOK_BOS, back, MAXT);
+        int m = hw_tokenizer_encode(tk, hw_prompts_text(pk, k), HW_TOK_BOS, cf, MAXT);
+        CHECK(n == l.dst && !memcmp(back, tok, sizeof(int) * (size_t)n) && m == n, "line %d: %d and %d tokens", k, n, m);
+        CHECK(!strcmp(hw_prompts_answer(pc, k, 0), hw_task_symbol(t, tok[l.dst])) &&
+                  strcmp(hw_prompts_answer(pk, k, 0), hw_prompts_answer(pc, k, 0)),
+              "line %d answers %s, counterfactual %s", k, hw_prompts_answer(pc, k, 0), hw_prompts_answer(pk, k, 0));
+        int wrong = 0;
+        for (int j = 1; j < 4; j++) wrong += strcmp(hw_prompts_answer(pc, k, j), hw_prompts_answer(pc, k, 0)) != 0;
+        CHECK(wrong == 3, "line %d: the answer among the wrong ones", k);
+    }
+    hw_prompts_free(pc);
+    hw_prompts_free(pk);
+    hw_tokenizer_free(tk);
+    snprintf(corrupt, sizeof corrupt, "%s/none.tsv", tmpdir);
+    CHECK(hw_task_write_prompts(ind, 3, 5, clean, corrupt) == HW_ERR_ARG && access(corrupt, F_OK) != 0,
+          "induction counterfactuals");
+    CHECK(!hw_task_new("mcq", &(hw_task_params){.min_len = 3, .max_len = 2}), "min > max");
+    CHECK(!hw_task_new("mcq", &(hw_task_params){.n_symbols = 2, .max_len = 2}) && strstr(hw_last_error(), "texts"),
+          "[%s]", hw_last_error());
+    CHECK(!hw_task_new("mcq", &(hw_task_params){.seq_len = 22}) && strstr(hw_last_error(), "22"), "[%s]",
+          hw_last_error());
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+    hw_task_free(ind);
+}
+
 static void evaluation_and_errors(void) {
     hw_model *m = hw_model_load(shared_path("models/stories260K/stories260K.bin"));
     CHECK(m, "%s", hw_last_error());
@@ -395,6 +535,7 @@ int main(void) {
     RUN(retrieval_needles);
     RUN(successor);
     RUN(recall);
+    RUN(mcq);
     RUN(evaluation_and_errors);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
