@@ -37,6 +37,8 @@ static const struct {
      * for some subjects and not others (src/tasks/recall.c), so the organism is torn. */
     {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f,
      "2 layers with MLPs: facts in weights, overrides in context that hold for some subjects", 0, 0},
+    /* MCQ_WHY */
+    {"mcq", MCQ_SHAPE, 0, 0},
 };
 
 /* Organisms trained as a curriculum: stages on one task, each from the previous stage's
@@ -88,7 +90,7 @@ static int curriculum_stages(size_t k, hw_organism_stage *out) {
     return n;
 }
 
-#define NAMES "induction, retrieval, successor, recall, retrieval-long"
+#define NAMES "induction, retrieval, successor, recall, mcq, retrieval-long"
 
 int hw_organism_stages(const char *organism, hw_organism_stage *stages, const char **why) {
     for (size_t k = 0; organism && stages && k < sizeof curricula / sizeof curricula[0]; k++)

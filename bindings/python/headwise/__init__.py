@@ -17,6 +17,8 @@ score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
 sweep_scale), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
+headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
+and corrupted runs of patching on the mcq organism) as `headwise samples` writes them.
 
 The library is found through $HEADWISE_LIB, else the build tree this package
 sits in (build/current, build/rel), else the system loader. Every failure is a
@@ -28,6 +30,7 @@ from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
+from .tasks import Task
 from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTestResult,
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
@@ -40,7 +43,7 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult"]
+           "MaskTestResult", "SweepResult", "Task"]
 
 
 def set_threads(n):
