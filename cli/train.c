@@ -21,11 +21,12 @@
     "  --seq-len T         tokens per sequence (default: the task's)\n"                          \
     "  --context N         the model's context, >= T (default T; a curriculum's short stages\n"  \
     "                      train with the final context so they resume one checkpoint)\n"       \
-    "  --symbols N         induction: random tokens; retrieval: filler words; recall: subjects\n" \
+    "  --symbols N         induction: random tokens; retrieval: filler words; recall: subjects;\n" \
+    "                      mcq: words\n"                                                       \
     "  --min-len N         induction: shortest repeat; successor: items per run; retrieval:\n"   \
     "                      answer tokens; --max-len N  induction: longest repeat; successor:\n"  \
     "                      most items per run; retrieval: needles (default one per 128\n"      \
-    "                      tokens from 256 on) (defaults: the task's)\n"                        \
+    "                      tokens from 256 on); mcq: words per option (defaults: the task's)\n" \
     "  --depth X           retrieval: needle depth in [0, 1] when scoring (default random)\n"    \
     "  --override X        recall: a repeat keeps a counterfactual first mention with a chance\n" \
     "                      drawn per subject in [0, X], else reverts (default 0.6)\n"            \
@@ -54,11 +55,11 @@
 static const char train_help[] =
     "usage: headwise train TASK -o DIR [flags]\n"
     "Train a Llama-style model from scratch on a synthetic task (induction, retrieval,\n"
-    "successor, recall) and write it as a Hugging Face folder every command loads.\n"
+    "successor, recall, mcq) and write it as a Hugging Face folder every command loads.\n"
     "Progress goes to stderr; a JSON summary (loss, time, tokens/s, task accuracy) to stdout.\n"
     "\n" FLAGS_HELP;
 
-#define ORGANISMS "induction, retrieval, successor, recall, retrieval-long"
+#define ORGANISMS "induction, retrieval, successor, recall, mcq, retrieval-long"
 
 static const char organism_help[] =
     "usage: headwise organism NAME -o DIR [training flags]\n"
@@ -71,6 +72,7 @@ static const char organism_help[] =
     "  successor  3 layers x 4 heads, d 64, attention-only, runs of 8, 1500 steps of 64\n"
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
     "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
+    "  mcq        MCQ_HELP\n"
     "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
     "             in the tail; 2 layers x 4 heads, d 64, attention-only; 3000 steps in\n"
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
@@ -366,7 +368,7 @@ int cmd_train(int argc, char **argv) {
     cli_train_opts o = defaults();
     int rc = parse("train", argc, argv, &o, train_help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!o.task) return cli_usage_error("train", "no task: give one of induction, retrieval, successor, recall");
+    if (!o.task) return cli_usage_error("train", "no task: give one of induction, retrieval, successor, recall, mcq");
     return train_run("train", &o);
 }
 

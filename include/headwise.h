@@ -604,7 +604,7 @@ typedef struct hw_prompts hw_prompts;   /* see "prompts files" below */
 /* A synthetic task's held-out samples scored with hooks (src/eval/task_eval.c), as the
  * protocols score model organisms. */
 typedef struct {
-    const char *name;   /* "induction", "retrieval", "successor" or "recall"; NULL: none */
+    const char *name;   /* "induction", "retrieval", "successor", "recall" or "mcq"; NULL: none */
     uint64_t seed;      /* the held-out stream (default 12345) */
     int samples;        /* default 100 */
     float depth;        /* retrieval: the needle's depth in [0, 1]; < 0 (default): random */
@@ -623,8 +623,9 @@ int hw_task_is_greedy(const hw_task *t);
  * decoded one token per call after a prefill of all but the prompt's last token, as
  * many tokens as it has, stopping at EOS or BOS); induction next-token accuracy on the
  * repeated segment after its first token; successor on the successors; recall plain
- * recall of the memorised facts. *accuracy2 (may be NULL): retrieval the mean share of
- * answer tokens right; recall the counterfactual override rate; the others *accuracy. */
+ * recall of the memorised facts; mcq the label after "Answer:". *accuracy2 (may be
+ * NULL): retrieval the mean share of answer tokens right; recall the counterfactual
+ * override rate; the others *accuracy. */
 hw_status hw_task_evaluate_hooked(const hw_task *t, hw_context *c, uint64_t seed, int n,
                                   const hw_hooks *hooks, double *accuracy, double *accuracy2);
 
@@ -1318,19 +1319,21 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              takes the one in context, or after a counterfactual, with a chance
  *              that depends on the subject, the memorised one; scored on plain recall
  *              of the memorised facts, and on following a counterfactual prefix
- *   mcq        multiple choice: "<bos> a1 a2 A b1 b2 B c1 c2 C d1 d2 D Q: x1 x2 Answer: L",
- *              four distinct texts of min_len random words (default 2 of n_symbols 16),
- *              each followed by its label, the question repeating one of them, the
- *              label the answer (the only loss); scored on the label after "Answer:" */
+ *   mcq        multiple choice: "<bos> a1 a2 A b1 B c1 c2 c3 C d1 D Q: b1 Answer: B",
+ *              four distinct texts of min_len..max_len random words (default 1..3 of
+ *              n_symbols 16), each followed by its label (A-D in order), the question
+ *              repeating one of them, the label the answer (the only loss); scored on
+ *              the label after "Answer:" */
 typedef struct hw_task hw_task;
 
 typedef struct {
     int seq_len;      /* T of every sequence (0: the task's default) */
     int n_symbols;    /* induction: random tokens (>= 256); retrieval: filler words;
-                       * recall: subjects (0: default) */
+                       * recall: subjects; mcq: words (0: default) */
     int min_len, max_len; /* induction: repeated segment length; successor: items per
                            * run; retrieval: answer tokens (min_len) and needles (max_len;
-                           * default one per 128 tokens from 256 on, else 1) (0: default) */
+                           * default one per 128 tokens from 256 on, else 1); mcq: words
+                           * per option (0: default) */
     float depth;      /* retrieval: needle depth in [0, 1] for evaluation; < 0: random */
     uint64_t world_seed; /* the fixed parts: retrieval's Markov chain, recall's facts */
     float override;   /* recall: a subject's repeats keep a counterfactual first mention
@@ -1520,7 +1523,7 @@ typedef struct {
 /* 2 layers x 4 heads, d_model 64, attention-only, batch 32, hw_train_params_default's
  * 1000 steps, seed 1. */
 hw_task_train_params hw_task_train_params_default(void);
-/* The model organism of a task ("induction", "retrieval", "successor", "recall"): the
+/* The model organism of a task ("induction", "retrieval", "successor", "recall", "mcq"): the
  * settings known to give it interpretable heads in a few minutes on two cores
  * (src/train/organisms.c says why each), as task parameters and training parameters,
  * and a one-line description in *why (may be NULL). HW_ERR_ARG for another task. An

@@ -3,32 +3,36 @@
  * Lieberum et al.). A sequence is four options, each a short text of random words
  * followed by its label, then a question that repeats one option's text, and the label:
  *
- *   <bos> a1 a2 A b1 b2 B c1 c2 C d1 d2 D Q: x1 x2 Answer: L
+ *   <bos> a1 a2 A b1 B c1 c2 c3 C d1 d2 D Q: c1 c2 c3 Answer: C
  *
- * The labels are always A, B, C, D in that order; the four texts (min_len words each,
- * default 2, from n_symbols words w0.., default 16) are distinct; the question's text
- * x1 x2 is the text of the option labelled L, drawn uniformly. Only L carries a loss;
- * accuracy is L right at the last position ("Answer:"), teacher-forced.
+ * The labels are A, B, C, D in that order; the four texts are distinct, each of
+ * min_len..max_len words (default 1..3, drawn per option) from n_symbols words w0..
+ * (default 16); the question's text is the text of the option labelled L, drawn
+ * uniformly. Only L carries a loss; accuracy is L right after "Answer:", teacher-forced.
  *
  * Why each label follows its text (MMLU writes "A. text"): a head can attend to the
- * correct label only if the label's position can see the text it labels. With the
- * label first, the label cannot know its text (causal attention), so a two-layer model
- * copies each label forward into its text and answers by attending to the matching
- * text, and no head looks at the label. Label last, the shortest circuit is the one the
- * Chinchilla paper describes: layer-0 heads move each option's text into its label's
- * position (and the question's into "Answer:", the same offsets), and a layer-1
- * "correct letter" head attends from "Answer:" to the label whose text matches and
- * writes that label. Partial matches are common (a distractor shares a word in the same
- * slot in about a third of the samples), so a head matching one word is not enough.
+ * correct label only if the label's position can see the text it labels. With the label
+ * first, the label cannot know its text (causal attention), and the model answers from
+ * the text. Label last, the shortest circuit is the one the Chinchilla paper describes:
+ * layer-0 heads move each option's text into its label's position (and the question's
+ * into "Answer:", which follows its text the same way), and layer-1 "correct letter"
+ * heads attend from "Answer:" to the label whose text matches and write that label.
+ *
+ * Why texts of random length: with every text two words long, the options sit at fixed
+ * offsets from "Answer:", and 2-layer models (2 x 2 heads d 64: 88%; 2 x 4 heads d 128:
+ * 92%) compared the question with each option slot by position in layer 0, no head
+ * attending to the labels. Why the labels in order: shuffled per sample (so that only
+ * the label token says which letter an option has), 2 x 2 heads d 64 stayed at chance
+ * (loss ln 4) for 3000 steps.
  *
  * A counterfactual (hw_task_counterfactual; `to` a letter 0-3, or -s: s letters on,
- * cyclically) swaps the correct option's text with another option's: the same options and question, the answer moved to another letter,
- * every position but the two swapped texts and the answer unchanged (activation
- * patching's corrupted run).
+ * cyclically) swaps the correct option's text with another option's: the same options
+ * and question, the answer moved to another letter, as many tokens (activation
+ * patching's corrupted run; texts of other lengths shift the options between them).
  *
- * Layout of a sample: src = the correct label's position, dst = the answer's (T - 1
- * unless seq_len pads), len = 1. A seq_len longer than the layout's 5 min_len + 8 pads
- * with <bos> after the answer, without loss.
+ * Layout of a sample: src = the correct label's position, dst = the answer's, len = 1.
+ * Sequences are 5 max_len + 8 tokens (default 23); shorter texts leave <bos> padding
+ * after the answer, without loss.
  */
 #include "tasks/task.h"
 
@@ -79,6 +83,7 @@ static hw_status init(hw_task *t) {
  * text (qlen at qtext; its "Q:" right before), the correct option c. */
 typedef struct {
     int text[N_OPT], len[N_OPT], qtext, qlen, c;
+    int letter[N_OPT]; /* option k's label, 0-3 for A-D */
 } parts;
 
 static int same_text(const int *tok, const parts *s, int a, int b) {
@@ -100,13 +105,13 @@ static void assemble(const hw_task *t, const int *src, const parts *s, const int
         memcpy(out + i, x + o * MAX_TEXT, (size_t)s->len[o] * sizeof *out);
         i += s->len[o];
         if (k == c) label_c = i;
-        out[i++] = w->label0 + k;
+        out[i++] = w->label0 + s->letter[k];
     }
     out[i++] = w->q;
     memcpy(out + i, x + N_OPT * MAX_TEXT, (size_t)s->qlen * sizeof *out);
     i += s->qlen;
     out[i++] = w->answer;
-    out[i] = w->label0 + c;
+    out[i] = w->label0 + s->letter[c];
     for (int j = 0; j < T; j++) tgt[j] = -1;
     tgt[i - 1] = out[i];
     if (lay) *lay = (hw_task_layout){label_c, i, 1};
@@ -128,6 +133,7 @@ static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layo
         } while (dup);
         i += s.len[k] + 1;
     }
+    for (int k = 0; k < N_OPT; k++) s.letter[k] = k;
     s.c = hw_rng_int(r, N_OPT), s.qtext = s.text[s.c], s.qlen = s.len[s.c];
     static const int order[N_OPT] = {0, 1, 2, 3};
     assemble(t, tok, &s, order, s.c, tok, tgt, lay);
@@ -136,17 +142,19 @@ static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layo
 /* The parts of an mcq sequence; -1 (error set) if tok is not one. */
 static int parse(const hw_task *t, const int *tok, parts *s) {
     const world *w = t->world;
-    int T = t->p.seq_len, i = 1;
+    int T = t->p.seq_len, i = 1, seen = 0;
     if (tok[0] != 0) return hw_fail(HW_ERR_ARG, "mcq: the sequence does not start with <bos>"), -1;
     for (int k = 0; k <= N_OPT; k++) {
         int at = i;
         while (i < T && tok[i] >= w->word0 && tok[i] < w->word0 + w->n_words) i++;
-        int len = i - at, want = k < N_OPT ? w->label0 + k : w->answer;
+        int len = i - at, x = i < T ? tok[i] - w->label0 : -1;
         if (len < w->min_len || len > w->max_len)
             return hw_fail(HW_ERR_ARG, "mcq: a text of %d words at %d (%d to %d)", len, at, w->min_len, w->max_len), -1;
-        if (i >= T || tok[i] != want)
-            return hw_fail(HW_ERR_ARG, "mcq: position %d is not %s", i, t->sym[want]), -1;
-        if (k < N_OPT) s->text[k] = at, s->len[k] = len;
+        if (k < N_OPT && (x < 0 || x >= N_OPT || (seen >> x & 1)))
+            return hw_fail(HW_ERR_ARG, "mcq: position %d is not a label A-D not seen before", i), -1;
+        if (k == N_OPT && (i >= T || tok[i] != w->answer))
+            return hw_fail(HW_ERR_ARG, "mcq: position %d is not Answer:", i), -1;
+        if (k < N_OPT) s->text[k] = at, s->len[k] = len, s->letter[k] = x, seen |= 1 << x;
         else s->qtext = at, s->qlen = len;
         if (++i < T && k + 1 == N_OPT && tok[i++] != w->q) return hw_fail(HW_ERR_ARG, "mcq: no Q: at %d", i - 1), -1;
     }
@@ -157,8 +165,8 @@ static int parse(const hw_task *t, const int *tok, parts *s) {
         s->c = k;
     }
     if (s->c < 0) return hw_fail(HW_ERR_ARG, "mcq: the question names no option"), -1;
-    if (i >= T || tok[i] != w->label0 + s->c)
-        return hw_fail(HW_ERR_ARG, "mcq: the answer at %d is not label %c", i, 'A' + s->c), -1;
+    if (i >= T || tok[i] != w->label0 + s->letter[s->c])
+        return hw_fail(HW_ERR_ARG, "mcq: the answer at %d is not label %c", i, 'A' + s->letter[s->c]), -1;
     for (i++; i < T; i++)
         if (tok[i]) return hw_fail(HW_ERR_ARG, "mcq: token %d after the answer is not <bos> padding", i), -1;
     return s->c;
@@ -168,14 +176,16 @@ static hw_status counterfactual(const hw_task *t, const int *tok, int to, int *o
     parts s;
     int c = parse(t, tok, &s);
     if (c < 0) return HW_ERR_ARG;
-    if (to < -(N_OPT - 1) || to >= N_OPT || to == c)
+    int from = s.letter[c];
+    if (to < -(N_OPT - 1) || to >= N_OPT || to == from)
         return hw_fail(HW_ERR_ARG, "mcq: cannot move the answer from %c to %d (0-3: another letter; -1 to -3: so many "
-                       "letters on)", 'A' + c, to);
-    if (to < 0) to = (c - to) % N_OPT;
-    int order[N_OPT] = {0, 1, 2, 3};
-    order[c] = to, order[to] = c;
+                       "letters on)", 'A' + from, to);
+    if (to < 0) to = (from - to) % N_OPT;
+    int d = 0, order[N_OPT] = {0, 1, 2, 3};
+    while (s.letter[d] != to) d++; /* the option labelled `to` */
+    order[c] = d, order[d] = c;
     /* Texts of other lengths shift the options between them; the total stays. */
-    assemble(t, tok, &s, order, to, out, tgt, lay);
+    assemble(t, tok, &s, order, d, out, tgt, lay);
     return HW_OK;
 }
 

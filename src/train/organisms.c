@@ -38,7 +38,7 @@ static const struct {
     {"recall", 2, 4, 64, 256, 0, 64, 2000, 100, 2e-3f,
      "2 layers with MLPs: facts in weights, overrides in context that hold for some subjects", 0, 0},
     /* MCQ_WHY */
-    {"mcq", MCQ_SHAPE, 0, 0},
+    {"mcq", 2, 2, 64, 0, 0, 128, 3000, 100, 3e-3f, "MCQ_WHY", 0, 0},
 };
 
 /* Organisms trained as a curriculum: stages on one task, each from the previous stage's

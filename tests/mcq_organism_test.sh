@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# mcq_organism_test.sh: the multiple-choice organism (headwise organism mcq; trained once
+# per machine and sources into the cache outside the clone, tests/organisms.sh) and its
+# "correct letter" heads (methods.md section 9). Asserted, on held-out samples written by
+# `headwise samples mcq` (the seed the protocols use):
+#   accuracy   the organism's held-out accuracy (training.json) is >= 0.85
+#   dla        over 30 samples, the head with the largest mean direct logit attribution
+#              (`score dla`, target the correct label minus the mean of the other three)
+#              writes the answer: its mean is > 1 and the largest of every component
+#   attention  that head, from the last token (Answer:), puts more attention on the
+#              correct label than 3x the mean it puts on each other label (`patterns`),
+#              averaged over the same samples
+#   patching   the counterfactual file pairs each sample with one as long whose answer
+#              is another letter, and the organism follows it (>= 0.8 of the pairs)
+set -u
+cd "$(dirname "$0")/.."
+build=${HW_BUILD:-build/rel}
+hw=$build/headwise
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. tests/organisms.sh
+judge() { # name python-assertion-program
+    if "$py" -c "$2" >"$tmp/judge" 2>&1; then echo "PASS $1: $(head -n1 "$tmp/judge")"; else echo "FAIL $1: $(tail -n1 "$tmp/judge")"; fi
+}
+
+if ! d=$(organism mcq); then
+    echo "FAIL mcq organism training: $(tail -n1 "$tmp/mcq.err")"
+    exit 0
+fi
+judge "mcq organism: held-out accuracy >= 0.85" "
+import json; a = json.load(open('$d/training.json'))['accuracy']; print('accuracy %.3f' % a); assert a >= 0.85"
+
+n=30
+if ! "$hw" samples mcq --samples $n -o "$tmp/clean.tsv" --counterfactual "$tmp/corrupt.tsv" 2>"$tmp/err"; then
+    echo "FAIL mcq samples: $(tail -n1 "$tmp/err")"
+    exit 0
+fi
+ok=1
+for k in $(seq 1 $n); do
+    for which in clean corrupt; do
+        IFS=$'\t' read -r prompt answer w1 w2 w3 < <(grep -v '^#' "$tmp/$which.tsv" | sed -n "${k}p")
+        "$hw" score dla -m "$d" -p "$prompt" --target "$answer" --minus "$w1" --minus "$w2" --minus "$w3" \
+            -o "$tmp/$which.dla.$k.json" >"$tmp/$which.dla.$k.out" 2>"$tmp/err" || { ok=0; break 2; }
+        [ $which = clean ] || continue
+        "$hw" patterns -m "$d" -p "$prompt" -o "$tmp/pat.$k" >/dev/null 2>"$tmp/err" || { ok=0; break 2; }
+    done
+done
+if [ $ok = 0 ]; then
+    echo "FAIL mcq organism dla/patterns: $(tail -n1 "$tmp/err")"
+    exit 0
+fi
+# The mean DLA of each component, the top head and its attention from the last token.
+cat >"$tmp/top.py" <<EOF
+import json, numpy as np
+n, tmp = $n, '$tmp'
+lines = [l.rstrip('\n').split('\t') for l in open(tmp + '/clean.tsv') if not l.startswith('#')]
+comp = {}
+for k in range(1, n + 1):
+    for c, v in json.load(open('%s/clean.dla.%d.json' % (tmp, k)))['components'].items():
+        comp[c] = comp.get(c, 0) + v / n
+heads = {c: v for c, v in comp.items() if c[0].isdigit() and c.split('.')[1].isdigit()}
+top = max(heads, key=heads.get)
+l, h = map(int, top.split('.'))
+right = other = 0
+for k in range(1, n + 1):
+    p, ans = lines[k - 1][0], lines[k - 1][1]
+    toks = ['<bos>'] + p.split()
+    row = np.load('%s/pat.%d/patterns.npy' % (tmp, k))[l, h, -1]
+    right += row[toks.index(ans)] / n
+    other += np.mean([row[toks.index(x)] for x in 'ABCD' if x != ans]) / n
+EOF
+judge "mcq organism: the top DLA head writes the correct label" "
+exec(open('$tmp/top.py').read())
+best = max(comp, key=comp.get)
+print('top head %s: mean DLA %.3f (largest component %s %.3f)' % (top, heads[top], best, comp[best]))
+assert heads[top] > 1 and best == top"
+judge "mcq organism: the top DLA head attends from Answer: to the correct label" "
+exec(open('$tmp/top.py').read())
+print('head %s: attention %.3f on the correct label, %.3f on each other label' % (top, right, other))
+assert right > 3 * other"
+judge "mcq organism: counterfactuals move its answer (patching's corrupted run)" "
+import json
+n, follow = $n, 0
+for k in range(1, n + 1):
+    c = json.load(open('$tmp/clean.dla.%d.json' % k)); x = json.load(open('$tmp/corrupt.dla.%d.json' % k))
+    assert c['target'] != x['target']
+    follow += c['logit_diff'] > 0 and x['logit_diff'] > 0
+print('%d of %d pairs answered right both ways' % (follow, n)); assert follow >= 0.8 * n"
