@@ -1319,8 +1319,8 @@ int hw_greedy(hw_context *c, const hw_tokenizer *t, const int *prompt, int n,
  *              takes the one in context, or after a counterfactual, with a chance
  *              that depends on the subject, the memorised one; scored on plain recall
  *              of the memorised facts, and on following a counterfactual prefix
- *   mcq        multiple choice: "<bos> a1 a2 A b1 b2 b3 B c1 c2 C d1 d2 D Q: c1 c2 Answer: C",
- *              four distinct texts of min_len..max_len random words (default 2..3 of
+ *   mcq        multiple choice: "<bos> a1 a2 A b1 B c1 c2 c3 C d1 d2 D Q: b1 Answer: B",
+ *              four distinct texts of min_len..max_len random words (default 1..3 of
  *              n_symbols 16), each followed by its label (A-D in order), the question
  *              repeating one of them, the label the answer (the only loss); scored on
  *              the label after "Answer:" */

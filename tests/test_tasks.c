@@ -376,7 +376,7 @@ static int mcq_same(const int *tok, const int *a, int la, const int *b, int lb) 
     return la == lb && !memcmp(a, b, (size_t)la * sizeof *tok);
 }
 
-/* Labels follow texts of 2-3 words, A-D in order; the question repeats exactly one
+/* Labels follow texts of 1-3 words, A-D in order; the question repeats exactly one
  * option's text; only the answer has a loss; the counterfactual moves the answer. */
 static void mcq(void) {
     hw_task *t = task("mcq"), *ind = task("induction");
@@ -430,7 +430,7 @@ static void mcq(void) {
         }
     }
     for (int c = 0; c < 4; c++) CHECK(answers[c] > 50, "answer %c %d times in 300", 'A' + c, answers[c]);
-    CHECK(lens[1] == 0 && lens[2] > 400 && lens[3] > 400, "text lengths %d %d %d", lens[1], lens[2], lens[3]);
+    CHECK(lens[1] > 300 && lens[2] > 300 && lens[3] > 300, "text lengths %d %d %d", lens[1], lens[2], lens[3]);
     CHECK(moved == 300 * 6, "%d of 1800 counterfactuals changed more than the answer", moved);
     /* Not an mcq sequence, or not a task with counterfactuals. */
     hw_task_sample(t, 3, 0, tok, tgt, NULL);

@@ -3,10 +3,10 @@
  * Lieberum et al.). A sequence is four options, each a short text of random words
  * followed by its label, then a question that repeats one option's text, and the label:
  *
- *   <bos> a1 a2 A b1 b2 b3 B c1 c2 c3 C d1 d2 D Q: c1 c2 c3 Answer: C
+ *   <bos> a1 a2 A b1 B c1 c2 c3 C d1 d2 D Q: c1 c2 c3 Answer: C
  *
  * The labels are A, B, C, D in that order; the four texts are distinct, each of
- * min_len..max_len words (default 2..3, drawn per option) from n_symbols words w0..
+ * min_len..max_len words (default 1..3, drawn per option) from n_symbols words w0..
  * (default 16); the question's text is the text of the option labelled L, drawn
  * uniformly. Only L carries a loss; accuracy is L right after "Answer:", teacher-forced.
  *
@@ -49,7 +49,7 @@ typedef struct {
 
 static hw_status init(hw_task *t) {
     hw_task_params *p = &t->p;
-    if (!p->min_len) p->min_len = 2;
+    if (!p->min_len) p->min_len = 1;
     if (!p->max_len) p->max_len = p->min_len > 3 ? p->min_len : 3;
     if (!p->n_symbols) p->n_symbols = 16;
     if (p->min_len < 1 || p->max_len < p->min_len || p->max_len > MAX_TEXT)
