@@ -18,14 +18,21 @@
  * into "Answer:", which follows its text the same way), and layer-1 "correct letter"
  * heads attend from "Answer:" to the label whose text matches and write that label.
  *
- * Why texts of random length: with every text two words long, the options sit at fixed
- * offsets from "Answer:", and 2-layer models (2 x 2 heads d 64: 88%; 2 x 4 heads d 128:
+ * What was tried (2-layer attention-only models, batches of 128, lr 3e-3; accuracy on
+ * 200 held-out samples). Texts all two words long: the options sit at fixed offsets
+ * from "Answer:", and the models (2 x 2 heads d 64, 3000 steps: 88%; 2 x 4 heads d 128:
  * 92%) compared the question with each option slot by position in layer 0, no head
- * attending to the labels. Why not one word: with texts of 1..3 words a label cannot
- * tell by position which words before it are its own (a 1-word text's label sees the
- * option before), and 2 x 2 heads d 64 reached 68%, 2 x 4 heads 62% (5000 steps). Why the labels in order: shuffled per sample (so that only
- * the label token says which letter an option has), 2 x 2 heads d 64 stayed at chance
- * (loss ln 4) for 3000 steps.
+ * attending to the labels. Texts of 1-3 words (the default): 2 x 2 heads d 64 reached
+ * 68% at 3000 steps with the circuit above (a layer-0 head gathering each label's text
+ * and the question, a layer-1 head on the correct label, 0.39 of its attention against
+ * 0.16 on each other label); 2 x 4 heads d 64 62% (5000 steps); texts of 2-3 words
+ * 54% (2 x 4, 4000 steps). Separators ("|", 0-2 between options) with two-word texts:
+ * 42%; without "Answer:" (the label follows the question's last word, so the query needs
+ * no layer-0 input) 80%, and with one-word texts 100% in 3000 steps, but the label is
+ * then written by heads that do not attend to it (a layer-0 head on the word the
+ * question repeats carries most of the logit difference). Labels shuffled per sample
+ * (so that only the label token says which letter an option has): at chance (loss
+ * ln 4) for 3000 steps.
  *
  * A counterfactual (hw_task_counterfactual; `to` a letter 0-3, or -s: s letters on,
  * cyclically) swaps the correct option's text with another option's: the same options
