@@ -29,8 +29,8 @@
  * 54% (2 x 4, 4000 steps). Separators ("|", 0-2 between options) with two-word texts:
  * 42%; without "Answer:" (the label follows the question's last word, so the query needs
  * no layer-0 input) 80%, and with one-word texts 100% in 3000 steps, but the label is
- * then written by heads that do not attend to it (a layer-0 head on the word the
- * question repeats carries most of the logit difference). Labels shuffled per sample
+ * then written by heads that do not attend to it (a layer-0 head that attends to the
+ * option word the question repeats writes a third of the logit difference). Labels shuffled per sample
  * (so that only the label token says which letter an option has): at chance (loss
  * ln 4) for 3000 steps.
  *
