@@ -77,21 +77,7 @@ static void sample(const hw_task *t, hw_rng *r, int *tok, int *tgt, hw_task_layo
 /* A full cache: hw_task_evaluate is the trainer's score of the model it made; a run with
  * a KV-cache policy scores through hw_task_evaluate_hooked in its own context. */
 static hw_status evaluate(const hw_task *t, const hw_model *m, uint64_t seed, int n, hw_task_score *out) {
-    int T = t->p.seq_len;
-    int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
-    hw_context *c = hw_context_new(m, T);
-    hw_status s = tok && tgt && c ? HW_OK : hw_fail(HW_ERR_NOMEM, "successor: out of memory");
-    int right = 0, total = 0;
-    for (int k = 0; k < n && s == HW_OK; k++) {
-        hw_task_sample(t, seed, k, tok, tgt, NULL);
-        s = hw_task_teacher_forced(m, c, tok, tgt, NULL, T, &right, &total);
-    }
-    *out = (hw_task_score){.metric = "next-token accuracy on the successors",
-                           .accuracy = total ? (double)right / total : 0, .n = n};
-    hw_context_free(c);
-    free(tok);
-    free(tgt);
-    return s;
+    return hw_task_evaluate_targets(t, m, seed, n, "next-token accuracy on the successors", out);
 }
 
 const hw_task_kind hw_task_successor = {"successor", init, sample, evaluate, NULL, NULL};

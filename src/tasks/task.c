@@ -197,6 +197,24 @@ hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *to
     return s;
 }
 
+hw_status hw_task_evaluate_targets(const hw_task *t, const hw_model *m, uint64_t seed, int n, const char *metric,
+                                   hw_task_score *out) {
+    int T = t->p.seq_len;
+    int *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
+    hw_context *c = hw_context_new(m, T);
+    hw_status s = tok && tgt && c ? HW_OK : hw_fail(HW_ERR_NOMEM, "%s: out of memory", t->kind->name);
+    int right = 0, total = 0;
+    for (int k = 0; k < n && s == HW_OK; k++) {
+        hw_task_sample(t, seed, k, tok, tgt, NULL);
+        s = hw_task_teacher_forced(m, c, tok, tgt, NULL, T, &right, &total);
+    }
+    *out = (hw_task_score){.metric = metric, .accuracy = total ? (double)right / total : 0, .n = n};
+    hw_context_free(c);
+    free(tok);
+    free(tgt);
+    return s;
+}
+
 hw_status hw_task_greedy(const hw_model *m, hw_context *c, const int *prompt, int n, int len, int *out) {
     hw_greedy_params p = hw_greedy_params_default();
     p.max_new = len;

@@ -54,6 +54,10 @@ hw_status hw_task_teacher_forced(const hw_model *m, hw_context *c, const int *to
                                  const unsigned char *want, int T, int *right, int *total);
 /* Greedy continuation: prefill prompt (n), then decode len argmax tokens into out. */
 hw_status hw_task_greedy(const hw_model *m, hw_context *c, const int *prompt, int n, int len, int *out);
+/* An evaluate for tasks scored on every target: next-token accuracy of m (full cache)
+ * over n held-out samples of seed, teacher-forced, described by metric. */
+hw_status hw_task_evaluate_targets(const hw_task *t, const hw_model *m, uint64_t seed, int n, const char *metric,
+                                   hw_task_score *out);
 /* Checks every task's evaluate starts with: the model fits the task. */
 hw_status hw_task_check_model(const hw_task *t, const hw_model *m);
 
