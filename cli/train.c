@@ -73,7 +73,7 @@ static const char organism_help[] =
     "  recall     2 layers x 4 heads, d 64, MLP 256, 64 facts, 2000 steps of 64;\n"
     "             a counterfactual holds with a chance per subject in [0, 0.6]\n"
     "  mcq        2 layers x 2 heads, d 64, attention-only, texts of 1-3 of 16 words,\n"
-    "             8000 steps of 128\n"
+    "             3000 steps of 128\n"
     "  retrieval-long  the retrieval task at context 512 with 4 needles, every key asked\n"
     "             in the tail; 2 layers x 4 heads, d 64, attention-only; 3000 steps in\n"
     "             stages (each resuming the one before, one schedule): sequences of 64\n"
