@@ -56,6 +56,17 @@ expect_error "unknown command" "frobnicate" "$hw" frobnicate
 expect_error "--scale head list over 4 KB" "--scale" "$hw" run -m "$models/stories260K.bin" \
     -z "$models/tok512.bin" -p Once --scale "$(printf '0.0,%.0s' $(seq 1100))0.1=2"
 
+# headwise samples: a task's held-out prompts; counterfactuals only where the task has them,
+# and then both files or neither.
+expect_error "samples without a task" "no task" "$hw" samples -o "$tmp/s.tsv"
+expect_error "samples of an unknown task" "sorting" "$hw" samples sorting -o "$tmp/s.tsv"
+expect_error "samples: one file for both" "same file" "$hw" samples mcq -o "$tmp/s.tsv" --counterfactual "$tmp/s.tsv"
+expect_error "samples: --samples 0" "--samples" "$hw" samples mcq -o "$tmp/s.tsv" --samples 0
+expect_error "samples: counterfactuals of induction" "no counterfactual" \
+    "$hw" samples induction -o "$tmp/s.tsv" --counterfactual "$tmp/c.tsv"
+[ -e "$tmp/s.tsv" ] || [ -e "$tmp/c.tsv" ] && echo "FAIL samples: a refused run left a file"
+expect_error "samples: unwritable output" "$tmp/nodir/x/s.tsv" "$hw" samples mcq -o "$tmp/nodir/x/s.tsv"
+
 # A prompt longer than the 512-token context: nothing generated, one error line.
 long=$(printf 'Once upon a time there was a cat. %.0s' $(seq 80))
 expect_error "prompt longer than the context" "context" \
