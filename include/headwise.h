@@ -1125,6 +1125,147 @@ hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_tex
 
 /* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */
 
+/* The factual-recall pipeline of Lv et al. 2024 (methods.md section 7,
+ * src/methods/factual_recall.c), over prompts that each name a topic (France in "The
+ * capital of France is"), read at each prompt's last position:
+ *   mover heads: per head the mean over prompts of its attention from the last position
+ *     to the topic token (hook_pattern) and of its output there (hook_result) dotted
+ *     with W_U[topic] through the final norm, its scale held at the prompt's own value
+ *     (hw_logit_direction); mover score = mean attention x mean alignment (the product
+ *     of the two means, the axes of the paper's per-head scatter), and Pearson's r of
+ *     the two means across the L x H heads;
+ *   the MLP regression: one MLP's output at the last position m_p (D) regressed onto
+ *     the outputs o_i,p there of every component upstream of it, m ~ sum_i beta_i o_i + b
+ *     (hw_fact_regress), each term read through the logit lens (below);
+ *   anti-overconfidence: per prompt its top predicted token, and each final-layer
+ *     component's (each head of the last layer, its MLP) direct logit attribution to it
+ *     (final norm held at the prompt's scale); the components whose mean over prompts is
+ *     negative push the top answer down, and the mitigation reruns every prompt with
+ *     them scaled by s (heads: hw_hooks_scale; the MLP: its hook_mlp_out times s), and
+ *     reports the mean probability of each prompt's original top token before and after.
+ * The logit lens of a vector v here: W_U (g * v' / sigma), g the final norm's weight,
+ * v' = v (RMSNorm) or v minus its mean (LayerNorm), 1 / sigma the final norm's
+ * 1 / RMS (or 1 / standard deviation) of the full residual at the last position
+ * averaged over the prompts (held, not recomputed from v; the final norm's bias is left
+ * out, it is nobody's term). A positive scale: the tokens' order is the same whatever
+ * value it holds. */
+
+/* The least-squares decomposition m_p ~ sum_i beta_i o_{i,p} + b over P samples: o
+ * (P, n, D) the n terms of each sample, y (P, D) the vector regressed; beta (n) scalars,
+ * b (D) one vector for every sample. Solved over all P x D values in double: b =
+ * mean_p(y_p - sum_i beta_i o_{i,p}), so beta solves the normal equations of the values
+ * centred over the samples, G beta = c with G_ij = sum_p <o~_i,p, o~_j,p>, c_i = sum_p
+ * <o~_i,p, y~_p> (Cholesky). When G is singular (a pivot <= 1e-12 of the largest
+ * diagonal entry: a term constant over the samples, or terms that move together),
+ * lambda = 1e-9 x the mean diagonal (at least 1e-30) is added to its diagonal and
+ * *ridge is lambda, else 0. *r2 = 1 - SS_res / SS_tot over the centred values (NaN when y
+ * is constant). Fails (HW_ERR_ARG) unless (P - 1) D > n, more equations than unknowns;
+ * or on non-finite input. */
+hw_status hw_fact_regress(const float *o, const float *y, int P, int n, int D, double *beta,
+                          double *b, double *r2, double *ridge);
+
+typedef enum {
+    HW_FACT_ALL,            /* every held-out sample */
+    HW_FACT_PLAIN,          /* "<bos> s is": recall of the memorised attribute */
+    HW_FACT_COUNTERFACTUAL  /* "<bos> s is a' . s is": after a conflicting statement */
+} hw_fact_shape;
+typedef enum {
+    HW_FACT_TOPIC_SUBJECT,  /* the subject s (its last mention): Lv et al.'s topic */
+    HW_FACT_TOPIC_CONTEXT   /* the in-context attribute a' (counterfactual samples only):
+                             * what section 6's in-context heads move */
+} hw_fact_topic;
+
+typedef struct {
+    const hw_prompts *prompts; /* "prompt<TAB>topic[<TAB>answer]" lines (needs t): the
+                             * prompt encoded with BOS; its topic token is the topic text's
+                             * token (hw_tokenizer_answer_token) at its last occurrence in
+                             * the prompt (a prompt without it is an error); the answer
+                             * (its first token), if given, scores the accuracy. Or: */
+    const char *task;       /* "recall": the recall task's held-out samples (sequences of
+                             * the model's context), each cut before its answer (layout
+                             * dst), which is the answer scored */
+    int samples;            /* task samples drawn (default 100) */
+    uint64_t task_seed;     /* held-out stream (default 12345) */
+    int task_symbols;       /* the task's subjects (0: its default) */
+    hw_fact_shape shape;    /* task samples kept (default HW_FACT_ALL) */
+    hw_fact_topic topic;    /* the task's topic token (default HW_FACT_TOPIC_SUBJECT;
+                             * HW_FACT_TOPIC_CONTEXT keeps counterfactual samples only) */
+    int mlp_layer;          /* the MLP regressed; -1 (default): the last layer's; with -1
+                             * an attention-only model has no regression */
+    int top_k;              /* tokens per logit-lens reading (default 10) */
+    int top_terms;          /* terms read besides the intercept, largest |beta| first
+                             * (default 10) */
+    float mitigate_scale;   /* the suppressors' scale in the mitigation (default 0) */
+} hw_fact_params;
+hw_fact_params hw_fact_params_default(void);
+typedef struct hw_fact_result hw_fact_result;
+/* Exactly one of p->prompts and p->task; t is needed with prompts. Every prompt and
+ * topic is checked, and the prompt count against the regression's need, before the
+ * first forward pass. Progress stages "prompt" (the captured runs) and "mitigation", in
+ * prompts. */
+hw_status hw_fact_run(const hw_model *m, const hw_tokenizer *t, const hw_fact_params *p,
+                      hw_progress_fn progress, void *user, hw_fact_result **out);
+void hw_fact_free(hw_fact_result *r);
+
+typedef struct {
+    int n_prompts;
+    double pearson_r;       /* of mean attention vs mean alignment over the heads (NaN
+                             * when either is constant) */
+    int mlp_layer;          /* the MLP regressed, -1: none (attention-only model) */
+    int n_terms;            /* its upstream terms: "embed" (hook_resid_pre 0), the heads
+                             * "l.h" of layers <= mlp_layer (< in parallel-residual models),
+                             * the MLPs "mlp.l" before it; the attention output biases are
+                             * the same in every prompt and so part of the intercept */
+    double r2;              /* NaN if the MLP's output is the same in every prompt */
+    double ridge;           /* hw_fact_regress's lambda, 0: none was needed */
+    double norm_scale;      /* the mean 1 / sigma of the lens readings */
+    int top_k;
+    int n_readings;         /* the intercept and the top_terms terms (fewer if fewer) */
+    int n_final;            /* the final layer's components: H heads, then its MLP */
+    int n_suppressors;      /* of them, those whose mean DLA is negative */
+    float mitigate_scale;
+    double confidence_before; /* mean p(top token) over prompts */
+    double confidence_after;  /* the same token's, suppressors scaled */
+    int n_answers;          /* prompts with a known answer */
+    double accuracy_before, accuracy_after; /* greedy token == answer, over those (NaN: none) */
+} hw_fact_info;
+void hw_fact_get_info(const hw_fact_result *r, hw_fact_info *out);
+/* Per head: attention, alignment, score; ranked by score, highest first. Lives as long
+ * as r. */
+const hw_head_table *hw_fact_movers(const hw_fact_result *r);
+/* The regression's terms (n_terms; NULL without a regression): names and beta. */
+const char *hw_fact_term_name(const hw_fact_result *r, int i);
+const double *hw_fact_betas(const hw_fact_result *r);
+const double *hw_fact_intercept(const hw_fact_result *r);   /* (D) b */
+/* One logit-lens reading: k = 0 the intercept b (beta 1), k >= 1 the term of k-th
+ * largest |beta|, read as beta x its output averaged over the prompts. */
+typedef struct {
+    const char *name;       /* "intercept" or the term's name */
+    double beta;
+    const int *ids;         /* (top_k) tokens, highest logit first */
+    const double *logits;   /* (top_k) */
+    const char *const *text; /* (top_k) each token's text as after a word */
+} hw_fact_reading;
+hw_status hw_fact_get_reading(const hw_fact_result *r, int k, hw_fact_reading *out);
+/* The final layer's components (n_final): "l.h" and "mlp.l"; the mean DLA of each on
+ * the top token, and 1 where it was scaled in the mitigation. */
+const char *hw_fact_final_name(const hw_fact_result *r, int i);
+const double *hw_fact_final_dla(const hw_fact_result *r);
+const int *hw_fact_final_suppressed(const hw_fact_result *r);
+/* Per prompt (n_prompts, 5): tokens, the topic token's position, the topic token, the
+ * top token, the answer (-1: unknown); and (n_prompts, 2) p(top token) before and after
+ * the mitigation. */
+const int *hw_fact_prompt_info(const hw_fact_result *r);
+const double *hw_fact_prompt_probs(const hw_fact_result *r);
+/* JSON {"prompts", "movers": {"attention", "alignment", "score": (L, H) lists,
+ * "pearson_r", "ranking": ["L-H" ...]}, "regression": null or {"mlp", "terms", "beta",
+ * "r2", "ridge", "norm_scale", "intercept", "readings": [{"term", "beta", "tokens",
+ * "ids", "logits"}]}, "anti_overconfidence": {"components", "dla", "suppressors",
+ * "scale", "confidence_before", "confidence_after", "confidence_gained", "answers",
+ * "accuracy_before", "accuracy_after"}, "per_prompt": {"tokens", "topic_pos",
+ * "topic_token", "top_token", "answer", "p_before", "p_after"}}; NaN as null. Atomic. */
+hw_status hw_fact_write(const hw_fact_result *r, const char *path);
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,

@@ -34,4 +34,12 @@ hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *w
  * (hook_mlp_out of a model without MLPs). */
 const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int layer);
 
+/* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd
+ * (NULL when out of memory). */
+char *hw_token_text(const hw_tokenizer *t, int id);
+/* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
+ * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
+ * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
+void hw_json_string(FILE *f, const char *s);
+
 #endif
