@@ -60,6 +60,9 @@ static void print_regression(const hw_fact_result *r) {
     }
     printf("# regression of mlp.%d on %d upstream terms: R^2 %.6f%s\n", in.mlp_layer, in.n_terms, in.r2,
            in.ridge > 0 ? " (singular: ridge added)" : "");
+    const int *cst = hw_fact_constant(r);
+    for (int i = 0; i < in.n_terms; i++)
+        if (cst[i]) printf("# %s is the same in every prompt: beta 0, its mean in the intercept\n", hw_fact_term_name(r, i));
     for (int k = 0; k < in.n_readings; k++) {
         hw_fact_reading rd;
         if (hw_fact_get_reading(r, k, &rd)) return;

@@ -1155,14 +1155,16 @@ hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_tex
  * b (D) one vector for every sample. Solved over all P x D values in double: b =
  * mean_p(y_p - sum_i beta_i o_{i,p}), so beta solves the normal equations of the values
  * centred over the samples, G beta = c with G_ij = sum_p <o~_i,p, o~_j,p>, c_i = sum_p
- * <o~_i,p, y~_p> (Cholesky). When G is singular (a pivot <= 1e-12 of the largest
- * diagonal entry: a term constant over the samples, or terms that move together),
- * lambda = 1e-9 x the mean diagonal (at least 1e-30) is added to its diagonal and
- * *ridge is lambda, else 0. *r2 = 1 - SS_res / SS_tot over the centred values (NaN when y
- * is constant). Fails (HW_ERR_ARG) unless (P - 1) D > n, more equations than unknowns;
- * or on non-finite input. */
+ * <o~_i,p, y~_p> (Cholesky). A term whose centred variance G_ii is at most 1e-14 of the
+ * largest is constant over the samples (the embedding of the token every prompt ends
+ * with, say): it explains nothing, gets beta 0 (its mean goes into b) and constant[i] = 1
+ * (constant (n) may be NULL). When the other terms' G is singular even so (a pivot <=
+ * 1e-12 of the largest variance: terms that move together), lambda = 1e-9 x their mean
+ * variance is added to its diagonal and *ridge is lambda, else 0. *r2 = 1 - SS_res /
+ * SS_tot over the centred values (NaN when y is constant). Fails (HW_ERR_ARG) unless
+ * (P - 1) D > n, more equations than unknowns; or on non-finite input. */
 hw_status hw_fact_regress(const float *o, const float *y, int P, int n, int D, double *beta,
-                          double *b, double *r2, double *ridge);
+                          double *b, double *r2, double *ridge, int *constant);
 
 typedef enum {
     HW_FACT_ALL,            /* every held-out sample */
@@ -1217,6 +1219,7 @@ typedef struct {
                              * the MLPs "mlp.l" before it; the attention output biases are
                              * the same in every prompt and so part of the intercept */
     double r2;              /* NaN if the MLP's output is the same in every prompt */
+    int n_constant;         /* terms constant over the prompts (beta 0) */
     double ridge;           /* hw_fact_regress's lambda, 0: none was needed */
     double norm_scale;      /* the mean 1 / sigma of the lens readings */
     int top_k;
@@ -1236,6 +1239,7 @@ const hw_head_table *hw_fact_movers(const hw_fact_result *r);
 /* The regression's terms (n_terms; NULL without a regression): names and beta. */
 const char *hw_fact_term_name(const hw_fact_result *r, int i);
 const double *hw_fact_betas(const hw_fact_result *r);
+const int *hw_fact_constant(const hw_fact_result *r);       /* (n_terms) 0/1 */
 const double *hw_fact_intercept(const hw_fact_result *r);   /* (D) b */
 /* One logit-lens reading: k = 0 the intercept b (beta 1), k >= 1 the term of k-th
  * largest |beta|, read as beta x its output averaged over the prompts. */
@@ -1259,7 +1263,7 @@ const int *hw_fact_prompt_info(const hw_fact_result *r);
 const double *hw_fact_prompt_probs(const hw_fact_result *r);
 /* JSON {"prompts", "movers": {"attention", "alignment", "score": (L, H) lists,
  * "pearson_r", "ranking": ["L-H" ...]}, "regression": null or {"mlp", "terms", "beta",
- * "r2", "ridge", "norm_scale", "intercept", "readings": [{"term", "beta", "tokens",
+ * "constant" (names), "r2", "ridge", "norm_scale", "intercept", "readings": [{"term", "beta", "tokens",
  * "ids", "logits"}]}, "anti_overconfidence": {"components", "dla", "suppressors",
  * "scale", "confidence_before", "confidence_after", "confidence_gained", "answers",
  * "accuracy_before", "accuracy_after"}, "per_prompt": {"tokens", "topic_pos",

@@ -95,8 +95,26 @@ static double residual_ss(const float *o, const float *y, int P, int n, int D, c
     return ss;
 }
 
+/* The system G x = c restricted to the terms with keep[i] (the others get x 0), solved in
+ * W (n x n scratch): 0, or 1 when it is singular even so. */
+static int solve_kept(const double *G, const double *c, const int *keep, int n, double ridge, double tol,
+                      double *W, double *wc, double *x) {
+    int m = 0, *idx = (int *)(W + (size_t)n * n) /* n ints fit in the spare half */;
+    for (int i = 0; i < n; i++)
+        if (keep[i]) idx[m++] = i;
+    for (int a = 0; a < m; a++) {
+        wc[a] = c[idx[a]];
+        for (int b2 = 0; b2 < m; b2++) W[(size_t)a * m + b2] = G[(size_t)idx[a] * n + idx[b2]] + (a == b2 ? ridge : 0);
+    }
+    double *xs = wc + n;
+    if (!cholesky_solve(W, xs, wc, m, tol)) return 1;
+    for (int i = 0; i < n; i++) x[i] = 0;
+    for (int a = 0; a < m; a++) x[idx[a]] = xs[a];
+    return 0;
+}
+
 hw_status hw_fact_regress(const float *o, const float *y, int P, int n, int D, double *beta,
-                          double *b, double *r2, double *ridge) {
+                          double *b, double *r2, double *ridge, int *constant) {
     if (!o || !y || !beta || !b || !r2 || !ridge || n < 1 || D < 1 || P < 1)
         return hw_fail(HW_ERR_ARG, "regression: no data");
     if ((int64_t)(P - 1) * D <= n)
@@ -106,35 +124,38 @@ hw_status hw_fact_regress(const float *o, const float *y, int P, int n, int D, d
         if (!isfinite(o[k])) return hw_fail(HW_ERR_ARG, "regression: a term is not finite");
     for (size_t k = 0; k < (size_t)P * D; k++)
         if (!isfinite(y[k])) return hw_fail(HW_ERR_ARG, "regression: the vector regressed is not finite");
-    double *G = malloc(sizeof(double) * (size_t)n * n * 2), *c = malloc(sizeof(double) * (size_t)n);
+    /* G, then W (n x n) and n ints after it; c, wc and the reduced solution (3n). */
+    double *G = malloc(sizeof(double) * ((size_t)n * n * 3 + 3 * (size_t)n));
     double *om = malloc(sizeof(double) * (size_t)n * D), *ym = malloc(sizeof(double) * (size_t)D);
-    if (!G || !c || !om || !ym) {
-        free(G), free(c), free(om), free(ym);
+    int *keep = malloc(sizeof(int) * (size_t)n);
+    if (!G || !om || !ym || !keep) {
+        free(G), free(om), free(ym), free(keep);
         return hw_fail(HW_ERR_NOMEM, "regression: out of memory");
     }
-    double sst, *W = G + (size_t)n * n, maxd = 0, trace = 0;
+    double sst, *W = G + (size_t)n * n, *c = W + 2 * (size_t)n * n, maxd = 0, trace = 0;
     normal_equations(o, y, P, n, D, G, c, om, ym, &sst);
+    for (int i = 0; i < n; i++) maxd = fmax(maxd, G[(size_t)i * n + i]);
+    /* A term constant over the samples (centred variance at float rounding's level, e.g.
+     * the embedding of the token every prompt ends with) explains nothing: beta 0, and its
+     * mean goes into b. */
     for (int i = 0; i < n; i++) {
-        double g = G[(size_t)i * n + i];
-        maxd = g > maxd ? g : maxd;
-        trace += g;
+        keep[i] = G[(size_t)i * n + i] > 1e-14 * maxd;
+        if (keep[i]) trace += G[(size_t)i * n + i];
+        if (constant) constant[i] = !keep[i];
     }
     *ridge = 0;
-    memcpy(W, G, sizeof(double) * (size_t)n * n);
-    if (!cholesky_solve(W, beta, c, n, 1e-12 * maxd) || maxd == 0) {
-        /* Singular: a term constant over the samples, or terms that move together. The
-         * small ridge picks the least-norm-like solution among the equal fits. */
-        *ridge = fmax(1e-9 * trace / n, 1e-30);
-        memcpy(W, G, sizeof(double) * (size_t)n * n);
-        for (int i = 0; i < n; i++) W[(size_t)i * n + i] += *ridge;
-        cholesky_solve(W, beta, c, n, 0);
+    for (int i = 0; i < n; i++) beta[i] = 0;
+    if (maxd > 0 && solve_kept(G, c, keep, n, 0, 1e-12 * maxd, W, c + n, beta)) {
+        /* Singular: terms that move together. A small ridge picks one of the equal fits. */
+        *ridge = 1e-9 * trace / n;
+        solve_kept(G, c, keep, n, *ridge, 0, W, c + n, beta);
     }
     for (int d = 0; d < D; d++) {
         b[d] = ym[d];
         for (int i = 0; i < n; i++) b[d] -= beta[i] * om[(size_t)i * D + d];
     }
     *r2 = sst > 0 ? 1 - residual_ss(o, y, P, n, D, beta, om, ym) / sst : NAN;
-    free(G), free(c), free(om), free(ym);
+    free(G), free(om), free(ym), free(keep);
     return HW_OK;
 }
 
@@ -151,6 +172,7 @@ struct hw_fact_result {
     hw_head_table table;
     hw_name32 *term;        /* (n_terms) */
     double *beta;           /* (n_terms) */
+    int *constant;          /* (n_terms) 1: constant over the prompts, beta 0 */
     double *intercept;      /* (D) */
     hw_name32 *reading;     /* (n_readings) */
     double *reading_beta;   /* (n_readings) */
@@ -178,7 +200,7 @@ void hw_fact_free(hw_fact_result *r) {
     if (!r) return;
     for (int k = 0; r->reading_text && k < r->info.n_readings * r->info.top_k; k++) free(r->reading_text[k]);
     free(r->reading_text);
-    free(r->movers), free(r->term), free(r->beta), free(r->intercept), free(r->reading);
+    free(r->movers), free(r->term), free(r->beta), free(r->constant), free(r->intercept), free(r->reading);
     free(r->reading_beta), free(r->reading_ids), free(r->reading_logits), free(r->final_name);
     free(r->final_dla), free(r->suppressed), free(r->prompt), free(r->probs);
     free(r);
@@ -444,9 +466,13 @@ static hw_status regression(const hw_model *m, const hw_tokenizer *t, const sour
                             hw_fact_result *r) {
     hw_fact_info *in = &r->info;
     const int nt = g->nt, D = g->D, K = in->top_k;
-    hw_status s = hw_fact_regress(g->o, g->y, g->n, nt, D, r->beta, r->intercept, &in->r2, &in->ridge);
+    hw_status s = hw_fact_regress(g->o, g->y, g->n, nt, D, r->beta, r->intercept, &in->r2, &in->ridge,
+                                  r->constant);
     if (s) return s;
-    in->n_readings = 1 + (src->p->top_terms < nt ? src->p->top_terms : nt);
+    for (int i = 0; i < nt; i++) in->n_constant += r->constant[i];
+    /* A constant term (beta 0) reads as nothing: left out. */
+    const int varying = nt - in->n_constant;
+    in->n_readings = 1 + (src->p->top_terms < varying ? src->p->top_terms : varying);
     const int nr = in->n_readings;
     double *mag = malloc(sizeof(double) * (size_t)nt), *v = malloc(sizeof(double) * (size_t)D);
     int *order = malloc(sizeof(int) * (size_t)nt);
@@ -601,10 +627,11 @@ static hw_status alloc_result(hw_fact_result *r, gather *g) {
     if (ok && g->mlp >= 0) {
         r->term = calloc(nt, sizeof *r->term);
         r->beta = calloc(nt, sizeof(double));
+        r->constant = calloc(nt, sizeof(int));
         r->intercept = calloc(D, sizeof(double));
         g->o = malloc(sizeof(float) * n * nt * D);
         g->y = malloc(sizeof(float) * n * D);
-        ok = r->term && r->beta && r->intercept && g->o && g->y;
+        ok = r->term && r->beta && r->constant && r->intercept && g->o && g->y;
     }
     if (!ok) return hw_fail(HW_ERR_NOMEM, "facts: out of memory");
     int k = 0;
@@ -617,7 +644,7 @@ static hw_status alloc_result(hw_fact_result *r, gather *g) {
 
 static hw_status fact_work(const hw_model *m, const hw_tokenizer *t, source *src, gather *g,
                            hw_progress_fn progress, void *user, hw_fact_result *r) {
-    hw_status s = src->task ? task_prompts(src) : HW_OK;
+    hw_status s = src->p->task ? task_prompts(src) : HW_OK;
     g->n = src->n;
     if (!s) s = check_prompts(src, g);
     if (!s) s = alloc_result(r, g);
@@ -677,6 +704,7 @@ const char *hw_fact_term_name(const hw_fact_result *r, int i) {
     return r && r->term && i >= 0 && i < r->info.n_terms ? r->term[i] : NULL;
 }
 const double *hw_fact_betas(const hw_fact_result *r) { return r ? r->beta : NULL; }
+const int *hw_fact_constant(const hw_fact_result *r) { return r ? r->constant : NULL; }
 const double *hw_fact_intercept(const hw_fact_result *r) { return r ? r->intercept : NULL; }
 
 hw_status hw_fact_get_reading(const hw_fact_result *r, int k, hw_fact_reading *out) {
@@ -761,6 +789,8 @@ static void write_regression(const hw_fact_result *r, FILE *f) {
     name_list(f, r->term, NULL, in->n_terms);
     fputs(", \"beta\": ", f);
     num_list(f, r->beta, in->n_terms, 1);
+    fputs(", \"constant\": ", f);
+    name_list(f, r->term, r->constant, in->n_terms);
     fputs(", \"r2\": ", f);
     num(f, in->r2);
     fputs(", \"ridge\": ", f);
