@@ -24,11 +24,24 @@ static const char help[] =
     "The regression fits mlp_out ~ sum_i beta_i o_i + b over prompts x d_model values;\n"
     "each term is read through the final norm (scale held at its mean) and W_U.\n";
 
-/* A token's text in quotes, control bytes escaped, one token on one line. */
+/* 1 if s is well-formed UTF-8 as far as lead and continuation bytes go. */
+static int utf8_ok(const unsigned char *s) {
+    while (*s) {
+        int n = *s < 0x80 ? 0 : (*s >> 5) == 6 ? 1 : (*s >> 4) == 14 ? 2 : (*s >> 3) == 30 ? 3 : -1;
+        if (n < 0) return 0;
+        for (s++; n > 0; n--, s++)
+            if ((*s & 0xc0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+/* A token's text in quotes, control bytes (and the bytes of a piece of a character)
+ * escaped, one token on one line of valid text. */
 static void print_text(const char *text) {
+    int ok = utf8_ok((const unsigned char *)text);
     putchar('\'');
     for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
-        if (*s < 0x20 || *s == 0x7f) printf("\\x%02x", *s);
+        if (*s < 0x20 || *s == 0x7f || (*s >= 0x80 && !ok)) printf("\\x%02x", *s);
         else putchar(*s);
     }
     putchar('\'');
