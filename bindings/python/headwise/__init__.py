@@ -14,7 +14,7 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
 
 Each protocol of the CLI is one function named as its command (score_retrieval,
 score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
-sweep_scale), its flags as keyword arguments (headwise.protocols says how). Model.run,
+sweep_scale, facts), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 
@@ -28,6 +28,7 @@ from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
+from .facts import FactsResult, fact_regress, facts
 from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTestResult,
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
@@ -40,7 +41,7 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult"]
+           "MaskTestResult", "SweepResult", "facts", "fact_regress", "FactsResult"]
 
 
 def set_threads(n):
