@@ -107,21 +107,19 @@ int cmd_facts(int argc, char **argv) {
     const char *cmd = "facts", *out = NULL, *prompts_path = NULL;
     int top = 10, shape = 0, topic = 0;
     cli_model_flags f = {0};
-    hw_task_eval_params task = hw_task_eval_params_default();
-    task.name = NULL;
     hw_fact_params p = hw_fact_params_default();
+    hw_task_eval_params *task = &p.task;
     const cli_flag flags[] = {
         CLI_LOAD_FLAGS(&f), {"-o", CLI_STR, &out}, {"--prompts", CLI_STR, &prompts_path},
         {"--top", CLI_INT, &top, 1, 1 << 20}, {"--terms", CLI_INT, &p.top_terms, 0, 1 << 20},
         {"--mlp", CLI_INT, &p.mlp_layer, 0, 1 << 20}, {"--mitigate", CLI_FLOAT, &p.mitigate_scale, -1e6, 1e6},
         {"--shape", CLI_CHOICE, &shape, .choices = "all|plain|counterfactual"},
-        {"--topic", CLI_CHOICE, &topic, .choices = "subject|context"}, SCORE_TASK_FLAGS(&task), {NULL}};
+        {"--topic", CLI_CHOICE, &topic, .choices = "subject|context"}, SCORE_TASK_FLAGS(task), {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
-    if (!prompts_path == !task.name) return cli_usage_error(cmd, "give --prompts FILE (prompt, topic) or --task recall");
-    if (task.name && strcmp(task.name, "recall")) return cli_usage_error(cmd, "--task must be recall");
+    if (!prompts_path == !task->name) return cli_usage_error(cmd, "give --prompts FILE (prompt, topic) or --task recall");
+    if (task->name && strcmp(task->name, "recall")) return cli_usage_error(cmd, "--task must be recall");
     if (prompts_path && (shape || topic)) return cli_usage_error(cmd, "--shape and --topic go with --task recall");
-    p.task = task.name, p.samples = task.samples, p.task_seed = task.seed, p.task_symbols = task.n_symbols;
     p.shape = (hw_fact_shape)shape, p.topic = (hw_fact_topic)topic, p.top_k = top;
     cli_session s;
     if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;

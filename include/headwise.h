@@ -1183,12 +1183,10 @@ typedef struct {
                              * token (hw_tokenizer_answer_token) at its last occurrence in
                              * the prompt (a prompt without it is an error); the answer
                              * (its first token), if given, scores the accuracy. Or: */
-    const char *task;       /* "recall": the recall task's held-out samples (sequences of
-                             * the model's context), each cut before its answer (layout
-                             * dst), which is the answer scored */
-    int samples;            /* task samples drawn (default 100) */
-    uint64_t task_seed;     /* held-out stream (default 12345) */
-    int task_symbols;       /* the task's subjects (0: its default) */
+    hw_task_eval_params task; /* task.name "recall": the recall task's held-out samples
+                             * (task.samples of task.seed, default 100 of 12345; sequences
+                             * of the model's context; task.depth unused), each cut before
+                             * its answer (layout dst), which is the answer scored */
     hw_fact_shape shape;    /* task samples kept (default HW_FACT_ALL) */
     hw_fact_topic topic;    /* the task's topic token (default HW_FACT_TOPIC_SUBJECT;
                              * HW_FACT_TOPIC_CONTEXT keeps counterfactual samples only) */

@@ -18,16 +18,22 @@ static double urand(uint64_t *s) {
     return (double)(*s >> 11) / 9007199254740992.0 * 2 - 1;
 }
 
-/* o (P, n, D) random, y = sum beta o + b (+ noise). */
-static void make_data(float *o, float *y, int P, int n, int D, const double *beta, const double *b,
-                      double noise, uint64_t seed) {
-    for (size_t k = 0; k < (size_t)P * n * D; k++) o[k] = (float)urand(&seed);
+/* y (P, D) = sum_i beta_i o_i + b (+ noise uniform in [-noise, noise]). */
+static void combine(const float *o, float *y, int P, int n, int D, const double *beta, const double *b,
+                    double noise, uint64_t *seed) {
     for (int p = 0; p < P; p++)
         for (int d = 0; d < D; d++) {
-            double v = b[d] + noise * urand(&seed);
+            double v = b[d] + (noise ? noise * urand(seed) : 0);
             for (int i = 0; i < n; i++) v += beta[i] * o[((size_t)p * n + i) * D + d];
             y[(size_t)p * D + d] = (float)v;
         }
+}
+
+/* o (P, n, D) random, y from it. */
+static void make_data(float *o, float *y, int P, int n, int D, const double *beta, const double *b,
+                      double noise, uint64_t seed) {
+    for (size_t k = 0; k < (size_t)P * n * D; k++) o[k] = (float)urand(&seed);
+    combine(o, y, P, n, D, beta, b, noise, &seed);
 }
 
 enum { P = 7, N = 6, D = 5 };
@@ -54,12 +60,7 @@ static void regress_constant_term_gets_zero(void) {
     make_data(o, y, P, N, D, true_beta, true_b, 0, 11);
     /* Term 2 the same vector in every sample: its part of y moves into b. */
     for (int p = 1; p < P; p++) memcpy(o + ((size_t)p * N + 2) * D, o + 2 * D, sizeof(float) * D);
-    for (int p = 0; p < P; p++)
-        for (int d = 0; d < D; d++) {
-            double v = true_b[d];
-            for (int i = 0; i < N; i++) v += true_beta[i] * o[((size_t)p * N + i) * D + d];
-            y[(size_t)p * D + d] = (float)v;
-        }
+    combine(o, y, P, N, D, true_beta, true_b, 0, NULL);
     double beta[N], b[D], r2, ridge;
     int cst[N];
     CHECK(hw_fact_regress(o, y, P, N, D, beta, b, &r2, &ridge, cst) == HW_OK, "%s", hw_last_error());
@@ -80,12 +81,7 @@ static void regress_collinear_terms_get_ridge(void) {
     /* Term 3 = 2 x term 1: only beta1 + 2 beta3 is determined. */
     for (int p = 0; p < P; p++)
         for (int d = 0; d < D; d++) o[((size_t)p * N + 3) * D + d] = 2 * o[((size_t)p * N + 1) * D + d];
-    for (int p = 0; p < P; p++)
-        for (int d = 0; d < D; d++) {
-            double v = true_b[d];
-            for (int i = 0; i < N; i++) v += true_beta[i] * o[((size_t)p * N + i) * D + d];
-            y[(size_t)p * D + d] = (float)v;
-        }
+    combine(o, y, P, N, D, true_beta, true_b, 0, NULL);
     double beta[N], b[D], r2, ridge;
     CHECK(hw_fact_regress(o, y, P, N, D, beta, b, &r2, &ridge, NULL) == HW_OK, "%s", hw_last_error());
     CHECK(ridge > 0, "no ridge on collinear terms");
@@ -355,7 +351,7 @@ static void refuses_bad_prompts(void) {
     p.mitigate_scale = NAN;
     CHECK(run_text("Tom had a ball. Tom\tTom\nSue ran. Sue\tSue\n", &p) == HW_ERR_ARG, "NaN scale accepted");
     p = hw_fact_params_default();
-    p.task = "induction";
+    p.task.name = "induction";
     hw_fact_result *r = NULL;
     CHECK(hw_fact_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG && !r, "task induction accepted");
     p = hw_fact_params_default();

@@ -188,8 +188,8 @@ struct hw_fact_result {
 
 hw_fact_params hw_fact_params_default(void) {
     hw_fact_params p = {0};
-    p.samples = 100;
-    p.task_seed = 12345;
+    p.task = hw_task_eval_params_default();
+    p.task.name = NULL;
     p.mlp_layer = -1;
     p.top_k = 10;
     p.top_terms = 10;
@@ -208,15 +208,15 @@ void hw_fact_free(hw_fact_result *r) {
 
 /* ---------------------------------------------------------------- prompts */
 
+/* The prompts: a file's lines, or task samples (their indices in kept). */
 typedef struct {
+    const hw_fact_params *p;
     const hw_model *m;
     const hw_tokenizer *t;
-    const hw_fact_params *p;
     hw_task *task;
-    int T;                  /* task sequence length */
-    int *seq;               /* (2, T) a task sample's tokens and targets */
-    int *kept;              /* (n) task mode: sample indices */
-    int n;                  /* prompts */
+    int *seq;               /* (2, task length) a sample's tokens and targets */
+    int *kept;              /* (n) */
+    int n;
 } source;
 
 /* The last position of the topic's token in ids (its word token, or its first token as
@@ -236,7 +236,8 @@ static hw_status prompt_get(source *src, int i, int **ids, int *n, int *topic_po
     *ids = NULL;
     if (src->task) {
         hw_task_layout lay;
-        hw_status s = hw_task_sample(src->task, src->p->task_seed, src->kept[i], src->seq, src->seq + src->T, &lay);
+        hw_status s = hw_task_sample(src->task, src->p->task.seed, src->kept[i], src->seq,
+                                     src->seq + hw_task_seq_len(src->task), &lay);
         if (s) return s;
         if (!(*ids = malloc(sizeof(int) * (size_t)lay.dst))) return hw_fail(HW_ERR_NOMEM, "facts: out of memory");
         memcpy(*ids, src->seq, sizeof(int) * (size_t)lay.dst);
@@ -263,21 +264,15 @@ static hw_status prompt_get(source *src, int i, int **ids, int *n, int *topic_po
 /* Task mode: the held-out samples of the shape asked for. */
 static hw_status task_prompts(source *src) {
     const hw_fact_params *p = src->p;
-    hw_task_params tp = hw_task_params_default();
-    tp.seq_len = hw_model_config(src->m)->n_ctx;
-    tp.n_symbols = p->task_symbols;
-    if (!(src->task = hw_task_new(p->task, &tp))) return HW_ERR_ARG;
-    if (hw_task_vocab_size(src->task) > hw_model_config(src->m)->vocab_size)
-        return hw_fail(HW_ERR_ARG, "task %s has %d symbols; the model only %d", p->task,
-                       hw_task_vocab_size(src->task), hw_model_config(src->m)->vocab_size);
-    src->T = hw_task_seq_len(src->task);
-    src->seq = malloc(sizeof(int) * (size_t)src->T * 2);
-    src->kept = malloc(sizeof(int) * (size_t)p->samples);
+    if (!(src->task = hw_task_new_for_model(src->m, &p->task))) return HW_ERR_ARG;
+    const int T = hw_task_seq_len(src->task);
+    src->seq = malloc(sizeof(int) * (size_t)T * 2);
+    src->kept = malloc(sizeof(int) * (size_t)p->task.samples);
     if (!src->seq || !src->kept) return hw_fail(HW_ERR_NOMEM, "facts: out of memory");
     int want_cf = p->shape == HW_FACT_COUNTERFACTUAL || p->topic == HW_FACT_TOPIC_CONTEXT;
-    for (int k = 0; k < p->samples; k++) {
+    for (int k = 0; k < p->task.samples; k++) {
         hw_task_layout lay;
-        hw_status s = hw_task_sample(src->task, p->task_seed, k, src->seq, src->seq + src->T, &lay);
+        hw_status s = hw_task_sample(src->task, p->task.seed, k, src->seq, src->seq + T, &lay);
         if (s) return s;
         int cf = lay.src >= 0;
         if ((want_cf && !cf) || (p->shape == HW_FACT_PLAIN && cf) || lay.dst < 3) continue;
@@ -577,14 +572,15 @@ static void final_finish(hw_fact_result *r, int n) {
 
 static hw_status check_params(const hw_model *m, const hw_tokenizer *t, const hw_fact_params *p) {
     if (!m || !p) return hw_fail(HW_ERR_ARG, "facts: no model or params");
-    if (!p->prompts == !p->task) return hw_fail(HW_ERR_ARG, "facts: give prompts (prompt, topic) or the task recall");
-    if (p->task && strcmp(p->task, "recall")) return hw_fail(HW_ERR_ARG, "facts: the task must be recall");
-    if (p->task && (p->samples < 1 || p->task_symbols < 0))
-        return hw_fail(HW_ERR_ARG, "facts: %d samples, %d symbols", p->samples, p->task_symbols);
+    const char *task = p->task.name;
+    if (!p->prompts == !task) return hw_fail(HW_ERR_ARG, "facts: give prompts (prompt, topic) or the task recall");
+    if (task && strcmp(task, "recall")) return hw_fail(HW_ERR_ARG, "facts: the task must be recall");
+    if (task && (p->task.samples < 1 || p->task.n_symbols < 0))
+        return hw_fail(HW_ERR_ARG, "facts: %d samples, %d symbols", p->task.samples, p->task.n_symbols);
     if (p->prompts && !t) return hw_fail(HW_ERR_ARG, "facts: prompts need the tokenizer");
     if ((unsigned)p->shape > HW_FACT_COUNTERFACTUAL || (unsigned)p->topic > HW_FACT_TOPIC_CONTEXT)
         return hw_fail(HW_ERR_ARG, "facts: unknown sample shape or topic");
-    if (p->topic == HW_FACT_TOPIC_CONTEXT && (!p->task || p->shape == HW_FACT_PLAIN))
+    if (p->topic == HW_FACT_TOPIC_CONTEXT && (!task || p->shape == HW_FACT_PLAIN))
         return hw_fail(HW_ERR_ARG, "facts: the in-context topic is the recall task's counterfactual samples'");
     const hw_config *cfg = hw_model_config(m);
     if (p->mlp_layer < -1 || p->mlp_layer >= cfg->n_layer)
@@ -601,7 +597,7 @@ static hw_status check_params(const hw_model *m, const hw_tokenizer *t, const hw
 /* Every prompt read and its topic found, and enough of them for the regression, before
  * any forward pass. */
 static hw_status check_prompts(source *src, const gather *g) {
-    if (src->n < 1) return hw_fail(HW_ERR_ARG, "facts: no prompt (no sample of that shape among %d)", src->p->samples);
+    if (src->n < 1) return hw_fail(HW_ERR_ARG, "facts: no prompt (no sample of that shape among %d)", src->p->task.samples);
     for (int i = 0; !src->task && i < src->n; i++) {
         int *ids, n, tp, ans;
         hw_status s = prompt_get(src, i, &ids, &n, &tp, &ans);
@@ -644,7 +640,7 @@ static hw_status alloc_result(hw_fact_result *r, gather *g) {
 
 static hw_status fact_work(const hw_model *m, const hw_tokenizer *t, source *src, gather *g,
                            hw_progress_fn progress, void *user, hw_fact_result *r) {
-    hw_status s = src->p->task ? task_prompts(src) : HW_OK;
+    hw_status s = src->p->task.name ? task_prompts(src) : HW_OK;
     g->n = src->n;
     if (!s) s = check_prompts(src, g);
     if (!s) s = alloc_result(r, g);
@@ -682,7 +678,7 @@ hw_status hw_fact_run(const hw_model *m, const hw_tokenizer *t, const hw_fact_pa
     r->info = (hw_fact_info){.mlp_layer = g.mlp, .n_terms = g.nt, .top_k = p->top_k,
                              .n_final = r->H + (cfg->d_ff ? 1 : 0), .mitigate_scale = p->mitigate_scale,
                              .r2 = NAN, .pearson_r = NAN};
-    source src = {m, t, p, NULL, 0, NULL, NULL, p->prompts ? hw_prompts_count(p->prompts) : 0};
+    source src = {p, m, t, NULL, NULL, NULL, p->prompts ? hw_prompts_count(p->prompts) : 0};
     s = fact_work(m, t, &src, &g, progress, user, r);
     hw_task_free(src.task);
     free(src.seq), free(src.kept), free(g.o), free(g.y), free(g.dir);

@@ -7,14 +7,14 @@ one library call, hw_fact_run, whose result reads as the CLI's JSON with NumPy a
     r["anti_overconfidence"]["confidence_gained"]
 """
 import ctypes
-from ctypes import POINTER, Structure, c_char_p, c_double, c_float, c_int, c_uint64, c_void_p
+from ctypes import POINTER, Structure, c_char_p, c_double, c_float, c_int, c_void_p
 
 import numpy as np
 
 from . import _capi
 from ._capi import ArgumentError, PROGRESS_FN, check, fsencode, lib
 from ._protocol import copy_array, make_params
-from .protocols import (HeadTableC, _Result, _TASK_RANGES, _choice, _outputs, _ranges, _read_prompts,
+from .protocols import (HeadTableC, TaskEvalParams, _Result, _TASK_FIELDS, _TASK_RANGES, _choice, _outputs, _ranges, _read_prompts,
                         _run, _start, _text)
 
 __all__ = ["facts", "fact_regress", "FactsResult"]
@@ -25,9 +25,7 @@ PD = POINTER(c_double)
 
 class FactParams(Structure):
     _c_name_ = "hw_fact_params"
-    _fields_ = [("prompts", c_void_p), ("task", c_char_p), ("samples", c_int),
-                ("task_seed", c_uint64), ("task_symbols", c_int), ("shape", c_int),
-                ("topic", c_int), ("mlp_layer", c_int), ("top_k", c_int), ("top_terms", c_int),
+    _fields_ = [("prompts", c_void_p), ("task", TaskEvalParams), ("shape", c_int), ("topic", c_int), ("mlp_layer", c_int), ("top_k", c_int), ("top_terms", c_int),
                 ("mitigate_scale", c_float)]
 
 
@@ -181,8 +179,8 @@ def facts(model, *, prompts=None, task=None, samples=None, task_seed=None, task_
     if prompts is not None:
         fsencode(prompts, "prompts")
     p = make_params(lib().hw_fact_params_default, v, fname="facts",
-                    aliases={"mlp": "mlp_layer", "top": "top_k", "terms": "top_terms",
-                             "mitigate": "mitigate_scale"})
+                    aliases=dict(_TASK_FIELDS, mlp="mlp_layer", top="top_k", terms="top_terms",
+                                 mitigate="mitigate_scale"))
     _outputs(("out", out))
     ps = _read_prompts(prompts, 1) if prompts is not None else None
     if ps is not None:
