@@ -1264,7 +1264,7 @@ const double *hw_fact_prompt_probs(const hw_fact_result *r);
  * "constant" (names), "r2", "ridge", "norm_scale", "intercept", "readings": [{"term", "beta", "tokens",
  * "ids", "logits"}]}, "anti_overconfidence": {"components", "dla", "suppressors",
  * "scale", "confidence_before", "confidence_after", "confidence_gained", "answers",
- * "accuracy_before", "accuracy_after"}, "per_prompt": {"tokens", "topic_pos",
+ * "accuracy_before", "accuracy_after"}, "per_prompt": {"n_tokens", "topic_pos",
  * "topic_token", "top_token", "answer", "p_before", "p_after"}}; NaN as null. Atomic. */
 hw_status hw_fact_write(const hw_fact_result *r, const char *path);
 

@@ -841,7 +841,7 @@ static void write_final(const hw_fact_result *r, FILE *f) {
 }
 
 static void write_prompts(const hw_fact_result *r, FILE *f) {
-    static const char *const cols[] = {"tokens", "topic_pos", "topic_token", "top_token", "answer"};
+    static const char *const cols[] = {"n_tokens", "topic_pos", "topic_token", "top_token", "answer"};
     const int n = r->info.n_prompts;
     fputs("\"per_prompt\": {", f);
     for (int c = 0; c < 5; c++) {

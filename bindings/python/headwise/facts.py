@@ -92,7 +92,7 @@ class FactsResult(_Result):
     "ridge", "norm_scale", "intercept" (D), "readings" [{"term", "beta", "tokens", "ids",
     "logits"}]}, "anti_overconfidence" {"components", "dla", "suppressors", "scale",
     "confidence_before", "confidence_after", "confidence_gained", "answers",
-    "accuracy_before", "accuracy_after"}, "per_prompt" {"tokens", "topic_pos",
+    "accuracy_before", "accuracy_after"}, "per_prompt" {"n_tokens", "topic_pos",
     "topic_token", "top_token", "answer" int arrays, "p_before", "p_after"}; NaN where
     the JSON has null. .info: hw_fact_info as a dict."""
 
@@ -144,7 +144,7 @@ def _final(h, info):
 def _per_prompt(h, n):
     pi = copy_array(lib().hw_fact_prompt_info(h), (n, 5), "prompts")
     pr = copy_array(lib().hw_fact_prompt_probs(h), (n, 2), "probs")
-    out = {c: pi[:, k] for k, c in enumerate(["tokens", "topic_pos", "topic_token", "top_token", "answer"])}
+    out = {c: pi[:, k] for k, c in enumerate(["n_tokens", "topic_pos", "topic_token", "top_token", "answer"])}
     out["p_before"], out["p_after"] = pr[:, 0], pr[:, 1]
     return out
 
