@@ -1180,14 +1180,16 @@ typedef enum {
 typedef struct {
     const hw_prompts *prompts; /* "prompt<TAB>topic[<TAB>answer]" lines (needs t): the
                              * prompt encoded with BOS; its topic token is the topic text's
-                             * token (hw_tokenizer_answer_token) at its last occurrence in
-                             * the prompt (a prompt without it is an error); the answer
+                             * word token (hw_tokenizer_answer_token), or the first token
+                             * of its encoding alone (a topic that starts the prompt), at
+                             * its last occurrence in the prompt (none: an error); the answer
                              * (its first token), if given, scores the accuracy. Or: */
     hw_task_eval_params task; /* task.name "recall": the recall task's held-out samples
                              * (task.samples of task.seed, default 100 of 12345; sequences
                              * of the model's context; task.depth unused), each cut before
                              * its answer (layout dst), which is the answer scored */
-    hw_fact_shape shape;    /* task samples kept (default HW_FACT_ALL) */
+    hw_fact_shape shape;    /* task samples kept (default HW_FACT_ALL: the task's own mix,
+                             * half plain recall, half after a counterfactual statement) */
     hw_fact_topic topic;    /* the task's topic token (default HW_FACT_TOPIC_SUBJECT;
                              * HW_FACT_TOPIC_CONTEXT keeps counterfactual samples only) */
     int mlp_layer;          /* the MLP regressed; -1 (default): the last layer's; with -1
@@ -1199,7 +1201,7 @@ typedef struct {
 } hw_fact_params;
 hw_fact_params hw_fact_params_default(void);
 typedef struct hw_fact_result hw_fact_result;
-/* Exactly one of p->prompts and p->task; t is needed with prompts. Every prompt and
+/* Exactly one of p->prompts and p->task.name; t is needed with prompts. Every prompt and
  * topic is checked, and the prompt count against the regression's need, before the
  * first forward pass. Progress stages "prompt" (the captured runs) and "mitigation", in
  * prompts. */

@@ -11,6 +11,8 @@
 #     attribution's two memory heads (the subject reaches the last position through them);
 #   - the regression of the last MLP has a finite R^2 in [0, 1] (printed) and the
 #     intercept's 5 top logit-lens tokens are all attribute tokens (a0 .. a15).
+# On the attention-only retrieval organism there is no regression and the final layer's
+# components are its heads.
 # Bad input gives one error line and a non-zero status before any forward pass.
 set -u
 cd "$(dirname "$0")/.."
@@ -74,6 +76,20 @@ else
     echo "FAIL recall organism training: $(tail -n1 "$tmp/recall.err")"
 fi
 
+# ---- an attention-only model (the retrieval organism): no regression, heads only
+if d=$(organism retrieval); then
+    printf 'w3 w7 key k1 is v5 w2 w9 Q: k1 A:\tk1\tv5\nw1 key k2 is v8 w4 w4 Q: k2 A:\tk2\tv8\n' >"$tmp/ret.tsv"
+    if "$hw" facts -m "$d" --prompts "$tmp/ret.tsv" -o "$tmp/r.json" >/dev/null 2>"$tmp/err"; then
+        judge "attention-only model: no regression, the final layer's heads only" "
+import json; d = json.load(open('$tmp/r.json')); ao = d['anti_overconfidence']
+print('%d components, %d pushing down' % (len(ao['components']), len(ao['suppressors'])))
+assert d['regression'] is None and ao['components'] == ['3.%d' % h for h in range(8)] and ao['answers'] == 2"
+    else
+        echo "FAIL attention-only facts: $(tail -n1 "$tmp/err")"
+    fi
+    bad_d=$d
+fi
+
 # ---- bad input: one line, non-zero, before any work
 bad() { # name pattern args...
     local name=$1 pat=$2; shift 2
@@ -96,3 +112,4 @@ bad "unknown shape" "shape" facts "${M[@]}" --task recall --shape odd
 bad "top 0" "top" facts "${M[@]}" --prompts $P --top 0
 bad "mitigation scale nan" "mitigate" facts "${M[@]}" --prompts $P --mitigate nan
 bad "missing prompts file" "$tmp/none.tsv" facts "${M[@]}" --prompts "$tmp/none.tsv"
+[ -n "${bad_d:-}" ] && bad "--mlp on an attention-only model" "no MLPs" facts -m "$bad_d" --prompts "$tmp/ret.tsv" --mlp 0
