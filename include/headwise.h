@@ -1097,6 +1097,183 @@ hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const
 
 /* ---------------------------------------------------------------- circuits: prompt pairs, activation and path patching */
 
+/* Prompt pairs (src/methods/prompt_pairs.c; methods.md sections 7 and 9): a clean and a
+ * corrupted token sequence of the same length, the target token whose metric is read at
+ * the last position and an optional minus token. What activation patching, path patching
+ * (and CD-T) compare. */
+typedef struct hw_prompt_pairs hw_prompt_pairs;
+hw_prompt_pairs *hw_prompt_pairs_new(void);
+void hw_prompt_pairs_free(hw_prompt_pairs *p);
+/* Append a pair (copied): clean (n_clean tokens) and corrupt (n_corrupt) must be the same
+ * length, at least 1; target >= 0; minus -1 for none. label names the pair in messages
+ * (copied; NULL: "pair K", K from 0). HW_ERR_ARG naming the pair otherwise. */
+hw_status hw_prompt_pairs_add(hw_prompt_pairs *p, const int *clean, int n_clean, const int *corrupt,
+                              int n_corrupt, int target, int minus, const char *label);
+/* Pairs from two prompts files (hw_prompts_read), line k of each one pair, each prompt
+ * encoded with BOS by t. target / minus (text, its first token as
+ * hw_tokenizer_answer_token reads it) for every pair; target NULL: each clean line's first
+ * answer is its target and its second answer, if any, its minus (a given minus is then
+ * used for every pair). NULL with one error naming the files and line on different line
+ * counts, prompts of different token lengths, no target, or an answer that is no token. */
+hw_prompt_pairs *hw_prompt_pairs_read(const hw_tokenizer *t, const char *clean_path,
+                                      const char *corrupt_path, const char *target,
+                                      const char *minus);
+/* n pairs of a synthetic task for m, drawn from seed. "induction": clean = [BOS] A A[0..k)
+ * and corrupt = [BOS] B A[0..k), A and B blocks of `block` distinct random tokens (no token
+ * in both), k = block - 1; target A[k] (what an induction head copies), minus B[k] (what
+ * the same attention copies in the corrupted prompt). The first copy is the one replaced
+ * because it is where the previous-token head writes what the induction heads' keys
+ * read: corrupting the second copy instead leaves the keys unchanged, and neither
+ * activation nor path patching could then see the previous-token head. Tokens are drawn
+ * from [V/2, V) for V <= 12500 (a model organism's symbols), else [10000, 12500), as
+ * `score echo-induction` draws them; BOS where m has one. block 0: min(16, (C - 1) / 2). */
+hw_prompt_pairs *hw_prompt_pairs_task(const hw_model *m, const char *task, int n, int block,
+                                      uint64_t seed);
+int hw_prompt_pairs_count(const hw_prompt_pairs *p);
+/* Pair i's length in tokens and (pointers that are not NULL) its sequences (owned by p),
+ * target and minus; -1 outside [0, count). */
+int hw_prompt_pairs_get(const hw_prompt_pairs *p, int i, const int **clean, const int **corrupt,
+                        int *target, int *minus);
+const char *hw_prompt_pairs_label(const hw_prompt_pairs *p, int i);
+/* Every token (prompts, target, minus) inside m's vocabulary and every pair within its
+ * context; HW_ERR_ARG naming the first pair that is not. */
+hw_status hw_prompt_pairs_check(const hw_prompt_pairs *p, const hw_model *m);
+
+/* The metric read at the last position: logit-diff logit(target) - logit(minus) (the
+ * target's logit without a minus), prob softmax(target), logprob log softmax(target). */
+typedef enum { HW_METRIC_LOGIT_DIFF, HW_METRIC_PROB, HW_METRIC_LOGPROB } hw_metric;
+/* "logit-diff", "prob" or "logprob"; HW_ERR_ARG otherwise. */
+hw_status hw_metric_parse(const char *name, hw_metric *out);
+const char *hw_metric_name(hw_metric metric);
+double hw_metric_value(hw_metric metric, const float *logits, int V, int target, int minus);
+/* Each pair's metric on its clean and on its corrupted prompt (count values each). */
+hw_status hw_prompt_pairs_baselines(const hw_model *m, const hw_prompt_pairs *p, hw_metric metric,
+                                    double *clean, double *corrupt);
+
+/* Activation patching (src/methods/activation_patching.c; methods.md section 9): one
+ * component's activation taken from one run of a pair and put into the other, the metric
+ * read at the last position. Denoising puts the clean run's activation into the corrupted
+ * run, noising the corrupted one's into the clean run. Each patched value is normalised
+ * per pair, (M - M_corrupt) / (M_clean - M_corrupt): 0 is the corrupted run's metric, 1
+ * the clean one's; then averaged over pairs. Components: for hook_z, hook_pattern and
+ * hook_q each (layer, query head), for hook_k and hook_v each (layer, KV head), at every
+ * position; for hook_resid_pre, hook_resid_post, hook_attn_out and hook_mlp_out each
+ * (layer, position), which needs every pair the same length.
+ * The direct effect (direct = 1; the Chinchilla paper's distinction) reads only the
+ * change the patch makes to the component's output at the last position (a head's
+ * through hook_attn_out of its layer, an MLP's hook_mlp_out, the residual itself for
+ * resid_pre/post) straight through the final norm, its scale held at the clean run's
+ * value, and the unembedding, added to the unpatched run's logits: so, for logit-diff, the
+ * direct effects of all components add up as DLA's terms do (hw_dla_run), to the change
+ * of the residual at the last position dotted with DLA's direction on the clean run.
+ * Every pair is run on its own from an empty cache (one forward per pair and component;
+ * the engine has no batch of sequences with hooks). */
+typedef enum { HW_PATCH_DENOISE, HW_PATCH_NOISE } hw_patch_direction;
+typedef struct {
+    hw_hook_point hook;             /* default HW_HOOK_Z */
+    hw_patch_direction direction;   /* default HW_PATCH_DENOISE */
+    hw_metric metric;               /* default HW_METRIC_LOGIT_DIFF */
+    int direct;                     /* 1: also the direct effects (default 0) */
+    /* 1: every run is patched with its own activations (denoising then puts corrupt into
+     * corrupt, 0 everywhere; noising clean into clean, 1 everywhere): the check that
+     * patching itself changes nothing. Default 0. */
+    int identity;
+} hw_patch_params;
+hw_patch_params hw_patch_params_default(void);
+typedef struct hw_patch_result hw_patch_result;
+/* t (may be NULL) only labels positions. Progress stage "patch" after each pair, counting
+ * patched forward passes. Fails
+ * before any sweep on a hook that cannot be swept (or that m lacks: hook_mlp_out of an
+ * attention-only model), pairs outside m's vocabulary or context, per-position sweeps of
+ * pairs of different lengths, or a pair whose clean and corrupted metrics are equal
+ * (nothing to normalise by; the error names it). */
+hw_status hw_patch_run(const hw_model *m, const hw_tokenizer *t, const hw_prompt_pairs *pairs,
+                       const hw_patch_params *p, hw_progress_fn progress, void *user,
+                       hw_patch_result **out);
+void hw_patch_result_free(hw_patch_result *r);
+typedef struct {
+    hw_hook_point hook;
+    hw_patch_direction direction;
+    hw_metric metric;
+    int direct, identity;
+    int rows, cols;         /* L x (H, Hk or T) */
+    int per_position;       /* 1: the columns are positions */
+    int n_pairs;
+} hw_patch_info;
+void hw_patch_get_info(const hw_patch_result *r, hw_patch_info *out);
+/* (rows, cols) normalised metric averaged over pairs: the total effect (direct = 0) or
+ * the direct one (NULL when not computed). */
+const double *hw_patch_result_mean(const hw_patch_result *r, int direct);
+/* Pair i's (rows, cols) normalised values, and its raw metric values; NULL outside. */
+const double *hw_patch_result_pair(const hw_patch_result *r, int i, int direct);
+const double *hw_patch_result_pair_metric(const hw_patch_result *r, int i, int direct);
+/* Pair i's metric on its clean and corrupted prompt. */
+hw_status hw_patch_result_baseline(const hw_patch_result *r, int i, double *clean, double *corrupt);
+/* Column c's label: "H" of a head, or position c's token text in pair 0's clean prompt
+ * ("pos c" without a tokenizer); lives as long as r. */
+const char *hw_patch_result_label(const hw_patch_result *r, int c);
+/* JSON {"hook", "direction", "metric", "identity", "rows", "cols", "axes", "labels",
+ * "mean": [[...]], "mean_direct"?, "pairs": [{"label", "clean", "corrupt", "target",
+ * "minus", "normalized", "metric", "normalized_direct"?, "metric_direct"?}]}; TSV when
+ * path ends in ".tsv": "layer col label mean [mean_direct]" one row per component;
+ * atomically. */
+hw_status hw_patch_result_write(const hw_patch_result *r, const char *path);
+/* A heatmap page (layer down, head or position across, the positions labelled with
+ * their tokens), blue below 0 to red above, a colour legend, values on hover; the
+ * direct effects as a second map. Atomically. */
+hw_status hw_patch_result_write_html(const hw_patch_result *r, const char *path);
+
+/* Path patching (src/methods/path_patching.c; methods.md section 7, the factual-recall
+ * paper's tool): a sender head's output, taken from the corrupted run, is put into the
+ * clean run only along its path into receivers: a receiver head's q, k or v is computed
+ * from its layer's residual plus the sender's change (corrupted minus clean output, at
+ * every position), everything else reading the clean run's sender (the logits receiver
+ * adds the change to the final residual: the direct path). Everything downstream of a
+ * receiver runs freely, so with every later head's q, k and v and the logits as receivers
+ * (and no MLP in between) the run equals activation patching of the sender (noising).
+ * The metric's percent change against the clean run, 100 (M - M_clean) / |M_clean|, and
+ * the normalised metric as activation patching's, averaged over pairs. */
+typedef struct {
+    int layer, head;        /* head: a query head for q, a KV head for k and v */
+    hw_hook_point input;    /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V, or HW_HOOK_LOGITS (the
+                             * direct path; layer and head unused) */
+} hw_path_receiver;
+typedef struct {
+    const hw_head *senders;         /* required, n_senders of them (copied) */
+    int n_senders;
+    const hw_path_receiver *receivers; /* required (copied); a receiver in a layer at or
+                                     * before a sender's is no path: NaN */
+    int n_receivers;
+    hw_metric metric;               /* default HW_METRIC_LOGIT_DIFF */
+} hw_path_patch_params;
+hw_path_patch_params hw_path_patch_params_default(void);
+typedef struct hw_path_patch_result hw_path_patch_result;
+/* One run per pair, sender and receiver, and one more per pair and sender with every
+ * receiver together (column n_receivers). Progress stage "path patch" in runs. Fails before
+ * any run as hw_patch_run does, and on a sender or receiver outside m. */
+hw_status hw_path_patch_run(const hw_model *m, const hw_prompt_pairs *pairs,
+                            const hw_path_patch_params *p, hw_progress_fn progress, void *user,
+                            hw_path_patch_result **out);
+void hw_path_patch_result_free(hw_path_patch_result *r);
+int hw_path_patch_senders(const hw_path_patch_result *r, const hw_head **senders);
+int hw_path_patch_receivers(const hw_path_patch_result *r, const hw_path_receiver **receivers);
+/* (n_senders, n_receivers + 1), the last column every receiver at once; NaN for no path:
+ * the percent change of the metric and the normalised metric, means over pairs. */
+const double *hw_path_patch_percent(const hw_path_patch_result *r);
+const double *hw_path_patch_normalized(const hw_path_patch_result *r);
+/* Pair i's raw metric values (n_senders, n_receivers + 1); NULL outside. */
+const double *hw_path_patch_pair_metric(const hw_path_patch_result *r, int i);
+/* "q", "k", "v" or "logits" of a receiver as its column is named: "1.0.k", "logits". */
+int hw_path_receiver_name(char *buf, size_t n, const hw_path_receiver *rcv);
+/* JSON {"metric", "senders", "receivers", "percent", "normalized", "pairs": [...]}, TSV
+ * ("sender receiver percent normalized") when path ends in ".tsv"; atomically. */
+hw_status hw_path_patch_write(const hw_path_patch_result *r, const char *path);
+/* The factual-recall code's preserve_elements: the smallest set of the n entries whose |effect|
+ * sums to at least fraction (in [0, 1]) of the total |effect| (largest first, ties to the
+ * lower index; NaN entries count 0): keep[i] = 1 for them. Returns how many, or -1 (error
+ * set) for n <= 0 or a bad fraction. */
+int hw_preserve_elements(const double *effect, int n, double fraction, int *keep);
+
 /* ---------------------------------------------------------------- circuits: logit lens and head subspaces */
 
 /* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */

@@ -279,7 +279,7 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out) {
 /* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
  * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
  * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
-static void json_string(FILE *f, const char *s) {
+void hw_json_string(FILE *f, const char *s) {
     int utf8 = hw_utf8_valid(s, strlen(s), NULL);
     fputc('"', f);
     for (; *s; s++) {
@@ -294,11 +294,11 @@ static void json_string(FILE *f, const char *s) {
 static void dla_write_json(const hw_dla_result *r, FILE *f) {
     fprintf(f, "{\"logit_diff\": %.9g, \"scaled\": %s, \"target\": ", r->info.logit_diff,
             r->info.scaled ? "true" : "false");
-    json_string(f, r->target_text);
+    hw_json_string(f, r->target_text);
     fprintf(f, ", \"target_token\": %d, \"minus\": [", r->info.target);
     for (int k = 0; k < r->info.n_minus; k++) {
         if (k) fputs(", ", f);
-        json_string(f, r->minus_text[k]);
+        hw_json_string(f, r->minus_text[k]);
     }
     fputs("], \"minus_tokens\": [", f);
     for (int k = 0; k < r->info.n_minus; k++) fprintf(f, "%s%d", k ? ", " : "", r->minus[k]);

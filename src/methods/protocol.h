@@ -34,4 +34,9 @@ hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *w
  * (hook_mlp_out of a model without MLPs). */
 const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int layer);
 
+/* s as a JSON string (quotes, backslashes and control bytes escaped; the bytes of text
+ * that is not UTF-8 written as the code points of their values, so the file stays valid
+ * JSON): tokens' texts may hold any of these. */
+void hw_json_string(FILE *f, const char *s);
+
 #endif

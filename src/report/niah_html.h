@@ -29,4 +29,8 @@ typedef struct {
  * printed in percent and every measure on hover. */
 hw_status hw_niah_html_write(const hw_niah_html *page, const char *path);
 
+/* s as HTML content or an attribute value (< > & " ' escaped); shared by the report
+ * pages. */
+void hw_html_put(FILE *f, const char *s);
+
 #endif
