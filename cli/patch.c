@@ -146,4 +146,120 @@ int cmd_patch(int argc, char **argv) {
     return rc;
 }
 
-int cmd_patch_path(int argc, char **argv) { return cli_usage_error("patch path", "not yet"); }
+/* ---------------------------------------------------------------- patch path */
+
+static const char help_path[] =
+    "usage: headwise patch path -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task induction)\n"
+    "                           [--senders HEADS] [--receivers HEADS] [--input q,k,v] -o OUT.json\n"
+    PAIRS_HELP
+    "  --senders HEADS    sender heads L.H[,L.H...] (default: every head)\n"
+    "  --receivers HEADS  receiver heads (query heads for q, KV heads for k and v; default:\n"
+    "                     every head of every layer but the first)\n"
+    "  --input X[,X...]   the receivers' inputs the sender reaches: q, k, v (default q,k,v)\n"
+    "  --logits           one more receiver: the logits (the sender's direct path)\n"
+    "  --preserve F       list the fewest (sender, receiver) paths covering F of the total\n"
+    "                     |percent change| (default 0.9)\n"
+    "  -o FILE            JSON (per-pair metrics kept; .tsv: a table); --tsv FILE too\n"
+    "Each sender's corrupted output reaches only the receiver's input, in the clean run; the\n"
+    "percent change of the metric against the clean run per (sender, receiver), and 'all':\n"
+    "every receiver at once (with every later head's q, k, v and --logits: activation\n"
+    "patching of the sender).\n";
+
+#define MAX_PATH_HEADS 4096
+
+/* Receivers: heads x inputs (in that nesting), then the logits; n returned, -1 on error. */
+static int path_receivers(const char *cmd, const hw_model *m, const char *heads, const char *inputs, int logits,
+                          hw_path_receiver *out) {
+    const hw_config *cfg = hw_model_config(m);
+    static hw_head h[MAX_PATH_HEADS];
+    int nh = 0, n = 0;
+    if (heads && (nh = hw_heads_parse(m, heads, h, MAX_PATH_HEADS)) < 0)
+        return cli_usage_error(cmd, "--receivers: %s", hw_last_error()), -1;
+    for (const char *x = inputs; *x; x++) {
+        hw_hook_point pt = *x == 'q' ? HW_HOOK_Q : *x == 'k' ? HW_HOOK_K : *x == 'v' ? HW_HOOK_V : HW_HOOK_COUNT;
+        if (*x == ',') continue;
+        if (pt == HW_HOOK_COUNT || (x[1] && x[1] != ','))
+            return cli_usage_error(cmd, "--input: '%s' is not a list of q, k and v", inputs), -1;
+        int per = pt == HW_HOOK_Q ? cfg->n_head : cfg->n_kv_head;
+        for (int i = 0; i < (heads ? nh : (cfg->n_layer - 1) * per) && n < MAX_PATH_HEADS; i++)
+            out[n++] = heads ? (hw_path_receiver){h[i].layer, h[i].head, pt}
+                             : (hw_path_receiver){1 + i / per, i % per, pt};
+    }
+    if (logits) out[n++] = (hw_path_receiver){0, 0, HW_HOOK_LOGITS};
+    if (!n) return cli_usage_error(cmd, "no receivers"), -1;
+    return n;
+}
+
+/* The paths covering --preserve of the total |percent change| (the 'all' column left out). */
+static void print_path(const hw_path_patch_result *r, double fraction) {
+    const hw_head *snd;
+    const hw_path_receiver *rcv;
+    int ns = hw_path_patch_senders(r, &snd), nr = hw_path_patch_receivers(r, &rcv), n = ns * nr;
+    const double *pc = hw_path_patch_percent(r), *nm = hw_path_patch_normalized(r);
+    double *v = malloc(sizeof(double) * (size_t)(n + 1));
+    int *keep = malloc(sizeof(int) * (size_t)(n + 1)), k;
+    for (int i = 0; v && keep && i < n; i++) v[i] = pc[(i / nr) * (nr + 1) + i % nr];
+    k = v && keep ? hw_preserve_elements(v, n, fraction, keep) : -1;
+    printf("# path patching: %d senders x %d receivers; %d paths cover %.0f%% of the total |percent change|\n",
+           ns, nr, k, 100 * fraction);
+    printf("sender\treceiver\tpercent\tnormalized\n");
+    for (int i = 0; k > 0 && i < n; i++) {
+        if (!keep[i]) continue;
+        char name[64];
+        hw_path_receiver_name(name, sizeof name, &rcv[i % nr]);
+        int at = (i / nr) * (nr + 1) + i % nr;
+        printf("%d.%d\t%s\t%.3f\t%.6f\n", snd[i / nr].layer, snd[i / nr].head, name, pc[at], nm[at]);
+    }
+    for (int a = 0; a < ns; a++)
+        printf("%d.%d\tall\t%.3f\t%.6f\n", snd[a].layer, snd[a].head, pc[a * (nr + 1) + nr], nm[a * (nr + 1) + nr]);
+    free(v);
+    free(keep);
+}
+
+static int path_setup(const char *cmd, const cli_session *s, const char *senders, const char *receivers,
+                      const char *inputs, int logits, hw_path_patch_params *p) {
+    static hw_head snd[MAX_PATH_HEADS];
+    static hw_path_receiver rcv[MAX_PATH_HEADS + 1];
+    const hw_config *cfg = hw_model_config(s->m);
+    int ns = 0;
+    if (senders && (ns = hw_heads_parse(s->m, senders, snd, MAX_PATH_HEADS)) < 0)
+        return cli_usage_error(cmd, "--senders: %s", hw_last_error());
+    for (int i = 0; !senders && i < cfg->n_layer * cfg->n_head && i < MAX_PATH_HEADS; i++)
+        snd[ns++] = (hw_head){i / cfg->n_head, i % cfg->n_head};
+    int nr = path_receivers(cmd, s->m, receivers, inputs, logits, rcv);
+    if (nr < 0) return 2;
+    p->senders = snd;
+    p->n_senders = ns;
+    p->receivers = rcv;
+    p->n_receivers = nr;
+    return 0;
+}
+
+int cmd_patch_path(int argc, char **argv) {
+    const char *cmd = "patch path", *senders = NULL, *receivers = NULL, *inputs = "q,k,v";
+    pair_flags a = {.samples = 20, .seed = 1};
+    hw_path_patch_params p = hw_path_patch_params_default();
+    int logits = 0;
+    double preserve = 0.9;
+    const cli_flag flags[] = {PAIR_FLAGS(&a), {"--senders", CLI_STR, &senders}, {"--receivers", CLI_STR, &receivers},
+                              {"--input", CLI_STR, &inputs}, {"--logits", CLI_SET, &logits, 1},
+                              {"--preserve", CLI_DOUBLE, &preserve, 0, 1}, {NULL}};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help_path, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    cli_session s;
+    if (pair_flags_check(cmd, &a, &p.metric) || cli_load(cmd, &a.f, 1, &s)) return 1;
+    if ((rc = path_setup(cmd, &s, senders, receivers, inputs, logits, &p))) return cli_close(&s), rc;
+    hw_prompt_pairs *pp = pairs_load(cmd, &a, &s);
+    hw_path_patch_result *r = NULL;
+    rc = !pp;
+    if (!rc && hw_path_patch_run(s.m, pp, &p, cli_progress_counted, (void *)cmd, &r))
+        rc = cli_error(cmd, "%s", hw_last_error());
+    cli_progress_done();
+    if (!rc) print_path(r, preserve);
+    if (!rc && (hw_path_patch_write(r, a.out) || (a.tsv && hw_path_patch_write(r, a.tsv))))
+        rc = cli_error(cmd, "%s", hw_last_error());
+    hw_path_patch_result_free(r);
+    hw_prompt_pairs_free(pp);
+    cli_close(&s);
+    return rc;
+}
