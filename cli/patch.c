@@ -129,7 +129,7 @@ int cmd_patch(int argc, char **argv) {
     p.hook = hook_points[hook];
     p.direction = direction ? HW_PATCH_NOISE : HW_PATCH_DENOISE;
     cli_session s;
-    if (pair_flags_check(cmd, &a, &p.metric) || cli_load(cmd, &a.f, 1, &s)) return 1;
+    if ((rc = pair_flags_check(cmd, &a, &p.metric)) || (rc = cli_load(cmd, &a.f, 1, &s))) return rc;
     hw_prompt_pairs *pp = pairs_load(cmd, &a, &s);
     hw_patch_result *r = NULL;
     rc = !pp;
@@ -247,7 +247,7 @@ int cmd_patch_path(int argc, char **argv) {
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_path, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     cli_session s;
-    if (pair_flags_check(cmd, &a, &p.metric) || cli_load(cmd, &a.f, 1, &s)) return 1;
+    if ((rc = pair_flags_check(cmd, &a, &p.metric)) || (rc = cli_load(cmd, &a.f, 1, &s))) return rc;
     if ((rc = path_setup(cmd, &s, senders, receivers, inputs, logits, &p))) return cli_close(&s), rc;
     hw_prompt_pairs *pp = pairs_load(cmd, &a, &s);
     hw_path_patch_result *r = NULL;

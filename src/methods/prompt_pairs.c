@@ -131,11 +131,14 @@ static hw_status read_pair(hw_prompt_pairs *pp, const hw_tokenizer *t, const hw_
     int tid, mid = -1;
     hw_status s = answer_token(t, tt, "target", &tid);
     if (!s && mt) s = answer_token(t, mt, "minus", &mid);
-    if (s) return hw_fail(s, "%s: %s", where, hw_last_error());
+    char why[256];
+    snprintf(why, sizeof why, "%s", hw_last_error()); /* hw_fail writes the buffer it would read */
+    if (s) return hw_fail(s, "%s: %s", where, why);
     int *a = NULL, *b = NULL;
     int na = hw_tokenizer_encode_alloc(t, hw_prompts_text(cl, i), HW_TOK_BOS, &a);
     int nb = na < 0 ? -1 : hw_tokenizer_encode_alloc(t, hw_prompts_text(co, i), HW_TOK_BOS, &b);
-    if (na < 0 || nb < 0) s = hw_fail(HW_ERR_ARG, "%s: %s", where, hw_last_error());
+    snprintf(why, sizeof why, "%s", hw_last_error());
+    if (na < 0 || nb < 0) s = hw_fail(HW_ERR_ARG, "%s: %s", where, why);
     if (!s) s = hw_prompt_pairs_add(pp, a, na, b, nb, tid, mid, where);
     free(a);
     free(b);
