@@ -98,7 +98,7 @@ assert r['labels'][6:9] == ['ed', ' b', 'all'], r['labels']  # ' ball' is two to
 nz = [c for c in range(r['cols']) if abs(r['mean'][0][c]) > 1e-9]  # layer 0: only where the tokens differ
 assert nz and set(nz) <= {7, 8}, (nz, r['labels'])
 p = json.load(open('$tmp/sp.json')); assert len(p['receivers']) == 7 and len(p['percent']) == 2
-h = open('$tmp/r.html').read(); assert 'position (token)' in h and 'red' in h and 'class=\"legend\"' in h
+h = open('$tmp/r.html').read(); assert 'position (token)' in h and '>all<' in h and 'class=\"legend\"' in h
 "
     head -n 4 "$tmp/s.out" | sed 's/^/  /'
 else fail "stories260K: patch and patch path with text pairs"; fi
