@@ -1263,6 +1263,8 @@ const double *hw_path_patch_percent(const hw_path_patch_result *r);
 const double *hw_path_patch_normalized(const hw_path_patch_result *r);
 /* Pair i's raw metric values (n_senders, n_receivers + 1); NULL outside. */
 const double *hw_path_patch_pair_metric(const hw_path_patch_result *r, int i);
+/* Pair i's metric on its clean and corrupted prompt. */
+hw_status hw_path_patch_baseline(const hw_path_patch_result *r, int i, double *clean, double *corrupt);
 /* "q", "k", "v" or "logits" of a receiver as its column is named: "1.0.k", "logits". */
 int hw_path_receiver_name(char *buf, size_t n, const hw_path_receiver *rcv);
 /* JSON {"metric", "senders", "receivers", "percent", "normalized", "pairs": [...]}, TSV

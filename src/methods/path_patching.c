@@ -368,6 +368,13 @@ const double *hw_path_patch_pair_metric(const hw_path_patch_result *r, int i) {
     return r && i >= 0 && i < r->n_pairs ? r->metric_v + (size_t)i * r->ns * (r->nr + 1) : NULL;
 }
 
+hw_status hw_path_patch_baseline(const hw_path_patch_result *r, int i, double *clean, double *corrupt) {
+    if (!r || i < 0 || i >= r->n_pairs) return hw_fail(HW_ERR_ARG, "path patch: no pair %d", i);
+    if (clean) *clean = r->clean[i];
+    if (corrupt) *corrupt = r->corrupt[i];
+    return HW_OK;
+}
+
 /* A number, or null for NaN (no path). */
 static void json_number(FILE *f, double v) {
     if (isnan(v)) fputs("null", f);
