@@ -438,7 +438,8 @@ static void write_grid(FILE *f, const hw_patch_result *r, const double *v) {
     fputc(']', f);
 }
 
-static void write_json(const hw_patch_result *r, FILE *f) {
+static void write_json(const void *rv, FILE *f) {
+    const hw_patch_result *r = rv;
     const hw_patch_info *in = &r->info;
     fprintf(f, "{\"hook\": \"%s\", \"direction\": \"%s\", \"metric\": \"%s\", \"identity\": %s, \"rows\": %d, "
             "\"cols\": %d, \"axes\": \"layer,%s\", \"labels\": [", strstr(r->model_hook, "hook_") + 5,
@@ -485,7 +486,8 @@ static void tsv_field(FILE *f, const char *s) {
     }
 }
 
-static void write_tsv(const hw_patch_result *r, FILE *f) {
+static void write_tsv(const void *rv, FILE *f) {
+    const hw_patch_result *r = rv;
     fprintf(f, "layer\t%s\tlabel\tmean%s\n", r->info.per_position ? "pos" : "head", r->info.direct ? "\tmean_direct" : "");
     for (int l = 0; l < r->info.rows; l++)
         for (int c = 0; c < r->info.cols; c++) {
@@ -498,15 +500,21 @@ static void write_tsv(const hw_patch_result *r, FILE *f) {
         }
 }
 
-hw_status hw_patch_result_write(const hw_patch_result *r, const char *path) {
-    if (!r || !path) return hw_fail(HW_ERR_ARG, "patch: no result or path to write");
+hw_status hw_write_json_or_tsv(const char *path, const void *r, void (*json)(const void *, FILE *),
+                               void (*tsv)(const void *, FILE *)) {
+    if (!r || !path) return hw_fail(HW_ERR_ARG, "no result or path to write");
     hw_status s = hw_output_prepare(path);
     hw_atomic_file *a = s ? NULL : hw_atomic_open(path);
     if (!a) return s ? s : HW_ERR_IO;
     size_t len = strlen(path);
-    if (len >= 4 && !strcmp(path + len - 4, ".tsv")) write_tsv(r, hw_atomic_stream(a));
-    else write_json(r, hw_atomic_stream(a));
+    if (len >= 4 && !strcmp(path + len - 4, ".tsv")) tsv(r, hw_atomic_stream(a));
+    else json(r, hw_atomic_stream(a));
     return hw_atomic_commit(a);
+}
+
+hw_status hw_patch_result_write(const hw_patch_result *r, const char *path) {
+    return hw_write_json_or_tsv(path, r, write_json,
+                                write_tsv);
 }
 
 hw_status hw_patch_result_write_html(const hw_patch_result *r, const char *path) {

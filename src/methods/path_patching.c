@@ -394,7 +394,8 @@ static void json_rows(FILE *f, const hw_path_patch_result *r, const double *v) {
     fputc(']', f);
 }
 
-static void path_json(const hw_path_patch_result *r, FILE *f) {
+static void path_json(const void *rv, FILE *f) {
+    const hw_path_patch_result *r = rv;
     fprintf(f, "{\"metric\": \"%s\", \"senders\": [", hw_metric_name(r->metric));
     for (int a = 0; a < r->ns; a++) fprintf(f, "%s\"%d.%d\"", a ? ", " : "", r->senders[a].layer, r->senders[a].head);
     fputs("], \"receivers\": [", f);
@@ -418,7 +419,8 @@ static void path_json(const hw_path_patch_result *r, FILE *f) {
     fputs("]}\n", f);
 }
 
-static void path_tsv(const hw_path_patch_result *r, FILE *f) {
+static void path_tsv(const void *rv, FILE *f) {
+    const hw_path_patch_result *r = rv;
     fputs("sender\treceiver\tpercent\tnormalized\n", f);
     for (int a = 0; a < r->ns; a++)
         for (int b = 0; b <= r->nr; b++) {
@@ -431,14 +433,8 @@ static void path_tsv(const hw_path_patch_result *r, FILE *f) {
 }
 
 hw_status hw_path_patch_write(const hw_path_patch_result *r, const char *path) {
-    if (!r || !path) return hw_fail(HW_ERR_ARG, "path patch: no result or path to write");
-    hw_status s = hw_output_prepare(path);
-    hw_atomic_file *a = s ? NULL : hw_atomic_open(path);
-    if (!a) return s ? s : HW_ERR_IO;
-    size_t len = strlen(path);
-    if (len >= 4 && !strcmp(path + len - 4, ".tsv")) path_tsv(r, hw_atomic_stream(a));
-    else path_json(r, hw_atomic_stream(a));
-    return hw_atomic_commit(a);
+    return hw_write_json_or_tsv(path, r, path_json,
+                                path_tsv);
 }
 
 /* ---------------------------------------------------------------- preserve elements */

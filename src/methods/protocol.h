@@ -38,5 +38,9 @@ const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int la
  * that is not UTF-8 written as the code points of their values, so the file stays valid
  * JSON): tokens' texts may hold any of these. */
 void hw_json_string(FILE *f, const char *s);
+/* Write result r to path atomically (parents made): tsv(r, f) when path ends in ".tsv",
+ * else json(r, f). */
+hw_status hw_write_json_or_tsv(const char *path, const void *r, void (*json)(const void *, FILE *),
+                               void (*tsv)(const void *, FILE *));
 
 #endif

@@ -76,16 +76,7 @@ hw_status hw_patch_html_write(const hw_patch_html *p, const char *path) {
     hw_atomic_file *a = hw_atomic_open(path);
     if (!a) return HW_ERR_IO;
     FILE *f = hw_atomic_stream(a);
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", f);
-    hw_html_put(f, p->title);
-    fprintf(f, "</title>\n%s</head><body>\n<h1>", style);
-    hw_html_put(f, p->title);
-    fputs("</h1>\n", f);
-    if (p->subtitle) {
-        fputs("<p class=\"sub\">", f);
-        hw_html_put(f, p->subtitle);
-        fputs("</p>\n", f);
-    }
+    hw_html_page_start(f, p->title, p->subtitle, style);
     fprintf(f, "<div class=\"legend\"><span>%.2f</span><div class=\"bar\"></div><span>%.2f</span>"
             "<span>(white 0, colour scale symmetric about 0)</span></div>\n", -range, range);
     for (int k = 0; k < p->n_maps; k++) {
