@@ -153,8 +153,8 @@ static const char help_path[] =
     "                           [--senders HEADS] [--receivers HEADS] [--input q,k,v] -o OUT.json\n"
     PAIRS_HELP
     "  --senders HEADS    sender heads L.H[,L.H...] (default: every head)\n"
-    "  --receivers HEADS  receiver heads (query heads for q, KV heads for k and v; default:\n"
-    "                     every head of every layer but the first)\n"
+    "  --receivers HEADS  receiver query heads L.H[,...]; through k and v, the KV head each\n"
+    "                     reads (named L.KV.k); default: every head of every layer but the first\n"
     "  --input X[,X...]   the receivers' inputs the sender reaches: q, k, v (default q,k,v)\n"
     "  --logits           one more receiver: the logits (the sender's direct path)\n"
     "  --preserve F       list the fewest (sender, receiver) paths covering F of the total\n"
@@ -181,9 +181,14 @@ static int path_receivers(const char *cmd, const hw_model *m, const char *heads,
         if (pt == HW_HOOK_COUNT || (x[1] && x[1] != ','))
             return cli_usage_error(cmd, "--input: '%s' is not a list of q, k and v", inputs), -1;
         int per = pt == HW_HOOK_Q ? cfg->n_head : cfg->n_kv_head;
-        for (int i = 0; i < (heads ? nh : (cfg->n_layer - 1) * per) && n < MAX_PATH_HEADS; i++)
-            out[n++] = heads ? (hw_path_receiver){h[i].layer, h[i].head, pt}
-                             : (hw_path_receiver){1 + i / per, i % per, pt};
+        for (int i = 0; i < (heads ? nh : (cfg->n_layer - 1) * per) && n < MAX_PATH_HEADS; i++) {
+            /* A query head given for k or v reads its KV head: that one, once. */
+            hw_path_receiver r = heads ? (hw_path_receiver){h[i].layer, pt == HW_HOOK_Q ? h[i].head : hw_kv_head(cfg, h[i].head), pt}
+                                       : (hw_path_receiver){1 + i / per, i % per, pt};
+            int seen = 0;
+            for (int k = 0; k < n && !seen; k++) seen = out[k].layer == r.layer && out[k].head == r.head && out[k].input == pt;
+            if (!seen) out[n++] = r;
+        }
     }
     if (logits) out[n++] = (hw_path_receiver){0, 0, HW_HOOK_LOGITS};
     if (!n) return cli_usage_error(cmd, "no receivers"), -1;
@@ -203,13 +208,17 @@ static void print_path(const hw_path_patch_result *r, double fraction) {
     printf("# path patching: %d senders x %d receivers; %d paths cover %.0f%% of the total |percent change|\n",
            ns, nr, k, 100 * fraction);
     printf("sender\treceiver\tpercent\tnormalized\n");
-    for (int i = 0; k > 0 && i < n; i++) {
-        if (!keep[i]) continue;
+    int *order = k > 0 ? malloc(sizeof(int) * (size_t)n) : NULL;
+    for (int i = 0; order && i < n; i++) v[i] = fabs(v[i]) * keep[i]; /* the kept, largest first */
+    if (order) hw_scores_rank(v, n, order);
+    for (int j = 0; order && j < k; j++) {
+        int i = order[j];
         char name[64];
         hw_path_receiver_name(name, sizeof name, &rcv[i % nr]);
         int at = (i / nr) * (nr + 1) + i % nr;
         printf("%d.%d\t%s\t%.3f\t%.6f\n", snd[i / nr].layer, snd[i / nr].head, name, pc[at], nm[at]);
     }
+    free(order);
     for (int a = 0; a < ns; a++)
         printf("%d.%d\tall\t%.3f\t%.6f\n", snd[a].layer, snd[a].head, pc[a * (nr + 1) + nr], nm[a * (nr + 1) + nr]);
     free(v);

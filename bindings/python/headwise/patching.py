@@ -203,7 +203,8 @@ def path_patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1
                input="q,k,v", logits=False, out=None, tsv=None, threads=None, progress=None):
     """`headwise patch path`: path patching (hw_path_patch_run). senders, receivers: "L.H,..."
     texts or lists of (layer, head) (default every head; receivers every head of every
-    layer but the first, KV heads for k and v); input: the receivers' inputs ("q,k,v");
+    layer but the first); a receiver query head given for k or v is the KV head it reads
+    (once); input: the receivers' inputs ("q,k,v");
     logits: also the direct path. Returns PathPatchResult."""
     m, progress = _start(model, progress)
     cfg = m.config
@@ -216,8 +217,13 @@ def path_patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1
     for x in input.split(","):
         pt = _choice(x, "input", {"q": HOOKS["q"], "k": HOOKS["k"], "v": HOOKS["v"]})
         per = H if x == "q" else Hk
-        heads = rh if rh is not None else [(l, h) for l in range(1, L_) for h in range(per)]
-        rcv += [(l, h, pt) for l, h in heads]
+        if rh is None:
+            heads = [(l, h) for l in range(1, L_) for h in range(per)]
+        else:   # a query head given for k or v reads its KV head: that one, once
+            heads = [(l, h if x == "q" else h // (H // Hk)) for l, h in rh]
+        for l, h in heads:
+            if (l, h, pt) not in rcv:
+                rcv.append((l, h, pt))
     if logits:
         rcv.append((0, 0, _LOGITS))
     p = lib().hw_path_patch_params_default()
