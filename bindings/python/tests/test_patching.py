@@ -68,7 +68,7 @@ def test_path_patch_equals_cli(model, files, tmp_path):
                             logits=True, out=tmp_path / "py.json")
     assert (tmp_path / "cli.json").read_bytes() == (tmp_path / "py.json").read_bytes()
     d = json.loads((tmp_path / "cli.json").read_text())
-    assert r["receivers"] == d["receivers"] == ["4.3.q", "4.1.q", "4.3.k", "4.1.k", "4.3.v", "4.1.v", "logits", "all"]
+    assert r["receivers"] == d["receivers"] == ["4.3.q", "4.1.q", "4.1.k", "4.0.k", "4.1.v", "4.0.v", "logits", "all"]  # k, v: the KV heads read
     assert r["percent"].shape == (2, 8)
     same_grid(r["percent"], d["percent"])
     same_grid(r["normalized"], d["normalized"])
