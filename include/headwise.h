@@ -1210,7 +1210,8 @@ const double *hw_patch_result_pair_metric(const hw_patch_result *r, int i, int d
 /* Pair i's metric on its clean and corrupted prompt. */
 hw_status hw_patch_result_baseline(const hw_patch_result *r, int i, double *clean, double *corrupt);
 /* Column c's label: "H" of a head, or position c's token text in pair 0's clean prompt
- * ("pos c" without a tokenizer); lives as long as r. */
+ * (newlines, tabs and carriage returns as \n, \t, \r; "pos c" without a tokenizer); lives
+ * as long as r. */
 const char *hw_patch_result_label(const hw_patch_result *r, int c);
 /* JSON {"hook", "direction", "metric", "identity", "rows", "cols", "axes", "labels",
  * "mean": [[...]], "mean_direct"?, "pairs": [{"label", "clean", "corrupt", "target",

@@ -288,8 +288,20 @@ static hw_status make_labels(hw_patch_result *r, const hw_tokenizer *t, const hw
         char buf[96];
         size_t len = 0;
         const char *s = r->info.per_position && t ? hw_tokenizer_decode(t, c ? ids[c - 1] : -1, ids[c], &len) : NULL;
-        if (s) snprintf(buf, sizeof buf, "%.*s", (int)(len < 80 ? len : 80), s);
-        else snprintf(buf, sizeof buf, r->info.per_position ? "pos %d" : "%d", c);
+        size_t w = 0;
+        /* Newlines and tabs written as \n and \t, so that every label shows (a heatmap's
+         * column of a newline token would be blank). */
+        for (size_t k = 0; s && k < len && w + 3 < sizeof buf && k < 80; k++) {
+            char ch = s[k];
+            if (ch == '\n' || ch == '\t' || ch == '\r') {
+                buf[w++] = '\\';
+                buf[w++] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+            } else {
+                buf[w++] = ch;
+            }
+        }
+        buf[w] = 0;
+        if (!s) snprintf(buf, sizeof buf, r->info.per_position ? "pos %d" : "%d", c);
         if (!(r->label[c] = strdup(buf))) return hw_fail(HW_ERR_NOMEM, "patch: out of memory");
     }
     return HW_OK;
