@@ -160,6 +160,7 @@ static const char help_path[] =
     "  --preserve F       list the fewest (sender, receiver) paths covering F of the total\n"
     "                     |percent change| (default 0.9)\n"
     "  -o FILE            JSON (per-pair metrics kept; .tsv: a table); --tsv FILE too\n"
+    "  --threads N\n"
     "Each sender's corrupted output reaches only the receiver's input, in the clean run; the\n"
     "percent change of the metric against the clean run per (sender, receiver), and 'all':\n"
     "every receiver at once (with every later head's q, k, v and --logits: activation\n"
