@@ -33,7 +33,7 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
                         score_successor, sweep_scale)
-from .patching import PatchResult, PathPatchResult, patch, path_patch
+from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
 
 __version__ = "0.1.0"
 
@@ -42,7 +42,7 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult", "patch", "path_patch", "PatchResult",
+           "MaskTestResult", "SweepResult", "patch", "path_patch", "preserve_elements", "PatchResult",
            "PathPatchResult"]
 
 

@@ -11,12 +11,14 @@ samples, seed, block). Arrays are NumPy float64, equal to the CLI's JSON.
 import ctypes
 from ctypes import POINTER, Structure, c_char_p, c_double, c_int, c_uint64, c_void_p
 
+import numpy as np
+
 from . import _args, _capi
 from ._capi import ArgumentError, Head, PROGRESS_FN, check_handle, fsencode, lib
 from ._protocol import Owned, copy_array, run_method
 from .protocols import _Result, _bool, _choice, _outputs, _start, _text, _threads
 
-__all__ = ["patch", "path_patch", "PatchResult", "PathPatchResult"]
+__all__ = ["patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult"]
 
 P = c_void_p
 
@@ -76,6 +78,7 @@ for _name, _restype, _argtypes in [
     ("hw_path_patch_baseline", c_int, [P, c_int, PD, PD]),
     ("hw_path_receiver_name", c_int, [c_char_p, ctypes.c_size_t, POINTER(PathReceiver)]),
     ("hw_path_patch_write", c_int, [P, c_char_p]),
+    ("hw_preserve_elements", c_int, [PD, c_int, c_double, POINTER(c_int)]),
 ]:
     _capi.declare(_name, _restype, _argtypes)
 
@@ -259,3 +262,19 @@ def path_patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1
         if path is not None:
             res.write(path)
     return res
+
+
+def preserve_elements(effect, fraction):
+    """The factual-recall code's preserve_elements (hw_preserve_elements): a boolean mask
+    of effect's shape keeping the fewest entries whose |effect| sums to at least fraction
+    of the total (largest first, ties to the lower index; NaN counts 0)."""
+    a = np.ascontiguousarray(effect, dtype=np.float64)
+    if a.size == 0:
+        raise ArgumentError("effect: no entries")
+    frac = _args.finite(fraction, "fraction", 0, 1)
+    keep = np.zeros(a.size, dtype=np.intc)
+    n = lib().hw_preserve_elements(a.ctypes.data_as(PD), a.size, frac,
+                                   keep.ctypes.data_as(POINTER(c_int)))
+    if n < 0:
+        _capi.check(_capi.HW_ERR_ARG, "preserve_elements")
+    return keep.reshape(a.shape).astype(bool)

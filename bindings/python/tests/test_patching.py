@@ -89,3 +89,11 @@ def test_patch_bad_input(model, tmp_path):
         headwise.patch(model, clean=c)
     with pytest.raises(headwise.ArgumentError):
         headwise.path_patch(model, task="induction", input="q,x")
+
+
+def test_preserve_elements():
+    keep = headwise.preserve_elements([[3, -1], [0.5, math.nan]], 0.8)
+    assert keep.tolist() == [[True, True], [False, False]]
+    assert headwise.preserve_elements([1.0, 2.0], 0).tolist() == [False, False]
+    with pytest.raises(headwise.ArgumentError):
+        headwise.preserve_elements([1.0], 1.5)
