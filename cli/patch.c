@@ -156,6 +156,7 @@ static const char help_path[] =
     "  --receivers HEADS  receiver query heads L.H[,...]; through k and v, the KV head each\n"
     "                     reads (named L.KV.k); default: every head of every layer but the first\n"
     "  --input X[,X...]   the receivers' inputs the sender reaches: q, k, v (default q,k,v)\n"
+    "  --mlps             more receivers: every MLP (its input residual gets the change)\n"
     "  --logits           one more receiver: the logits (the sender's direct path)\n"
     "  --preserve F       list the fewest (sender, receiver) paths covering F of the total\n"
     "                     |percent change| (default 0.9)\n"
@@ -163,13 +164,14 @@ static const char help_path[] =
     "  --threads N\n"
     "Each sender's corrupted output reaches only the receiver's input, in the clean run; the\n"
     "percent change of the metric against the clean run per (sender, receiver), and 'all':\n"
-    "every receiver at once (with every later head's q, k, v and --logits: activation\n"
-    "patching of the sender).\n";
+    "every receiver at once (with every later head's q, k, v, --mlps and --logits:\n"
+    "activation patching of the sender).\n";
 
 #define MAX_PATH_HEADS 4096
 
-/* Receivers: heads x inputs (in that nesting), then the logits; n returned, -1 on error. */
-static int path_receivers(const char *cmd, const hw_model *m, const char *heads, const char *inputs, int logits,
+/* Receivers: heads x inputs (in that nesting), then with extra & 2 every MLP, with extra & 1
+ * the logits; n returned, -1 on error. */
+static int path_receivers(const char *cmd, const hw_model *m, const char *heads, const char *inputs, int extra,
                           hw_path_receiver *out) {
     const hw_config *cfg = hw_model_config(m);
     static hw_head h[MAX_PATH_HEADS];
@@ -191,7 +193,9 @@ static int path_receivers(const char *cmd, const hw_model *m, const char *heads,
             if (!seen) out[n++] = r;
         }
     }
-    if (logits) out[n++] = (hw_path_receiver){0, 0, HW_HOOK_LOGITS};
+    for (int l = 0; (extra & 2) && cfg->d_ff > 0 && l < cfg->n_layer && n < MAX_PATH_HEADS; l++)
+        out[n++] = (hw_path_receiver){l, 0, HW_HOOK_MLP_OUT};
+    if (extra & 1) out[n++] = (hw_path_receiver){0, 0, HW_HOOK_LOGITS};
     if (!n) return cli_usage_error(cmd, "no receivers"), -1;
     return n;
 }
@@ -227,16 +231,16 @@ static void print_path(const hw_path_patch_result *r, double fraction) {
 }
 
 static int path_setup(const char *cmd, const cli_session *s, const char *senders, const char *receivers,
-                      const char *inputs, int logits, hw_path_patch_params *p) {
+                      const char *inputs, int extra, hw_path_patch_params *p) {
     static hw_head snd[MAX_PATH_HEADS];
-    static hw_path_receiver rcv[MAX_PATH_HEADS + 1];
+    static hw_path_receiver rcv[MAX_PATH_HEADS + 1];   /* + the logits */
     const hw_config *cfg = hw_model_config(s->m);
     int ns = 0;
     if (senders && (ns = hw_heads_parse(s->m, senders, snd, MAX_PATH_HEADS)) < 0)
         return cli_usage_error(cmd, "--senders: %s", hw_last_error());
     for (int i = 0; !senders && i < cfg->n_layer * cfg->n_head && i < MAX_PATH_HEADS; i++)
         snd[ns++] = (hw_head){i / cfg->n_head, i % cfg->n_head};
-    int nr = path_receivers(cmd, s->m, receivers, inputs, logits, rcv);
+    int nr = path_receivers(cmd, s->m, receivers, inputs, extra, rcv);
     if (nr < 0) return 2;
     p->senders = snd;
     p->n_senders = ns;
@@ -249,16 +253,17 @@ int cmd_patch_path(int argc, char **argv) {
     const char *cmd = "patch path", *senders = NULL, *receivers = NULL, *inputs = "q,k,v";
     pair_flags a = {.samples = 20, .seed = 1};
     hw_path_patch_params p = hw_path_patch_params_default();
-    int logits = 0;
+    int logits = 0, mlps = 0;
     double preserve = 0.9;
     const cli_flag flags[] = {PAIR_FLAGS(&a), {"--senders", CLI_STR, &senders}, {"--receivers", CLI_STR, &receivers},
                               {"--input", CLI_STR, &inputs}, {"--logits", CLI_SET, &logits, 1},
+                              {"--mlps", CLI_SET, &mlps, 1},
                               {"--preserve", CLI_DOUBLE, &preserve, 0, 1}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help_path, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     cli_session s;
     if ((rc = pair_flags_check(cmd, &a, &p.metric)) || (rc = cli_load(cmd, &a.f, 1, &s))) return rc;
-    if ((rc = path_setup(cmd, &s, senders, receivers, inputs, logits, &p))) return cli_close(&s), rc;
+    if ((rc = path_setup(cmd, &s, senders, receivers, inputs, logits | mlps << 1, &p))) return cli_close(&s), rc;
     hw_prompt_pairs *pp = pairs_load(cmd, &a, &s);
     hw_path_patch_result *r = NULL;
     rc = !pp;

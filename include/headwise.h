@@ -1228,15 +1228,18 @@ hw_status hw_patch_result_write_html(const hw_patch_result *r, const char *path)
  * paper's tool): a sender head's output, taken from the corrupted run, is put into the
  * clean run only along its path into receivers: a receiver head's q, k or v is computed
  * from its layer's residual plus the sender's change (corrupted minus clean output, at
- * every position), everything else reading the clean run's sender (the logits receiver
- * adds the change to the final residual: the direct path). Everything downstream of a
- * receiver runs freely, so with every later head's q, k and v and the logits as receivers
- * (and no MLP in between) the run equals activation patching of the sender (noising).
+ * every position), everything else reading the clean run's sender (an MLP receiver's
+ * output is computed from its input residual plus the change; the logits receiver adds
+ * the change to the final residual: the direct path). Everything downstream of a
+ * receiver runs freely, so with every later head's q, k and v, every MLP after the sender
+ * and the logits as receivers the run equals activation patching of the sender (noising).
  * The metric's percent change against the clean run, 100 (M - M_clean) / |M_clean|, and
  * the normalised metric as activation patching's, averaged over pairs. */
 typedef struct {
     int layer, head;        /* head: a query head for q, a KV head for k and v */
-    hw_hook_point input;    /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V, or HW_HOOK_LOGITS (the
+    hw_hook_point input;    /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V; HW_HOOK_MLP_OUT: the MLP of
+                             * `layer` (head unused; after a sender in its own layer too,
+                             * but in parallel-residual models); or HW_HOOK_LOGITS (the
                              * direct path; layer and head unused) */
 } hw_path_receiver;
 typedef struct {
@@ -1266,7 +1269,7 @@ const double *hw_path_patch_normalized(const hw_path_patch_result *r);
 const double *hw_path_patch_pair_metric(const hw_path_patch_result *r, int i);
 /* Pair i's metric on its clean and corrupted prompt. */
 hw_status hw_path_patch_baseline(const hw_path_patch_result *r, int i, double *clean, double *corrupt);
-/* "q", "k", "v" or "logits" of a receiver as its column is named: "1.0.k", "logits". */
+/* A receiver as its column is named: "1.0.k", "mlp.2", "logits". */
 int hw_path_receiver_name(char *buf, size_t n, const hw_path_receiver *rcv);
 /* JSON {"metric", "senders", "receivers", "percent", "normalized", "pairs": [...]}, TSV
  * ("sender receiver percent normalized") when path ends in ".tsv"; atomically. */

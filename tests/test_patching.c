@@ -4,7 +4,8 @@
  * With no argument, on stories260K with text pairs: bad pairs refused (naming the pair),
  * the metrics, preserve_elements, the identity invariants (patching a run with its own
  * activations gives 1 for clean into clean and 0 for corrupt into corrupt) and the direct
- * effects adding up as DLA's terms (hw_dla_run on both prompts).
+ * effects adding up as DLA's terms (hw_dla_run on both prompts), and path patching with
+ * every receiver (heads' q, k, v, MLPs, logits) equal to activation patching.
  *
  * `test_patching organism` runs on the induction organism ($HW_ORGANISM_INDUCTION, set by
  * tests/patching_test.sh): identity for every hook, hook_z patching ranks the previous-
@@ -215,6 +216,55 @@ static void direct_effects_add_up_as_dla(void) {
     hw_prompt_pairs_free(one);
 }
 
+/* Path patching with every receiver (every later head's q, k, v, every MLP after the
+ * sender, the logits) equals activation patching of the sender (noising hook_z), on a model
+ * with MLPs; a sender in the last layer reaches only the logits and its MLP. */
+static void path_every_receiver_stories(void) {
+    const hw_config *cfg = hw_model_config(model);
+    const int L = cfg->n_layer, H = cfg->n_head, Hk = cfg->n_kv_head;
+    hw_prompt_pairs *pp = text_pairs(), *one = first_pair(pp);
+    hw_head snd[] = {{0, 1}, {2, 3}, {3, 7}, {4, 4}};
+    hw_path_receiver rcv[512];
+    int nr = 0;
+    static const hw_hook_point in[] = {HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V};
+    for (int x = 0; x < 3; x++)
+        for (int l = 1; l < L; l++)
+            for (int h = 0; h < (x ? Hk : H); h++) rcv[nr++] = (hw_path_receiver){l, h, in[x]};
+    for (int l = 0; l < L; l++) rcv[nr++] = (hw_path_receiver){l, 0, HW_HOOK_MLP_OUT};
+    rcv[nr++] = (hw_path_receiver){0, 0, HW_HOOK_LOGITS};
+    hw_path_patch_params p = hw_path_patch_params_default();
+    p.senders = snd;
+    p.n_senders = 4;
+    p.receivers = rcv;
+    p.n_receivers = nr;
+    hw_path_patch_result *r = NULL;
+    CHECK(hw_path_patch_run(model, one, &p, NULL, NULL, &r) == HW_OK, "%s", hw_last_error());
+    hw_patch_result *act = NULL;
+    hw_patch_params ap = hw_patch_params_default();
+    ap.direction = HW_PATCH_NOISE;
+    CHECK(hw_patch_run(model, tok, one, &ap, NULL, NULL, &act) == HW_OK, "%s", hw_last_error());
+    if (r && act) {
+        const double *nm = hw_path_patch_normalized(r), *av = hw_patch_result_mean(act, 0);
+        for (int a = 0; a < 4; a++) {
+            double path = nm[a * (nr + 1) + nr], want = av[snd[a].layer * H + snd[a].head];
+            CHECK(fabs(path - want) < 1e-4, "sender %d.%d: every receiver %.6f, activation patching %.6f",
+                  snd[a].layer, snd[a].head, path, want);
+            /* no path into a head of the sender's layer or an earlier one */
+            CHECK(isnan(nm[a * (nr + 1) + 0]) == (snd[a].layer >= 1), "sender %d.%d: receiver 1.0.q", snd[a].layer,
+                  snd[a].head);
+        }
+        printf("  sender 4.4 into every receiver: %.6f = activation patching %.6f\n", nm[3 * (nr + 1) + nr],
+               av[4 * H + 4]);
+    }
+    char name[32];
+    hw_path_receiver_name(name, sizeof name, &rcv[nr - 2]);
+    CHECK(!strcmp(name, "mlp.4"), "%s", name);
+    hw_patch_result_free(act);
+    hw_path_patch_result_free(r);
+    hw_prompt_pairs_free(pp);
+    hw_prompt_pairs_free(one);
+}
+
 /* ---------------------------------------------------------------- the induction organism */
 
 static void identity_organism(void) {
@@ -352,6 +402,7 @@ int main(int argc, char **argv) {
         RUN(metrics_and_preserve);
         RUN(identity_stories);
         RUN(direct_effects_add_up_as_dla);
+        RUN(path_every_receiver_stories);
     }
     hw_tokenizer_free(tok);
     hw_model_free(model);

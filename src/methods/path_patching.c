@@ -8,8 +8,8 @@
  *
  * A receiver's input is recomputed from its layer's residual plus the sender's change
  * (the norm and the q/k/v projection as the forward does them), so downstream of the
- * receivers the run is free: with every later head's q, k, v and the logits as receivers
- * it is activation patching of the sender (if no MLP reads the residual in between).
+ * receivers the run is free: with every later head's q, k, v, every MLP after the sender
+ * and the logits as receivers it is activation patching of the sender.
  */
 #include "protocol.h"
 #include "weights_access.h"
@@ -51,13 +51,22 @@ void hw_path_patch_result_free(hw_path_patch_result *r) {
 
 int hw_path_receiver_name(char *buf, size_t n, const hw_path_receiver *rcv) {
     if (rcv->input == HW_HOOK_LOGITS) return snprintf(buf, n, "logits");
+    if (rcv->input == HW_HOOK_MLP_OUT) return snprintf(buf, n, "mlp.%d", rcv->layer);
     const char *x = rcv->input == HW_HOOK_Q ? "q" : rcv->input == HW_HOOK_K ? "k" : rcv->input == HW_HOOK_V ? "v" : "?";
     return snprintf(buf, n, "%d.%d.%s", rcv->layer, rcv->head, x);
 }
 
-/* Whether receiver r is on a path from a sender in layer ls. */
-static bool on_path(const hw_path_receiver *r, int ls) {
+/* Whether receiver r is on a path from a sender in layer ls: a later layer's head, the
+ * logits, or an MLP reading the residual after the sender (its own layer's too, unless
+ * the model's MLPs read the residual before the attention: parallel residual). */
+static bool on_path(const hw_path_receiver *r, int ls, int parallel) {
+    if (r->input == HW_HOOK_MLP_OUT) return r->layer > ls || (r->layer == ls && !parallel);
     return r->input == HW_HOOK_LOGITS || r->layer > ls;
+}
+
+/* The hook point whose residual an MLP receiver of m reads. */
+static hw_hook_point mlp_input(const hw_model *m) {
+    return m->cfg.parallel_residual ? HW_HOOK_RESID_PRE : HW_HOOK_RESID_MID;
 }
 
 /* ---------------------------------------------------------------- the path run's hook */
@@ -67,32 +76,69 @@ typedef struct {
     const float *delta;             /* (T, D) the sender's change, every position */
     const hw_path_receiver *rcv;    /* (n) */
     int n;
-    float **store;                  /* (n) each (T, Dh): the receiver's recomputed input */
-    float *x, *xn, *y;              /* scratch (T, D), (T, D), (T, H*Dh) */
+    float **store;                  /* (n) each (T, Dh) (an MLP's: (T, D)): the receiver's
+                                     * recomputed input (an MLP's: its output) */
+    float *x, *xn, *y;              /* scratch (T, D), (T, D), (T, max(H*Dh, D)) */
+    float *up, *gate;               /* scratch (T, F) each */
 } path_run;
 
 static bool wants(const path_run *p, hw_hook_point point, int layer) {
     const int L = p->m->cfg.n_layer;
     for (int i = 0; i < p->n; i++) {
         const hw_path_receiver *r = &p->rcv[i];
+        hw_hook_point in = r->input == HW_HOOK_MLP_OUT ? mlp_input(p->m) : HW_HOOK_RESID_PRE;
         if (r->input == HW_HOOK_LOGITS ? point == HW_HOOK_RESID_POST && layer == L - 1
-                                       : layer == r->layer && (point == HW_HOOK_RESID_PRE || point == r->input))
+                                       : layer == r->layer && (point == in || point == r->input))
             return true;
     }
     return false;
 }
 
+/* x (T, D) = the residual of this call plus the sender's change at its positions. */
+static void plus_delta(path_run *p, const hw_hook_call *call) {
+    const int D = p->m->cfg.d_model;
+    for (size_t k = 0; k < (size_t)call->T * D; k++) p->x[k] = call->data[k] + p->delta[(size_t)call->pos * D + k];
+}
+
+static void norm_rows(const hw_model *m, float *out, const float *x, const float *w, const float *b, int T) {
+    const hw_config *cfg = &m->cfg;
+    if (cfg->norm == HW_NORM_RMS) hw_rmsnorm(out, x, w, T, cfg->d_model, cfg->norm_eps);
+    else hw_layernorm(out, x, w, b, T, cfg->d_model, cfg->norm_eps);
+}
+
+/* At the MLP's input: each MLP receiver's output from the residual plus the change (the
+ * MLP as the forward computes it, src/model/forward.c). */
+static void mlp_receivers(path_run *p, const hw_hook_call *call) {
+    const hw_config *cfg = &p->m->cfg;
+    const int D = cfg->d_model, T = call->T;
+    const hw_layer_weights *w = &p->m->w.layers[call->layer];
+    bool done = false;
+    for (int i = 0; i < p->n; i++) {
+        const hw_path_receiver *r = &p->rcv[i];
+        if (r->input != HW_HOOK_MLP_OUT || r->layer != call->layer) continue;
+        if (!done) {
+            plus_delta(p, call);
+            norm_rows(p->m, p->xn, p->x, w->mlp_norm, w->mlp_norm_b, T);
+            hw_matmul(p->up, p->xn, &w->w_up, w->b_up, T);
+            if (cfg->act == HW_ACT_SILU_GATED) hw_matmul(p->gate, p->xn, &w->w_gate, w->b_gate, T);
+            hw_activate(p->up, p->gate, (size_t)T * cfg->d_ff, cfg->act);
+            hw_matmul(p->y, p->up, &w->w_down, w->b_down, T);
+            done = true;
+        }
+        memcpy(p->store[i] + (size_t)call->pos * D, p->y, sizeof(float) * (size_t)T * D);
+    }
+}
+
 /* At resid_pre: each receiver's input of this layer from the residual plus the change. */
 static void receivers_input(path_run *p, const hw_hook_call *call) {
     const hw_config *cfg = &p->m->cfg;
-    const int D = cfg->d_model, Dh = cfg->head_dim, T = call->T;
+    const int Dh = cfg->head_dim, T = call->T;
     const hw_layer_weights *w = &p->m->w.layers[call->layer];
-    for (size_t k = 0; k < (size_t)T * D; k++) p->x[k] = call->data[k] + p->delta[(size_t)call->pos * D + k];
-    if (cfg->norm == HW_NORM_RMS) hw_rmsnorm(p->xn, p->x, w->attn_norm, T, D, cfg->norm_eps);
-    else hw_layernorm(p->xn, p->x, w->attn_norm, w->attn_norm_b, T, D, cfg->norm_eps);
+    plus_delta(p, call);
+    norm_rows(p->m, p->xn, p->x, w->attn_norm, w->attn_norm_b, T);
     for (int i = 0; i < p->n; i++) {
         const hw_path_receiver *r = &p->rcv[i];
-        if (r->input == HW_HOOK_LOGITS || r->layer != call->layer) continue;
+        if (r->input == HW_HOOK_LOGITS || r->input == HW_HOOK_MLP_OUT || r->layer != call->layer) continue;
         const hw_matrix *wx = r->input == HW_HOOK_Q ? &w->wq : r->input == HW_HOOK_K ? &w->wk : &w->wv;
         const float *b = r->input == HW_HOOK_Q ? w->bq : r->input == HW_HOOK_K ? w->bk : w->bv;
         hw_matmul(p->y, p->xn, wx, b, T);
@@ -106,10 +152,17 @@ static int path_hook(hw_hook_call *call, void *user) {
     path_run *p = user;
     if (call->ask) return wants(p, call->point, call->layer);
     const int D = p->m->cfg.d_model, Dh = p->m->cfg.head_dim;
-    if (call->point == HW_HOOK_RESID_PRE) {
-        receivers_input(p, call);
+    /* resid_pre feeds the heads' receivers, and the MLPs' in a parallel-residual model. */
+    if (call->point == HW_HOOK_RESID_PRE) receivers_input(p, call);
+    if (call->point == mlp_input(p->m)) mlp_receivers(p, call);
+    if (call->point == HW_HOOK_RESID_PRE || call->point == HW_HOOK_RESID_MID) {
+        /* read only: the residual stream itself keeps the clean sender */
     } else if (call->point == HW_HOOK_RESID_POST) { /* the direct path: the last hook before the final norm */
         for (size_t k = 0; k < (size_t)call->T * D; k++) call->data[k] += p->delta[(size_t)call->pos * D + k];
+    } else if (call->point == HW_HOOK_MLP_OUT) { /* the MLP receivers' outputs */
+        for (int i = 0; i < p->n; i++)
+            if (p->rcv[i].input == HW_HOOK_MLP_OUT && p->rcv[i].layer == call->layer)
+                memcpy(call->data, p->store[i] + (size_t)call->pos * D, sizeof(float) * (size_t)call->T * D);
     } else { /* q, k or v (T, Hx, Dh): the receivers' heads replaced */
         const int Hx = call->shape[1];
         for (int i = 0; i < p->n; i++) {
@@ -134,7 +187,7 @@ typedef struct {
     float *delta;                   /* (C, D) */
     float **store;                  /* (nr) each (C, Dh) */
     hw_path_receiver *sel;          /* (nr) receivers of one run */
-    float *x, *xn, *y;
+    float *x, *xn, *y, *up, *gate;
     hw_progress_fn progress;
     void *user;
     int64_t done, total;
@@ -180,7 +233,8 @@ static hw_status run_z(path_sweep *s, const int *ids, int n, int k) {
 
 /* The clean prompt with the sender's change reaching the n receivers in s->sel: the metric. */
 static hw_status path_metric(path_sweep *s, const int *cl, int T, int nsel, int target, int minus, double *out) {
-    path_run pr = {s->m, s->delta, s->sel, nsel, s->store, s->x, s->xn, s->y};
+    /* store[i] is the slot of s->sel[i], this run's i-th receiver. */
+    path_run pr = {s->m, s->delta, s->sel, nsel, s->store, s->x, s->xn, s->y, s->up, s->gate};
     hw_hooks *h = hw_hooks_new();
     hw_status st = h ? hw_hooks_add(h, path_hook, &pr) : hw_fail(HW_ERR_NOMEM, "path patch: out of memory");
     hw_context_reset(s->ctx);
@@ -210,12 +264,12 @@ static hw_status path_pair(path_sweep *s, const hw_prompt_pairs *pairs, int i, h
         int nall = 0;
         for (int b = 0; !st && b < r->nr; b++) {
             row[b] = NAN;
-            if (!on_path(&r->receivers[b], r->senders[a].layer)) continue;
+            if (!on_path(&r->receivers[b], r->senders[a].layer, s->m->cfg.parallel_residual)) continue;
             s->sel[0] = r->receivers[b];
             st = path_metric(s, cl, T, 1, target, minus, &row[b]);
         }
         for (int b = 0; b < r->nr; b++)
-            if (on_path(&r->receivers[b], r->senders[a].layer)) s->sel[nall++] = r->receivers[b];
+            if (on_path(&r->receivers[b], r->senders[a].layer, s->m->cfg.parallel_residual)) s->sel[nall++] = r->receivers[b];
         row[r->nr] = NAN;
         if (!st && nall) st = path_metric(s, cl, T, nall, target, minus, &row[r->nr]);
     }
@@ -238,9 +292,15 @@ static hw_status path_check(const hw_model *m, const hw_prompt_pairs *pairs, con
     for (int i = 0; i < p->n_receivers; i++) {
         const hw_path_receiver *r = &p->receivers[i];
         if (r->input == HW_HOOK_LOGITS) continue;
+        if (r->input == HW_HOOK_MLP_OUT) {
+            if (cfg->d_ff <= 0) return hw_fail(HW_ERR_ARG, "path patch: the model is attention-only (no MLP receivers)");
+            if (r->layer < 0 || r->layer >= cfg->n_layer)
+                return hw_fail(HW_ERR_ARG, "path patch: no MLP in layer %d (%d layers)", r->layer, cfg->n_layer);
+            continue;
+        }
         int heads = r->input == HW_HOOK_Q ? cfg->n_head : cfg->n_kv_head;
         if (r->input != HW_HOOK_Q && r->input != HW_HOOK_K && r->input != HW_HOOK_V)
-            return hw_fail(HW_ERR_ARG, "path patch: a receiver's input is q, k, v or the logits");
+            return hw_fail(HW_ERR_ARG, "path patch: a receiver's input is q, k, v, an MLP or the logits");
         if (r->layer < 0 || r->layer >= cfg->n_layer || r->head < 0 || r->head >= heads)
             return hw_fail(HW_ERR_ARG, "path patch: receiver %d.%d is not a %s head of the model (%d x %d)",
                            r->layer, r->head, r->input == HW_HOOK_Q ? "query" : "KV", cfg->n_layer, heads);
@@ -274,6 +334,7 @@ static hw_path_patch_result *path_result_new(const hw_prompt_pairs *pairs, const
 }
 
 static hw_status path_sweep_open(path_sweep *s, const hw_model *m, const hw_prompt_pairs *pairs, int nr) {
+    const size_t F = (size_t)(m->cfg.d_ff > 0 ? m->cfg.d_ff : 1);
     const hw_config *cfg = &m->cfg;
     int C = 0;
     for (int i = 0; i < hw_prompt_pairs_count(pairs); i++) {
@@ -286,8 +347,10 @@ static hw_status path_sweep_open(path_sweep *s, const hw_model *m, const hw_prom
               (s->logits = malloc(sizeof(float) * (size_t)cfg->vocab_size)) &&
               (s->delta = malloc(sizeof(float) * C * D)) && (s->store = calloc((size_t)nr, sizeof(float *))) &&
               (s->sel = malloc(sizeof(hw_path_receiver) * (size_t)nr)) && (s->x = malloc(sizeof(float) * C * D)) &&
-              (s->xn = malloc(sizeof(float) * C * D)) && (s->y = malloc(sizeof(float) * C * (HD > D ? HD : D)));
-    for (int i = 0; ok && i < nr; i++) ok = (s->store[i] = malloc(sizeof(float) * C * cfg->head_dim)) != NULL;
+              (s->xn = malloc(sizeof(float) * C * D)) && (s->y = malloc(sizeof(float) * C * (HD > D ? HD : D))) &&
+              (s->up = malloc(sizeof(float) * C * F)) && (s->gate = malloc(sizeof(float) * C * F));
+    /* A store per run slot: the largest of a head's input (Dh) and an MLP's output (D). */
+    for (int i = 0; ok && i < nr; i++) ok = (s->store[i] = malloc(sizeof(float) * C * (D > (size_t)cfg->head_dim ? D : (size_t)cfg->head_dim))) != NULL;
     if (!ok) return hw_fail(HW_ERR_NOMEM, "path patch: out of memory");
     hw_status st = hw_capture_want(s->cap[0], HW_HOOK_Z, -1);
     return st ? st : hw_capture_want(s->cap[1], HW_HOOK_Z, -1);
@@ -305,6 +368,8 @@ static void path_sweep_close(path_sweep *s, int nr) {
     free(s->x);
     free(s->xn);
     free(s->y);
+    free(s->up);
+    free(s->gate);
 }
 
 /* Percent change and normalised metric, means over pairs (NaN where no path). */

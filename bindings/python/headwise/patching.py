@@ -203,11 +203,12 @@ def _heads(text, what, L, H):
 
 def path_patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1, block=None,
                metric="logit-diff", target=None, minus=None, senders=None, receivers=None,
-               input="q,k,v", logits=False, out=None, tsv=None, threads=None, progress=None):
+               input="q,k,v", mlps=False, logits=False, out=None, tsv=None, threads=None,
+               progress=None):
     """`headwise patch path`: path patching (hw_path_patch_run). senders, receivers: "L.H,..."
     texts or lists of (layer, head) (default every head; receivers every head of every
     layer but the first); a receiver query head given for k or v is the KV head it reads
-    (once); input: the receivers' inputs ("q,k,v");
+    (once); input: the receivers' inputs ("q,k,v"); mlps: every MLP a receiver too;
     logits: also the direct path. Returns PathPatchResult."""
     m, progress = _start(model, progress)
     cfg = m.config
@@ -227,7 +228,9 @@ def path_patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1
         for l, h in heads:
             if (l, h, pt) not in rcv:
                 rcv.append((l, h, pt))
-    if logits:
+    if _bool(mlps, "mlps") and cfg.d_ff > 0:
+        rcv += [(l, 0, HOOKS["mlp_out"]) for l in range(L_)]
+    if _bool(logits, "logits"):
         rcv.append((0, 0, _LOGITS))
     p = lib().hw_path_patch_params_default()
     sarr = (Head * len(snd))(*[Head(l, h) for l, h in snd])

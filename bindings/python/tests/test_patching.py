@@ -63,13 +63,14 @@ def test_patch_task_positions_equal_cli(model, tmp_path):
 
 def test_path_patch_equals_cli(model, files, tmp_path):
     run_cli("patch", "path", *M, "--clean", files[0], "--corrupt", files[1], "--senders", "3.0,3.1",
-            "--receivers", "4.3,4.1", "--logits", "-o", str(tmp_path / "cli.json"))
+            "--receivers", "4.3,4.1", "--mlps", "--logits", "-o", str(tmp_path / "cli.json"))
     r = headwise.path_patch(model, clean=files[0], corrupt=files[1], senders="3.0,3.1", receivers=[(4, 3), (4, 1)],
-                            logits=True, out=tmp_path / "py.json")
+                            mlps=True, logits=True, out=tmp_path / "py.json")
     assert (tmp_path / "cli.json").read_bytes() == (tmp_path / "py.json").read_bytes()
     d = json.loads((tmp_path / "cli.json").read_text())
-    assert r["receivers"] == d["receivers"] == ["4.3.q", "4.1.q", "4.1.k", "4.0.k", "4.1.v", "4.0.v", "logits", "all"]  # k, v: the KV heads read
-    assert r["percent"].shape == (2, 8)
+    assert r["receivers"] == d["receivers"] == ["4.3.q", "4.1.q", "4.1.k", "4.0.k", "4.1.v", "4.0.v",  # KV heads read
+                                                "mlp.0", "mlp.1", "mlp.2", "mlp.3", "mlp.4", "logits", "all"]
+    assert r["percent"].shape == (2, 13)
     same_grid(r["percent"], d["percent"])
     same_grid(r["normalized"], d["normalized"])
     for p, q in zip(r["pairs"], d["pairs"]):
