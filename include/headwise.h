@@ -1099,6 +1099,146 @@ hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const
 
 /* ---------------------------------------------------------------- circuits: logit lens and head subspaces */
 
+/* Logit lens (methods.md sections 7 and 9, src/methods/logit_lens.c): one prompt's
+ * residual stream at one position read as logits, layer by layer: each layer's
+ * hook_resid_pre and the last layer's hook_resid_post (the rows), and with components
+ * each head's hook_result, each layer's hook_attn_out and hook_mlp_out, each through the
+ * final norm and W_U. HW_LENS_NORM_RECOMPUTE normalises each vector on itself, bias
+ * included (the classic logit lens; the last row is then the model's own logits);
+ * HW_LENS_NORM_FIXED divides by the final norm's scale computed on the full residual at
+ * that position (LayerNorm: the vector centred too) and leaves the norm's bias out, as
+ * DLA does, so the rows are linear in their vectors: embedding + every attn_out +
+ * every mlp_out gives the logits less W_U's image of the final norm's bias. */
+typedef enum { HW_LENS_NORM_RECOMPUTE, HW_LENS_NORM_FIXED } hw_lens_norm;
+typedef struct {
+    const char *prompt;     /* encoded with BOS; or, prompt NULL: */
+    const int *ids;         /* (n_ids) token ids as given (no BOS added) */
+    int n_ids;
+    const char *target;     /* an answer (its first token, hw_tokenizer_answer_token) whose
+                             * rank and logit each row reports; NULL (default): */
+    int target_id;          /* a token id; -1 (default): no target */
+    int pos;                /* position read; -1 (default): the last */
+    int top;                /* tokens listed per row (default 10, at most V) */
+    hw_lens_norm norm;      /* default HW_LENS_NORM_RECOMPUTE */
+    int components;         /* 1: also heads, attn_out and mlp_out rows (default 0) */
+    const hw_kv_policy *kv; /* the forward's KV cache (read at the start); NULL: full */
+} hw_lens_params;
+hw_lens_params hw_lens_params_default(void);
+typedef struct hw_lens_result hw_lens_result;
+/* t is needed for a text prompt or target and for the tokens' texts in the writers (NULL
+ * with ids: texts empty). Progress stage "forward" (one pass). */
+hw_status hw_lens_run(const hw_model *m, const hw_tokenizer *t, const hw_lens_params *p,
+                      hw_progress_fn progress, void *user, hw_lens_result **out);
+void hw_lens_free(hw_lens_result *r);
+/* Rows in model order: per layer l "resid_pre.l", then with components "l.0" .. "l.H-1",
+ * "attn.l", "mlp.l" (models without MLPs: none); last "resid_post.L-1". */
+int hw_lens_rows(const hw_lens_result *r);
+const char *hw_lens_row_name(const hw_lens_result *r, int i);   /* NULL outside the rows */
+const float *hw_lens_logits(const hw_lens_result *r);           /* (rows, V) */
+const int *hw_lens_top(const hw_lens_result *r);                /* (rows, top) ids, best first */
+/* (rows): the target's rank (0: the top token; the number of tokens with a larger logit)
+ * and logit, log-probability under the row's softmax; NULL without a target. */
+const int *hw_lens_target_rank(const hw_lens_result *r);
+const float *hw_lens_target_logit(const hw_lens_result *r);
+const float *hw_lens_target_logprob(const hw_lens_result *r);
+typedef struct {
+    int n_tokens;           /* prompt tokens (BOS included when encoded) */
+    int pos;                /* the position read */
+    int vocab, top;         /* V, tokens per row */
+    hw_lens_norm norm;
+    int target;             /* -1: none */
+    const char *target_text; /* "" without a tokenizer or target (lives as long as r) */
+    const int *tokens;      /* (n_tokens) the prompt's ids */
+} hw_lens_info;
+void hw_lens_get_info(const hw_lens_result *r, hw_lens_info *out);
+/* path ending in ".html": one table, a row per lens row (name, target rank and logit, top
+ * tokens); else JSON {"n_tokens", "pos", "norm", "target", "target_token", "tokens",
+ * "rows": [{"name", "top": [ids], "top_text": [..], "top_logit": [..], "target_rank",
+ * "target_logit", "target_logprob"}]}. Atomically. */
+hw_status hw_lens_write(const hw_lens_result *r, const char *path);
+
+/* A head's QK and OV circuits (methods.md section 9, src/methods/head_subspace.c), as
+ * TransformerLens writes them: W_QK = W_Q W_K^T (D x D; x_q^T W_QK x_k is the score before
+ * rotary and 1/sqrt(Dh)), W_OV = W_V W_O (D x D; x_src^T W_OV is what the head writes),
+ * each of rank <= Dh, its SVD U S V^T from the Dh-rank factors (thin QR of each, SVD of
+ * the small core). The left singular vectors (rows of U^T) are the query side (QK) or the
+ * source side (OV); the right ones the key side (QK) or the output (OV). Under GQA W_K
+ * and W_V are those of the head's KV head. Rotary models: W_QK ignores positions (it is
+ * the form at relative distance 0; rotary turns the key side by the distance). Biases are
+ * left out. fold_norm folds the layer's input norm gain into the input sides (as
+ * TransformerLens's fold_ln): the matrix then acts on unit-RMS (LayerNorm: centred)
+ * residuals. Directions are read through the embedding, input sides as x_hat(W_E[t]) . u
+ * (the token's embedding normalised without gain when folded, raw otherwise: exact at
+ * layer 0, a guide later), and OV's output side through the unembedding,
+ * W_U[t] . (g_final * v) (raw: W_U[t] . v): the tokens it raises. */
+typedef enum { HW_SUBSPACE_QK, HW_SUBSPACE_OV } hw_subspace_kind;
+typedef struct {
+    hw_head head;
+    hw_subspace_kind kind;  /* default HW_SUBSPACE_QK */
+    int directions;         /* singular directions read as tokens (default 4; <= rank) */
+    int top;                /* tokens per direction and sign (default 10) */
+    int fold_norm;          /* 1 (default): the input norm's gain folded in; 0: raw weights */
+} hw_subspace_params;
+hw_subspace_params hw_subspace_params_default(void);
+typedef struct hw_subspace_result hw_subspace_result;
+/* t may be NULL (texts empty in the JSON). */
+hw_status hw_subspace_run(const hw_model *m, const hw_tokenizer *t, const hw_subspace_params *p,
+                          hw_subspace_result **out);
+void hw_subspace_free(hw_subspace_result *r);
+int hw_subspace_rank(const hw_subspace_result *r);           /* k = min(Dh, D) */
+const double *hw_subspace_singular(const hw_subspace_result *r);  /* (k) descending */
+/* (k, D): row i the i-th left (side 0) or right (side 1) singular vector. */
+const double *hw_subspace_vectors(const hw_subspace_result *r, int side);
+/* (directions, top) token ids (and their scores) of side 0 (input) or 1 (key / output), sign
+ * +1 the largest reads of +u, -1 the most negative; NULL on a bad side or sign. */
+const int *hw_subspace_tokens(const hw_subspace_result *r, int side, int sign, const double **scores);
+int hw_subspace_directions(const hw_subspace_result *r);
+int hw_subspace_top(const hw_subspace_result *r);
+/* JSON {"head", "kind", "fold_norm", "rank", "singular", "directions": [{"singular",
+ * "in" | "query": {"top", "top_text", "top_score", "bottom", ...}, "out" | "key": ...}]}. */
+hw_status hw_subspace_write(const hw_subspace_result *r, const char *path);
+
+/* The low-rank test (Lieberum et al.: the correct-letter heads' q, k and v compressed
+ * without loss): one head's q (hook_q, before rotary), or its KV head's k or v (hook_k,
+ * hook_v: shared by its query group under GQA), projected at every position and in every
+ * call onto its top-r subspace, and the task's accuracy for each r. The subspace is the
+ * SVD of the activations (the top right singular vectors of the rows collected at every
+ * position of the fit prompts; center: PCA around their mean instead, projecting x to
+ * mean + P (x - mean)). r >= Dh is no projection at all (the whole space), so its accuracy
+ * is the baseline's exactly; r = 0 sets the activation to 0 (center: its mean). The task:
+ * prompts (prompt, answer: exact greedy answers, the subspace fitted on the same prompts)
+ * or task.name (hw_task_evaluate_hooked's measures on task.samples held-out samples of
+ * task.seed, the subspace fitted on fit_samples samples of fit_seed). */
+typedef struct {
+    hw_head head;
+    hw_hook_point input;    /* HW_HOOK_Q (default), HW_HOOK_K or HW_HOOK_V */
+    const int *ranks;       /* (n_ranks) each >= 0; NULL (default): 0, 1, 2, 4, ..., Dh */
+    int n_ranks;
+    int center;             /* 0 (default): uncentred SVD; 1: PCA around the mean */
+    const hw_prompts *prompts;
+    hw_task_eval_params task;   /* name NULL by default */
+    uint64_t fit_seed;      /* default 54321 (disjoint from the default task seed) */
+    int fit_samples;        /* default 100 */
+    const hw_kv_policy *kv; /* NULL: full */
+} hw_lowrank_params;
+hw_lowrank_params hw_lowrank_params_default(void);
+typedef struct hw_lowrank_result hw_lowrank_result;
+/* t is needed with prompts. Progress stages "fit" and "rank" (ranks evaluated). */
+hw_status hw_lowrank_run(const hw_model *m, const hw_tokenizer *t, const hw_lowrank_params *p,
+                         hw_progress_fn progress, void *user, hw_lowrank_result **out);
+void hw_lowrank_free(hw_lowrank_result *r);
+int hw_lowrank_count(const hw_lowrank_result *r);             /* ranks tried */
+const int *hw_lowrank_ranks(const hw_lowrank_result *r);      /* (count) */
+/* (count) the task's two measures at each rank (prompts: exact rate, mean share of answer
+ * tokens right); the baseline (no hook) in *base (2). */
+const double *hw_lowrank_accuracy(const hw_lowrank_result *r, int measure, double *base);
+/* (Dh) the activations' singular values (center: of the centred rows), descending; *rows
+ * (may be NULL) the rows fitted. */
+const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int *rows);
+/* JSON {"head", "input", "center", "fit_rows", "spectrum", "baseline": [a, a2], "ranks":
+ * [{"rank", "accuracy", "accuracy2"}]}, atomically. */
+hw_status hw_lowrank_write(const hw_lowrank_result *r, const char *path);
+
 /* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */
 
 /* ---------------------------------------------------------------- prompts files */
