@@ -20,7 +20,8 @@ int cli_ints_flag(const char *cmd, const char *flag, const char *value, void *ds
 
 static const char help[] =
     "usage: headwise lens -m MODEL [-z TOKENIZER] -p TEXT|--ids I,J,... [flags]\n"
-    "  -p TEXT          the prompt (encoded with BOS); or --ids: token ids as given\n"
+    "  -p TEXT          the prompt (encoded with BOS); or --ids: token ids as given (no\n"
+    "                   tokenizer needed then: tokens printed as ids)\n"
     "  --target TEXT    report this answer's rank and logit per row (its first token);\n"
     "  --target-id N    or this token's\n"
     "  --pos P          the position read (default: the last)\n"
@@ -60,12 +61,14 @@ static void print_lens(const hw_lens_result *r, const hw_tokenizer *t) {
         printf("%s\t", hw_lens_row_name(r, i));
         if (rank) printf("%d\t%.3f\t", rank[i], hw_lens_target_logit(r)[i]);
         for (int k = 0; k < show; k++) {
-            size_t len;
-            const char *s = hw_tokenizer_decode(t, 0x7fffffff, top[(size_t)i * in.top + k], &len);
+            size_t len = 0;
+            int id = top[(size_t)i * in.top + k];
+            const char *s = t ? hw_tokenizer_decode(t, 0x7fffffff, id, &len) : NULL;
             char buf[64];
-            snprintf(buf, sizeof buf, "%.*s", (int)(len < 63 ? len : 63), s ? s : "");
+            if (s) snprintf(buf, sizeof buf, "%.*s", (int)(len < 63 ? len : 63), s);
             if (k) putchar(' ');
-            put_token(buf);
+            if (s) put_token(buf);
+            else printf("%d", id);
         }
         putchar('\n');
     }
@@ -91,7 +94,7 @@ int cmd_lens(int argc, char **argv) {
     p.ids = ids.v;
     p.n_ids = ids.n;
     cli_session s;
-    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, 1, &s)) return 1;
+    if (score_outputs_ok(cmd, &out, 1) || cli_load(cmd, &f, p.prompt || p.target, &s)) return 1;
     hw_lens_result *r = NULL;
     p.kv = s.kv;
     rc = hw_lens_run(s.m, s.t, &p, NULL, NULL, &r) ? 1 : 0;

@@ -14,7 +14,8 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
 
 Each protocol of the CLI is one function named as its command (score_retrieval,
 score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
-sweep_scale), its flags as keyword arguments (headwise.protocols says how). Model.run,
+sweep_scale; lens as logit_lens, subspace as head_subspace and subspace_lowrank), its
+flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 
@@ -32,6 +33,8 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
                         score_successor, sweep_scale)
+from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, logit_lens,
+                   subspace_lowrank)
 
 __version__ = "0.1.0"
 
@@ -40,7 +43,8 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult"]
+           "MaskTestResult", "SweepResult", "logit_lens", "head_subspace", "subspace_lowrank",
+           "LensResult", "SubspaceResult", "LowRankResult"]
 
 
 def set_threads(n):
