@@ -17,8 +17,10 @@ static const char help[] =
     "Input sides (QK query and key, OV source) read through W_E; OV's output through W_U.\n";
 
 static const char help_lowrank[] =
-    "usage: headwise subspace lowrank -m MODEL --head L.H --input q|k|v (--task T|--prompts F)\n"
-    "  --input q|k|v     hook_q of the head (before rotary), or hook_k / hook_v of its KV head\n"
+    "usage: headwise subspace lowrank -m MODEL --head L.H [--input q,k] (--task T|--prompts F)\n"
+    "  --input LIST      what is projected, each onto its own top-r subspace: q (hook_q of the\n"
+    "                    head, before rotary), k, v (hook_k / hook_v of its KV head); q,k for\n"
+    "                    the QK circuit at rank r (default q)\n"
     "  --task T          a synthetic task (organisms): its held-out samples scored; the\n"
     "                    subspace fitted on --fit-samples N (default 100) of --fit-seed S\n"
     "                    (default 54321)\n" SCORE_TASK_HELP
@@ -57,6 +59,22 @@ static void print_subspace(const hw_subspace_result *r, const hw_tokenizer *t, i
 
 static int cmd_lowrank(int argc, char **argv);
 
+/* --input q,k,v: hook points, each once. */
+static int inputs_flag(const char *cmd, const char *flag, const char *value, void *dst) {
+    hw_lowrank_params *p = dst;
+    p->n_inputs = 0;
+    for (const char *s = value;; s++) {
+        const char *at = strchr("qkv", *s);
+        if (!*s || !at || (s[1] && s[1] != ',') || p->n_inputs == 3)
+            return cli_usage_error(cmd, "%s: '%s' is not a list of q, k and v (e.g. q,k)", flag, value);
+        hw_hook_point pt = at - "qkv" + HW_HOOK_Q;
+        for (int k = 0; k < p->n_inputs; k++)
+            if (p->inputs[k] == pt) return cli_usage_error(cmd, "%s: '%c' given twice", flag, *s);
+        p->inputs[p->n_inputs++] = pt;
+        if (!*++s) return 0;
+    }
+}
+
 int cmd_subspace(int argc, char **argv) {
     if (argc > 0 && !strcmp(argv[0], "lowrank")) return cmd_lowrank(argc - 1, argv + 1);
     const char *cmd = "subspace", *out = NULL, *head = NULL;
@@ -91,7 +109,7 @@ static void print_lowrank(const hw_lowrank_result *r) {
     double base[2];
     const double *a = hw_lowrank_accuracy(r, 0, base), *a2 = hw_lowrank_accuracy(r, 1, NULL);
     int rows;
-    hw_lowrank_spectrum(r, &rows);
+    hw_lowrank_spectrum(r, 0, &rows);
     printf("# baseline %.4f (%.4f); subspace fitted on %d rows\nrank\taccuracy\taccuracy2\n", base[0], base[1], rows);
     for (int k = 0; k < hw_lowrank_count(r); k++) printf("%d\t%.4f\t%.4f\n", hw_lowrank_ranks(r)[k], a[k], a2[k]);
 }
@@ -122,12 +140,12 @@ static int lowrank_run(const char *cmd, const cli_model_flags *f, const char *he
 static int cmd_lowrank(int argc, char **argv) {
     const char *cmd = "subspace lowrank", *out = NULL, *head = NULL, *prompts = NULL;
     static cli_ints ranks;
-    int input = 0, n_ranks = 0;
+    int n_ranks = 0;
     cli_model_flags f = {0};
     hw_lowrank_params p = hw_lowrank_params_default();
     const cli_flag flags[] = {
         CLI_LOAD_FLAGS(&f), CLI_KV_FLAG(&f), {"-o", CLI_STR, &out}, {"--head", CLI_STR, &head},
-        {"--input", CLI_CHOICE, &input, .choices = "q|k|v"}, {"--prompts", CLI_STR, &prompts},
+        {"--input", CLI_FN, &p, .fn = inputs_flag}, {"--prompts", CLI_STR, &prompts},
         {"--ranks", CLI_FN, &ranks, .fn = cli_ints_flag, .n = &n_ranks}, {"--center", CLI_SET, &p.center, 1},
         {"--fit-seed", CLI_U64, &p.fit_seed, 0, 0x1p62}, {"--fit-samples", CLI_INT, &p.fit_samples, 1, 1000000},
         SCORE_TASK_FLAGS(&p.task), {NULL}};
@@ -135,7 +153,6 @@ static int cmd_lowrank(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     if (!head) return cli_usage_error(cmd, "give --head L.H");
     if (!prompts == !p.task.name) return cli_usage_error(cmd, "give --task T or --prompts FILE (one of them)");
-    p.input = input == 0 ? HW_HOOK_Q : input == 1 ? HW_HOOK_K : HW_HOOK_V;
     p.ranks = n_ranks ? ranks.v : NULL;
     p.n_ranks = n_ranks ? ranks.n : 0;
     return lowrank_run(cmd, &f, head, prompts, out, &p);

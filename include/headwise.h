@@ -1199,19 +1199,24 @@ int hw_subspace_top(const hw_subspace_result *r);
 hw_status hw_subspace_write(const hw_subspace_result *r, const char *path);
 
 /* The low-rank test (Lieberum et al.: the correct-letter heads' q, k and v compressed
- * without loss): one head's q (hook_q, before rotary), or its KV head's k or v (hook_k,
- * hook_v: shared by its query group under GQA), projected at every position and in every
- * call onto its top-r subspace, and the task's accuracy for each r. The subspace is the
- * SVD of the activations (the top right singular vectors of the rows collected at every
- * position of the fit prompts; center: PCA around their mean instead, projecting x to
- * mean + P (x - mean)). r >= Dh is no projection at all (the whole space), so its accuracy
- * is the baseline's exactly; r = 0 sets the activation to 0 (center: its mean). The task:
- * prompts (prompt, answer: exact greedy answers, the subspace fitted on the same prompts)
- * or task.name (hw_task_evaluate_hooked's measures on task.samples held-out samples of
- * task.seed, the subspace fitted on fit_samples samples of fit_seed). */
+ * without loss): one head's q (hook_q, before rotary), and/or its KV head's k or v
+ * (hook_k, hook_v: shared by its query group under GQA), each projected at every position
+ * and in every call onto its own top-r subspace, and the task's accuracy for each r. An
+ * input's subspace is the SVD of its activations (the top right singular vectors of the
+ * rows collected at every position of the fit prompts; center: PCA around their mean
+ * instead, projecting x to mean + P (x - mean)). r >= Dh is no projection at all (the
+ * whole space), so its accuracy is the baseline's exactly; r = 0 sets the activation to 0
+ * (center: its mean). Projecting q and k together (inputs {Q, K}) restricts the head's
+ * scores to a rank-r form, which is what "the QK subspace compresses to rank r" means.
+ * The task: prompts (prompt, answer: the answer's tokens each the argmax after the prompt
+ * and the answer's earlier tokens, teacher-forced: exact rate and mean share; the
+ * subspace fitted on the same prompts) or task.name (hw_task_evaluate_hooked's measures
+ * on task.samples held-out samples of task.seed; the subspace fitted on fit_samples
+ * samples of fit_seed). */
 typedef struct {
     hw_head head;
-    hw_hook_point input;    /* HW_HOOK_Q (default), HW_HOOK_K or HW_HOOK_V */
+    hw_hook_point inputs[3]; /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V, each at most once */
+    int n_inputs;           /* default 1: {HW_HOOK_Q} */
     const int *ranks;       /* (n_ranks) each >= 0; NULL (default): 0, 1, 2, 4, ..., Dh */
     int n_ranks;
     int center;             /* 0 (default): uncentred SVD; 1: PCA around the mean */
@@ -1232,11 +1237,13 @@ const int *hw_lowrank_ranks(const hw_lowrank_result *r);      /* (count) */
 /* (count) the task's two measures at each rank (prompts: exact rate, mean share of answer
  * tokens right); the baseline (no hook) in *base (2). */
 const double *hw_lowrank_accuracy(const hw_lowrank_result *r, int measure, double *base);
-/* (Dh) the activations' singular values (center: of the centred rows), descending; *rows
- * (may be NULL) the rows fitted. */
-const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int *rows);
-/* JSON {"head", "input", "center", "fit_rows", "spectrum", "baseline": [a, a2], "ranks":
- * [{"rank", "accuracy", "accuracy2"}]}, atomically. */
+/* The inputs projected (*n of them), in the order given. */
+const hw_hook_point *hw_lowrank_inputs(const hw_lowrank_result *r, int *n);
+/* (Dh) input i's activation singular values (center: of the centred rows), descending;
+ * *rows (may be NULL) the rows fitted; NULL outside the inputs. */
+const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int input, int *rows);
+/* JSON {"head", "inputs": ["q", ...], "center", "fit_rows", "spectrum": {"q": [...], ...},
+ * "baseline": [a, a2], "ranks": [{"rank", "accuracy", "accuracy2"}]}, atomically. */
 hw_status hw_lowrank_write(const hw_lowrank_result *r, const char *path);
 
 /* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */

@@ -183,7 +183,8 @@ bad subspace/head 2 "head" subspace "${M[@]}" --head 7.1
 bad subspace/no_head 2 "give --head" subspace "${M[@]}"
 bad subspace/kind 2 "not one of" subspace "${M[@]}" --head 1.1 --kind vo
 bad lowrank/no_task 2 "one of them" subspace lowrank "${M[@]}" --head 1.1
-bad lowrank/input 2 "not one of" subspace lowrank "${M[@]}" --head 1.1 --input z --prompts data/prompts/stories_copy.tsv
+bad lowrank/input 2 "not a list of q, k and v" subspace lowrank "${M[@]}" --head 1.1 --input z --prompts data/prompts/stories_copy.tsv
+bad lowrank/input_twice 2 "given twice" subspace lowrank "${M[@]}" --head 1.1 --input q,k,q --prompts data/prompts/stories_copy.tsv
 bad lowrank/ranks 2 "not a list" subspace lowrank "${M[@]}" --head 1.1 --ranks 1,-2 --prompts data/prompts/stories_copy.tsv
 bad lowrank/task 1 "task" subspace lowrank "${M[@]}" --head 1.1 --task nonsense
 

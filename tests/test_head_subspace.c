@@ -263,7 +263,7 @@ static void lowrank_prompts_fit_and_full_rank(void) {
     CHECK(acc[n - 1] == base[0] && acc2[n - 1] == base[1], "r = Dh %g %g vs baseline %g %g", acc[n - 1], acc2[n - 1],
           base[0], base[1]);
     CHECK(base[1] > 0.5, "baseline share %g: stories260K copies the sentences", base[1]);
-    const double *sp = hw_lowrank_spectrum(r, &rows);
+    const double *sp = hw_lowrank_spectrum(r, 0, &rows);
     double e = q_energy(ps, &want_rows), s2 = 0;
     for (int i = 0; i < Dh; i++) s2 += sp[i] * sp[i];
     for (int i = 1; i < Dh; i++) CHECK(sp[i] <= sp[i - 1], "spectrum order");
@@ -283,7 +283,7 @@ static void lowrank_gqa_key_shared(void) {
     for (int i = 0; i < 2; i++) {
         hw_lowrank_params p = hw_lowrank_params_default();
         p.head = (hw_head){3, 4 + i};   /* one KV head */
-        p.input = HW_HOOK_K;
+        p.inputs[0] = HW_HOOK_K;
         p.ranks = ranks;
         p.n_ranks = 2;
         p.center = 1;
@@ -291,13 +291,51 @@ static void lowrank_gqa_key_shared(void) {
         CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r[i]) == HW_OK, "%s", hw_last_error());
     }
     if (r[0] && r[1]) {
-        CHECK(!memcmp(hw_lowrank_spectrum(r[0], NULL), hw_lowrank_spectrum(r[1], NULL), sizeof(double) * 8), "spectra");
+        CHECK(!memcmp(hw_lowrank_spectrum(r[0], 0, NULL), hw_lowrank_spectrum(r[1], 0, NULL), sizeof(double) * 8),
+              "spectra");
+        CHECK(!hw_lowrank_spectrum(r[0], 1, NULL), "a second input");
         CHECK(!memcmp(hw_lowrank_accuracy(r[0], 1, NULL), hw_lowrank_accuracy(r[1], 1, NULL), sizeof(double) * 2),
               "accuracies");
         CHECK(hw_lowrank_count(r[0]) == 2 && hw_lowrank_ranks(r[0])[1] == 3, "ranks given");
     }
     hw_lowrank_free(r[0]);
     hw_lowrank_free(r[1]);
+    hw_prompts_free(ps);
+}
+
+/* q and k together: each input's fit is the one made alone, and every hook acts. */
+static void lowrank_q_and_k_together(void) {
+    hw_prompts *ps = hw_prompts_read("data/prompts/stories_copy.tsv", 1);
+    if (!ps) return;
+    int ranks[] = {0, 8};
+    hw_lowrank_result *r[3] = {NULL, NULL, NULL};
+    const hw_hook_point which[3][2] = {{HW_HOOK_Q, HW_HOOK_K}, {HW_HOOK_Q, 0}, {HW_HOOK_K, 0}};
+    for (int i = 0; i < 3; i++) {
+        hw_lowrank_params p = hw_lowrank_params_default();
+        p.head = (hw_head){0, 2};
+        p.inputs[0] = which[i][0];
+        p.inputs[1] = which[i][1];
+        p.n_inputs = i ? 1 : 2;
+        p.ranks = ranks;
+        p.n_ranks = 2;
+        p.prompts = ps;
+        CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r[i]) == HW_OK, "%s", hw_last_error());
+    }
+    if (r[0] && r[1] && r[2]) {
+        int n;
+        const hw_hook_point *in = hw_lowrank_inputs(r[0], &n);
+        CHECK(n == 2 && in[0] == HW_HOOK_Q && in[1] == HW_HOOK_K, "inputs");
+        CHECK(!memcmp(hw_lowrank_spectrum(r[0], 0, NULL), hw_lowrank_spectrum(r[1], 0, NULL), sizeof(double) * 8) &&
+              !memcmp(hw_lowrank_spectrum(r[0], 1, NULL), hw_lowrank_spectrum(r[2], 0, NULL), sizeof(double) * 8),
+              "spectra of q and k alone");
+        double base[2];
+        const double *a = hw_lowrank_accuracy(r[0], 1, base);
+        CHECK(a[1] == base[1], "rank 8 %g vs %g", a[1], base[1]);
+        /* q = 0 alone gives the head uniform attention, and so does q = k = 0 */
+        CHECK(a[0] == hw_lowrank_accuracy(r[1], 1, NULL)[0], "q, k = 0 %g vs q = 0 %g", a[0],
+              hw_lowrank_accuracy(r[1], 1, NULL)[0]);
+    }
+    for (int i = 0; i < 3; i++) hw_lowrank_free(r[i]);
     hw_prompts_free(ps);
 }
 
@@ -311,9 +349,15 @@ static void lowrank_refuses_bad_input(void) {
     p.task.name = "induction";
     CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG, "both");
     p.task.name = NULL;
-    p.input = HW_HOOK_Z;
+    p.inputs[0] = HW_HOOK_Z;
     CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG, "hook_z");
-    p.input = HW_HOOK_V;
+    p.inputs[0] = HW_HOOK_V;
+    p.inputs[1] = HW_HOOK_V;
+    p.n_inputs = 2;
+    CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG && strstr(hw_last_error(), "twice"), "v twice");
+    p.n_inputs = 4;
+    CHECK(hw_lowrank_run(model, tok, &p, NULL, NULL, &r) == HW_ERR_ARG, "4 inputs");
+    p.n_inputs = 1;
     int bad[] = {1, -2};
     p.ranks = bad;
     p.n_ranks = 2;
@@ -340,6 +384,7 @@ int main(void) {
     RUN(subspace_refuses_and_writes);
     RUN(lowrank_prompts_fit_and_full_rank);
     RUN(lowrank_gqa_key_shared);
+    RUN(lowrank_q_and_k_together);
     RUN(lowrank_refuses_bad_input);
     hw_tokenizer_free(tok);
     hw_model_free(model);

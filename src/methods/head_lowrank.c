@@ -15,18 +15,19 @@
 
 struct hw_lowrank_result {
     hw_head head;
-    hw_hook_point input;
-    int center, Dh, n;
+    hw_hook_point in[3];
+    int n_in, center, Dh, n;
     int *ranks;             /* (n) */
     double *acc;            /* (2, n) */
     double base[2];
-    double *spectrum;       /* (Dh) */
+    double *spectrum;       /* (n_in, Dh) */
     int64_t rows;
 };
 
 hw_lowrank_params hw_lowrank_params_default(void) {
     hw_lowrank_params p = {0};
-    p.input = HW_HOOK_Q;
+    p.inputs[0] = HW_HOOK_Q;
+    p.n_inputs = 1;
     p.task = hw_task_eval_params_default();
     p.task.name = NULL;
     p.fit_seed = 54321;
@@ -48,7 +49,8 @@ typedef struct {
     int layer, slot, Dh;
     double *gram, *sum;     /* (Dh, Dh), (Dh) when fitting */
     int64_t rows;
-    const double *P, *mean; /* (Dh, Dh) projector, (Dh) centre (zeros uncentred) */
+    const double *P, *mean; /* (Dh, Dh) projector, after E (Dh, Dh) in memory; (Dh) centre
+                             * (zeros uncentred) */
     double *tmp;            /* (Dh) */
 } lr_hook;
 
@@ -165,8 +167,13 @@ static hw_status lr_check(const hw_model *m, const hw_lowrank_params *p) {
     if (p->head.layer < 0 || p->head.layer >= c->n_layer || p->head.head < 0 || p->head.head >= c->n_head)
         return hw_fail(HW_ERR_ARG, "lowrank: head %d.%d outside the model's %d layers x %d heads",
                        p->head.layer, p->head.head, c->n_layer, c->n_head);
-    if (p->input != HW_HOOK_Q && p->input != HW_HOOK_K && p->input != HW_HOOK_V)
-        return hw_fail(HW_ERR_ARG, "lowrank: the input must be hook_q, hook_k or hook_v");
+    if (p->n_inputs < 1 || p->n_inputs > 3) return hw_fail(HW_ERR_ARG, "lowrank: 1 to 3 inputs, not %d", p->n_inputs);
+    for (int k = 0; k < p->n_inputs; k++) {
+        if (p->inputs[k] != HW_HOOK_Q && p->inputs[k] != HW_HOOK_K && p->inputs[k] != HW_HOOK_V)
+            return hw_fail(HW_ERR_ARG, "lowrank: an input must be hook_q, hook_k or hook_v");
+        for (int j = 0; j < k; j++)
+            if (p->inputs[j] == p->inputs[k]) return hw_fail(HW_ERR_ARG, "lowrank: an input given twice");
+    }
     if (!p->prompts == !p->task.name) return hw_fail(HW_ERR_ARG, "lowrank: give prompts or a task, not both");
     if (p->n_ranks < 0 || (p->n_ranks && !p->ranks)) return hw_fail(HW_ERR_ARG, "lowrank: %d ranks but no list", p->n_ranks);
     for (int i = 0; i < p->n_ranks; i++)
@@ -184,7 +191,7 @@ static hw_status lr_ranks(const hw_lowrank_params *p, hw_lowrank_result *r) {
     }
     r->ranks = malloc(sizeof(int) * (size_t)n);
     r->acc = calloc((size_t)n * 2, sizeof(double));
-    r->spectrum = calloc((size_t)r->Dh, sizeof(double));
+    r->spectrum = calloc((size_t)r->Dh * r->n_in, sizeof(double));
     if (!r->ranks || !r->acc || !r->spectrum) return hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
     if (p->n_ranks) memcpy(r->ranks, p->ranks, sizeof(int) * (size_t)n);
     else {
@@ -197,78 +204,91 @@ static hw_status lr_ranks(const hw_lowrank_params *p, hw_lowrank_result *r) {
     return HW_OK;
 }
 
-/* Fit: the second moments of the rows over the fit set, their eigenvectors (columns of
- * E, by eigenvalue) into E and the spectrum, and the centre. */
-static hw_status lr_fit(lr_eval *e, lr_hook *u, hw_lowrank_result *r, double *E, double *mean) {
+/* Each input's state: the hook, and its buffer (gram, U, work, E, P: Dh x Dh each; sum,
+ * mean, tmp: Dh each). */
+static hw_status lr_hooks_open(const hw_model *m, const hw_lowrank_params *p, int Dh, lr_hook *u,
+                               double **buf, hw_hooks **h) {
+    const size_t DD = (size_t)Dh * Dh;
+    if (!(*h = hw_hooks_new()) || !(*buf = calloc((DD * 5 + (size_t)Dh * 3) * p->n_inputs, sizeof(double))))
+        return hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
+    for (int k = 0; k < p->n_inputs; k++) {
+        double *b = *buf + (DD * 5 + (size_t)Dh * 3) * k;
+        hw_hook_point pt = p->inputs[k];
+        u[k] = (lr_hook){.point = pt, .layer = p->head.layer, .Dh = Dh, .gram = b,
+                         .slot = pt == HW_HOOK_Q ? p->head.head : hw_kv_head(&m->cfg, p->head.head),
+                         .P = b + DD * 4, .sum = b + DD * 5, .mean = b + DD * 5 + Dh, .tmp = b + DD * 5 + Dh * 2};
+        hw_status s = hw_hooks_add(*h, lr_fn, &u[k]);
+        if (s) return s;
+    }
+    return HW_OK;
+}
+
+/* Fit: every input's second moments over the fit set (one pass), their eigenvectors
+ * (the SVD directions of the stacked rows) into E by eigenvalue, the spectrum, the
+ * centre. The hooks then stop gathering. */
+static hw_status lr_fit(lr_eval *e, lr_hook *u, const hw_hooks *h, hw_lowrank_result *r) {
     const int Dh = r->Dh;
-    double *buf = calloc((size_t)Dh * Dh * 3 + Dh, sizeof(double)), acc[2];
-    hw_hooks *h = hw_hooks_new();
-    hw_status s = buf && h ? hw_hooks_add(h, lr_fn, u) : hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
-    if (!s) {
-        u->gram = buf;
-        u->sum = buf + (size_t)Dh * Dh * 3;
-        s = lr_score(e, h, e->p->fit_seed, e->p->fit_samples, acc);
-    }
-    if (!s && u->rows < 1) s = hw_fail(HW_ERR_ARG, "lowrank: the fit saw no activation");
-    if (!s) {
-        double *G = u->gram, *U = G + (size_t)Dh * Dh, *work = U + (size_t)Dh * Dh;
-        for (int i = 0; i < Dh; i++) mean[i] = r->center ? u->sum[i] / (double)u->rows : 0;
+    const size_t DD = (size_t)Dh * Dh;
+    double acc[2];
+    hw_status s = lr_score(e, h, e->p->fit_seed, e->p->fit_samples, acc);
+    for (int k = 0; !s && k < r->n_in; k++) {
+        if (u[k].rows < 1) return hw_fail(HW_ERR_ARG, "lowrank: the fit saw no activation");
+        double *G = u[k].gram, *U = G + DD, *work = U + DD, *E = work + DD, *mean = (double *)u[k].mean;
+        double *sp = r->spectrum + (size_t)k * Dh;
+        for (int i = 0; i < Dh; i++) mean[i] = r->center ? u[k].sum[i] / (double)u[k].rows : 0;
         for (int i = 0; i < Dh; i++)
-            for (int j = 0; j < Dh; j++) G[(size_t)i * Dh + j] -= u->rows * mean[i] * mean[j];
-        hw_svd_square(G, Dh, U, r->spectrum, E, work);   /* G symmetric PSD: E its eigenvectors */
-        for (int i = 0; i < Dh; i++) r->spectrum[i] = sqrt(r->spectrum[i]);
-        r->rows = u->rows;
+            for (int j = 0; j < Dh; j++) G[(size_t)i * Dh + j] -= u[k].rows * mean[i] * mean[j];
+        hw_svd_square(G, Dh, U, sp, E, work);   /* G symmetric PSD: E its eigenvectors */
+        for (int i = 0; i < Dh; i++) sp[i] = sqrt(sp[i]);
+        if (!k) r->rows = u[k].rows;
+        u[k].gram = NULL;
     }
-    u->gram = u->sum = NULL;
-    hw_hooks_free(h);
-    free(buf);
     return s;
 }
 
-/* Accuracy at each rank: P = E_r E_r^T (r >= Dh: no hook). */
-static hw_status lr_sweep(lr_eval *e, lr_hook *u, hw_lowrank_result *r, const double *E,
+/* Accuracy at each rank: every input's P = E_r E_r^T (r >= Dh: no hook at all). */
+static hw_status lr_sweep(lr_eval *e, lr_hook *u, const hw_hooks *h, hw_lowrank_result *r,
                           hw_progress_fn progress, void *user) {
     const int Dh = r->Dh;
-    double *P = malloc(sizeof(double) * (size_t)Dh * (Dh + 1)), acc[2];
-    hw_hooks *h = hw_hooks_new();
-    hw_status s = P && h ? hw_hooks_add(h, lr_fn, u) : hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
-    u->P = P;
-    u->tmp = P ? P + (size_t)Dh * Dh : NULL;
+    const size_t DD = (size_t)Dh * Dh;
+    double acc[2];
+    hw_status s = HW_OK;
     for (int k = 0; !s && k < r->n; k++) {
         s = hw_progress_step(progress, user, "lowrank", "rank", k, r->n);
         int rk = r->ranks[k];
-        for (int i = 0; !s && i < Dh; i++)
-            for (int j = 0; j < Dh; j++) {
-                double a = 0;
-                for (int l = 0; l < rk && l < Dh; l++) a += E[(size_t)l * Dh + i] * E[(size_t)l * Dh + j];
-                P[(size_t)i * Dh + j] = a;
-            }
+        for (int x = 0; x < r->n_in; x++) {
+            const double *E = u[x].P - DD;
+            double *P = (double *)u[x].P;
+            for (int i = 0; i < Dh; i++)
+                for (int j = 0; j < Dh; j++) {
+                    double a = 0;
+                    for (int l = 0; l < rk && l < Dh; l++) a += E[(size_t)l * Dh + i] * E[(size_t)l * Dh + j];
+                    P[(size_t)i * Dh + j] = a;
+                }
+        }
         if (!s) s = lr_score(e, rk >= Dh ? NULL : h, e->task ? e->p->task.seed : 0, e->p->task.samples, acc);
         if (!s) {
             r->acc[k] = acc[0];
             r->acc[r->n + k] = acc[1];
         }
     }
-    if (!s) s = hw_progress_step(progress, user, "lowrank", "rank", r->n, r->n);
-    hw_hooks_free(h);
-    free(P);
-    return s;
+    return s ? s : hw_progress_step(progress, user, "lowrank", "rank", r->n, r->n);
 }
 
 static hw_status lr_run(const hw_model *m, lr_eval *e, hw_lowrank_result *r, hw_progress_fn progress,
                         void *user) {
-    const int Dh = r->Dh;
     const hw_lowrank_params *p = e->p;
-    lr_hook u = {.point = p->input, .layer = p->head.layer, .Dh = Dh,
-                 .slot = p->input == HW_HOOK_Q ? p->head.head : hw_kv_head(&m->cfg, p->head.head)};
-    double *E = malloc(sizeof(double) * (size_t)Dh * (Dh + 1)), *mean = E ? E + (size_t)Dh * Dh : NULL;
-    hw_status s = E ? hw_progress_step(progress, user, "lowrank", "fit", 0, 1) : hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
+    lr_hook u[3];
+    double *buf = NULL;
+    hw_hooks *h = NULL;
+    hw_status s = hw_progress_step(progress, user, "lowrank", "fit", 0, 1);
     if (!s) s = lr_score(e, NULL, p->task.seed, p->task.samples, r->base);
-    if (!s) s = lr_fit(e, &u, r, E, mean);
+    if (!s) s = lr_hooks_open(m, p, r->Dh, u, &buf, &h);
+    if (!s) s = lr_fit(e, u, h, r);
     if (!s) s = hw_progress_step(progress, user, "lowrank", "fit", 1, 1);
-    u.mean = mean;
-    if (!s) s = lr_sweep(e, &u, r, E, progress, user);
-    free(E);
+    if (!s) s = lr_sweep(e, u, h, r, progress, user);
+    hw_hooks_free(h);
+    free(buf);
     return s;
 }
 
@@ -281,7 +301,8 @@ hw_status hw_lowrank_run(const hw_model *m, const hw_tokenizer *t, const hw_lowr
     hw_lowrank_result *r = calloc(1, sizeof *r);
     if (!r) return hw_fail(HW_ERR_NOMEM, "lowrank: out of memory");
     r->head = p->head;
-    r->input = p->input;
+    r->n_in = p->n_inputs;
+    memcpy(r->in, p->inputs, sizeof(hw_hook_point) * (size_t)(p->n_inputs > 0 && p->n_inputs <= 3 ? p->n_inputs : 0));
     r->center = p->center != 0;
     r->Dh = m->cfg.head_dim;
     lr_eval e = {0};
@@ -307,10 +328,15 @@ const double *hw_lowrank_accuracy(const hw_lowrank_result *r, int measure, doubl
     return r->acc + (size_t)measure * r->n;
 }
 
-const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int *rows) {
-    if (!r) return NULL;
+const hw_hook_point *hw_lowrank_inputs(const hw_lowrank_result *r, int *n) {
+    if (n) *n = r ? r->n_in : 0;
+    return r ? r->in : NULL;
+}
+
+const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int input, int *rows) {
+    if (!r || input < 0 || input >= r->n_in) return NULL;
     if (rows) *rows = (int)(r->rows > 0x7fffffff ? 0x7fffffff : r->rows);
-    return r->spectrum;
+    return r->spectrum + (size_t)input * r->Dh;
 }
 
 hw_status hw_lowrank_write(const hw_lowrank_result *r, const char *path) {
@@ -321,11 +347,16 @@ hw_status hw_lowrank_write(const hw_lowrank_result *r, const char *path) {
     if (!a) return HW_ERR_IO;
     FILE *f = hw_atomic_stream(a);
     static const char *names[] = {"q", "k", "v"};
-    fprintf(f, "{\"head\": \"%d.%d\", \"input\": \"%s\", \"center\": %s, \"fit_rows\": %lld, \"spectrum\": [",
-            r->head.layer, r->head.head, names[r->input - HW_HOOK_Q], r->center ? "true" : "false",
+    fprintf(f, "{\"head\": \"%d.%d\", \"inputs\": [", r->head.layer, r->head.head);
+    for (int k = 0; k < r->n_in; k++) fprintf(f, "%s\"%s\"", k ? ", " : "", names[r->in[k] - HW_HOOK_Q]);
+    fprintf(f, "], \"center\": %s, \"fit_rows\": %lld, \"spectrum\": {", r->center ? "true" : "false",
             (long long)r->rows);
-    for (int i = 0; i < r->Dh; i++) fprintf(f, "%s%.9g", i ? ", " : "", r->spectrum[i]);
-    fprintf(f, "], \"baseline\": [%.9g, %.9g], \"ranks\": [", r->base[0], r->base[1]);
+    for (int k = 0; k < r->n_in; k++) {
+        fprintf(f, "%s\"%s\": [", k ? ", " : "", names[r->in[k] - HW_HOOK_Q]);
+        for (int i = 0; i < r->Dh; i++) fprintf(f, "%s%.9g", i ? ", " : "", r->spectrum[(size_t)k * r->Dh + i]);
+        fputc(']', f);
+    }
+    fprintf(f, "}, \"baseline\": [%.9g, %.9g], \"ranks\": [", r->base[0], r->base[1]);
     for (int k = 0; k < r->n; k++)
         fprintf(f, "%s\n  {\"rank\": %d, \"accuracy\": %.9g, \"accuracy2\": %.9g}", k ? "," : "", r->ranks[k],
                 r->acc[k], r->acc[r->n + k]);

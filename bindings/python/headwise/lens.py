@@ -49,7 +49,7 @@ class SubspaceParams(Structure):
 
 class LowRankParams(Structure):
     _c_name_ = "hw_lowrank_params"
-    _fields_ = [("head", Head), ("input", c_int), ("ranks", PI), ("n_ranks", c_int), ("center", c_int),
+    _fields_ = [("head", Head), ("inputs", c_int * 3), ("n_inputs", c_int), ("ranks", PI), ("n_ranks", c_int), ("center", c_int),
                 ("prompts", c_void_p), ("task", TaskEvalParams), ("fit_seed", c_uint64),
                 ("fit_samples", c_int), ("kv", c_void_p)]
 
@@ -86,7 +86,8 @@ for _name, _restype, _argtypes in [
     ("hw_lowrank_count", c_int, [P]),
     ("hw_lowrank_ranks", PI, [P]),
     ("hw_lowrank_accuracy", PD, [P, c_int, PD]),
-    ("hw_lowrank_spectrum", PD, [P, PI]),
+    ("hw_lowrank_inputs", PI, [P, PI]),
+    ("hw_lowrank_spectrum", PD, [P, c_int, PI]),
     ("hw_lowrank_write", c_int, [P, c_char_p]),
 ]:
     _capi.declare(_name, _restype, _argtypes)
@@ -115,7 +116,7 @@ class SubspaceResult(_Result):
 
 class LowRankResult(_Result):
     """The low-rank test: "ranks" (n,), "accuracy", "accuracy2" (n,), "baseline" (2,),
-    "spectrum" (Dh,) and .fit_rows."""
+    "inputs" (["q", "k"]), "spectrum" {input: (Dh,)} and .fit_rows."""
 
     def _writer(self, path):
         return "hw_lowrank_write"
@@ -207,9 +208,10 @@ def head_subspace(model, *, head, kind="qk", directions=4, top=10, fold=True, ou
 def subspace_lowrank(model, *, head, input="q", task=None, prompts=None, ranks=None, center=False,
                      samples=None, task_seed=None, task_depth=None, task_symbols=None, fit_seed=None,
                      fit_samples=None, out=None, kv=None, progress=None):
-    """`headwise subspace lowrank`: the task's accuracy with head's q (or its KV head's k,
-    v) projected onto its top-r subspace, fitted on fit_samples samples of fit_seed (task)
-    or on the prompts (a prompts file: prompt, answer). Returns LowRankResult."""
+    """`headwise subspace lowrank`: the task's accuracy with head's q and/or its KV head's
+    k, v (input: "q", "q,k" or a list such as ["q", "k"]) each projected onto its own
+    top-r subspace, fitted on fit_samples samples of fit_seed (task) or on the prompts (a
+    prompts file: prompt, answer). Returns LowRankResult."""
     m, progress = _start(model, progress)
     if (task is None) == (prompts is None):
         raise ArgumentError("give task or prompts (one of them)")
@@ -217,7 +219,11 @@ def subspace_lowrank(model, *, head, input="q", task=None, prompts=None, ranks=N
                         task_symbols=task_symbols), _TASK_RANGES)
     _ranges(dict(fit_seed=fit_seed, fit_samples=fit_samples), {"fit_seed": (0, 1 << 62),
                                                                "fit_samples": (1, 1000000)})
-    v = {"head": head, "input": _choice(input, "input", _HOOK), "center": _bool(center, "center"),
+    names = input.split(",") if isinstance(input, str) else list(input)
+    pts = [_choice(x, "input", _HOOK) for x in names]
+    if not pts or len(set(pts)) != len(pts):
+        raise ArgumentError("input: q, k and v, each at most once, got %r" % (input,))
+    v = {"head": head, "center": _bool(center, "center"),
          "ranks": None if ranks is None else [_args.integer(x, "ranks[%d]" % i, 0, (1 << 31) - 1)
                                               for i, x in enumerate(ranks)],
          "fit_seed": fit_seed, "fit_samples": fit_samples,
@@ -229,6 +235,9 @@ def subspace_lowrank(model, *, head, input="q", task=None, prompts=None, ranks=N
     v["prompts"] = ps
     p = make_params(lib().hw_lowrank_params_default, v, model=m, fname="subspace_lowrank",
                     counts={"ranks": "n_ranks"})
+    p.n_inputs = len(pts)
+    for i, x in enumerate(pts):
+        p.inputs[i] = x
     _kv(p, m, kv)
     _outputs(("out", out))
     L = lib()
@@ -241,8 +250,9 @@ def subspace_lowrank(model, *, head, input="q", task=None, prompts=None, ranks=N
     res["accuracy2"] = copy_array(L.hw_lowrank_accuracy(r.handle, 1, None), (n,), "accuracy2")
     res["baseline"] = np.array([base[0], base[1]])
     rows = c_int()
-    res["spectrum"] = copy_array(L.hw_lowrank_spectrum(r.handle, ctypes.byref(rows)), (m.config.head_dim,),
-                                 "spectrum")
+    res["inputs"] = names
+    res["spectrum"] = {x: copy_array(L.hw_lowrank_spectrum(r.handle, i, ctypes.byref(rows)),
+                                     (m.config.head_dim,), "spectrum") for i, x in enumerate(names)}
     res.fit_rows = rows.value
     res._init(r, m)
     if out is not None:

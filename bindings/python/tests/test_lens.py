@@ -90,16 +90,18 @@ def test_subspace_rebuilds_the_circuit(model):
 
 
 def test_lowrank_equals_cli(model, tmp_path):
-    run_cli("subspace", "lowrank", *M, "--head", "1.3", "--input", "k", "--prompts", COPY, "--ranks", "0,2,8",
+    run_cli("subspace", "lowrank", *M, "--head", "1.3", "--input", "k,v", "--prompts", COPY, "--ranks", "0,2,8",
             "--center", "-o", str(tmp_path / "cli.json"))
-    r = headwise.subspace_lowrank(model, head="1.3", input="k", prompts=COPY, ranks=[0, 2, 8], center=True,
+    r = headwise.subspace_lowrank(model, head="1.3", input=["k", "v"], prompts=COPY, ranks=[0, 2, 8], center=True,
                                   out=tmp_path / "py.json")
     assert same_bytes(tmp_path / "cli.json", tmp_path / "py.json")
     with open(tmp_path / "cli.json") as f:
         j = json.load(f)
     np.testing.assert_array_equal(r["ranks"], [0, 2, 8])
     np.testing.assert_allclose(r["accuracy2"], [x["accuracy2"] for x in j["ranks"]], rtol=1e-8)
-    np.testing.assert_allclose(r["spectrum"], j["spectrum"], rtol=1e-8)
+    assert r["inputs"] == j["inputs"] == ["k", "v"]
+    for x in ("k", "v"):
+        np.testing.assert_allclose(r["spectrum"][x], j["spectrum"][x], rtol=1e-8)
     assert r["accuracy"][-1] == r["baseline"][0] and r["accuracy2"][-1] == r["baseline"][1]
     assert r.fit_rows == j["fit_rows"] > 0
 
@@ -114,6 +116,7 @@ def test_lowrank_equals_cli(model, tmp_path):
     (headwise.head_subspace, dict(head="1.0", kind="vo"), "kind"),
     (headwise.subspace_lowrank, dict(head="1.0"), "task or prompts"),
     (headwise.subspace_lowrank, dict(head="1.0", task="induction", input="z"), "input"),
+    (headwise.subspace_lowrank, dict(head="1.0", task="induction", input="q,q"), "input"),
     (headwise.subspace_lowrank, dict(head="1.0", task="induction", ranks=[1, -1]), "ranks"),
 ])
 def test_refused(model, fn, kw, msg):
