@@ -26,6 +26,7 @@ int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 int cmd_duo(int argc, char **argv);
+int cmd_loss(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
 int cmd_subspace(int argc, char **argv);
 
