@@ -527,6 +527,18 @@ void hw_niah_grid_result_overall(const hw_niah_grid_result *r, int *trials, doub
 size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t *full);
 const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r);   /* its name */
 int hw_niah_grid_result_chunk(const hw_niah_grid_result *r);            /* prefill rows per pass */
+/* One trial of a run, as the JSON's trial_results hold it. */
+typedef struct {
+    int length, depth;          /* tokens, percent */
+    int item;                   /* the needle (text trials) or the sample (task, passkey) */
+    int passkey, key_position;  /* passkey trials: the number and the key line's first
+                                 * token (else 0 and -1) */
+    int exact;                  /* 1: an exact answer */
+    double rouge1_recall, rouge1_f;
+    const char *answer;         /* the generated text; lives as long as the result */
+} hw_niah_trial;
+/* Trial i (0 to the overall trial count - 1, in the order they ran) into *out. */
+hw_status hw_niah_grid_result_trial(const hw_niah_grid_result *r, int i, hw_niah_trial *out);
 /* JSON, atomically: {"model", "policy": {name, sink, recent, chunk, compensation,
  * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task"|"passkey", ...},
  * "lengths", "depths", "kv_bytes", "kv_bytes_full" (per length), "trials", "exact",

@@ -470,6 +470,17 @@ size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t
 const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r) { return r ? r->policy : NULL; }
 int hw_niah_grid_result_chunk(const hw_niah_grid_result *r) { return r ? r->chunk : 0; }
 
+hw_status hw_niah_grid_result_trial(const hw_niah_grid_result *r, int i, hw_niah_trial *out) {
+    if (!r || !out || i < 0 || i >= r->n_trials)
+        return hw_fail(HW_ERR_ARG, "niah grid: no trial %d (of %d)", i, r ? r->n_trials : 0);
+    const trial_rec *t = &r->trials[i];
+    *out = (hw_niah_trial){.length = r->lengths[t->li], .depth = r->depths[t->di], .item = t->item,
+                           .passkey = r->passkey ? t->key : 0, .key_position = r->passkey ? t->key_at : -1,
+                           .exact = t->exact > 0, .rouge1_recall = t->recall, .rouge1_f = t->f,
+                           .answer = t->answer ? t->answer : ""};
+    return HW_OK;
+}
+
 /* ---------------------------------------------------------------- writers */
 
 static const char *comp_name(hw_kv_compensation c) {
@@ -540,20 +551,20 @@ static cJSON *sizes_json(const size_t *v, int n) {
 
 static cJSON *trials_json(const hw_niah_grid_result *r) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < r->n_trials; i++) {
-        const trial_rec *t = &r->trials[i];
+    hw_niah_trial t;
+    for (int i = 0; a && i < r->n_trials && !hw_niah_grid_result_trial(r, i, &t); i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "length", r->lengths[t->li]);
-        cJSON_AddNumberToObject(o, "depth", r->depths[t->di]);
-        cJSON_AddNumberToObject(o, r->samples ? "sample" : "needle", t->item);
+        cJSON_AddNumberToObject(o, "length", t.length);
+        cJSON_AddNumberToObject(o, "depth", t.depth);
+        cJSON_AddNumberToObject(o, r->samples ? "sample" : "needle", t.item);
         if (r->passkey) {
-            cJSON_AddNumberToObject(o, "passkey", t->key);
-            cJSON_AddNumberToObject(o, "key_position", t->key_at);
+            cJSON_AddNumberToObject(o, "passkey", t.passkey);
+            cJSON_AddNumberToObject(o, "key_position", t.key_position);
         }
-        cJSON_AddBoolToObject(o, "exact", t->exact > 0);
-        cJSON_AddNumberToObject(o, "rouge1_recall", t->recall);
-        cJSON_AddNumberToObject(o, "rouge1_f", t->f);
-        cJSON_AddStringToObject(o, "answer", t->answer ? t->answer : "");
+        cJSON_AddBoolToObject(o, "exact", t.exact);
+        cJSON_AddNumberToObject(o, "rouge1_recall", t.rouge1_recall);
+        cJSON_AddNumberToObject(o, "rouge1_f", t.rouge1_f);
+        cJSON_AddStringToObject(o, "answer", t.answer);
         cJSON_AddItemToArray(a, o);
     }
     return a;
