@@ -603,37 +603,36 @@ static int key_line(const hw_tokenizer *t, int key, int **ids) {
     return continuation(t, pk_garbage, line, ids);
 }
 
+/* The garbage is made by repeating its sentences' tokens, which is only its tokenization
+ * if no token spans two repeats: checked on three after the task line. */
+static hw_status check_repeats(const hw_passkey *p, const char *head) {
+    char three[3 * sizeof pk_garbage];
+    snprintf(three, sizeof three, "%s %s %s", pk_garbage, pk_garbage, pk_garbage);
+    int *want = NULL, n = continuation(p->t, head, three, &want);
+    if (n < 0) return HW_ERR_ARG;
+    int ok = n == p->n_first + 2 * p->n_next && !memcmp(want, p->first, sizeof(int) * (size_t)p->n_first);
+    for (int r = 0; ok && r < 2; r++)
+        ok = !memcmp(want + p->n_first + r * p->n_next, p->next, sizeof(int) * (size_t)p->n_next);
+    free(want);
+    return ok ? HW_OK : hw_fail(HW_ERR_ARG, "passkey: the tokenizer merges tokens across the garbage's repeats");
+}
+
 hw_passkey *hw_passkey_new(const hw_model *m, const hw_tokenizer *t) {
     if (!m || !t) return hw_fail(HW_ERR_ARG, "hw_passkey_new: no model or tokenizer"), NULL;
     hw_passkey *p = calloc(1, sizeof *p);
     if (!p) return hw_fail(HW_ERR_NOMEM, "out of memory"), NULL;
     p->t = t;
     p->bos = hw_model_config(m)->bos_id >= 0 && hw_tokenizer_bos(t) >= 0 ? hw_tokenizer_bos(t) : -1;
-    char head[sizeof pk_task + 1], two[2 * sizeof pk_garbage + 1], question[sizeof pk_question + 1], *three = NULL;
+    char head[sizeof pk_task + 1], next[sizeof pk_garbage + 1], question[sizeof pk_question + 1];
     snprintf(head, sizeof head, "%s\n", pk_task);
+    snprintf(next, sizeof next, " %s", pk_garbage);
     snprintf(question, sizeof question, "\n%s", pk_question);
-    snprintf(two, sizeof two, "%s %s", pk_garbage, pk_garbage);
+    /* The head as the text's start (SentencePiece's dummy space, as the reference's
+     * whole prompt has it); the rest as continuations. */
     int ok = (p->n_head = hw_tokenizer_encode_alloc(t, head, 0, &p->head)) >= 0 &&
              (p->n_first = continuation(t, head, pk_garbage, &p->first)) > 0 &&
-             (p->n_next = continuation(t, pk_garbage, two + sizeof pk_garbage - 1, &p->next)) > 0 &&
-             (p->n_question = continuation(t, pk_garbage, question, &p->question)) > 0;
-    /* The garbage is made by repeating the sentences' tokens, which is only its
-     * tokenization if no token spans two repeats: checked on three. */
-    if (ok) {
-        int *want = NULL, n = -1;
-        if ((three = malloc(3 * sizeof pk_garbage + 1))) {
-            snprintf(three, 3 * sizeof pk_garbage + 1, "%s %s", two, pk_garbage);
-            n = continuation(t, head, three, &want);
-        }
-        ok = n == p->n_first + 2 * p->n_next &&
-             !memcmp(want, p->first, sizeof(int) * (size_t)p->n_first) &&
-             !memcmp(want + p->n_first, p->next, sizeof(int) * (size_t)p->n_next) &&
-             !memcmp(want + p->n_first + p->n_next, p->next, sizeof(int) * (size_t)p->n_next);
-        if (!ok && n >= 0) hw_fail(HW_ERR_ARG, "passkey: the tokenizer merges tokens across the garbage's repeats");
-        else if (!ok && !three) hw_fail(HW_ERR_NOMEM, "out of memory");
-        free(want);
-        free(three);
-    }
+             (p->n_next = continuation(t, pk_garbage, next, &p->next)) > 0 &&
+             (p->n_question = continuation(t, pk_garbage, question, &p->question)) > 0 && !check_repeats(p, head);
     if (!ok) {
         hw_passkey_free(p);
         return NULL;
