@@ -26,6 +26,7 @@ int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 int cmd_duo(int argc, char **argv);
+int cmd_loss(int argc, char **argv);
 
 /* "headwise <cmd>: <message>" on stderr as one line; returns 1 (cli_usage_error: 2). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

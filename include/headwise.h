@@ -212,6 +212,9 @@ hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int hea
 /* 1 if p is a LongHeads policy (its W, A and score into the pointers that are not NULL). */
 int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
                            hw_longheads_score *score);
+/* The positions generation and the CLI let a run under p reach: the model's context,
+ * or with LongHeads (rotary models only) any length, which is what it is for. */
+int hw_kv_policy_max_positions(const hw_model *m, const hw_kv_policy *p);
 /* Bytes of KV cache (keys and values, compensation entry included) the context holds for
  * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
 size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);
@@ -1154,6 +1157,27 @@ hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const
 
 /* ---------------------------------------------------------------- text loss */
 
+/* The next-token loss of a token sequence as the model reads it in one context
+ * (src/eval/text_loss.c): tokens fed in prefill calls of `chunk` rows under a KV-cache
+ * policy and hooks, every position's -ln p(next token). The context is made as long as
+ * the sequence, which may pass the model's trained context for rotary-position models
+ * (how LongHeads is judged); learned-position models refuse it (HW_ERR_RANGE). */
+typedef struct {
+    const hw_kv_policy *kv;  /* the cache (hw_context_new_kv; read, not kept); NULL: full */
+    const hw_hooks *hooks;   /* in every call; NULL: none */
+    int chunk;               /* prefill rows per call (default 512; <= 0: all at once) */
+    /* Then this many tokens decoded greedily after the sequence, in the same context
+     * (which holds n + n_greedy positions), into greedy (n_greedy ints); 0: none. What
+     * the model makes of the context it has read, with the same cache. */
+    int n_greedy;
+    int *greedy;
+} hw_text_loss_params;
+hw_text_loss_params hw_text_loss_params_default(void);
+/* losses (n - 1 values): losses[i] = -ln p(tokens[i + 1] | tokens[0..i]). Progress
+ * ("tokens", tokens done, n + n_greedy) after each call; non-zero stops (HW_ERR_ARG). */
+hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_text_loss_params *p,
+                       hw_progress_fn progress, void *user, float *losses);
+
 /* ---------------------------------------------------------------- circuits: prompt pairs, activation and path patching */
 
 /* ---------------------------------------------------------------- circuits: logit lens and head subspaces */
@@ -1321,7 +1345,8 @@ typedef struct {
 hw_generate_params hw_generate_params_default(void);
 
 /* Encode prompt (with BOS), prefill it, then sample until n_steps positions,
- * BOS or EOS, or the end of the context. The prompt's pieces, then each new token's,
+ * BOS or EOS, or the end of the context (hw_kv_policy_max_positions: with LongHeads,
+ * n_steps and the prompt may pass the model's context). The prompt's pieces, then each new token's,
  * go to fn as they are made. */
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user);
