@@ -424,6 +424,41 @@ int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start,
 const char *hw_niah_answer(const hw_niah *n, int needle);
 const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
 
+/* LongHeads' passkey retrieval (methods.md section 4, "Protocol"; src/eval/niah.c): the
+ * lines "There is an important info hidden inside a lot of irrelevant text. Find it and
+ * memorize them. I will quiz you about the important information there.", garbage (the
+ * sentences "The grass is green. The sky is blue. The sun is yellow. Here we go. There
+ * and back again." repeated, joined by spaces), the key line "The pass key is N.
+ * Remember it. N is the pass key.", garbage again from its start, and "What is the pass
+ * key? The pass key is", joined by newlines, after BOS where the model has one. Made in
+ * tokens so that a prompt has exactly the asked length: every part is tokenized as it
+ * follows the text before it (the tokens of context + part less those of context), so
+ * SentencePiece's dummy space comes only at the start and GPT-2 keeps the space on a
+ * part's first word, and the garbage is its sentences' tokens repeated (checked to be
+ * the tokenization of the repeated text). The key line goes at depth percent of the
+ * garbage tokens, moved back after the nearest earlier sentence end (as the text
+ * trials' needle); depth 100 puts it right before the question. The answer is " N" as
+ * the continuation of the question (for SentencePiece the digits with the space piece
+ * "▁" or a "▁N.." piece, as the reference's tokenizer(str(N))[1:] gives; for GPT-2
+ * " N.." pieces); exact = the greedy tokens equal it. */
+typedef struct hw_passkey hw_passkey;
+/* Tokenize the fixed parts with t; NULL (error set) if t merges tokens across them. */
+hw_passkey *hw_passkey_new(const hw_model *m, const hw_tokenizer *t);
+void hw_passkey_free(hw_passkey *p);
+/* Sample `sample`'s passkey from the stream `seed`: uniform in [1, 50000]. */
+int hw_passkey_key(uint64_t seed, int sample);
+/* The prompt's tokens with no garbage for passkey key (the shortest length), or -1. */
+int hw_passkey_min_length(const hw_passkey *p, int key);
+/* The prompt of `length` tokens with key at depth (percent, 0..100) into *prompt
+ * (malloc'd, length ids), the key line's tokens [*key_start, *key_end) (its newlines
+ * included; either may be NULL); returns length, or -1 (error set: a length below
+ * hw_passkey_min_length, HW_ERR_RANGE). */
+int hw_passkey_prompt(const hw_passkey *p, int length, int depth, int key, int **prompt, int *key_start,
+                      int *key_end);
+/* The answer's tokens for key (the continuation " N" of the question) into *ids
+ * (malloc'd); their count, or -1. */
+int hw_passkey_answer(const hw_passkey *p, int key, int **ids);
+
 /* ---------------------------------------------------------------- needle-in-a-haystack grid */
 
 /* The needle-in-a-haystack grid under a KV-cache policy (src/eval/niah_grid.c; methods.md
@@ -445,12 +480,20 @@ const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
  *         depth / 100), `samples` per cell from the stream `seed` (sample k of every cell
  *         has the same key and values); the prompt is the sample up to its answer, which
  *         is decoded for as many tokens as it has (stopping at EOS or BOS); exact means
- *         every answer token right, ROUGE-1 compares the answer's symbols as words.
- * Both take the grid from niah: lengths round(linspace(length_min, length_max,
+ *         every answer token right, ROUGE-1 compares the answer's symbols as words;
+ *   passkey: (passkey != 0; needs a tokenizer) LongHeads' passkey retrieval (hw_passkey):
+ *         `samples` passkeys per cell from the stream `seed` (sample k of every cell has
+ *         the key hw_passkey_key(seed, k)), each prompt exactly the cell's length with
+ *         the key line at its depth; the answer's tokens (hw_passkey_answer) greedily
+ *         decoded for as many steps (stopping at EOS); exact means every one right,
+ *         ROUGE-1 compares the number with the decoded text.
+ * All take the grid from niah: lengths round(linspace(length_min, length_max,
  * n_lengths)) (n_lengths 0: text the paper's 1000..50000 kept within the model's
- * context, task round(linspace(C / 2, C, 4))) and depths round(linspace(0, 100,
- * n_depths)). Every length must fit the model's context (C), checked before any run;
- * task trials on a rotary model may go past it (what a LongHeads cache is measured by). */
+ * context, task and passkey round(linspace(C / 2, C, 4)), a learned-position model's
+ * passkey lengths less the longest answer) and depths round(linspace(0, 100,
+ * n_depths)). Every length must fit the model's context (C) with its answer, checked
+ * before any run; task and passkey trials on a rotary model may go past it (what a
+ * LongHeads cache is measured by). */
 typedef struct {
     const hw_kv_policy *kv;     /* the cache of every trial (not copied); NULL: every head full */
     hw_niah_params niah;        /* the grid; the text trials */
@@ -461,6 +504,8 @@ typedef struct {
     int n_needles;              /* task retrieval: needles per sequence (0, default: the
                                  * task's own, one per 128 tokens from 256 on) */
     const char *label;          /* the model's name in reports (NULL: "model") */
+    int passkey;                /* non-zero: passkey trials (task must be NULL; the
+                                 * text-trial fields of niah unused) */
 } hw_niah_grid_params;
 hw_niah_grid_params hw_niah_grid_params_default(void);
 typedef struct hw_niah_grid_result hw_niah_grid_result;
@@ -485,11 +530,25 @@ void hw_niah_grid_result_overall(const hw_niah_grid_result *r, int *trials, doub
 size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t *full);
 const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r);   /* its name */
 int hw_niah_grid_result_chunk(const hw_niah_grid_result *r);            /* prefill rows per pass */
+/* One trial of a run, as the JSON's trial_results hold it. */
+typedef struct {
+    int length, depth;          /* tokens, percent */
+    int item;                   /* the needle (text trials) or the sample (task, passkey) */
+    int passkey, key_position;  /* passkey trials: the number and the key line's first
+                                 * token (else 0 and -1) */
+    int exact;                  /* 1: an exact answer */
+    double rouge1_recall, rouge1_f;
+    const char *answer;         /* the generated text; lives as long as the result */
+} hw_niah_trial;
+/* Trial i (0 to the overall trial count - 1, in the order they ran) into *out. */
+hw_status hw_niah_grid_result_trial(const hw_niah_grid_result *r, int i, hw_niah_trial *out);
 /* JSON, atomically: {"model", "policy": {name, sink, recent, chunk, compensation,
- * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task", ...},
+ * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task"|"passkey", ...},
  * "lengths", "depths", "kv_bytes", "kv_bytes_full" (per length), "trials", "exact",
  * "rouge1_recall", "rouge1_f" ([depth][length]), "overall", "trial_results": [{length,
- * depth, item, exact, rouge1_recall, rouge1_f, answer}]}. */
+ * depth, item, exact, rouge1_recall, rouge1_f, answer}]} (item: needle or sample;
+ * passkey trials add "passkey", the number, and "key_position", the key line's first
+ * token). */
 hw_status hw_niah_grid_result_write(const hw_niah_grid_result *r, const char *path);
 /* The heatmap as one self-contained HTML page, atomically: context length across, depth
  * down, red (0) to green (1) with a legend, the titles naming the model, the policy and
