@@ -154,7 +154,7 @@ static double dot(const float *a, const float *b, int n) {
 }
 
 /* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd. */
-static char *token_text(const hw_tokenizer *t, int id) {
+char *hw_token_text(const hw_tokenizer *t, int id) {
     size_t len;
     const char *s = hw_tokenizer_decode(t, INT_MAX /* not BOS, not the start */, id, &len);
     char *out = malloc(len + 1);
@@ -172,12 +172,12 @@ static hw_status dla_tokens(const hw_tokenizer *t, const hw_dla_params *p, hw_dl
     r->info.n_minus = p->n_minus;
     r->minus = malloc(sizeof(int) * (size_t)(p->n_minus + 1));
     r->minus_text = calloc((size_t)p->n_minus + 1, sizeof(char *));
-    if (!r->minus || !r->minus_text || !(r->target_text = token_text(t, r->info.target)))
+    if (!r->minus || !r->minus_text || !(r->target_text = hw_token_text(t, r->info.target)))
         return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
     for (int k = 0; k < p->n_minus; k++) {
         if (!p->minus[k] || (r->minus[k] = hw_tokenizer_answer_token(t, p->minus[k])) < 0)
             return hw_fail(HW_ERR_ARG, "--minus '%s' encodes to no token", p->minus[k] ? p->minus[k] : "");
-        if (!(r->minus_text[k] = token_text(t, r->minus[k]))) return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
+        if (!(r->minus_text[k] = hw_token_text(t, r->minus[k]))) return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
     }
     r->info.target_text = r->target_text;
     r->info.minus = r->minus;
