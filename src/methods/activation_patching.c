@@ -488,25 +488,14 @@ static void write_json(const void *rv, FILE *f) {
     fputs("]}\n", f);
 }
 
-/* A label on one TSV field: tabs and newlines escaped. */
-static void tsv_field(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '\t') fputs("\\t", f);
-        else if (*s == '\n') fputs("\\n", f);
-        else if (*s == '\\') fputs("\\\\", f);
-        else fputc(*s, f);
-    }
-}
-
 static void write_tsv(const void *rv, FILE *f) {
     const hw_patch_result *r = rv;
     fprintf(f, "layer\t%s\tlabel\tmean%s\n", r->info.per_position ? "pos" : "head", r->info.direct ? "\tmean_direct" : "");
     for (int l = 0; l < r->info.rows; l++)
         for (int c = 0; c < r->info.cols; c++) {
             size_t k = (size_t)l * r->info.cols + c;
-            fprintf(f, "%d\t%d\t", l, c);
-            tsv_field(f, r->label[c]);
-            fprintf(f, "\t%.9g", r->mean[k]);
+            /* labels hold no tab or newline (make_labels escapes them) */
+            fprintf(f, "%d\t%d\t%s\t%.9g", l, c, r->label[c], r->mean[k]);
             if (r->info.direct) fprintf(f, "\t%.9g", r->mean_direct[k]);
             fputc('\n', f);
         }
