@@ -1328,8 +1328,9 @@ typedef struct {
 typedef struct {
     const hw_head *senders;         /* required, n_senders of them (copied) */
     int n_senders;
-    const hw_path_receiver *receivers; /* required (copied); a receiver in a layer at or
-                                     * before a sender's is no path: NaN */
+    const hw_path_receiver *receivers; /* required (copied); a receiver that does not read
+                                     * the sender (a head in its layer or before, an MLP
+                                     * before it) is no path: NaN */
     int n_receivers;
     hw_metric metric;               /* default HW_METRIC_LOGIT_DIFF */
 } hw_path_patch_params;
