@@ -153,6 +153,7 @@ static double dot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd. */
 char *hw_token_text(const hw_tokenizer *t, int id) {
     size_t len;
     const char *s = hw_tokenizer_decode(t, INT_MAX /* not BOS, not the start */, id, &len);
@@ -275,6 +276,9 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out) {
     if (r && out) *out = r->info;
 }
 
+/* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
+ * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
+ * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
 void hw_json_string(FILE *f, const char *s) {
     int utf8 = hw_utf8_valid(s, strlen(s), NULL);
     fputc('"', f);

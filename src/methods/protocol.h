@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+#include <stdio.h>
+
 /* Report progress; HW_ERR_ARG ("<what>: stopped by the caller") if the callback asks to
  * stop, else HW_OK. */
 static inline hw_status hw_progress_step(hw_progress_fn fn, void *user, const char *what,
@@ -37,9 +39,12 @@ const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int la
 /* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd
  * (NULL when out of memory). */
 char *hw_token_text(const hw_tokenizer *t, int id);
-/* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
- * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
- * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
+/* s as a JSON string: quotes, backslashes and control bytes escaped, and the bytes of a
+ * text that is not UTF-8 (byte tokens) written as the code points of their values. */
 void hw_json_string(FILE *f, const char *s);
+/* Write result r to path atomically (parents made): tsv(r, f) when path ends in ".tsv",
+ * else json(r, f). */
+hw_status hw_write_json_or_tsv(const char *path, const void *r, void (*json)(const void *, FILE *),
+                               void (*tsv)(const void *, FILE *));
 
 #endif

@@ -14,7 +14,9 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
 
 Each protocol of the CLI is one function named as its command (score_retrieval,
 score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
-sweep_scale, facts), its flags as keyword arguments (headwise.protocols says how). Model.run,
+sweep_scale, facts, patch and path_patch (headwise.patching), niah: headwise.niah(m, passkey=True, kv="longheads") is `headwise niah
+--passkey --kv longheads`; lens as logit_lens, subspace as head_subspace and
+subspace_lowrank), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 
@@ -26,6 +28,7 @@ ValueError).
 """
 from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
+from .niah import NiahGrid, niah
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
 from .facts import FactsResult, fact_regress, facts
@@ -33,6 +36,9 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
                         score_successor, sweep_scale)
+from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, logit_lens,
+                   subspace_lowrank)
+from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
 
 __version__ = "0.1.0"
 
@@ -41,7 +47,10 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult", "facts", "fact_regress", "FactsResult"]
+           "MaskTestResult", "SweepResult", "niah", "NiahGrid", "logit_lens", "head_subspace",
+           "subspace_lowrank", "LensResult", "SubspaceResult", "LowRankResult",
+           "patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult",
+           "facts", "fact_regress", "FactsResult"]
 
 
 def set_threads(n):
