@@ -18,7 +18,7 @@ static const char help[] =
     "  --terms N       regression terms read, largest |beta| first (default 10)\n"
     "  --mitigate S    scale of the final-layer components that push the top token down\n"
     "                  (default 0: removed)\n"
-    "  -o FILE         everything as JSON (atomic)\n"
+    "  -o FILE         everything as JSON, or with .tsv the mover heads ranked (atomic)\n"
     "Mover score = mean attention from the last position to the topic x mean alignment of\n"
     "the head's output with W_U[topic] (final norm scale held at each prompt's value).\n"
     "The regression fits mlp_out ~ sum_i beta_i o_i + b over prompts x d_model values;\n"

@@ -1657,7 +1657,9 @@ const double *hw_fact_prompt_probs(const hw_fact_result *r);
  * "ids", "logits"}]}, "anti_overconfidence": {"components", "dla", "suppressors",
  * "scale", "confidence_before", "confidence_after", "confidence_gained", "answers",
  * "accuracy_before", "accuracy_after"}, "per_prompt": {"n_tokens", "topic_pos",
- * "topic_token", "top_token", "answer", "p_before", "p_after"}}; NaN as null. Atomic. */
+ * "topic_token", "top_token", "answer", "p_before", "p_after"}}; NaN as null. A path
+ * ending in ".tsv": the mover heads instead, "layer head attention alignment score" rows
+ * by score. Atomic. */
 hw_status hw_fact_write(const hw_fact_result *r, const char *path);
 
 /* ---------------------------------------------------------------- prompts files */

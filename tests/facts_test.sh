@@ -29,7 +29,8 @@ judge() { # name python-program (its first output line goes on the PASS/FAIL lin
 }
 
 # ---- stories260K
-if "$hw" facts "${M[@]}" --prompts $P --top 5 --mitigate 0.5 -o "$tmp/s.json" >"$tmp/s.out" 2>"$tmp/err"; then
+if "$hw" facts "${M[@]}" --prompts $P --top 5 --mitigate 0.5 -o "$tmp/s.json" >"$tmp/s.out" 2>"$tmp/err" &&
+    "$hw" facts "${M[@]}" --prompts $P -o "$tmp/s.tsv" >/dev/null 2>"$tmp/err"; then
     judge "stories260K facts: shapes and printed values" "
 import json, re; d = json.load(open('$tmp/s.json')); out = open('$tmp/s.out').read()
 mv = d['movers']; assert len(mv['score']) == 5 and all(len(r) == 8 for r in mv['score'])
@@ -44,6 +45,9 @@ ao = d['anti_overconfidence']; assert ao['components'] == ['4.%d' % h for h in r
 assert set(ao['suppressors']) == {c for c, v in zip(ao['components'], ao['dla']) if v < 0}
 pp = d['per_prompt']; assert d['prompts'] == 7 == len(pp['p_before']) and ao['answers'] == sum(a >= 0 for a in pp['answer'])
 assert abs(ao['confidence_before'] - sum(pp['p_before']) / 7) < 1e-6
+rows = [l.rstrip('\\n').split('\\t') for l in open('$tmp/s.tsv')]
+assert rows[0] == ['layer', 'head', 'attention', 'alignment', 'score'] and len(rows) == 41
+assert ['%s-%s' % (r[0], r[1]) for r in rows[1:]] == mv['ranking'] and float(rows[1][4]) == mv['score'][l][h]
 print('top mover %s, R^2 %.3f, confidence %.3f -> %.3f' % (top, rg['r2'], ao['confidence_before'], ao['confidence_after']))"
 else
     echo "FAIL stories260K facts runs: $(tail -n1 "$tmp/err")"

@@ -856,13 +856,8 @@ static void write_prompts(const hw_fact_result *r, FILE *f) {
     fputc('}', f);
 }
 
-hw_status hw_fact_write(const hw_fact_result *r, const char *path) {
-    if (!r) return hw_fail(HW_ERR_ARG, "facts: no result to write");
-    hw_status s = hw_output_prepare(path);
-    if (s) return s;
-    hw_atomic_file *a = hw_atomic_open(path);
-    if (!a) return HW_ERR_IO;
-    FILE *f = hw_atomic_stream(a);
+static void write_json(const void *vr, FILE *f) {
+    const hw_fact_result *r = vr;
     fprintf(f, "{\"prompts\": %d, ", r->info.n_prompts);
     write_movers(r, f);
     fputs(", ", f);
@@ -872,5 +867,22 @@ hw_status hw_fact_write(const hw_fact_result *r, const char *path) {
     fputs(", ", f);
     write_prompts(r, f);
     fputs("}\n", f);
-    return hw_atomic_commit(a);
+}
+
+/* The mover heads ranked by score. */
+static void write_tsv(const void *vr, FILE *f) {
+    const hw_fact_result *r = vr;
+    const int LH = r->L * r->H;
+    int *order = malloc(sizeof(int) * (size_t)LH);
+    if (order) hw_scores_rank(r->movers + 2 * (size_t)LH, LH, order);
+    fputs("layer\thead\tattention\talignment\tscore\n", f);
+    for (int k = 0; order && k < LH; k++)
+        fprintf(f, "%d\t%d\t%.9g\t%.9g\t%.9g\n", order[k] / r->H, order[k] % r->H, r->movers[order[k]],
+                r->movers[LH + order[k]], r->movers[2 * LH + order[k]]);
+    free(order);
+}
+
+hw_status hw_fact_write(const hw_fact_result *r, const char *path) {
+    if (!r) return hw_fail(HW_ERR_ARG, "facts: no result to write");
+    return hw_write_json_or_tsv(path, r, write_json, write_tsv);
 }
