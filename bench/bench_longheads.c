@@ -187,7 +187,7 @@ static void print_decode(const options *o, const stage *st) {
     for (int k = 0; k < o->n_mult; k++) {
         const stage *s = &st[k];
         char cb[32];
-        printf("  %-6s %6s %10.2f %10.2f %7.2fx %7.2fx %7.2fx %10.1f %10.1f %7.2fx\n", "decode",
+        printf("  %-6s %6s %10.2f %10.2f %7.2fx %7.2fx %7.2fx %10.2f %10.2f %7.2fx\n", "decode",
                human_ctx(s->n, cb, sizeof cb), 1 / s->step_med[FULL], 1 / s->step_med[LH],
                s->step_med[FULL] / s->step_med[LH], s->step_med[FULL] / st[0].step_med[FULL],
                s->step_med[LH] / st[0].step_med[LH], s->kv[FULL] / 1e6, s->kv[LH] / 1e6,
