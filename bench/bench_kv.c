@@ -76,26 +76,6 @@ typedef struct {
 
 /* ---------------------------------------------------------------- models */
 
-static hw_config config(const options *o, const variant *v) {
-    hw_config c = {0};
-    strcpy(c.arch, "llama");
-    if (o->quick) {
-        c.n_layer = 2, c.d_model = 64, c.n_head = 4, c.head_dim = 16, c.d_ff = 128;
-        c.vocab_size = 256;
-    } else {
-        c.n_layer = 12, c.d_model = 768, c.n_head = 12, c.head_dim = 64, c.d_ff = 2048;
-        c.vocab_size = 32000;
-    }
-    c.n_kv_head = v->n_kv_head;
-    int most = 0;
-    for (int i = 0; i < o->n_ctx; i++) most = o->ctx[i] > most ? o->ctx[i] : most;
-    c.n_ctx = most; /* rotary: any length works; the contexts pass their own size */
-    c.norm = HW_NORM_RMS, c.norm_eps = 1e-5f, c.pos = HW_POS_ROTARY;
-    c.rope_layout = HW_ROPE_INTERLEAVED, c.rope_theta = 10000.0f, c.rotary_frac = 1.0f;
-    c.act = HW_ACT_SILU_GATED, c.tied_embeddings = 1, c.bos_id = 1, c.eos_id = 2;
-    return c;
-}
-
 /* The policy: every head full, or duo with every stride-th (layer, KV head) full. */
 static hw_kv_policy *policy(const hw_model *m, const variant *v, int which) {
     if (which == FULL) return hw_kv_policy_new(m, 0, 0, 0, HW_KV_COMP_NONE);
@@ -216,12 +196,6 @@ static int run_child(const hw_model *m, const variant *v, int which, int n_ctx, 
 
 /* ---------------------------------------------------------------- the table */
 
-static const char *human_ctx(int n, char *buf, size_t size) {
-    if (n % 1024 == 0) snprintf(buf, size, "%dK", n / 1024);
-    else snprintf(buf, size, "%d", n);
-    return buf;
-}
-
 typedef struct {
     int measured;
     double kv, dec, decm; /* at 16K: KV bytes full/duo, decode tokens/s duo/full (mean, median step) */
@@ -238,7 +212,7 @@ static void print_header(void) {
 static void print_rows(const options *o, const variant *v, int n_ctx, samples s[2],
                        double base_mb, aim_figures *a) {
     char cb[32], heads[32];
-    human_ctx(n_ctx, cb, sizeof cb);
+    bench_human_ctx(n_ctx, cb, sizeof cb);
     double kv[2], rss[2], pre[2], dec[2], decm[2];
     for (int w = 0; w < 2; w++) {
         kv[w] = bench_median(s[w].kv, s[w].n) / 1e6;
@@ -280,7 +254,7 @@ static int run_context(const options *o, const hw_model *m, const variant *v, in
     samples s[2];
     memset(s, 0, sizeof s);
     char cb[32];
-    human_ctx(n_ctx, cb, sizeof cb);
+    bench_human_ctx(n_ctx, cb, sizeof cb);
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < 2; w++) {
             result res;
@@ -306,15 +280,14 @@ static int run_context(const options *o, const hw_model *m, const variant *v, in
 }
 
 static int run_variant(const options *o, const variant *v, aim_figures *a) {
-    hw_config cfg = config(o, v);
-    double t0 = bench_now();
-    hw_model *m = hw_model_new_random(&cfg, 110);
-    if (!m) {
-        fprintf(stderr, "bench_kv: %s\n", hw_last_error());
-        return 0;
-    }
+    int most = 0;
+    for (int i = 0; i < o->n_ctx; i++) most = o->ctx[i] > most ? o->ctx[i] : most;
+    hw_config cfg;
     hw_model_info info;
-    hw_model_get_info(m, &info);
+    double t0 = bench_now();
+    /* n_ctx: the largest context (the contexts pass their own size) */
+    hw_model *m = bench_random_llama("bench_kv", o->quick, v->n_kv_head, most, &cfg, &info);
+    if (!m) return 0;
     result res;
     double base_mb = 0;
     if (!run_child(m, v, -1, 0, 0, &res, &base_mb)) {
@@ -338,11 +311,8 @@ static int run_variant(const options *o, const variant *v, aim_figures *a) {
 /* ---------------------------------------------------------------- main */
 
 static int usage(const char *msg) {
-    fprintf(stderr,
-            "bench_kv: %s\nusage: bench_kv [--quick] [--rounds N] [--rounds-long N] "
-            "[--contexts 2048,8192,16384] [--models mha,gqa] [--decode N]\n",
-            msg);
-    return 2;
+    return bench_usage("bench_kv", msg, "[--quick] [--rounds N] [--rounds-long N] "
+                       "[--contexts 2048,8192,16384] [--models mha,gqa] [--decode N]");
 }
 
 static int parse_options(int argc, char **argv, options *o) {

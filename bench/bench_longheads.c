@@ -74,30 +74,6 @@ typedef struct {
     int vocab;
 } bench;
 
-static hw_config config(const options *o) {
-    hw_config c = {0};
-    strcpy(c.arch, "llama");
-    if (o->quick) {
-        c.n_layer = 2, c.d_model = 64, c.n_head = 4, c.head_dim = 16, c.d_ff = 128;
-        c.vocab_size = 256;
-    } else {
-        c.n_layer = 12, c.d_model = 768, c.n_head = 12, c.head_dim = 64, c.d_ff = 2048;
-        c.vocab_size = 32000;
-    }
-    c.n_kv_head = o->gqa ? c.n_head / 4 : c.n_head;
-    c.n_ctx = o->train_ctx; /* the trained length: longheads' A by default */
-    c.norm = HW_NORM_RMS, c.norm_eps = 1e-5f, c.pos = HW_POS_ROTARY;
-    c.rope_layout = HW_ROPE_INTERLEAVED, c.rope_theta = 10000.0f, c.rotary_frac = 1.0f;
-    c.act = HW_ACT_SILU_GATED, c.tied_embeddings = 1, c.bos_id = 1, c.eos_id = 2;
-    return c;
-}
-
-static const char *human_ctx(int n, char *buf, size_t size) {
-    if (n % 1024 == 0) snprintf(buf, size, "%dK", n / 1024);
-    else snprintf(buf, size, "%d", n);
-    return buf;
-}
-
 /* ---------------------------------------------------------------- measuring */
 
 /* Prefill prompt[from..to) into both contexts in pieces of PIECE rows, the policies
@@ -161,7 +137,7 @@ static int run_stages(bench *b, const options *o, stage *st) {
         memset(s, 0, sizeof *s);
         s->n = o->train_ctx * o->mult[k], s->from = pos;
         char cb[32];
-        human_ctx(s->n, cb, sizeof cb);
+        bench_human_ctx(s->n, cb, sizeof cb);
         double t0 = bench_now();
         if (!prefill(b, pos, s->n, s) || !decode(b, o->decode, s) ||
             !kv_bytes(b, s->n + o->decode, s))
@@ -188,7 +164,7 @@ static void print_decode(const options *o, const stage *st) {
         const stage *s = &st[k];
         char cb[32];
         printf("  %-6s %6s %10.2f %10.2f %7.2fx %7.2fx %7.2fx %10.2f %10.2f %7.2fx\n", "decode",
-               human_ctx(s->n, cb, sizeof cb), 1 / s->step_med[FULL], 1 / s->step_med[LH],
+               bench_human_ctx(s->n, cb, sizeof cb), 1 / s->step_med[FULL], 1 / s->step_med[LH],
                s->step_med[FULL] / s->step_med[LH], s->step_med[FULL] / st[0].step_med[FULL],
                s->step_med[LH] / st[0].step_med[LH], s->kv[FULL] / 1e6, s->kv[LH] / 1e6,
                s->kv[LH] / s->kv[FULL]);
@@ -215,7 +191,7 @@ static void print_prefill(const options *o, const stage *st) {
 static void print_summary(const options *o, const stage *st, int W, int A) {
     const stage *a = &st[0], *z = &st[o->n_mult - 1];
     char ca[32], cz[32];
-    human_ctx(a->n, ca, sizeof ca), human_ctx(z->n, cz, sizeof cz);
+    bench_human_ctx(a->n, ca, sizeof ca), bench_human_ctx(z->n, cz, sizeof cz);
     const double lh = z->step_med[LH] / a->step_med[LH], full = z->step_med[FULL] / a->step_med[FULL];
     printf("\n  longheads' decode step at %s over its step at %s: %.2fx (aim: near 1, i.e. flat); "
            "full attention's: %.2fx\n", cz, ca, lh, full);
@@ -236,11 +212,8 @@ static void print_summary(const options *o, const stage *st, int W, int A) {
 /* ---------------------------------------------------------------- main */
 
 static int usage(const char *msg) {
-    fprintf(stderr,
-            "bench_longheads: %s\nusage: bench_longheads [--quick] [--train-ctx L] "
-            "[--mults 1,2,4,8,16] [--decode N] [--gqa]\n",
-            msg);
-    return 2;
+    return bench_usage("bench_longheads", msg, "[--quick] [--train-ctx L] "
+                       "[--mults 1,2,4,8,16] [--decode N] [--gqa]");
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -318,14 +291,12 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     const double load = bench_load_average(), t0 = bench_now();
     hw_set_threads(2);
-    hw_config cfg = config(&o);
-    hw_model *m = hw_model_new_random(&cfg, 110);
-    if (!m) {
-        fprintf(stderr, "bench_longheads: %s\n", hw_last_error());
-        return 1;
-    }
+    hw_config cfg;
     hw_model_info info;
-    hw_model_get_info(m, &info);
+    /* n_ctx: the trained length, longheads' A by default */
+    const int hk = o.gqa ? (o.quick ? 1 : 3) : (o.quick ? 4 : 12);
+    hw_model *m = bench_random_llama("bench_longheads", o.quick, hk, o.train_ctx, &cfg, &info);
+    if (!m) return 1;
     bench b;
     int W = 0, A = 0, ok = bench_init(&b, m, &o, &W, &A);
     const int most = o.train_ctx * o.mult[o.n_mult - 1];
