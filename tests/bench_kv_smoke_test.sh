@@ -124,8 +124,8 @@ for spec in "MHA - 4 1" "GQA --gqa 1 4"; do
           if (f["chunk_w"] != W || f["heads_len"] != 128) bad = bad sprintf(" W %s A %s;", f["chunk_w"], f["heads_len"])
           if (f["full_bytes"] != full || f["lh_bytes"] != lh)
               bad = bad sprintf(" at %d: full %s longheads %s bytes, expected %d %d;", f["context"], f["full_bytes"], f["lh_bytes"], full, lh)
-          if (f["decoded_full"] != D || f["decoded_lh"] != D)
-              bad = bad sprintf(" at %d: %s and %s steps decoded;", f["context"], f["decoded_full"], f["decoded_lh"])
+          if (f["decoded_full"] != D || f["decoded_lh"] != D || f["decoded_ref"] != D "," D)
+              bad = bad sprintf(" at %d: %s, %s and %s steps decoded;", f["context"], f["decoded_full"], f["decoded_lh"], f["decoded_ref"])
           last = sprintf("%d / %d bytes at %d", lh, full, f["context"]) }
         END {
             if (n != 5) print "5 longheads lines expected, got " n
@@ -133,7 +133,7 @@ for spec in "MHA - 4 1" "GQA --gqa 1 4"; do
             else print "ok " last
         }')
     case $verdict in
-    ok*) echo "PASS $name: KV bytes equal the formula at every context (${verdict#ok }), 8 steps decoded each" ;;
+    ok*) echo "PASS $name: KV bytes equal the formula at every context (${verdict#ok }), 8 steps decoded in each context" ;;
     *) echo "FAIL $name: $verdict" ;;
     esac
 done
