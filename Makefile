@@ -143,7 +143,7 @@ else
 endif
 
 # The engine benchmark, the KV-cache policies' benchmarks (full vs duo at 2K-16K tokens,
-# 10-15 minutes on 2 cores; full vs longheads at 1K-16K, about as long), then every
+# 10-15 minutes on 2 cores; full vs longheads at 1K-16K, about 15 minutes), then every
 # bench/*.sh script (bench_forward is their tool).
 bench: all
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_engine

@@ -10,7 +10,7 @@
  *   bench_longheads [--quick] [--train-ctx L] [--mults 1,2,4,8,16] [--decode N] [--gqa]
  *
  * The trained context L is the model's n_ctx (default 1024, so that 16L = 16K tokens is
- * reached in minutes on 2 cores); longheads runs with its defaults, A = L and W = A / 16,
+ * reached in about a quarter of an hour on 2 shared cores); longheads runs with its defaults, A = L and W = A / 16,
  * and the paper's pooled chunk keys. A random model's attention is not what a trained
  * one's is, but the costs measured here do not depend on the weights' values: which
  * chunks a head picks changes what it reads, not how much.
@@ -327,13 +327,14 @@ int main(int argc, char **argv) {
     printf("  longheads: chunk W = %d, heads_len A = %d (the defaults: A = n_ctx, W = A / 16), "
            "pooled chunk keys\n", W, A);
     printf("  one process, both contexts made for %d tokens; prefill in pieces of %d and decode "
-           "steps alternating between the policies\n", most + o.decode, PIECE);
+           "steps taking turns with a reference context near L per policy\n", most + o.decode, PIECE);
     printf("  2 threads; load average before the run: %.2f (shared machine: compare the ratios "
            "of one run, not absolute figures across runs)\n", load);
     fflush(stdout);
     if (!o.quick)
-        fprintf(stderr, "bench_longheads: a few minutes on 2 cores, most of it full attention's "
-                        "prefill to %d tokens (O(T^2)); --mults 1,2,4 for a shorter run\n", most);
+        fprintf(stderr, "bench_longheads: about 15 minutes on 2 cores, most of it the prefills "
+                        "to %d tokens (full attention's O(T^2); longheads' rows past A gathering "
+                        "A keys each); --mults 1,2,4 for a shorter run\n", most);
     stage st[MAX_STAGES];
     ok = ok && run_stages(&b, &o, st);
     if (ok) {
