@@ -142,11 +142,13 @@ else
 	$(BUILD)/headwise generate -m "$(MODEL)" $(if $(TOKENIZER),-z "$(TOKENIZER)") -p "Once upon a time" -n 200 -t 0.8 -s 42
 endif
 
-# The engine benchmark, the KV-cache policies' benchmark (full vs duo at 2K-16K tokens,
-# 10-15 minutes on 2 cores), then every bench/*.sh script (bench_forward is their tool).
+# The engine benchmark, the KV-cache policies' benchmarks (full vs duo at 2K-16K tokens,
+# 10-15 minutes on 2 cores; full vs longheads at 1K-16K, about 15 minutes), then every
+# bench/*.sh script (bench_forward is their tool).
 bench: all
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_engine
 	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_kv
+	@OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 $(BUILD)/bench/bench_longheads
 	@for s in bench/*.sh; do HW_BUILD=$(BUILD) $$s || exit 1; done
 
 # Fuzzing: each tests/fuzz/fuzz_*.c under libFuzzer with ASan and UBSan for

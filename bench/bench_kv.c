@@ -26,6 +26,7 @@
  * with the exact byte counts.
  */
 #include "headwise.h"
+#include "bench_util.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -73,55 +74,7 @@ typedef struct {
     int tokens[MAX_DECODE];
 } samples;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-    double s[MAX_DECODE > MAX_ROUNDS ? MAX_DECODE : MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static double load_average(void) {
-    double x = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &x) != 1) x = -1;
-        fclose(f);
-    }
-    return x;
-}
-
 /* ---------------------------------------------------------------- models */
-
-static hw_config config(const options *o, const variant *v) {
-    hw_config c = {0};
-    strcpy(c.arch, "llama");
-    if (o->quick) {
-        c.n_layer = 2, c.d_model = 64, c.n_head = 4, c.head_dim = 16, c.d_ff = 128;
-        c.vocab_size = 256;
-    } else {
-        c.n_layer = 12, c.d_model = 768, c.n_head = 12, c.head_dim = 64, c.d_ff = 2048;
-        c.vocab_size = 32000;
-    }
-    c.n_kv_head = v->n_kv_head;
-    int most = 0;
-    for (int i = 0; i < o->n_ctx; i++) most = o->ctx[i] > most ? o->ctx[i] : most;
-    c.n_ctx = most; /* rotary: any length works; the contexts pass their own size */
-    c.norm = HW_NORM_RMS, c.norm_eps = 1e-5f, c.pos = HW_POS_ROTARY;
-    c.rope_layout = HW_ROPE_INTERLEAVED, c.rope_theta = 10000.0f, c.rotary_frac = 1.0f;
-    c.act = HW_ACT_SILU_GATED, c.tied_embeddings = 1, c.bos_id = 1, c.eos_id = 2;
-    return c;
-}
 
 /* The policy: every head full, or duo with every stride-th (layer, KV head) full. */
 static hw_kv_policy *policy(const hw_model *m, const variant *v, int which) {
@@ -140,13 +93,6 @@ static hw_kv_policy *policy(const hw_model *m, const variant *v, int which) {
 
 /* ---------------------------------------------------------------- one child */
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 /* Prefill context - TAIL seeded random tokens, then decode greedily. */
 static void measure(const hw_model *m, const variant *v, int which, int n_ctx, int decode,
                     result *r) {
@@ -163,28 +109,24 @@ static void measure(const hw_model *m, const variant *v, int which, int n_ctx, i
     r->n_full = hw_kv_policy_full_count(p);
     r->n_heads = hw_kv_policy_layers(p) * hw_kv_policy_kv_heads(p);
     r->kv_bytes = (double)hw_context_kv_bytes(c, -1, -1);
-    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)n_ctx; /* the same prompt for both policies */
-    for (int t = 0; t < T; t++) {
-        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
-        prompt[t] = 3 + (int)((s * 0x2545F4914F6CDD1Dull >> 33) % (uint64_t)(cfg->vocab_size - 3));
-    }
-    double t0 = now();
+    bench_prompt(prompt, T, cfg->vocab_size, (uint64_t)n_ctx); /* the same for both policies */
+    double t0 = bench_now();
     if (hw_forward(c, prompt, T, HW_LOGITS_LAST, logits) != HW_OK) {
         snprintf(r->err, sizeof r->err, "prefill: %s", hw_last_error());
         goto done;
     }
-    double t1 = now(), step[MAX_DECODE];
+    double t1 = bench_now(), step[MAX_DECODE];
     for (int i = 0; i < decode; i++) {
-        int tok = r->tokens[i] = argmax(logits, cfg->vocab_size);
-        double ts = now();
+        int tok = r->tokens[i] = bench_argmax(logits, cfg->vocab_size);
+        double ts = bench_now();
         if (hw_forward(c, &tok, 1, HW_LOGITS_LAST, logits) != HW_OK) {
             snprintf(r->err, sizeof r->err, "decode: %s", hw_last_error());
             goto done;
         }
-        step[r->n_decoded++] = now() - ts;
+        step[r->n_decoded++] = bench_now() - ts;
     }
-    r->decode_s = now() - t1;
-    r->step_med = median(step, r->n_decoded);
+    r->decode_s = bench_now() - t1;
+    r->step_med = bench_median(step, r->n_decoded);
     r->prefill_s = t1 - t0;
     r->ok = 1;
 done:
@@ -254,12 +196,6 @@ static int run_child(const hw_model *m, const variant *v, int which, int n_ctx, 
 
 /* ---------------------------------------------------------------- the table */
 
-static const char *human_ctx(int n, char *buf, size_t size) {
-    if (n % 1024 == 0) snprintf(buf, size, "%dK", n / 1024);
-    else snprintf(buf, size, "%d", n);
-    return buf;
-}
-
 typedef struct {
     int measured;
     double kv, dec, decm; /* at 16K: KV bytes full/duo, decode tokens/s duo/full (mean, median step) */
@@ -276,18 +212,18 @@ static void print_header(void) {
 static void print_rows(const options *o, const variant *v, int n_ctx, samples s[2],
                        double base_mb, aim_figures *a) {
     char cb[32], heads[32];
-    human_ctx(n_ctx, cb, sizeof cb);
+    bench_human_ctx(n_ctx, cb, sizeof cb);
     double kv[2], rss[2], pre[2], dec[2], decm[2];
     for (int w = 0; w < 2; w++) {
-        kv[w] = median(s[w].kv, s[w].n) / 1e6;
-        rss[w] = median(s[w].rss, s[w].n);
-        pre[w] = median(s[w].pre, s[w].n);
-        dec[w] = median(s[w].dec, s[w].n);
-        decm[w] = median(s[w].decm, s[w].n);
+        kv[w] = bench_median(s[w].kv, s[w].n) / 1e6;
+        rss[w] = bench_median(s[w].rss, s[w].n);
+        pre[w] = bench_median(s[w].pre, s[w].n);
+        dec[w] = bench_median(s[w].dec, s[w].n);
+        decm[w] = bench_median(s[w].decm, s[w].n);
         snprintf(heads, sizeof heads, "%d/%d", s[w].n_full, s[w].n_heads);
         printf("  %-4s %5s %-6s %9s %9.1f %9.0f %9.0f %9.2f %9.2f %9.2f %8.1f %6d\n", v->name,
                cb, POLICY[w], heads, kv[w], rss[w], rss[w] - base_mb, pre[w], dec[w], decm[w],
-               median(s[w].wall, s[w].n), s[w].n);
+               bench_median(s[w].wall, s[w].n), s[w].n);
     }
     printf("  %-4s %5s %-6s %9s %8.2fx %8.2fx %8.2fx %8.2fx %8.2fx %8.2fx\n", v->name, cb,
            "ratio", "", kv[FULL] / kv[DUO], rss[FULL] / rss[DUO],
@@ -318,11 +254,11 @@ static int run_context(const options *o, const hw_model *m, const variant *v, in
     samples s[2];
     memset(s, 0, sizeof s);
     char cb[32];
-    human_ctx(n_ctx, cb, sizeof cb);
+    bench_human_ctx(n_ctx, cb, sizeof cb);
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < 2; w++) {
             result res;
-            double rss, t0 = now();
+            double rss, t0 = bench_now();
             if (!run_child(m, v, w, n_ctx, o->decode, &res, &rss)) {
                 fprintf(stderr, "bench_kv: %s %s %s: %s\n", v->name, cb, POLICY[w], res.err);
                 return 0;
@@ -330,7 +266,7 @@ static int run_context(const options *o, const hw_model *m, const variant *v, in
             samples *x = &s[w];
             x->kv[x->n] = res.kv_bytes, x->rss[x->n] = rss, x->pre[x->n] = res.prefill_s;
             x->dec[x->n] = res.n_decoded / res.decode_s, x->decm[x->n] = 1.0 / res.step_med;
-            x->wall[x->n] = now() - t0;
+            x->wall[x->n] = bench_now() - t0;
             x->n_full = res.n_full, x->n_heads = res.n_heads, x->n_decoded = res.n_decoded;
             memcpy(x->tokens, res.tokens, sizeof x->tokens);
             fprintf(stderr, "bench_kv: %s %s %-4s round %d/%d: %.1f s (prefill %.1f s, decode "
@@ -344,15 +280,14 @@ static int run_context(const options *o, const hw_model *m, const variant *v, in
 }
 
 static int run_variant(const options *o, const variant *v, aim_figures *a) {
-    hw_config cfg = config(o, v);
-    double t0 = now();
-    hw_model *m = hw_model_new_random(&cfg, 110);
-    if (!m) {
-        fprintf(stderr, "bench_kv: %s\n", hw_last_error());
-        return 0;
-    }
+    int most = 0;
+    for (int i = 0; i < o->n_ctx; i++) most = o->ctx[i] > most ? o->ctx[i] : most;
+    hw_config cfg;
     hw_model_info info;
-    hw_model_get_info(m, &info);
+    double t0 = bench_now();
+    /* n_ctx: the largest context (the contexts pass their own size) */
+    hw_model *m = bench_random_llama("bench_kv", o->quick, v->n_kv_head, most, &cfg, &info);
+    if (!m) return 0;
     result res;
     double base_mb = 0;
     if (!run_child(m, v, -1, 0, 0, &res, &base_mb)) {
@@ -363,7 +298,7 @@ static int run_variant(const options *o, const variant *v, aim_figures *a) {
     printf("\n  %s: D %d, L %d, H %d, Hk %d, Dh %d, F %d, V %d (tied); %.1fM parameters, "
            "weights %.0f MB, built in %.1f s; baseline peak RSS (weights, nothing run) %.0f MB\n",
            v->name, cfg.d_model, cfg.n_layer, cfg.n_head, cfg.n_kv_head, cfg.head_dim,
-           cfg.d_ff, cfg.vocab_size, info.n_params / 1e6, info.weight_bytes / 1e6, now() - t0,
+           cfg.d_ff, cfg.vocab_size, info.n_params / 1e6, info.weight_bytes / 1e6, bench_now() - t0,
            base_mb);
     print_header();
     fflush(stdout);
@@ -376,20 +311,8 @@ static int run_variant(const options *o, const variant *v, aim_figures *a) {
 /* ---------------------------------------------------------------- main */
 
 static int usage(const char *msg) {
-    fprintf(stderr,
-            "bench_kv: %s\nusage: bench_kv [--quick] [--rounds N] [--rounds-long N] "
-            "[--contexts 2048,8192,16384] [--models mha,gqa] [--decode N]\n",
-            msg);
-    return 2;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || end == s || x < lo || x > hi) return 0;
-    *out = (int)x;
-    return *end == 0 || *end == ',' ? 1 : 0;
+    return bench_usage("bench_kv", msg, "[--quick] [--rounds N] [--rounds-long N] "
+                       "[--contexts 2048,8192,16384] [--models mha,gqa] [--decode N]");
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -402,16 +325,16 @@ static int parse_options(int argc, char **argv, options *o) {
             o->quick = 1, o->rounds = o->rounds_long = 1, o->decode = 8, o->n_ctx = 1;
             o->ctx[0] = 512, o->var[0].n_kv_head = 4, o->var[1].n_kv_head = 1;
         } else if (!strcmp(a, "--rounds") || !strcmp(a, "--rounds-long")) {
-            if (!parse_int(val, 1, MAX_ROUNDS, a[8] ? &o->rounds_long : &o->rounds))
+            if (!bench_parse_int(val, 1, MAX_ROUNDS, a[8] ? &o->rounds_long : &o->rounds))
                 return usage("--rounds and --rounds-long take 1..16");
             i++;
         } else if (!strcmp(a, "--decode")) {
-            if (!parse_int(val, 1, MAX_DECODE, &o->decode)) return usage("--decode takes 1..256");
+            if (!bench_parse_int(val, 1, MAX_DECODE, &o->decode)) return usage("--decode takes 1..256");
             i++;
         } else if (!strcmp(a, "--contexts")) {
             o->n_ctx = 0;
             for (const char *p = val; p && *p && o->n_ctx < MAX_CTX; p = strchr(p, ',') ? strchr(p, ',') + 1 : "")
-                if (!parse_int(p, 2 * TAIL, 1 << 20, &o->ctx[o->n_ctx++]))
+                if (!bench_parse_int(p, 2 * TAIL, 1 << 20, &o->ctx[o->n_ctx++]))
                     return usage("--contexts takes up to 8 comma-separated sizes >= 128");
             if (o->n_ctx == 0) return usage("--contexts takes a list of sizes");
             i++;
@@ -446,17 +369,11 @@ static void print_aims(const options *o, aim_figures a[2]) {
 }
 
 int main(int argc, char **argv) {
-    /* libgomp and OpenBLAS read their wait settings before main: set them and start
-     * again, as bench_engine and the CLI do. */
-    if (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-        execv("/proc/self/exe", argv);
-    }
+    bench_passive_threads(argv);
     options o;
     int rc = parse_options(argc, argv, &o);
     if (rc) return rc;
-    const double load = load_average(), t0 = now();
+    const double load = bench_load_average(), t0 = bench_now();
     hw_set_threads(2);
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("bench_kv: full vs duo KV cache (sink %d, recent %d, chunked prefill of 512), "
@@ -479,6 +396,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < o.n_var; i++)
         if (!run_variant(&o, &o.var[i], &aims[i])) return 1;
     if (!o.quick) print_aims(&o, aims);
-    printf("\n  total time %.0f s; load average now %.2f\n", now() - t0, load_average());
+    printf("\n  total time %.0f s; load average now %.2f\n", bench_now() - t0, bench_load_average());
     return 0;
 }

@@ -26,7 +26,18 @@ int cmd_score_successor(int argc, char **argv);
 int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 int cmd_duo(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_loss(int argc, char **argv);
+int cmd_facts(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
+int cmd_subspace(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
+
+/* A comma-separated list of integers >= 0 (--ids, --ranks), parsed by cli_ints_flag (a
+ * CLI_FN for a cli_ints; lens.c). */
+#define CLI_MAX_INTS 8192
+typedef struct { int v[CLI_MAX_INTS]; int n; } cli_ints;
+int cli_ints_flag(const char *cmd, const char *flag, const char *value, void *dst);
 
 /* "headwise <cmd>: <message>" on stderr as one line; returns 1 (cli_usage_error: 2). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

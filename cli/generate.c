@@ -34,7 +34,7 @@ static int print_piece(const char *piece, size_t len, void *user) {
 }
 
 static int generate(const char *cmd, const cli_session *s, hw_generate_params p, int seed, const char *prompt) {
-    const int n_ctx = hw_model_config(s->m)->n_ctx;
+    const int n_ctx = hw_kv_policy_max_positions(s->m, s->kv);
     if (p.n_steps > n_ctx)
         cli_warn(cmd, "-n %d is more than the context: running %d positions", p.n_steps, n_ctx);
     else if (p.n_steps > 0 && p.n_steps < s->T)

@@ -94,7 +94,7 @@ static int edits_add(const char *cmd, const cli_model_flags *f, cli_session *s) 
 
 /* The prompt's tokens, with room for extra + 1 after them. */
 static int encode(const char *cmd, const char *prompt, int extra, cli_session *s) {
-    const int n_ctx = hw_model_config(s->m)->n_ctx;
+    const int n_ctx = hw_kv_policy_max_positions(s->m, s->kv);
     s->T = hw_tokenizer_encode(s->t, prompt, HW_TOK_BOS, NULL, 0);
     if (s->T < 0) return cli_error(cmd, "%s", hw_last_error());
     if (s->T == 0)

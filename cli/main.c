@@ -16,10 +16,18 @@ static const char usage[] =
     "  mask-test -m MODEL --scores FILE  task accuracy with the top-K heads masked vs K random\n"
     "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
     "  niah      -m MODEL [--kv POLICY] -o OUT.json  needle-in-a-haystack grid under a KV cache\n"
+    "  loss      -m MODEL --text FILE [--tokens N] [--kv POLICY]  next-token loss of a text\n"
+    "  facts     -m MODEL (--prompts FILE | --task recall) [-o OUT.json]  factual recall: mover\n"
+    "            heads, an MLP's output regressed on upstream components, anti-overconfidence\n"
     "  train     TASK -o DIR      train a model on a synthetic task; writes a Hugging Face folder\n"
     "  organism  TASK -o DIR      train the default model organism of a task and score it\n"
     "  samples   TASK -o FILE     a task's held-out samples (and counterfactuals) as prompts\n"
-    "  duo       train -m MODEL -o DIR  learn DuoAttention's gates (full vs streaming KV heads)\n";
+    "  duo       train -m MODEL -o DIR  learn DuoAttention's gates (full vs streaming KV heads)\n"
+    "  lens      -m MODEL -p TEXT [--target TOK]  logit lens: each layer's residual as tokens\n"
+    "  subspace  -m MODEL --head L.H [--kind qk|ov]  SVD of a head's QK / OV circuit;\n"
+    "            subspace lowrank ... --input q,k --task T: accuracy vs rank\n"
+    "  patch     -m MODEL (--clean F --corrupt F | --task induction) -o OUT.json  activation\n"
+    "            patching over prompt pairs; patch path: sender -> receiver heads\n";
 
 static const char score_help[] =
     "usage: headwise score KIND -m MODEL [flags]   (headwise score KIND --help for flags)\n"
@@ -65,7 +73,8 @@ int main(int argc, char **argv) {
     static const command commands[] = {
         {"generate", cmd_generate}, {"info", cmd_info}, {"run", cmd_run}, {"patterns", cmd_patterns},
         {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
-        {"niah", cmd_niah}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
+        {"niah", cmd_niah}, {"loss", cmd_loss}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
+        {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch},
         {"samples", cmd_samples}};
     int rc = dispatch(commands, sizeof commands / sizeof *commands, argc - 1, argv + 1);
     if (rc >= 0) return rc;

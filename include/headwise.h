@@ -212,6 +212,9 @@ hw_kv_policy *hw_kv_policy_new_longheads(const hw_model *m, int chunk_w, int hea
 /* 1 if p is a LongHeads policy (its W, A and score into the pointers that are not NULL). */
 int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
                            hw_longheads_score *score);
+/* The positions generation and the CLI let a run under p reach: the model's context,
+ * or with LongHeads (rotary models only) any length, which is what it is for. */
+int hw_kv_policy_max_positions(const hw_model *m, const hw_kv_policy *p);
 /* Bytes of KV cache (keys and values, compensation entry included) the context holds for
  * (layer, kv_head); kv_head < 0: the layer's heads; layer < 0: every layer. */
 size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head);
@@ -421,6 +424,41 @@ int hw_niah_trial_prompt(const hw_niah *n, int i, int **prompt, int *span_start,
 const char *hw_niah_answer(const hw_niah *n, int needle);
 const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
 
+/* LongHeads' passkey retrieval (methods.md section 4, "Protocol"; src/eval/niah.c): the
+ * lines "There is an important info hidden inside a lot of irrelevant text. Find it and
+ * memorize them. I will quiz you about the important information there.", garbage (the
+ * sentences "The grass is green. The sky is blue. The sun is yellow. Here we go. There
+ * and back again." repeated, joined by spaces), the key line "The pass key is N.
+ * Remember it. N is the pass key.", garbage again from its start, and "What is the pass
+ * key? The pass key is", joined by newlines, after BOS where the model has one. Made in
+ * tokens so that a prompt has exactly the asked length: every part is tokenized as it
+ * follows the text before it (the tokens of context + part less those of context), so
+ * SentencePiece's dummy space comes only at the start and GPT-2 keeps the space on a
+ * part's first word, and the garbage is its sentences' tokens repeated (checked to be
+ * the tokenization of the repeated text). The key line goes at depth percent of the
+ * garbage tokens, moved back after the nearest earlier sentence end (as the text
+ * trials' needle); depth 100 puts it right before the question. The answer is " N" as
+ * the continuation of the question (for SentencePiece the digits with the space piece
+ * "▁" or a "▁N.." piece, as the reference's tokenizer(str(N))[1:] gives; for GPT-2
+ * " N.." pieces); exact = the greedy tokens equal it. */
+typedef struct hw_passkey hw_passkey;
+/* Tokenize the fixed parts with t; NULL (error set) if t merges tokens across them. */
+hw_passkey *hw_passkey_new(const hw_model *m, const hw_tokenizer *t);
+void hw_passkey_free(hw_passkey *p);
+/* Sample `sample`'s passkey from the stream `seed`: uniform in [1, 50000]. */
+int hw_passkey_key(uint64_t seed, int sample);
+/* The prompt's tokens with no garbage for passkey key (the shortest length), or -1. */
+int hw_passkey_min_length(const hw_passkey *p, int key);
+/* The prompt of `length` tokens with key at depth (percent, 0..100) into *prompt
+ * (malloc'd, length ids), the key line's tokens [*key_start, *key_end) (its newlines
+ * included; either may be NULL); returns length, or -1 (error set: a length below
+ * hw_passkey_min_length, HW_ERR_RANGE). */
+int hw_passkey_prompt(const hw_passkey *p, int length, int depth, int key, int **prompt, int *key_start,
+                      int *key_end);
+/* The answer's tokens for key (the continuation " N" of the question) into *ids
+ * (malloc'd); their count, or -1. */
+int hw_passkey_answer(const hw_passkey *p, int key, int **ids);
+
 /* ---------------------------------------------------------------- needle-in-a-haystack grid */
 
 /* The needle-in-a-haystack grid under a KV-cache policy (src/eval/niah_grid.c; methods.md
@@ -442,12 +480,20 @@ const int *hw_niah_answer_ids(const hw_niah *n, int needle, int *n_ids);
  *         depth / 100), `samples` per cell from the stream `seed` (sample k of every cell
  *         has the same key and values); the prompt is the sample up to its answer, which
  *         is decoded for as many tokens as it has (stopping at EOS or BOS); exact means
- *         every answer token right, ROUGE-1 compares the answer's symbols as words.
- * Both take the grid from niah: lengths round(linspace(length_min, length_max,
+ *         every answer token right, ROUGE-1 compares the answer's symbols as words;
+ *   passkey: (passkey != 0; needs a tokenizer) LongHeads' passkey retrieval (hw_passkey):
+ *         `samples` passkeys per cell from the stream `seed` (sample k of every cell has
+ *         the key hw_passkey_key(seed, k)), each prompt exactly the cell's length with
+ *         the key line at its depth; the answer's tokens (hw_passkey_answer) greedily
+ *         decoded for as many steps (stopping at EOS); exact means every one right,
+ *         ROUGE-1 compares the number with the decoded text.
+ * All take the grid from niah: lengths round(linspace(length_min, length_max,
  * n_lengths)) (n_lengths 0: text the paper's 1000..50000 kept within the model's
- * context, task round(linspace(C / 2, C, 4))) and depths round(linspace(0, 100,
- * n_depths)). Every length must fit the model's context (C), checked before any run;
- * task trials on a rotary model may go past it (what a LongHeads cache is measured by). */
+ * context, task and passkey round(linspace(C / 2, C, 4)), a learned-position model's
+ * passkey lengths less the longest answer) and depths round(linspace(0, 100,
+ * n_depths)). Every length must fit the model's context (C) with its answer, checked
+ * before any run; task and passkey trials on a rotary model may go past it (what a
+ * LongHeads cache is measured by). */
 typedef struct {
     const hw_kv_policy *kv;     /* the cache of every trial (not copied); NULL: every head full */
     hw_niah_params niah;        /* the grid; the text trials */
@@ -458,6 +504,8 @@ typedef struct {
     int n_needles;              /* task retrieval: needles per sequence (0, default: the
                                  * task's own, one per 128 tokens from 256 on) */
     const char *label;          /* the model's name in reports (NULL: "model") */
+    int passkey;                /* non-zero: passkey trials (task must be NULL; the
+                                 * text-trial fields of niah unused) */
 } hw_niah_grid_params;
 hw_niah_grid_params hw_niah_grid_params_default(void);
 typedef struct hw_niah_grid_result hw_niah_grid_result;
@@ -482,11 +530,25 @@ void hw_niah_grid_result_overall(const hw_niah_grid_result *r, int *trials, doub
 size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t *full);
 const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r);   /* its name */
 int hw_niah_grid_result_chunk(const hw_niah_grid_result *r);            /* prefill rows per pass */
+/* One trial of a run, as the JSON's trial_results hold it. */
+typedef struct {
+    int length, depth;          /* tokens, percent */
+    int item;                   /* the needle (text trials) or the sample (task, passkey) */
+    int passkey, key_position;  /* passkey trials: the number and the key line's first
+                                 * token (else 0 and -1) */
+    int exact;                  /* 1: an exact answer */
+    double rouge1_recall, rouge1_f;
+    const char *answer;         /* the generated text; lives as long as the result */
+} hw_niah_trial;
+/* Trial i (0 to the overall trial count - 1, in the order they ran) into *out. */
+hw_status hw_niah_grid_result_trial(const hw_niah_grid_result *r, int i, hw_niah_trial *out);
 /* JSON, atomically: {"model", "policy": {name, sink, recent, chunk, compensation,
- * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task", ...},
+ * full_kv_heads, kv_heads}, "prefill", "source": {"kind": "text"|"task"|"passkey", ...},
  * "lengths", "depths", "kv_bytes", "kv_bytes_full" (per length), "trials", "exact",
  * "rouge1_recall", "rouge1_f" ([depth][length]), "overall", "trial_results": [{length,
- * depth, item, exact, rouge1_recall, rouge1_f, answer}]}. */
+ * depth, item, exact, rouge1_recall, rouge1_f, answer}]} (item: needle or sample;
+ * passkey trials add "passkey", the number, and "key_position", the key line's first
+ * token). */
 hw_status hw_niah_grid_result_write(const hw_niah_grid_result *r, const char *path);
 /* The heatmap as one self-contained HTML page, atomically: context length across, depth
  * down, red (0) to green (1) with a legend, the titles naming the model, the policy and
@@ -1096,11 +1158,510 @@ hw_kv_policy *hw_kv_policy_parse(const hw_model *m, const hw_tokenizer *t, const
 
 /* ---------------------------------------------------------------- text loss */
 
+/* The next-token loss of a token sequence as the model reads it in one context
+ * (src/eval/text_loss.c): tokens fed in prefill calls of `chunk` rows under a KV-cache
+ * policy and hooks, every position's -ln p(next token). The context is made as long as
+ * the sequence, which may pass the model's trained context for rotary-position models
+ * (how LongHeads is judged); learned-position models refuse it (HW_ERR_RANGE). */
+typedef struct {
+    const hw_kv_policy *kv;  /* the cache (hw_context_new_kv; read, not kept); NULL: full */
+    const hw_hooks *hooks;   /* in every call; NULL: none */
+    int chunk;               /* prefill rows per call (default 512; <= 0: all at once) */
+    /* Then this many tokens decoded greedily after the sequence, in the same context
+     * (which holds n + n_greedy positions), into greedy (n_greedy ints); 0: none. What
+     * the model makes of the context it has read, with the same cache. */
+    int n_greedy;
+    int *greedy;
+} hw_text_loss_params;
+hw_text_loss_params hw_text_loss_params_default(void);
+/* losses (n - 1 values): losses[i] = -ln p(tokens[i + 1] | tokens[0..i]). Progress
+ * ("tokens", tokens done, n + n_greedy) after each call; non-zero stops (HW_ERR_ARG). */
+hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_text_loss_params *p,
+                       hw_progress_fn progress, void *user, float *losses);
+
 /* ---------------------------------------------------------------- circuits: prompt pairs, activation and path patching */
+
+/* Prompt pairs (src/methods/prompt_pairs.c; methods.md sections 7 and 9): a clean and a
+ * corrupted token sequence of the same length, the target token whose metric is read at
+ * the last position and an optional minus token. What activation patching, path patching
+ * (and CD-T) compare. */
+typedef struct hw_prompt_pairs hw_prompt_pairs;
+hw_prompt_pairs *hw_prompt_pairs_new(void);
+void hw_prompt_pairs_free(hw_prompt_pairs *p);
+/* Append a pair (copied): clean (n_clean tokens) and corrupt (n_corrupt) must be the same
+ * length, at least 1; target >= 0; minus -1 for none. label names the pair in messages
+ * (copied; NULL: "pair K", K from 0). HW_ERR_ARG naming the pair otherwise. */
+hw_status hw_prompt_pairs_add(hw_prompt_pairs *p, const int *clean, int n_clean, const int *corrupt,
+                              int n_corrupt, int target, int minus, const char *label);
+/* Pairs from two prompts files (hw_prompts_read), line k of each one pair, each prompt
+ * encoded with BOS by t. target / minus (text, its first token as
+ * hw_tokenizer_answer_token reads it) for every pair; target NULL: each clean line's first
+ * answer is its target and its second answer, if any, its minus (a given minus is then
+ * used for every pair). NULL with one error naming the files and line on different line
+ * counts, prompts of different token lengths, no target, or an answer that is no token. */
+hw_prompt_pairs *hw_prompt_pairs_read(const hw_tokenizer *t, const char *clean_path,
+                                      const char *corrupt_path, const char *target,
+                                      const char *minus);
+/* n pairs of a synthetic task for m, drawn from seed. "induction": clean = [BOS] A A[0..k)
+ * and corrupt = [BOS] B A[0..k), A and B blocks of `block` distinct random tokens (no token
+ * in both), k = block - 1; target A[k] (what an induction head copies), minus B[k] (what
+ * the same attention copies in the corrupted prompt). The first copy is the one replaced
+ * because it is where the previous-token head writes what the induction heads' keys
+ * read: corrupting the second copy instead leaves the keys unchanged, and neither
+ * activation nor path patching could then see the previous-token head. Tokens are drawn
+ * from [V/2, V) for V <= 12500 (a model organism's symbols), else [10000, 12500), as
+ * `score echo-induction` draws them; BOS where m has one. block 0: min(16, (C - 1) / 2). */
+hw_prompt_pairs *hw_prompt_pairs_task(const hw_model *m, const char *task, int n, int block,
+                                      uint64_t seed);
+int hw_prompt_pairs_count(const hw_prompt_pairs *p);
+/* Pair i's length in tokens and (pointers that are not NULL) its sequences (owned by p),
+ * target and minus; -1 outside [0, count). */
+int hw_prompt_pairs_get(const hw_prompt_pairs *p, int i, const int **clean, const int **corrupt,
+                        int *target, int *minus);
+const char *hw_prompt_pairs_label(const hw_prompt_pairs *p, int i);
+/* Every token (prompts, target, minus) inside m's vocabulary and every pair within its
+ * context; HW_ERR_ARG naming the first pair that is not. */
+hw_status hw_prompt_pairs_check(const hw_prompt_pairs *p, const hw_model *m);
+
+/* The metric read at the last position: logit-diff logit(target) - logit(minus) (the
+ * target's logit without a minus), prob softmax(target), logprob log softmax(target). */
+typedef enum { HW_METRIC_LOGIT_DIFF, HW_METRIC_PROB, HW_METRIC_LOGPROB } hw_metric;
+/* "logit-diff", "prob" or "logprob"; HW_ERR_ARG otherwise. */
+hw_status hw_metric_parse(const char *name, hw_metric *out);
+const char *hw_metric_name(hw_metric metric);
+double hw_metric_value(hw_metric metric, const float *logits, int V, int target, int minus);
+/* Each pair's metric on its clean and on its corrupted prompt (count values each). */
+hw_status hw_prompt_pairs_baselines(const hw_model *m, const hw_prompt_pairs *p, hw_metric metric,
+                                    double *clean, double *corrupt);
+
+/* Activation patching (src/methods/activation_patching.c; methods.md section 9): one
+ * component's activation taken from one run of a pair and put into the other, the metric
+ * read at the last position. Denoising puts the clean run's activation into the corrupted
+ * run, noising the corrupted one's into the clean run. Each patched value is normalised
+ * per pair, (M - M_corrupt) / (M_clean - M_corrupt): 0 is the corrupted run's metric, 1
+ * the clean one's; then averaged over pairs. Components: for hook_z, hook_pattern and
+ * hook_q each (layer, query head), for hook_k and hook_v each (layer, KV head), at every
+ * position; for hook_resid_pre, hook_resid_post, hook_attn_out and hook_mlp_out each
+ * (layer, position), which needs every pair the same length.
+ * The direct effect (direct = 1; the Chinchilla paper's distinction) reads only the
+ * change the patch makes to the component's output at the last position (a head's
+ * through hook_attn_out of its layer, an MLP's hook_mlp_out, the residual itself for
+ * resid_pre/post) straight through the final norm, its scale held at the clean run's
+ * value, and the unembedding, added to the unpatched run's logits: so, for logit-diff, the
+ * direct effects of all components add up as DLA's terms do (hw_dla_run), to the change
+ * of the residual at the last position dotted with DLA's direction on the clean run.
+ * Every pair is run on its own from an empty cache (one forward per pair and component;
+ * the engine has no batch of sequences with hooks). */
+typedef enum { HW_PATCH_DENOISE, HW_PATCH_NOISE } hw_patch_direction;
+typedef struct {
+    hw_hook_point hook;             /* default HW_HOOK_Z */
+    hw_patch_direction direction;   /* default HW_PATCH_DENOISE */
+    hw_metric metric;               /* default HW_METRIC_LOGIT_DIFF */
+    int direct;                     /* 1: also the direct effects (default 0) */
+    /* 1: every run is patched with its own activations (denoising then puts corrupt into
+     * corrupt, 0 everywhere; noising clean into clean, 1 everywhere): the check that
+     * patching itself changes nothing. Default 0. */
+    int identity;
+} hw_patch_params;
+hw_patch_params hw_patch_params_default(void);
+typedef struct hw_patch_result hw_patch_result;
+/* t (may be NULL) only labels positions. Progress stage "patch" after each pair, counting
+ * patched forward passes. Fails
+ * before any sweep on a hook that cannot be swept (or that m lacks: hook_mlp_out of an
+ * attention-only model), pairs outside m's vocabulary or context, per-position sweeps of
+ * pairs of different lengths, or a pair whose clean and corrupted metrics are equal
+ * (nothing to normalise by; the error names it). */
+hw_status hw_patch_run(const hw_model *m, const hw_tokenizer *t, const hw_prompt_pairs *pairs,
+                       const hw_patch_params *p, hw_progress_fn progress, void *user,
+                       hw_patch_result **out);
+void hw_patch_result_free(hw_patch_result *r);
+typedef struct {
+    hw_hook_point hook;
+    hw_patch_direction direction;
+    hw_metric metric;
+    int direct, identity;
+    int rows, cols;         /* L x (H, Hk or T) */
+    int per_position;       /* 1: the columns are positions */
+    int n_pairs;
+} hw_patch_info;
+void hw_patch_get_info(const hw_patch_result *r, hw_patch_info *out);
+/* (rows, cols) normalised metric averaged over pairs: the total effect (direct = 0) or
+ * the direct one (NULL when not computed). */
+const double *hw_patch_result_mean(const hw_patch_result *r, int direct);
+/* Pair i's (rows, cols) normalised values, and its raw metric values; NULL outside. */
+const double *hw_patch_result_pair(const hw_patch_result *r, int i, int direct);
+const double *hw_patch_result_pair_metric(const hw_patch_result *r, int i, int direct);
+/* Pair i's metric on its clean and corrupted prompt. */
+hw_status hw_patch_result_baseline(const hw_patch_result *r, int i, double *clean, double *corrupt);
+/* Column c's label: "H" of a head, or position c's token text in pair 0's clean prompt
+ * (newlines, tabs and carriage returns as \n, \t, \r; "pos c" without a tokenizer); lives
+ * as long as r. */
+const char *hw_patch_result_label(const hw_patch_result *r, int c);
+/* JSON {"hook", "direction", "metric", "identity", "rows", "cols", "axes", "labels",
+ * "mean": [[...]], "mean_direct"?, "pairs": [{"label", "clean", "corrupt", "target",
+ * "minus", "normalized", "metric", "normalized_direct"?, "metric_direct"?}]}; TSV when
+ * path ends in ".tsv": "layer col label mean [mean_direct]" one row per component;
+ * atomically. */
+hw_status hw_patch_result_write(const hw_patch_result *r, const char *path);
+/* A heatmap page (layer down, head or position across, the positions labelled with
+ * their tokens), blue below 0 to red above, a colour legend, values on hover; the
+ * direct effects as a second map. Atomically. */
+hw_status hw_patch_result_write_html(const hw_patch_result *r, const char *path);
+
+/* Path patching (src/methods/path_patching.c; methods.md section 7, the factual-recall
+ * paper's tool): a sender head's output, taken from the corrupted run, is put into the
+ * clean run only along its path into receivers: a receiver head's q, k or v is computed
+ * from its layer's residual plus the sender's change (corrupted minus clean output, at
+ * every position), everything else reading the clean run's sender (an MLP receiver's
+ * output is computed from its input residual plus the change; the logits receiver adds
+ * the change to the final residual: the direct path). Everything downstream of a
+ * receiver runs freely, so with every later head's q, k and v, every MLP after the sender
+ * and the logits as receivers the run equals activation patching of the sender (noising).
+ * The metric's percent change against the clean run, 100 (M - M_clean) / |M_clean|, and
+ * the normalised metric as activation patching's, averaged over pairs. */
+typedef struct {
+    int layer, head;        /* head: a query head for q, a KV head for k and v */
+    hw_hook_point input;    /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V; HW_HOOK_MLP_OUT: the MLP of
+                             * `layer` (head unused; after a sender in its own layer too,
+                             * but in parallel-residual models); or HW_HOOK_LOGITS (the
+                             * direct path; layer and head unused) */
+} hw_path_receiver;
+typedef struct {
+    const hw_head *senders;         /* required, n_senders of them (copied) */
+    int n_senders;
+    const hw_path_receiver *receivers; /* required (copied); a receiver that does not read
+                                     * the sender (a head in its layer or before, an MLP
+                                     * before it) is no path: NaN */
+    int n_receivers;
+    hw_metric metric;               /* default HW_METRIC_LOGIT_DIFF */
+} hw_path_patch_params;
+hw_path_patch_params hw_path_patch_params_default(void);
+typedef struct hw_path_patch_result hw_path_patch_result;
+/* One run per pair, sender and receiver, and one more per pair and sender with every
+ * receiver together (column n_receivers). Progress stage "path patch" in runs. Fails before
+ * any run as hw_patch_run does, and on a sender or receiver outside m. */
+hw_status hw_path_patch_run(const hw_model *m, const hw_prompt_pairs *pairs,
+                            const hw_path_patch_params *p, hw_progress_fn progress, void *user,
+                            hw_path_patch_result **out);
+void hw_path_patch_result_free(hw_path_patch_result *r);
+int hw_path_patch_senders(const hw_path_patch_result *r, const hw_head **senders);
+int hw_path_patch_receivers(const hw_path_patch_result *r, const hw_path_receiver **receivers);
+/* (n_senders, n_receivers + 1), the last column every receiver at once; NaN for no path:
+ * the percent change of the metric and the normalised metric, means over pairs. */
+const double *hw_path_patch_percent(const hw_path_patch_result *r);
+const double *hw_path_patch_normalized(const hw_path_patch_result *r);
+/* Pair i's raw metric values (n_senders, n_receivers + 1); NULL outside. */
+const double *hw_path_patch_pair_metric(const hw_path_patch_result *r, int i);
+/* Pair i's metric on its clean and corrupted prompt. */
+hw_status hw_path_patch_baseline(const hw_path_patch_result *r, int i, double *clean, double *corrupt);
+/* A receiver as its column is named: "1.0.k", "mlp.2", "logits". */
+int hw_path_receiver_name(char *buf, size_t n, const hw_path_receiver *rcv);
+/* JSON {"metric", "senders", "receivers", "percent", "normalized", "pairs": [...]}, TSV
+ * ("sender receiver percent normalized") when path ends in ".tsv"; atomically. */
+hw_status hw_path_patch_write(const hw_path_patch_result *r, const char *path);
+/* The factual-recall code's preserve_elements: the smallest set of the n entries whose |effect|
+ * sums to at least fraction (in [0, 1]) of the total |effect| (largest first, ties to the
+ * lower index; NaN entries count 0): keep[i] = 1 for them. Returns how many, or -1 (error
+ * set) for n <= 0 or a bad fraction. */
+int hw_preserve_elements(const double *effect, int n, double fraction, int *keep);
 
 /* ---------------------------------------------------------------- circuits: logit lens and head subspaces */
 
+/* Logit lens (methods.md sections 7 and 9, src/methods/logit_lens.c): one prompt's
+ * residual stream at one position read as logits, layer by layer: each layer's
+ * hook_resid_pre and the last layer's hook_resid_post (the rows), and with components
+ * each head's hook_result, each layer's hook_attn_out and hook_mlp_out, each through the
+ * final norm and W_U. HW_LENS_NORM_RECOMPUTE normalises each vector on itself, bias
+ * included (the classic logit lens; the last row is then the model's own logits);
+ * HW_LENS_NORM_FIXED divides by the final norm's scale computed on the full residual at
+ * that position (LayerNorm: the vector centred too) and leaves the norm's bias out, as
+ * DLA does, so the rows are linear in their vectors: embedding + every attn_out +
+ * every mlp_out gives the logits less W_U's image of the final norm's bias. */
+typedef enum { HW_LENS_NORM_RECOMPUTE, HW_LENS_NORM_FIXED } hw_lens_norm;
+typedef struct {
+    const char *prompt;     /* encoded with BOS; or, prompt NULL: */
+    const int *ids;         /* (n_ids) token ids as given (no BOS added) */
+    int n_ids;
+    const char *target;     /* an answer (its first token, hw_tokenizer_answer_token) whose
+                             * rank and logit each row reports; NULL (default): */
+    int target_id;          /* a token id; -1 (default): no target */
+    int pos;                /* position read; -1 (default): the last */
+    int top;                /* tokens listed per row (default 10, at most V) */
+    hw_lens_norm norm;      /* default HW_LENS_NORM_RECOMPUTE */
+    int components;         /* 1: also heads, attn_out and mlp_out rows (default 0) */
+    const hw_kv_policy *kv; /* the forward's KV cache (read at the start); NULL: full */
+} hw_lens_params;
+hw_lens_params hw_lens_params_default(void);
+typedef struct hw_lens_result hw_lens_result;
+/* t is needed for a text prompt or target and for the tokens' texts in the writers (NULL
+ * with ids: texts empty). Progress stage "forward" (one pass). */
+hw_status hw_lens_run(const hw_model *m, const hw_tokenizer *t, const hw_lens_params *p,
+                      hw_progress_fn progress, void *user, hw_lens_result **out);
+void hw_lens_free(hw_lens_result *r);
+/* Rows in model order: per layer l "resid_pre.l", then with components "l.0" .. "l.H-1",
+ * "attn.l", "mlp.l" (models without MLPs: none); last "resid_post.L-1". */
+int hw_lens_rows(const hw_lens_result *r);
+const char *hw_lens_row_name(const hw_lens_result *r, int i);   /* NULL outside the rows */
+const float *hw_lens_logits(const hw_lens_result *r);           /* (rows, V) */
+const int *hw_lens_top(const hw_lens_result *r);                /* (rows, top) ids, best first */
+/* (rows): the target's rank (0: the top token; the number of tokens with a larger logit)
+ * and logit, log-probability under the row's softmax; NULL without a target. */
+const int *hw_lens_target_rank(const hw_lens_result *r);
+const float *hw_lens_target_logit(const hw_lens_result *r);
+const float *hw_lens_target_logprob(const hw_lens_result *r);
+typedef struct {
+    int n_tokens;           /* prompt tokens (BOS included when encoded) */
+    int pos;                /* the position read */
+    int vocab, top;         /* V, tokens per row */
+    hw_lens_norm norm;
+    int target;             /* -1: none */
+    const char *target_text; /* "" without a tokenizer or target (lives as long as r) */
+    const int *tokens;      /* (n_tokens) the prompt's ids */
+} hw_lens_info;
+void hw_lens_get_info(const hw_lens_result *r, hw_lens_info *out);
+/* path ending in ".html": one table, a row per lens row (name, target rank and logit, top
+ * tokens); else JSON {"n_tokens", "pos", "norm", "target", "target_token", "tokens",
+ * "rows": [{"name", "top": [ids], "top_text": [..], "top_logit": [..], "target_rank",
+ * "target_logit", "target_logprob"}]}. Atomically. */
+hw_status hw_lens_write(const hw_lens_result *r, const char *path);
+
+/* A head's QK and OV circuits (methods.md section 9, src/methods/head_subspace.c), as
+ * TransformerLens writes them: W_QK = W_Q W_K^T (D x D; x_q^T W_QK x_k is the score before
+ * rotary and 1/sqrt(Dh)), W_OV = W_V W_O (D x D; x_src^T W_OV is what the head writes),
+ * each of rank <= Dh, its SVD U S V^T from the Dh-rank factors (thin QR of each, SVD of
+ * the small core). The left singular vectors (rows of U^T) are the query side (QK) or the
+ * source side (OV); the right ones the key side (QK) or the output (OV). Under GQA W_K
+ * and W_V are those of the head's KV head. Rotary models: W_QK ignores positions (it is
+ * the form at relative distance 0; rotary turns the key side by the distance). Biases are
+ * left out. fold_norm folds the layer's input norm gain into the input sides (as
+ * TransformerLens's fold_ln): the matrix then acts on unit-RMS (LayerNorm: centred)
+ * residuals. Directions are read through the embedding, input sides as x_hat(W_E[t]) . u
+ * (the token's embedding normalised without gain when folded, raw otherwise: exact at
+ * layer 0, a guide later), and OV's output side through the unembedding,
+ * W_U[t] . (g_final * v) (raw: W_U[t] . v): the tokens it raises. */
+typedef enum { HW_SUBSPACE_QK, HW_SUBSPACE_OV } hw_subspace_kind;
+typedef struct {
+    hw_head head;
+    hw_subspace_kind kind;  /* default HW_SUBSPACE_QK */
+    int directions;         /* singular directions read as tokens (default 4; <= rank) */
+    int top;                /* tokens per direction and sign (default 10) */
+    int fold_norm;          /* 1 (default): the input norm's gain folded in; 0: raw weights */
+} hw_subspace_params;
+hw_subspace_params hw_subspace_params_default(void);
+typedef struct hw_subspace_result hw_subspace_result;
+/* t may be NULL (texts empty in the JSON). */
+hw_status hw_subspace_run(const hw_model *m, const hw_tokenizer *t, const hw_subspace_params *p,
+                          hw_subspace_result **out);
+void hw_subspace_free(hw_subspace_result *r);
+int hw_subspace_rank(const hw_subspace_result *r);           /* k = min(Dh, D) */
+const double *hw_subspace_singular(const hw_subspace_result *r);  /* (k) descending */
+/* (k, D): row i the i-th left (side 0) or right (side 1) singular vector. */
+const double *hw_subspace_vectors(const hw_subspace_result *r, int side);
+/* (directions, top) token ids (and their scores) of side 0 (input) or 1 (key / output), sign
+ * +1 the largest reads of +u, -1 the most negative; NULL on a bad side or sign. */
+const int *hw_subspace_tokens(const hw_subspace_result *r, int side, int sign, const double **scores);
+int hw_subspace_directions(const hw_subspace_result *r);
+int hw_subspace_top(const hw_subspace_result *r);
+/* JSON {"head", "kind", "fold_norm", "rank", "singular", "directions": [{"singular",
+ * "in" | "query": {"top", "top_text", "top_score", "bottom", ...}, "out" | "key": ...}]}. */
+hw_status hw_subspace_write(const hw_subspace_result *r, const char *path);
+
+/* The low-rank test (Lieberum et al.: the correct-letter heads' q, k and v compressed
+ * without loss): one head's q (hook_q, before rotary), and/or its KV head's k or v
+ * (hook_k, hook_v: shared by its query group under GQA), each projected at every position
+ * and in every call onto its own top-r subspace, and the task's accuracy for each r. An
+ * input's subspace is the SVD of its activations (the top right singular vectors of the
+ * rows collected at every position of the fit prompts; center: PCA around their mean
+ * instead, projecting x to mean + P (x - mean)). r >= Dh is no projection at all (the
+ * whole space), so its accuracy is the baseline's exactly; r = 0 sets the activation to 0
+ * (center: its mean). Projecting q and k together (inputs {Q, K}) restricts the head's
+ * scores to a rank-r form, which is what "the QK subspace compresses to rank r" means.
+ * The task: prompts (prompt, answer: the answer's tokens each the argmax after the prompt
+ * and the answer's earlier tokens, teacher-forced: exact rate and mean share; the
+ * subspace fitted on the same prompts) or task.name (hw_task_evaluate_hooked's measures
+ * on task.samples held-out samples of task.seed; the subspace fitted on fit_samples
+ * samples of fit_seed). */
+typedef struct {
+    hw_head head;
+    hw_hook_point inputs[3]; /* HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V, each at most once */
+    int n_inputs;           /* default 1: {HW_HOOK_Q} */
+    const int *ranks;       /* (n_ranks) each >= 0; NULL (default): 0, 1, 2, 4, ..., Dh */
+    int n_ranks;
+    int center;             /* 0 (default): uncentred SVD; 1: PCA around the mean */
+    const hw_prompts *prompts;
+    hw_task_eval_params task;   /* name NULL by default */
+    uint64_t fit_seed;      /* default 54321 (disjoint from the default task seed) */
+    int fit_samples;        /* default 100 */
+    const hw_kv_policy *kv; /* NULL: full */
+} hw_lowrank_params;
+hw_lowrank_params hw_lowrank_params_default(void);
+typedef struct hw_lowrank_result hw_lowrank_result;
+/* t is needed with prompts. Progress stages "fit" and "rank" (ranks evaluated). */
+hw_status hw_lowrank_run(const hw_model *m, const hw_tokenizer *t, const hw_lowrank_params *p,
+                         hw_progress_fn progress, void *user, hw_lowrank_result **out);
+void hw_lowrank_free(hw_lowrank_result *r);
+int hw_lowrank_count(const hw_lowrank_result *r);             /* ranks tried */
+const int *hw_lowrank_ranks(const hw_lowrank_result *r);      /* (count) */
+/* (count) the task's two measures at each rank (prompts: exact rate, mean share of answer
+ * tokens right); the baseline (no hook) in *base (2). */
+const double *hw_lowrank_accuracy(const hw_lowrank_result *r, int measure, double *base);
+/* The inputs projected (*n of them), in the order given. */
+const hw_hook_point *hw_lowrank_inputs(const hw_lowrank_result *r, int *n);
+/* (Dh) input i's activation singular values (center: of the centred rows), descending;
+ * *rows (may be NULL) the rows fitted; NULL outside the inputs. */
+const double *hw_lowrank_spectrum(const hw_lowrank_result *r, int input, int *rows);
+/* JSON {"head", "inputs": ["q", ...], "center", "fit_rows", "spectrum": {"q": [...], ...},
+ * "baseline": [a, a2], "ranks": [{"rank", "accuracy", "accuracy2"}]}, atomically. */
+hw_status hw_lowrank_write(const hw_lowrank_result *r, const char *path);
+
 /* ---------------------------------------------------------------- circuits: factual recall (mover heads, MLP regression) */
+
+/* The factual-recall pipeline of Lv et al. 2024 (methods.md section 7,
+ * src/methods/factual_recall.c), over prompts that each name a topic (France in "The
+ * capital of France is"), read at each prompt's last position:
+ *   mover heads: per head the mean over prompts of its attention from the last position
+ *     to the topic token (hook_pattern) and of its output there (hook_result) dotted
+ *     with W_U[topic] through the final norm, its scale held at the prompt's own value
+ *     (hw_logit_direction); mover score = mean attention x mean alignment (the product
+ *     of the two means, the axes of the paper's per-head scatter), and Pearson's r of
+ *     the two means across the L x H heads;
+ *   the MLP regression: one MLP's output at the last position m_p (D) regressed onto
+ *     the outputs o_i,p there of every component upstream of it, m ~ sum_i beta_i o_i + b
+ *     (hw_fact_regress), each term read through the logit lens (below);
+ *   anti-overconfidence: per prompt its top predicted token, and each final-layer
+ *     component's (each head of the last layer, its MLP) direct logit attribution to it
+ *     (final norm held at the prompt's scale); the components whose mean over prompts is
+ *     negative push the top answer down, and the mitigation reruns every prompt with
+ *     them scaled by s (heads: hw_hooks_scale; the MLP: its hook_mlp_out times s), and
+ *     reports the mean probability of each prompt's original top token before and after.
+ * The logit lens of a vector v here: W_U (g * v' / sigma), g the final norm's weight,
+ * v' = v (RMSNorm) or v minus its mean (LayerNorm), 1 / sigma the final norm's
+ * 1 / RMS (or 1 / standard deviation) of the full residual at the last position
+ * averaged over the prompts (held, not recomputed from v; the final norm's bias is left
+ * out, it is nobody's term). A positive scale: the tokens' order is the same whatever
+ * value it holds. */
+
+/* The least-squares decomposition m_p ~ sum_i beta_i o_{i,p} + b over P samples: o
+ * (P, n, D) the n terms of each sample, y (P, D) the vector regressed; beta (n) scalars,
+ * b (D) one vector for every sample. Solved over all P x D values in double: b =
+ * mean_p(y_p - sum_i beta_i o_{i,p}), so beta solves the normal equations of the values
+ * centred over the samples, G beta = c with G_ij = sum_p <o~_i,p, o~_j,p>, c_i = sum_p
+ * <o~_i,p, y~_p> (Cholesky). A term whose centred variance G_ii is at most 1e-14 of the
+ * largest is constant over the samples (the embedding of the token every prompt ends
+ * with, say): it explains nothing, gets beta 0 (its mean goes into b) and constant[i] = 1
+ * (constant (n) may be NULL). When the other terms' G is singular even so (a pivot <=
+ * 1e-12 of the largest variance: terms that move together), lambda = 1e-9 x their mean
+ * variance is added to its diagonal and *ridge is lambda, else 0. *r2 = 1 - SS_res /
+ * SS_tot over the centred values (NaN when y is constant). Fails (HW_ERR_ARG) unless
+ * (P - 1) D > n, more equations than unknowns; or on non-finite input. */
+hw_status hw_fact_regress(const float *o, const float *y, int P, int n, int D, double *beta,
+                          double *b, double *r2, double *ridge, int *constant);
+
+typedef enum {
+    HW_FACT_ALL,            /* every held-out sample */
+    HW_FACT_PLAIN,          /* "<bos> s is": recall of the memorised attribute */
+    HW_FACT_COUNTERFACTUAL  /* "<bos> s is a' . s is": after a conflicting statement */
+} hw_fact_shape;
+typedef enum {
+    HW_FACT_TOPIC_SUBJECT,  /* the subject s (its last mention): Lv et al.'s topic */
+    HW_FACT_TOPIC_CONTEXT   /* the in-context attribute a' (counterfactual samples only):
+                             * what section 6's in-context heads move */
+} hw_fact_topic;
+
+typedef struct {
+    const hw_prompts *prompts; /* "prompt<TAB>topic[<TAB>answer]" lines (needs t): the
+                             * prompt encoded with BOS; its topic token is the topic text's
+                             * word token (hw_tokenizer_answer_token), or the first token
+                             * of its encoding alone (a topic that starts the prompt), at
+                             * its last occurrence in the prompt (none: an error); the answer
+                             * (its first token), if given, scores the accuracy. Or: */
+    hw_task_eval_params task; /* task.name "recall": the recall task's held-out samples
+                             * (task.samples of task.seed, default 100 of 12345; sequences
+                             * of the model's context; task.depth unused), each cut before
+                             * its answer (layout dst), which is the answer scored */
+    hw_fact_shape shape;    /* task samples kept (default HW_FACT_ALL: the task's own mix,
+                             * half plain recall, half after a counterfactual statement) */
+    hw_fact_topic topic;    /* the task's topic token (default HW_FACT_TOPIC_SUBJECT;
+                             * HW_FACT_TOPIC_CONTEXT keeps counterfactual samples only) */
+    int mlp_layer;          /* the MLP regressed; -1 (default): the last layer's; with -1
+                             * an attention-only model has no regression */
+    int top_k;              /* tokens per logit-lens reading (default 10) */
+    int top_terms;          /* terms read besides the intercept, largest |beta| first
+                             * (default 10) */
+    float mitigate_scale;   /* the suppressors' scale in the mitigation (default 0) */
+} hw_fact_params;
+hw_fact_params hw_fact_params_default(void);
+typedef struct hw_fact_result hw_fact_result;
+/* Exactly one of p->prompts and p->task.name; t is needed with prompts. Every prompt and
+ * topic is checked, and the prompt count against the regression's need, before the
+ * first forward pass. Progress stages "prompt" (the captured runs) and "mitigation", in
+ * prompts. */
+hw_status hw_fact_run(const hw_model *m, const hw_tokenizer *t, const hw_fact_params *p,
+                      hw_progress_fn progress, void *user, hw_fact_result **out);
+void hw_fact_free(hw_fact_result *r);
+
+typedef struct {
+    int n_prompts;
+    double pearson_r;       /* of mean attention vs mean alignment over the heads (NaN
+                             * when either is constant) */
+    int mlp_layer;          /* the MLP regressed, -1: none (attention-only model) */
+    int n_terms;            /* its upstream terms: "embed" (hook_resid_pre 0), the heads
+                             * "l.h" of layers <= mlp_layer (< in parallel-residual models),
+                             * the MLPs "mlp.l" before it; the attention output biases are
+                             * the same in every prompt and so part of the intercept */
+    double r2;              /* NaN if the MLP's output is the same in every prompt */
+    int n_constant;         /* terms constant over the prompts (beta 0) */
+    double ridge;           /* hw_fact_regress's lambda, 0: none was needed */
+    double norm_scale;      /* the mean 1 / sigma of the lens readings */
+    int top_k;
+    int n_readings;         /* the intercept and the top_terms terms (fewer if fewer) */
+    int n_final;            /* the final layer's components: H heads, then its MLP */
+    int n_suppressors;      /* of them, those whose mean DLA is negative */
+    float mitigate_scale;
+    double confidence_before; /* mean p(top token) over prompts */
+    double confidence_after;  /* the same token's, suppressors scaled */
+    int n_answers;          /* prompts with a known answer */
+    double accuracy_before, accuracy_after; /* greedy token == answer, over those (NaN: none) */
+} hw_fact_info;
+void hw_fact_get_info(const hw_fact_result *r, hw_fact_info *out);
+/* Per head: attention, alignment, score; ranked by score, highest first. Lives as long
+ * as r. */
+const hw_head_table *hw_fact_movers(const hw_fact_result *r);
+/* The regression's terms (n_terms; NULL without a regression): names and beta. */
+const char *hw_fact_term_name(const hw_fact_result *r, int i);
+const double *hw_fact_betas(const hw_fact_result *r);
+const int *hw_fact_constant(const hw_fact_result *r);       /* (n_terms) 0/1 */
+const double *hw_fact_intercept(const hw_fact_result *r);   /* (D) b */
+/* One logit-lens reading: k = 0 the intercept b (beta 1), k >= 1 the term of k-th
+ * largest |beta|, read as beta x its output averaged over the prompts. */
+typedef struct {
+    const char *name;       /* "intercept" or the term's name */
+    double beta;
+    const int *ids;         /* (top_k) tokens, highest logit first */
+    const double *logits;   /* (top_k) */
+    const char *const *text; /* (top_k) each token's text as after a word */
+} hw_fact_reading;
+hw_status hw_fact_get_reading(const hw_fact_result *r, int k, hw_fact_reading *out);
+/* The final layer's components (n_final): "l.h" and "mlp.l"; the mean DLA of each on
+ * the top token, and 1 where it was scaled in the mitigation. */
+const char *hw_fact_final_name(const hw_fact_result *r, int i);
+const double *hw_fact_final_dla(const hw_fact_result *r);
+const int *hw_fact_final_suppressed(const hw_fact_result *r);
+/* Per prompt (n_prompts, 5): tokens, the topic token's position, the topic token, the
+ * top token, the answer (-1: unknown); and (n_prompts, 2) p(top token) before and after
+ * the mitigation. */
+const int *hw_fact_prompt_info(const hw_fact_result *r);
+const double *hw_fact_prompt_probs(const hw_fact_result *r);
+/* JSON {"prompts", "movers": {"attention", "alignment", "score": (L, H) lists,
+ * "pearson_r", "ranking": ["L-H" ...]}, "regression": null or {"mlp", "terms", "beta",
+ * "constant" (names), "r2", "ridge", "norm_scale", "intercept", "readings": [{"term", "beta", "tokens",
+ * "ids", "logits"}]}, "anti_overconfidence": {"components", "dla", "suppressors",
+ * "scale", "confidence_before", "confidence_after", "confidence_gained", "answers",
+ * "accuracy_before", "accuracy_after"}, "per_prompt": {"n_tokens", "topic_pos",
+ * "topic_token", "top_token", "answer", "p_before", "p_after"}}; NaN as null. A path
+ * ending in ".tsv": the mover heads instead, "layer head attention alignment score" rows
+ * by score. Atomic. */
+hw_status hw_fact_write(const hw_fact_result *r, const char *path);
 
 /* ---------------------------------------------------------------- prompts files */
 
@@ -1263,7 +1824,8 @@ typedef struct {
 hw_generate_params hw_generate_params_default(void);
 
 /* Encode prompt (with BOS), prefill it, then sample until n_steps positions,
- * BOS or EOS, or the end of the context. The prompt's pieces, then each new token's,
+ * BOS or EOS, or the end of the context (hw_kv_policy_max_positions: with LongHeads,
+ * n_steps and the prompt may pass the model's context). The prompt's pieces, then each new token's,
  * go to fn as they are made. */
 hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prompt,
                       hw_generate_params p, hw_piece_fn fn, void *user);

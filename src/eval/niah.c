@@ -545,3 +545,167 @@ int hw_needle_span(const int *prompt, int n_prompt, const int *answer, int n_ans
     free(ans);
     return *start >= 0;
 }
+
+/* ---------------------------------------------------------------- the passkey protocol */
+
+/* LongHeads' passkey retrieval (methods.md section 4, "Protocol"; their
+ * passkey_retrieval/passkey_retrieval.py, which follows Landmark Attention's): the
+ * lines below joined by newlines, the garbage cut so that the prompt has exactly the
+ * asked number of tokens. */
+static const char pk_task[] = "There is an important info hidden inside a lot of irrelevant text. Find it and "
+                              "memorize them. I will quiz you about the important information there.";
+static const char pk_garbage[] = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and "
+                                 "back again.";
+static const char pk_question[] = "What is the pass key? The pass key is";
+enum { PK_KEY_MAX = 50000 };
+#define PK_SALT 0x7061737373b3e79bull /* the passkeys' stream apart from the tasks' */
+
+struct hw_passkey {
+    const hw_tokenizer *t;
+    int bos;                    /* the BOS id put first, or -1 */
+    int *head, n_head;          /* the task line and its newline, encoded as a text's start */
+    int *first, n_first;        /* the garbage sentences after a newline */
+    int *next, n_next;          /* " " + the garbage sentences after them (one period) */
+    int *question, n_question;  /* "\n" + the question */
+};
+
+/* The tokens s adds when it follows ctx: encode(ctx + s) less encode(ctx), which must be
+ * a prefix of it. That is how s is tokenized inside the prompt's text (no SentencePiece
+ * dummy space before it, GPT-2's space kept on its first word); -1 if a token straddles
+ * the boundary. */
+static int continuation(const hw_tokenizer *t, const char *ctx, const char *s, int **out) {
+    *out = NULL;
+    size_t a = strlen(ctx), b = strlen(s);
+    char *both = malloc(a + b + 1);
+    if (!both) return hw_fail(HW_ERR_NOMEM, "out of memory"), -1;
+    memcpy(both, ctx, a);
+    memcpy(both + a, s, b + 1);
+    int *x = NULL, *y = NULL, nx = hw_tokenizer_encode_alloc(t, ctx, 0, &x), ny = -1;
+    if (nx >= 0) ny = hw_tokenizer_encode_alloc(t, both, 0, &y);
+    free(both);
+    int ok = nx >= 0 && ny >= nx && (nx == 0 || !memcmp(x, y, sizeof(int) * (size_t)nx));
+    free(x);
+    if (!ok) {
+        free(y);
+        if (nx >= 0 && ny >= 0)
+            hw_fail(HW_ERR_ARG, "passkey: the tokenizer merges \"%.20s\" into the text before it", s);
+        return -1;
+    }
+    memmove(y, y + nx, sizeof(int) * (size_t)(ny - nx));
+    *out = y;
+    return ny - nx;
+}
+
+/* The key line ("\n" before and after it) as it follows a garbage sentence. */
+static int key_line(const hw_tokenizer *t, int key, int **ids) {
+    char line[128];
+    snprintf(line, sizeof line, "\nThe pass key is %d. Remember it. %d is the pass key.\n", key, key);
+    return continuation(t, pk_garbage, line, ids);
+}
+
+/* The garbage is made by repeating its sentences' tokens, which is only its tokenization
+ * if no token spans two repeats: checked on three after the task line. */
+static hw_status check_repeats(const hw_passkey *p, const char *head) {
+    char three[3 * sizeof pk_garbage];
+    snprintf(three, sizeof three, "%s %s %s", pk_garbage, pk_garbage, pk_garbage);
+    int *want = NULL, n = continuation(p->t, head, three, &want);
+    if (n < 0) return HW_ERR_ARG;
+    int ok = n == p->n_first + 2 * p->n_next && !memcmp(want, p->first, sizeof(int) * (size_t)p->n_first);
+    for (int r = 0; ok && r < 2; r++)
+        ok = !memcmp(want + p->n_first + r * p->n_next, p->next, sizeof(int) * (size_t)p->n_next);
+    free(want);
+    return ok ? HW_OK : hw_fail(HW_ERR_ARG, "passkey: the tokenizer merges tokens across the garbage's repeats");
+}
+
+hw_passkey *hw_passkey_new(const hw_model *m, const hw_tokenizer *t) {
+    if (!m || !t) return hw_fail(HW_ERR_ARG, "hw_passkey_new: no model or tokenizer"), NULL;
+    hw_passkey *p = calloc(1, sizeof *p);
+    if (!p) return hw_fail(HW_ERR_NOMEM, "out of memory"), NULL;
+    p->t = t;
+    p->bos = hw_model_config(m)->bos_id >= 0 && hw_tokenizer_bos(t) >= 0 ? hw_tokenizer_bos(t) : -1;
+    char head[sizeof pk_task + 1], next[sizeof pk_garbage + 1], question[sizeof pk_question + 1];
+    snprintf(head, sizeof head, "%s\n", pk_task);
+    snprintf(next, sizeof next, " %s", pk_garbage);
+    snprintf(question, sizeof question, "\n%s", pk_question);
+    /* The head as the text's start (SentencePiece's dummy space, as the reference's
+     * whole prompt has it); the rest as continuations. */
+    int ok = (p->n_head = hw_tokenizer_encode_alloc(t, head, 0, &p->head)) >= 0 &&
+             (p->n_first = continuation(t, head, pk_garbage, &p->first)) > 0 &&
+             (p->n_next = continuation(t, pk_garbage, next, &p->next)) > 0 &&
+             (p->n_question = continuation(t, pk_garbage, question, &p->question)) > 0 && !check_repeats(p, head);
+    if (!ok) {
+        hw_passkey_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void hw_passkey_free(hw_passkey *p) {
+    if (!p) return;
+    free(p->head);
+    free(p->first);
+    free(p->next);
+    free(p->question);
+    free(p);
+}
+
+int hw_passkey_key(uint64_t seed, int sample) {
+    hw_rng r = {hw_seed_mix(seed ^ PK_SALT, (uint64_t)(unsigned)sample, 0)};
+    return 1 + hw_rng_int(&r, PK_KEY_MAX);
+}
+
+int hw_passkey_answer(const hw_passkey *p, int key, int **ids) {
+    if (ids) *ids = NULL;
+    if (!p || !ids || key < 1) return hw_fail(HW_ERR_ARG, "hw_passkey_answer: no passkey, output or key"), -1;
+    char num[24];
+    snprintf(num, sizeof num, " %d", key);
+    return continuation(p->t, pk_question, num, ids);
+}
+
+int hw_passkey_min_length(const hw_passkey *p, int key) {
+    if (!p) return hw_fail(HW_ERR_ARG, "hw_passkey_min_length: no passkey"), -1;
+    int *k, n = key_line(p->t, key, &k);
+    free(k);
+    return n < 0 ? -1 : (p->bos >= 0) + p->n_head + n + p->n_question;
+}
+
+/* Garbage token i (of the endless repeat). */
+static int garbage_at(const hw_passkey *p, long i) {
+    return i < p->n_first ? p->first[i] : p->next[(i - p->n_first) % p->n_next];
+}
+
+int hw_passkey_prompt(const hw_passkey *p, int length, int depth, int key, int **prompt, int *key_start,
+                      int *key_end) {
+    if (prompt) *prompt = NULL;
+    if (!p || !prompt || depth < 0 || depth > 100 || key < 1)
+        return hw_fail(HW_ERR_ARG, "hw_passkey_prompt: no passkey or output, or depth %d outside [0, 100]", depth),
+               -1;
+    int *k, n_key = key_line(p->t, key, &k);
+    if (n_key < 0) return -1;
+    const int fixed = (p->bos >= 0) + p->n_head + n_key + p->n_question, garbage = length - fixed;
+    if (garbage < 0) {
+        free(k);
+        return hw_fail(HW_ERR_RANGE, "passkey: length %d is shorter than the prompt without garbage (%d tokens)",
+                       length, fixed), -1;
+    }
+    /* The key line after the garbage sentence that ends nearest before the depth (as the
+     * text trials place their needle); the rest of the garbage starts the sentences over
+     * after it, as the reference's suffix does. */
+    int before = depth == 100 ? garbage : (int)((long long)garbage * depth / 100);
+    while (depth < 100 && before > 0 && !is_period(p->t, garbage_at(p, before - 1))) before--;
+    int *v = malloc(sizeof(int) * (size_t)length), w = 0;
+    if (!v) return free(k), hw_fail(HW_ERR_NOMEM, "out of memory"), -1;
+    if (p->bos >= 0) v[w++] = p->bos;
+    memcpy(v + w, p->head, sizeof(int) * (size_t)p->n_head);
+    w += p->n_head;
+    for (int i = 0; i < before; i++) v[w++] = garbage_at(p, i);
+    if (key_start) *key_start = w;
+    memcpy(v + w, k, sizeof(int) * (size_t)n_key);
+    w += n_key;
+    if (key_end) *key_end = w;
+    for (int i = 0; i < garbage - before; i++) v[w++] = garbage_at(p, i);
+    memcpy(v + w, p->question, sizeof(int) * (size_t)p->n_question);
+    free(k);
+    *prompt = v;
+    return length;
+}

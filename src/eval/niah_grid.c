@@ -24,6 +24,7 @@ enum { ENGINE_CHUNK = 512, ANSWER_CAP = 4096 };
 
 typedef struct {
     int li, di, item;           /* length and depth index; needle or sample */
+    int key, key_at;            /* passkey trials: the number, the key line's first token */
     double exact, recall, f;
     char *answer;               /* what the model generated */
 } trial_rec;
@@ -33,7 +34,7 @@ struct hw_niah_grid_result {
     int sink, recent, chunk, full_heads, kv_heads;
     int lh_chunk, lh_len, lh_max;   /* LongHeads' W and A (0: not LongHeads), score max */
     hw_kv_compensation comp;
-    int samples, needles;
+    int samples, needles, passkey;
     uint64_t seed;
     int n_len, n_dep, *lengths, *depths;
     size_t *kv_bytes, *kv_full;     /* (n_len) */
@@ -50,6 +51,8 @@ typedef struct {
     const hw_niah_grid_params *p;
     hw_niah *niah;              /* text trials */
     hw_task **tasks;            /* task trials: (n_dep, n_len), one per cell */
+    hw_passkey *pk;             /* passkey trials */
+    int *keys, *n_ans, **ans;   /* passkey: per sample its number and answer tokens */
     hw_context *ctx;
     int n_ctx, max_new, total;
     int *tok, *gen;             /* task sample (2 T), generated tokens (max_new) */
@@ -106,27 +109,41 @@ static hw_status open_text(grid_run *g, hw_niah_grid_result *r) {
     return HW_OK;
 }
 
-/* Task trials: lengths and depths from niah's grid fields, one task per cell (a task's
- * needle depth is fixed when it is made), each checked to be scored by greedy answers
- * and to fit the model. */
-static hw_status open_task(grid_run *g, hw_niah_grid_result *r) {
+/* The grid of task and passkey trials from niah's fields, each length with `answer`
+ * tokens decoded after it (0: within the length) checked against the model's context;
+ * the samples checked. */
+static hw_status open_grid(grid_run *g, hw_niah_grid_result *r, int answer) {
     const hw_niah_params *np = &g->p->niah;
     const hw_config *cfg = hw_model_config(g->m);
-    const int C = cfg->n_ctx;
+    const int C = cfg->n_ctx, rotary = cfg->pos == HW_POS_ROTARY;
     int lo = np->length_min, hi = np->length_max, cnt = np->n_lengths;
-    if (!cnt) lo = C / 2, hi = C, cnt = 4;
+    if (!cnt) hi = rotary ? C : C - answer, lo = hi / 2, cnt = 4;
     if (lo < 1 || hi < lo || cnt < 1 || cnt > 10000)
         return hw_fail(HW_ERR_ARG, "lengths %d:%d:%d: expected 1 <= MIN <= MAX and 1 to 10000 lengths", lo, hi, cnt);
     /* A rotary model runs at any length (how it copes past its training is what a
      * LongHeads cache is measured by); learned positions end at C. */
-    if (hi > C && cfg->pos != HW_POS_ROTARY)
+    if (hi + answer > C && !rotary) {
+        if (answer)
+            return hw_fail(HW_ERR_RANGE, "context length %d + %d answer tokens is longer than the model's "
+                           "context (%d), which has learned positions", hi, answer, C);
         return hw_fail(HW_ERR_RANGE, "context length %d is longer than the model's context (%d)", hi, C);
+    }
     if (np->n_depths < 1 || np->n_depths > 1000)
         return hw_fail(HW_ERR_ARG, "depths: %d is not in [1, 1000]", np->n_depths);
     if (g->p->samples < 1) return hw_fail(HW_ERR_ARG, "niah: samples must be at least 1 (got %d)", g->p->samples);
     if (alloc_grid(r, cnt, np->n_depths)) return HW_ERR_NOMEM;
     r->n_len = linspace_int(lo, hi, cnt, r->lengths);
     r->n_dep = linspace_int(0, 100, np->n_depths, r->depths);
+    g->total = r->n_len * r->n_dep * g->p->samples;
+    return HW_OK;
+}
+
+/* Task trials: one task per cell (a task's needle depth is fixed when it is made), each
+ * checked to be scored by greedy answers and to fit the model. */
+static hw_status open_task(grid_run *g, hw_niah_grid_result *r) {
+    const hw_config *cfg = hw_model_config(g->m);
+    hw_status s = open_grid(g, r, 0);
+    if (s) return s;
     if (!(g->tasks = calloc((size_t)r->n_len * r->n_dep, sizeof *g->tasks)))
         return hw_fail(HW_ERR_NOMEM, "out of memory");
     for (int di = 0; di < r->n_dep; di++)
@@ -153,7 +170,34 @@ static hw_status open_task(grid_run *g, hw_niah_grid_result *r) {
     g->n_ctx = g->max_new = r->lengths[r->n_len - 1];
     if (!(g->tok = malloc(sizeof(int) * (size_t)g->n_ctx * 2)))
         return hw_fail(HW_ERR_NOMEM, "out of memory");
-    g->total = r->n_len * r->n_dep * g->p->samples;
+    return HW_OK;
+}
+
+/* Passkey trials: every sample's number and answer tokens made once, the grid checked
+ * against the longest answer and the longest prompt without garbage. */
+static hw_status open_passkey(grid_run *g, hw_niah_grid_result *r) {
+    const int S = g->p->samples;
+    if (!g->t) return hw_fail(HW_ERR_ARG, "niah: passkey trials need a tokenizer");
+    if (S < 1) return hw_fail(HW_ERR_ARG, "niah: samples must be at least 1 (got %d)", S);
+    if (!(g->pk = hw_passkey_new(g->m, g->t))) return HW_ERR_ARG;
+    g->keys = calloc((size_t)S * 2, sizeof(int));
+    g->ans = calloc((size_t)S, sizeof *g->ans);
+    if (!g->keys || !g->ans) return hw_fail(HW_ERR_NOMEM, "out of memory");
+    g->n_ans = g->keys + S;
+    int shortest = 0;
+    for (int k = 0; k < S; k++) {
+        g->keys[k] = hw_passkey_key(g->p->seed, k);
+        int least = hw_passkey_min_length(g->pk, g->keys[k]);
+        if ((g->n_ans[k] = hw_passkey_answer(g->pk, g->keys[k], &g->ans[k])) < 1 || least < 0) return HW_ERR_ARG;
+        if (g->n_ans[k] > g->max_new) g->max_new = g->n_ans[k];
+        if (least > shortest) shortest = least;
+    }
+    hw_status s = open_grid(g, r, g->max_new);
+    if (s) return s;
+    if (r->lengths[0] < shortest)
+        return hw_fail(HW_ERR_RANGE, "passkey: length %d is shorter than the prompt without garbage (%d tokens "
+                       "for these passkeys)", r->lengths[0], shortest);
+    g->n_ctx = r->lengths[r->n_len - 1] + g->max_new;
     return HW_OK;
 }
 
@@ -247,6 +291,29 @@ static hw_status task_trial(grid_run *g, const hw_niah_grid_result *r, int li, i
     return HW_OK;
 }
 
+/* Sample k's passkey at the length and depth of cell (li, di) into *rec: the prompt
+ * prefilled, the answer's tokens greedily decoded and compared. */
+static hw_status passkey_trial(grid_run *g, const hw_niah_grid_result *r, int li, int di, int k, trial_rec *rec,
+                               char *text) {
+    int *prompt, n = hw_passkey_prompt(g->pk, r->lengths[li], r->depths[di], g->keys[k], &prompt, &rec->key_at, NULL);
+    if (n < 0) return HW_ERR_ARG;
+    hw_greedy_params gp = hw_greedy_params_default();
+    gp.max_new = g->n_ans[k];
+    gp.stop = HW_STOP_EOS;
+    int got = hw_greedy(g->ctx, g->t, prompt, n, &gp, g->gen, text, ANSWER_CAP);
+    free(prompt);
+    if (got < 0) return HW_ERR_ARG;
+    int hit = 0;
+    for (int j = 0; j < got; j++) hit += g->gen[j] == g->ans[k][j];
+    char ref[24];
+    snprintf(ref, sizeof ref, "%d", g->keys[k]);
+    rec->item = k;
+    rec->key = g->keys[k];
+    rec->exact = got == g->n_ans[k] && hit == got;
+    rouge1(ref, text, &rec->recall, &rec->f);
+    return HW_OK;
+}
+
 static hw_status run_trials(grid_run *g, hw_niah_grid_result *r, hw_progress_fn progress, void *user) {
     const size_t cells = (size_t)r->n_len * r->n_dep;
     r->count = calloc(cells, sizeof(int));
@@ -270,7 +337,8 @@ static hw_status run_trials(grid_run *g, hw_niah_grid_result *r, hw_progress_fn 
             const int S = g->p->samples;
             rec->li = i / (S * r->n_dep);
             rec->di = i / S % r->n_dep;
-            s = task_trial(g, r, rec->li, rec->di, i % S, rec, text);
+            s = g->pk ? passkey_trial(g, r, rec->li, rec->di, i % S, rec, text)
+                      : task_trial(g, r, rec->li, rec->di, i % S, rec, text);
         }
         if (s) break;
         if (!(rec->answer = strdup(text))) s = hw_fail(HW_ERR_NOMEM, "out of memory");
@@ -295,6 +363,10 @@ static void close_run(grid_run *g, int cells) {
     hw_niah_free(g->niah);
     for (int i = 0; g->tasks && i < cells; i++) hw_task_free(g->tasks[i]);
     free(g->tasks);
+    hw_passkey_free(g->pk);
+    for (int k = 0; g->ans && k < g->p->samples; k++) free(g->ans[k]);
+    free(g->ans);
+    free(g->keys);
     hw_context_free(g->ctx);
     free(g->tok);
     free(g->gen);
@@ -309,10 +381,13 @@ hw_status hw_niah_grid_run(const hw_model *m, const hw_tokenizer *t, const hw_ni
     if (!r) return hw_fail(HW_ERR_NOMEM, "out of memory");
     r->label = strdup(p->label ? p->label : "model");
     r->task = p->task ? strdup(p->task) : NULL;
-    r->samples = p->task ? p->samples : 0;
+    r->samples = p->task || p->passkey ? p->samples : 0;
+    r->passkey = p->passkey != 0;
     r->seed = p->seed;
     hw_status s = r->label && (!p->task || r->task) ? HW_OK : hw_fail(HW_ERR_NOMEM, "out of memory");
-    if (!s) s = p->task ? open_task(&g, r) : open_text(&g, r);
+    if (!s && p->task && p->passkey)
+        s = hw_fail(HW_ERR_ARG, "niah: passkey trials and task trials are two sources; give one");
+    if (!s) s = p->passkey ? open_passkey(&g, r) : p->task ? open_task(&g, r) : open_text(&g, r);
     if (!s) s = describe_policy(&g, r);
     if (!s) s = run_trials(&g, r, progress, user);
     close_run(&g, r->n_len * r->n_dep);
@@ -395,6 +470,17 @@ size_t hw_niah_grid_result_kv_bytes(const hw_niah_grid_result *r, int li, size_t
 const char *hw_niah_grid_result_policy(const hw_niah_grid_result *r) { return r ? r->policy : NULL; }
 int hw_niah_grid_result_chunk(const hw_niah_grid_result *r) { return r ? r->chunk : 0; }
 
+hw_status hw_niah_grid_result_trial(const hw_niah_grid_result *r, int i, hw_niah_trial *out) {
+    if (!r || !out || i < 0 || i >= r->n_trials)
+        return hw_fail(HW_ERR_ARG, "niah grid: no trial %d (of %d)", i, r ? r->n_trials : 0);
+    const trial_rec *t = &r->trials[i];
+    *out = (hw_niah_trial){.length = r->lengths[t->li], .depth = r->depths[t->di], .item = t->item,
+                           .passkey = r->passkey ? t->key : 0, .key_position = r->passkey ? t->key_at : -1,
+                           .exact = t->exact > 0, .rouge1_recall = t->recall, .rouge1_f = t->f,
+                           .answer = t->answer ? t->answer : ""};
+    return HW_OK;
+}
+
 /* ---------------------------------------------------------------- writers */
 
 static const char *comp_name(hw_kv_compensation c) {
@@ -444,9 +530,9 @@ static cJSON *policy_json(const hw_niah_grid_result *r) {
 
 static cJSON *source_json(const hw_niah_grid_result *r) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "kind", r->task ? "task" : "text");
-    if (r->task) {
-        cJSON_AddStringToObject(o, "task", r->task);
+    cJSON_AddStringToObject(o, "kind", r->passkey ? "passkey" : r->task ? "task" : "text");
+    if (r->task || r->passkey) {
+        if (r->task) cJSON_AddStringToObject(o, "task", r->task);
         cJSON_AddNumberToObject(o, "samples", r->samples);
         cJSON_AddNumberToObject(o, "seed", (double)r->seed);
     } else {
@@ -465,16 +551,20 @@ static cJSON *sizes_json(const size_t *v, int n) {
 
 static cJSON *trials_json(const hw_niah_grid_result *r) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; a && i < r->n_trials; i++) {
-        const trial_rec *t = &r->trials[i];
+    hw_niah_trial t;
+    for (int i = 0; a && i < r->n_trials && !hw_niah_grid_result_trial(r, i, &t); i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "length", r->lengths[t->li]);
-        cJSON_AddNumberToObject(o, "depth", r->depths[t->di]);
-        cJSON_AddNumberToObject(o, r->task ? "sample" : "needle", t->item);
-        cJSON_AddBoolToObject(o, "exact", t->exact > 0);
-        cJSON_AddNumberToObject(o, "rouge1_recall", t->recall);
-        cJSON_AddNumberToObject(o, "rouge1_f", t->f);
-        cJSON_AddStringToObject(o, "answer", t->answer ? t->answer : "");
+        cJSON_AddNumberToObject(o, "length", t.length);
+        cJSON_AddNumberToObject(o, "depth", t.depth);
+        cJSON_AddNumberToObject(o, r->samples ? "sample" : "needle", t.item);
+        if (r->passkey) {
+            cJSON_AddNumberToObject(o, "passkey", t.passkey);
+            cJSON_AddNumberToObject(o, "key_position", t.key_position);
+        }
+        cJSON_AddBoolToObject(o, "exact", t.exact);
+        cJSON_AddNumberToObject(o, "rouge1_recall", t.rouge1_recall);
+        cJSON_AddNumberToObject(o, "rouge1_f", t.rouge1_f);
+        cJSON_AddStringToObject(o, "answer", t.answer);
         cJSON_AddItemToArray(a, o);
     }
     return a;
@@ -576,7 +666,8 @@ hw_status hw_niah_grid_result_write_html(const hw_niah_grid_result *r, const cha
     bytes_note(r, bytes, sizeof bytes);
     policy_note(r, pol, sizeof pol);
     prefill_note(r, note, sizeof note);
-    if (r->task) snprintf(src, sizeof src, "task %s, %d samples per cell", r->task, r->samples);
+    if (r->passkey) snprintf(src, sizeof src, "passkey retrieval, %d passkeys per cell", r->samples);
+    else if (r->task) snprintf(src, sizeof src, "task %s, %d samples per cell", r->task, r->samples);
     else snprintf(src, sizeof src, "%d needle%s per cell", r->needles, r->needles == 1 ? "" : "s");
     snprintf(sub, sizeof sub, "%s. %s. %s. %s; %d trials: exact %.3f, ROUGE-1 recall %.3f, F %.3f.", bytes, pol,
              note, src, n, ex, rc, f);

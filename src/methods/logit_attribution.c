@@ -154,7 +154,7 @@ static double dot(const float *a, const float *b, int n) {
 }
 
 /* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd. */
-static char *token_text(const hw_tokenizer *t, int id) {
+char *hw_token_text(const hw_tokenizer *t, int id) {
     size_t len;
     const char *s = hw_tokenizer_decode(t, INT_MAX /* not BOS, not the start */, id, &len);
     char *out = malloc(len + 1);
@@ -172,12 +172,12 @@ static hw_status dla_tokens(const hw_tokenizer *t, const hw_dla_params *p, hw_dl
     r->info.n_minus = p->n_minus;
     r->minus = malloc(sizeof(int) * (size_t)(p->n_minus + 1));
     r->minus_text = calloc((size_t)p->n_minus + 1, sizeof(char *));
-    if (!r->minus || !r->minus_text || !(r->target_text = token_text(t, r->info.target)))
+    if (!r->minus || !r->minus_text || !(r->target_text = hw_token_text(t, r->info.target)))
         return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
     for (int k = 0; k < p->n_minus; k++) {
         if (!p->minus[k] || (r->minus[k] = hw_tokenizer_answer_token(t, p->minus[k])) < 0)
             return hw_fail(HW_ERR_ARG, "--minus '%s' encodes to no token", p->minus[k] ? p->minus[k] : "");
-        if (!(r->minus_text[k] = token_text(t, r->minus[k]))) return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
+        if (!(r->minus_text[k] = hw_token_text(t, r->minus[k]))) return hw_fail(HW_ERR_NOMEM, "dla: out of memory");
     }
     r->info.target_text = r->target_text;
     r->info.minus = r->minus;
@@ -279,7 +279,7 @@ void hw_dla_get_info(const hw_dla_result *r, hw_dla_info *out) {
 /* A JSON string. Tokens' texts may hold quotes, backslashes, control bytes, and (byte
  * tokens, pieces of a character) bytes that are not UTF-8: those are written as the
  * code points of their byte values (\u0080 .. \u00ff), so the file stays valid JSON. */
-static void json_string(FILE *f, const char *s) {
+void hw_json_string(FILE *f, const char *s) {
     int utf8 = hw_utf8_valid(s, strlen(s), NULL);
     fputc('"', f);
     for (; *s; s++) {
@@ -294,11 +294,11 @@ static void json_string(FILE *f, const char *s) {
 static void dla_write_json(const hw_dla_result *r, FILE *f) {
     fprintf(f, "{\"logit_diff\": %.9g, \"scaled\": %s, \"target\": ", r->info.logit_diff,
             r->info.scaled ? "true" : "false");
-    json_string(f, r->target_text);
+    hw_json_string(f, r->target_text);
     fprintf(f, ", \"target_token\": %d, \"minus\": [", r->info.target);
     for (int k = 0; k < r->info.n_minus; k++) {
         if (k) fputs(", ", f);
-        json_string(f, r->minus_text[k]);
+        hw_json_string(f, r->minus_text[k]);
     }
     fputs("], \"minus_tokens\": [", f);
     for (int k = 0; k < r->info.n_minus; k++) fprintf(f, "%s%d", k ? ", " : "", r->minus[k]);

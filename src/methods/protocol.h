@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+#include <stdio.h>
+
 /* Report progress; HW_ERR_ARG ("<what>: stopped by the caller") if the callback asks to
  * stop, else HW_OK. */
 static inline hw_status hw_progress_step(hw_progress_fn fn, void *user, const char *what,
@@ -33,5 +35,16 @@ hw_status hw_final_run_ids(hw_final_run *r, const int *ids, int n, const char *w
 /* The last position's row of the captured (T, ...) tensor at (point, layer), or NULL
  * (hook_mlp_out of a model without MLPs). */
 const float *hw_final_run_row(const hw_final_run *r, hw_hook_point point, int layer);
+
+/* A token's text as it reads after a word (SentencePiece's leading space kept), malloc'd
+ * (NULL when out of memory). */
+char *hw_token_text(const hw_tokenizer *t, int id);
+/* s as a JSON string: quotes, backslashes and control bytes escaped, and the bytes of a
+ * text that is not UTF-8 (byte tokens) written as the code points of their values. */
+void hw_json_string(FILE *f, const char *s);
+/* Write result r to path atomically (parents made): tsv(r, f) when path ends in ".tsv",
+ * else json(r, f). */
+hw_status hw_write_json_or_tsv(const char *path, const void *r, void (*json)(const void *, FILE *),
+                               void (*tsv)(const void *, FILE *));
 
 #endif

@@ -77,14 +77,15 @@ hw_status hw_generate(const hw_model *m, const hw_tokenizer *t, const char *prom
     if (hw_tokenizer_vocab_size(t) > cfg->vocab_size)
         return hw_fail(HW_ERR_ARG, "tokenizer has %d pieces but the model's vocabulary is %d",
                        hw_tokenizer_vocab_size(t), cfg->vocab_size);
-    int n_steps = p.n_steps <= 0 || p.n_steps > cfg->n_ctx ? cfg->n_ctx : p.n_steps;
+    const int reach = hw_kv_policy_max_positions(m, p.kv);
+    int n_steps = p.n_steps <= 0 ? cfg->n_ctx : p.n_steps > reach ? reach : p.n_steps;
     int n_prompt = hw_tokenizer_encode(t, prompt ? prompt : "", HW_TOK_BOS, NULL, 0);
     if (n_prompt < 0) return HW_ERR_ARG;
     if (n_prompt == 0)
         return hw_fail(HW_ERR_ARG, "empty prompt and the tokenizer has no BOS token to start from");
-    if (n_prompt > cfg->n_ctx)
+    if (n_prompt > reach)
         return hw_fail(HW_ERR_RANGE, "prompt is %d tokens, longer than the context of %d",
-                       n_prompt, cfg->n_ctx);
+                       n_prompt, reach);
     if (n_steps < n_prompt) n_steps = n_prompt;
     hw_status s = HW_OK;
     int *ids = malloc((size_t)n_prompt * sizeof *ids);

@@ -2,6 +2,8 @@
  * policies"); the context turns a policy into cache layouts (context.c, kv_cache.c). */
 #include "internal.h"
 
+#include <limits.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +91,10 @@ int hw_kv_policy_longheads(const hw_kv_policy *p, int *chunk_w, int *heads_len,
     if (heads_len) *heads_len = p ? p->lh_len : 0;
     if (score) *score = p ? p->lh_score : HW_LONGHEADS_POOLED;
     return p && p->lh_len > 0;
+}
+
+int hw_kv_policy_max_positions(const hw_model *m, const hw_kv_policy *p) {
+    return hw_kv_policy_longheads(p, NULL, NULL, NULL) ? INT_MAX : hw_model_config(m)->n_ctx;
 }
 
 hw_kv_policy *hw_kv_policy_copy(const hw_kv_policy *p) {

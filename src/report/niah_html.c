@@ -28,8 +28,20 @@ static void colour(double v, char out[8]) {
     snprintf(out, 8, "#%02X%02X%02X", c[0] & 255, c[1] & 255, c[2] & 255);
 }
 
-/* Text for HTML content and attribute values. */
-static void put_html(FILE *f, const char *s) {
+void hw_html_page_start(FILE *f, const char *title, const char *subtitle, const char *style) {
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", f);
+    hw_html_put(f, title);
+    fprintf(f, "</title>\n%s</head><body>\n<h1>", style);
+    hw_html_put(f, title);
+    fputs("</h1>\n", f);
+    if (subtitle) {
+        fputs("<p class=\"sub\">", f);
+        hw_html_put(f, subtitle);
+        fputs("</p>\n", f);
+    }
+}
+
+void hw_html_put(FILE *f, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
@@ -79,7 +91,7 @@ static void put_cell(FILE *f, const hw_niah_html *p, int yi, int xi) {
     fprintf(f, "\" title=\"length %d, depth %d%%: ", p->x[xi], p->y[yi]);
     for (int m = 0; m < p->n_metrics; m++) {
         fputs(m ? ", " : "", f);
-        put_html(f, p->metric_names[m]);
+        hw_html_put(f, p->metric_names[m]);
         fprintf(f, " %.3f", p->values[m * plane + at]);
     }
     fprintf(f, " (%d trial%s)\">%ld</td>", n, n == 1 ? "" : "s", lround(100 * p->values[p->shown * plane + at]));
@@ -108,20 +120,11 @@ hw_status hw_niah_html_write(const hw_niah_html *p, const char *path) {
     hw_atomic_file *a = hw_atomic_open(path);
     if (!a) return HW_ERR_IO;
     FILE *f = hw_atomic_stream(a);
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", f);
-    put_html(f, p->title);
-    fprintf(f, "</title>\n%s</head><body>\n<h1>", page_style);
-    put_html(f, p->title);
-    fputs("</h1>\n", f);
-    if (p->subtitle) {
-        fputs("<p class=\"sub\">", f);
-        put_html(f, p->subtitle);
-        fputs("</p>\n", f);
-    }
+    hw_html_page_start(f, p->title, p->subtitle, page_style);
     fputs("<p><label>measure <select id=\"metric\">", f);
     for (int m = 0; m < p->n_metrics; m++) {
         fprintf(f, "<option value=\"%d\"%s>", m, m == p->shown ? " selected" : "");
-        put_html(f, p->metric_names[m]);
+        hw_html_put(f, p->metric_names[m]);
         fputs("</option>", f);
     }
     fputs("</select></label> (cells in percent; hover for every measure)</p>\n", f);

@@ -29,4 +29,11 @@ typedef struct {
  * printed in percent and every measure on hover. */
 hw_status hw_niah_html_write(const hw_niah_html *page, const char *path);
 
+/* s as HTML content or an attribute value (< > & " ' escaped); shared by the report
+ * pages. */
+void hw_html_put(FILE *f, const char *s);
+/* A page's start: doctype, <title> and <h1> title, style (a <style> element), and the
+ * subtitle (NULL: none) as <p class="sub">. */
+void hw_html_page_start(FILE *f, const char *title, const char *subtitle, const char *style);
+
 #endif

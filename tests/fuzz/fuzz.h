@@ -89,6 +89,20 @@ static inline void fuzz_note(int ok) {
     if (verbose) fprintf(stderr, "fuzz: %s\n", ok ? "loaded" : hw_last_error());
 }
 
+/* stories260K's tok512.bin ($HW_SHARED, default ../shared), for targets that encode text;
+ * aborts (the harness, not a reader, is broken) if it cannot be loaded. */
+static inline hw_tokenizer *fuzz_stories_tokenizer(const char *who) {
+    const char *shared = getenv("HW_SHARED");
+    char p[4096];
+    snprintf(p, sizeof p, "%s/models/stories260K/tok512.bin", shared ? shared : "../shared");
+    hw_tokenizer *t = hw_tokenizer_load(p, 0);
+    if (!t) {
+        fprintf(stderr, "%s: %s (set HW_SHARED)\n", who, hw_last_error());
+        abort();
+    }
+    return t;
+}
+
 /* One forward step of a model that loaded, when it is small enough (the work is linear
  * in the weights, not the file): a file the loader accepts must not make the engine
  * read out of bounds. */

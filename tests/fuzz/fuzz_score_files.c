@@ -16,14 +16,7 @@
 static hw_tokenizer *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    const char *shared = getenv("HW_SHARED");
-    char p[4096];
-    snprintf(p, sizeof p, "%s/models/stories260K/tok512.bin", shared ? shared : "../shared");
-    tok = hw_tokenizer_load(p, 0);
-    if (!tok) {
-        fprintf(stderr, "fuzz_score_files: %s (set HW_SHARED)\n", hw_last_error());
-        abort(); /* the harness, not the readers, is broken */
-    }
+    tok = fuzz_stories_tokenizer("fuzz_score_files");
     return 0;
 }
 

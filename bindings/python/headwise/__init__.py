@@ -14,7 +14,9 @@ A ctypes binding of libheadwise (no compiled extension) with NumPy arrays:
 
 Each protocol of the CLI is one function named as its command (score_retrieval,
 score_echo_induction, score_successor, score_attribution, score_dla, mask_test,
-sweep_scale), its flags as keyword arguments (headwise.protocols says how). Model.run,
+sweep_scale, facts, patch and path_patch (headwise.patching), niah: headwise.niah(m, passkey=True, kv="longheads") is `headwise niah
+--passkey --kv longheads`; lens as logit_lens, subspace as head_subspace and
+subspace_lowrank), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
@@ -28,13 +30,18 @@ ValueError).
 """
 from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
+from .niah import NiahGrid, niah
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
+from .facts import FactsResult, fact_regress, facts
 from .tasks import Task
 from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTestResult,
                         RetrievalScores, Successor, SweepResult, mask_test, read_prompts,
                         score_attribution, score_dla, score_echo_induction, score_retrieval,
                         score_successor, sweep_scale)
+from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, logit_lens,
+                   subspace_lowrank)
+from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
 
 __version__ = "0.1.0"
 
@@ -43,7 +50,10 @@ __all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
            "HeadTable", "EchoInduction", "Successor", "Attribution", "DlaResult",
-           "MaskTestResult", "SweepResult", "Task"]
+           "MaskTestResult", "SweepResult", "niah", "NiahGrid", "logit_lens", "head_subspace",
+           "subspace_lowrank", "LensResult", "SubspaceResult", "LowRankResult",
+           "patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult",
+           "facts", "fact_regress", "FactsResult", "Task"]
 
 
 def set_threads(n):

@@ -124,8 +124,14 @@ class GreedyParams(Structure):
                 ("hooks", c_void_p), ("on_token", TOKEN_FN), ("user", c_void_p)]
 
 
+class TextLossParams(Structure):
+    _c_name_ = "hw_text_loss_params"
+    _fields_ = [("kv", c_void_p), ("hooks", c_void_p), ("chunk", c_int), ("n_greedy", c_int),
+                ("greedy", POINTER(c_int))]
+
+
 STRUCTS = [Config, ModelInfo, Head, CaptureEntry, SamplerParams, GenerateParams, GreedyParams,
-           HookCall]
+           HookCall, TextLossParams]
 CALLBACKS = {"hw_progress_fn": PROGRESS_FN, "hw_piece_fn": PIECE_FN, "hw_token_fn": TOKEN_FN}
 
 # ------------------------------------------------------------------ prototypes
@@ -192,6 +198,9 @@ _PROTOTYPES = {
     "hw_tokenizer_decode": (c_void_p, [P, c_int, c_int, POINTER(c_size_t)]),
     "hw_sampler_params_default": (SamplerParams, []),
     "hw_generate_params_default": (GenerateParams, []),
+    "hw_text_loss_params_default": (TextLossParams, []),
+    "hw_text_loss": (c_int, [P, POINTER(c_int), c_int, POINTER(TextLossParams), PROGRESS_FN,
+                             c_void_p, POINTER(c_float)]),
     "hw_generate": (c_int, [P, P, c_char_p, GenerateParams, PIECE_FN, c_void_p]),
     "hw_greedy_params_default": (GreedyParams, []),
     "hw_greedy": (c_int, [P, P, POINTER(c_int), c_int, POINTER(GreedyParams), POINTER(c_int),

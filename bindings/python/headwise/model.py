@@ -11,7 +11,7 @@ import numpy as np
 from . import _args
 from ._capi import (ArgumentError, Error, HOOK_FN, Head, ModelInfo, PIECE_FN, TOKEN_FN, check,
                     check_handle, fsencode, last_error, lib)
-from ._protocol import Callback, Owned, make_params
+from ._protocol import Callback, Owned, Progress, make_params
 from .kv import KVPolicy, kv_bytes
 
 __all__ = ["Model", "Config", "RunResult", "default_tokenizer"]
@@ -510,6 +510,45 @@ class Model:
         if n < 0:
             raise Error(last_error())
         return list(out[:n]), first[0]
+
+    # -------------------------------------------------------------- loss
+
+    def text_loss(self, tokens, kv=None, chunk=512, greedy=0, mask_uniform=(), zero_output=(),
+                  scale=None, phase="both", progress=None):
+        """(n - 1,) float32: every position's next-token loss -ln p(tokens[i + 1] |
+        tokens[..i]) as the model reads tokens (ids, or a str encoded with BOS) in one
+        context, prefilled `chunk` rows per call under kv (the KV cache, as `--kv`) and
+        the interventions, as `headwise loss` (hw_text_loss). Past the model's context
+        only for rotary-position models. greedy > 0: also that many tokens decoded
+        greedily after the text, returned as (losses, ids)."""
+        c = self.config
+        ids = self.encode(tokens) if isinstance(tokens, str) else _args.token_ids(
+            tokens, c.vocab_size, "tokens")
+        if len(ids) < 2:
+            raise ArgumentError("tokens: at least 2 are needed, got %d" % len(ids))
+        chunk = _args.integer(chunk, "chunk", 0, 1 << 30)
+        greedy = _args.integer(greedy, "greedy", 0, 1 << 20)
+        edits, ph = self._interventions(mask_uniform, zero_output, scale, phase)
+        pol = KVPolicy.of(self, kv)
+        L = lib()
+        hooks = Owned(check_handle(L.hw_hooks_new()), L.hw_hooks_free)
+        out = np.zeros(len(ids) - 1, np.float32)
+        gen = (ctypes.c_int * max(greedy, 1))()
+        try:
+            self._add_interventions(hooks.handle, edits, ph)
+            p = make_params(L.hw_text_loss_params_default,
+                            {"chunk": chunk, "n_greedy": greedy,
+                             "hooks": hooks.handle if edits else None}, fname="text_loss")
+            p.kv = pol._as_parameter_ if pol is not None else None
+            p.greedy = ctypes.cast(gen, ctypes.POINTER(ctypes.c_int))
+            cb = Progress(progress)
+            st = L.hw_text_loss(self._m, _c_ints(ids), len(ids), ctypes.byref(p), cb.c, None,
+                                out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+            cb.reraise()
+            check(st)
+        finally:
+            hooks.close()
+        return (out, list(gen[:greedy])) if greedy else out
 
     # -------------------------------------------------------------- generate
 

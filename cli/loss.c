@@ -1,0 +1,116 @@
+/* loss.c: `headwise loss`: the next-token loss of a text as the model reads it in one
+ * context, under a KV-cache policy and interventions (hw_text_loss). A text shorter
+ * than --tokens is repeated, as the needle-in-a-haystack trials repeat their haystack;
+ * past the model's context this is how a long-context method (LongHeads) is judged
+ * against full attention on the same tokens. */
+#include "cli.h"
+
+#include <math.h>
+
+static const char help[] =
+    "usage: headwise loss -m MODEL (--text FILE | -p TEXT) [--tokens N] [--span S] [--kv POLICY]\n"
+    "                     [--chunk N] [--greedy K] [-o LOSSES.npy] [interventions]\n"
+    "  --text FILE   the text (UTF-8), BOS first; repeated (without BOS) up to --tokens\n"
+    "  -p TEXT       the text on the command line instead\n"
+    "  --tokens N    tokens to read (default: the text's own; past the model's context only\n"
+    "                for rotary-position models)\n"
+    "  --span S      mean loss per span of S positions (default: the model's context)\n"
+    "  --chunk N     prefill rows per forward call (default 512)\n"
+    "  -o FILE       every position's loss, (N - 1) float32 .npy\n"
+    "  --greedy K    then K tokens decoded greedily after the text, printed\n"
+    "  --threads N   threads (default: all cores)\n" CLI_KV_HELP CLI_EDITS_HELP;
+
+/* The whole file, NUL-terminated, or NULL (reported). */
+static char *read_text(const char *cmd, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error(cmd, "--text %s: cannot open it", path), NULL;
+    size_t n = 0, cap = 1 << 16;
+    char *s = malloc(cap);
+    while (s) {
+        n += fread(s + n, 1, cap - 1 - n, f);
+        if (n < cap - 1) break;
+        char *t = realloc(s, cap *= 2);
+        if (!t) free(s);
+        s = t;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!s || bad) return free(s), cli_error(cmd, "--text %s: %s", path, s ? "read error" : "out of memory"), NULL;
+    s[n] = 0;
+    return s;
+}
+
+/* The text's tokens (BOS first) repeated without BOS up to n (n <= 0: as they are);
+ * their number, or -1 (reported). */
+static int tokens_of(const char *cmd, const cli_session *s, const char *text, int n, int **out) {
+    int *tok = NULL, len = hw_tokenizer_encode_alloc(s->t, text, HW_TOK_BOS, &tok);
+    if (len < 0) return cli_error(cmd, "%s", hw_last_error()), -1;
+    const int bos = len > 0 && hw_tokenizer_bos(s->t) == tok[0];
+    if (len - bos < 1 || (n <= 0 && len < 2))
+        return free(tok), cli_error(cmd, "the text has no tokens to score"), -1;
+    if (n <= 0) n = len;
+    int *all = realloc(tok, sizeof(int) * (size_t)(n > len ? n : len));
+    if (!all) return free(tok), cli_error(cmd, "out of memory"), -1;
+    for (int i = len; i < n; i++) all[i] = all[bos + (i - bos) % (len - bos)];
+    *out = all;
+    return n;
+}
+
+/* The greedy tokens after the text's last one, as text, on one line. */
+static void print_greedy(const cli_session *s, int last, const int *g, int n) {
+    printf("greedy:");
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *piece = hw_tokenizer_decode(s->t, i ? g[i - 1] : last, g[i], &len);
+        for (size_t k = 0; piece && k < len; k++) putchar(piece[k] == '\n' ? ' ' : piece[k]);
+    }
+    printf("\n");
+}
+
+static int report(const char *cmd, const cli_session *s, const float *loss, int n, int span, const char *out) {
+    if (out && hw_npy_write(out, loss, 1, (const int64_t[]){n - 1}) != HW_OK)
+        return cli_error(cmd, "%s", hw_last_error());
+    printf("positions\tmean loss\n");
+    double all = 0.0;
+    for (int a = 0; a < n - 1; a += span) {
+        const int b = a + span < n - 1 ? a + span : n - 1;
+        double sum = 0.0;
+        for (int i = a; i < b; i++) sum += loss[i];
+        all += sum;
+        printf("%d-%d\t%.4f\n", a, b - 1, sum / (b - a));
+    }
+    printf("all %d\t%.4f\t(%s)\n", n - 1, all / (n - 1), s->kv ? hw_kv_policy_name(s->kv) : "full");
+    return 0;
+}
+
+int cmd_loss(int argc, char **argv) {
+    const char *cmd = "loss", *text_path = NULL, *out = NULL;
+    int n = 0, span = 0, n_greedy = 0;
+    cli_model_flags f = {0};
+    hw_text_loss_params p = hw_text_loss_params_default();
+    const cli_flag flags[] = {
+        CLI_MODEL_FLAGS(&f), {"--text", CLI_STR, &text_path}, {"--tokens", CLI_INT, &n, 2, 1 << 26},
+        {"--span", CLI_INT, &span, 1, 1 << 26}, {"--chunk", CLI_INT, &p.chunk, 1, 1 << 26},
+        {"--greedy", CLI_INT, &n_greedy, 0, 1 << 20}, {"-o", CLI_STR, &out}, {NULL}};
+    cli_session s = {0};
+    int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL), *tok = NULL;
+    if (!rc && !text_path == !f.prompt) rc = cli_usage_error(cmd, "give the text with --text FILE or -p TEXT");
+    if (!rc) rc = score_outputs_ok(cmd, (const char *const[]){out}, 1);
+    char *text = !rc && text_path ? read_text(cmd, text_path) : NULL;
+    if (!rc && text_path && !text) rc = 1;
+    const char *prompt = f.prompt;
+    f.prompt = NULL; /* cli_open must not check it against the context: hw_text_loss does */
+    if (!rc) rc = cli_open(cmd, &f, NULL, 0, &s);
+    if (!rc && (n = tokens_of(cmd, &s, text ? text : prompt, n, &tok)) < 0) rc = 1;
+    float *loss = !rc ? malloc(sizeof(float) * (size_t)n + sizeof(int) * (size_t)n_greedy) : NULL;
+    if (!rc && !loss) rc = cli_error(cmd, "out of memory");
+    p.kv = s.kv, p.hooks = s.hooks, p.n_greedy = n_greedy, p.greedy = loss ? (int *)(loss + n) : NULL;
+    if (!rc && hw_text_loss(s.m, tok, n, &p, cli_progress_counted, (void *)cmd, loss) != HW_OK)
+        rc = cli_error(cmd, "%s", hw_last_error());
+    cli_progress_done();
+    if (!rc) rc = report(cmd, &s, loss, n, span ? span : hw_model_config(s.m)->n_ctx, out);
+    if (!rc && n_greedy) print_greedy(&s, tok[n - 1], p.greedy, n_greedy);
+    free(loss), free(tok), free(text);
+    cli_close(&s);
+    return rc < 0 ? 0 : rc;
+}
