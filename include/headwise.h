@@ -1957,8 +1957,10 @@ hw_status hw_task_counterfactual(const hw_task *t, const int *tokens, int to, in
  * other three labels a tab each (answer first, then the wrong answers to subtract). With
  * counterfactual_path (NULL: none), sample k's counterfactual (hw_task_counterfactual,
  * to = -1 - k % 3: the answer moved 1, 2, 3 letters on in turn) on the same line there,
- * as many tokens long: the clean and corrupted prompts of activation patching. Both
- * files written atomically, or neither. */
+ * as many tokens long: the clean and corrupted prompts of activation patching; each
+ * line's second answer is then the other file's answer, so that hw_prompt_pairs_read
+ * (`headwise patch --clean --corrupt`) takes logit(clean answer) - logit(corrupted
+ * answer) as its metric. Both files written atomically, or neither. */
 hw_status hw_task_write_prompts(const hw_task *t, uint64_t seed, int n, const char *path,
                                 const char *counterfactual_path);
 

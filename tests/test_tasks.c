@@ -470,6 +470,10 @@ static void mcq(void) {
         int wrong = 0;
         for (int j = 1; j < 4; j++) wrong += strcmp(hw_prompts_answer(pc, k, j), hw_prompts_answer(pc, k, 0)) != 0;
         CHECK(wrong == 3, "line %d: the answer among the wrong ones", k);
+        /* the second answer of each line is the other run's answer (patching's minus) */
+        CHECK(!strcmp(hw_prompts_answer(pc, k, 1), hw_prompts_answer(pk, k, 0)) &&
+                  !strcmp(hw_prompts_answer(pk, k, 1), hw_prompts_answer(pc, k, 0)),
+              "line %d: second answers %s / %s", k, hw_prompts_answer(pc, k, 1), hw_prompts_answer(pk, k, 1));
     }
     hw_prompts_free(pc);
     hw_prompts_free(pk);

@@ -126,11 +126,14 @@ hw_status hw_task_counterfactual(const hw_task *t, const int *tokens, int to, in
 }
 
 /* One prompts-file line: tokens [1, dst) as text (the reader encodes with BOS), then a tab
- * and the answer's symbols, then the wrong answers a tab each. */
-static void prompt_line(FILE *f, const hw_task *t, const int *tok, const hw_task_layout *l, int *wrong) {
+ * and the answer's symbols, then the wrong answers a tab each, `first` (when one of them)
+ * first: the other run's answer, which patching's logit difference subtracts. */
+static void prompt_line(FILE *f, const hw_task *t, const int *tok, const hw_task_layout *l, int *wrong, int first) {
     for (int i = 1; i < l->dst; i++) fprintf(f, "%s%s", i > 1 ? " " : "", t->sym[tok[i]]);
     for (int i = l->dst; i < l->dst + l->len; i++) fprintf(f, "%s%s", i > l->dst ? " " : "\t", t->sym[tok[i]]);
     int n = t->kind->wrong_answers ? t->kind->wrong_answers(t, tok, l, wrong) : 0;
+    for (int k = 0; k < n; k++)
+        if (wrong[k] == first) memmove(wrong + 1, wrong, sizeof *wrong * (size_t)k), wrong[0] = first;
     for (int k = 0; k < n; k++) fprintf(f, "\t%s", t->sym[wrong[k]]);
     fputc('\n', f);
 }
@@ -153,10 +156,10 @@ hw_status hw_task_write_prompts(const hw_task *t, uint64_t seed, int n, const ch
     for (int k = 0; k < n && !s; k++) {
         hw_task_layout l, lc;
         hw_task_sample(t, seed, k, tok, tgt, &l);
-        prompt_line(hw_atomic_stream(a), t, tok, &l, wrong);
         /* to = -1, -2, -3 in turn: the answer moves 1, 2, 3 letters on (mcq), evenly. */
-        if (b && !(s = t->kind->counterfactual(t, tok, -1 - k % 3, cf, cft, &lc)))
-            prompt_line(hw_atomic_stream(b), t, cf, &lc, wrong);
+        if (b && (s = t->kind->counterfactual(t, tok, -1 - k % 3, cf, cft, &lc))) break;
+        prompt_line(hw_atomic_stream(a), t, tok, &l, wrong, b ? cf[lc.dst] : -1);
+        if (b) prompt_line(hw_atomic_stream(b), t, cf, &lc, wrong, tok[l.dst]);
     }
     /* Both files or neither: the counterfactuals first, so a failure leaves no clean file
      * without its pairs. */
