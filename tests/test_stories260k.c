@@ -6,25 +6,9 @@
 #include "check.h"
 #include "headwise.h"
 
-#define NPOS 64
-#define VOCAB 512
+#include "stories260k_ref.h"
 
 static hw_model *model;
-static int inputs[NPOS];
-static float ref[NPOS * VOCAB];
-
-static int load_reference(void) {
-    FILE *f = fopen(shared_path("models/stories260K/greedy-64-inputs.txt"), "r");
-    if (!f) return 0;
-    int n = 0;
-    while (n < NPOS && fscanf(f, "%d", &inputs[n]) == 1) n++;
-    fclose(f);
-    f = fopen(shared_path("models/stories260K/greedy-64-logits.f32"), "rb");
-    if (!f) return 0;
-    size_t got = fread(ref, sizeof(float), NPOS * VOCAB, f);
-    fclose(f);
-    return n == NPOS && got == NPOS * VOCAB;
-}
 
 /* Logits at every position, one token per hw_forward call (the decode path). */
 static void decode_all(float *out) {
