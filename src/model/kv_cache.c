@@ -156,8 +156,8 @@ static void store(hw_context *c, hw_kv_layout *k, int hk, int p, int t) {
  *     at n - 1) scores R(n-1) q . R(s*W + j) k = R(n-1 - s*W) q . R(j) k: one rotation
  *     of the query per chunk, by a distance in [0, A), where the keys sit in the cache;
  *   - the un-rotated q . k of score=max is R(j) q . R(j) k: W rotations of the query.
- * Rounding differs from rotating the keys by their re-indexed positions by about 1e-7
- * (two rotations composed, not one); the choices are the same. */
+ * Two rotations composed round differently from one; tests/test_longheads.c's double
+ * precision reference still agrees to 1.2e-7 in the logits, with the same choices. */
 
 /* out = in rotated to position p (< A), as forward.c's rope_apply rotates (out may be in). */
 static void lh_rotate(const hw_context *c, float *out, const float *in, int p) {
@@ -184,13 +184,15 @@ static float *lh_chunk_key(const hw_context *c, int l, int h, int ci) {
     return c->lh_ckey + (((size_t)l * cfg->n_head + h) * c->lh_chunks + ci) * cfg->head_dim;
 }
 
-/* Query head h's scratch, laid out as LH_* below (context.h, lh_stride). A KV head's
- * pooling and choosing use its first query head's, in hw_kv_begin, before attention. */
+/* Part of query head h's scratch (lh_stride floats): chunk scores (lh_chunks), attention
+ * over a chunk (W), its column sums (W), one vector (Dh), W rotated queries (W, Dh). A KV
+ * head's pooling and choosing use its first query head's, in hw_kv_begin, before any
+ * attention; attention uses each head's own vector. */
 enum { LH_SCORES, LH_ATT, LH_COLS, LH_VEC, LH_ROTQ };
 static float *lh_work(const hw_context *c, int h, int part) {
-    const size_t W = (size_t)c->lh_w, Dh = (size_t)c->m->cfg.head_dim;
-    const size_t at[] = {0, 0, W, 2 * W, 2 * W + Dh}; /* after the lh_chunks scores */
-    return c->lh_work + (size_t)h * c->lh_stride + (part ? (size_t)c->lh_chunks + at[part] : 0);
+    const size_t C = (size_t)c->lh_chunks, W = (size_t)c->lh_w, Dh = (size_t)c->m->cfg.head_dim;
+    const size_t at[] = {0, C, C + W, C + 2 * W, C + 2 * W + Dh};
+    return c->lh_work + (size_t)h * c->lh_stride + at[part];
 }
 
 /* KV head hk's candidate chunk indices (lh_chunks), then the chunks each row t of the
