@@ -19,9 +19,7 @@
     X(lh_cos, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
     X(lh_sin, lh ? (size_t)c->lh_len * (R / 2) + 1 : 1)                         \
     X(q_raw, lh ? (size_t)N * H * Dh : 1) X(k_raw, lh ? (size_t)N * Hk * Dh : 1) \
-    X(lh_gk, lh ? (size_t)H * c->lh_len * Dh : 1)                               \
-    X(lh_gv, lh ? (size_t)H * c->lh_len * Dh : 1)                               \
-    X(lh_work, lh ? (size_t)H * (c->lh_chunks + 2 * c->lh_w + Dh) : 1)
+    X(lh_work, lh ? (size_t)H * c->lh_stride : 1)
 
 hw_context *hw_context_new(const hw_model *m, int n_ctx) {
     return hw_context_new_kv(m, n_ctx, NULL);
@@ -64,7 +62,7 @@ hw_context *hw_context_new_kv(const hw_model *m, int n_ctx, const hw_kv_policy *
         return NULL;
     }
     const int lh = c->lh_len > 0, pooled = lh && !c->lh_max;
-    int ok = (c->lh_sel = calloc(lh ? (size_t)H * c->lh_chunks + 1 : 1, sizeof(int))) != NULL;
+    int ok = (c->lh_sel = calloc(lh ? (size_t)Hk * c->lh_sel_stride + 1 : 1, sizeof(int))) != NULL;
 #define ALLOC(name, count) ok &= (c->name = calloc((count), sizeof(float))) != NULL;
     CONTEXT_BUFFERS(ALLOC)
 #undef ALLOC

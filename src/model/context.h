@@ -42,15 +42,16 @@ struct hw_context {
     int lh_w, lh_len;   /* chunk W, tokens a head reads A */
     int lh_chunks;      /* chunks the context can hold: C / W */
     int lh_max;         /* chunks scored by their largest q . k, not a pooled key */
-    float *lh_k;        /* (L, Hk, C, Dh) keys before rotary */
-    float *lh_qpend;    /* (L, H, W, Dh) queries before rotary of each layer's current chunk */
+    float *lh_k;        /* (L, Hk, C, Dh) keys rotated within their chunk: R(p mod W) k */
+    float *lh_qpend;    /* (L, H, W, Dh) each layer's current chunk's queries, R(p mod W) q */
     float *lh_ckey;     /* (L, H, lh_chunks, Dh) attention-pooled chunk keys */
     float *lh_cos, *lh_sin; /* (A, rot/2) rotary at positions 0 .. A-1 */
     float *q_raw;       /* (chunk, H*Dh) this pass's queries before rotary */
     float *k_raw;       /* (chunk, Hk*Dh) and keys */
-    float *lh_gk, *lh_gv; /* (H, A, Dh) the keys (rotated) and values a query head reads */
-    float *lh_work;     /* (H, lh_chunks + 2 * W + Dh) scores and scratch per query head */
-    int *lh_sel;        /* (H, lh_chunks) chunk indices per query head */
+    size_t lh_stride;   /* lh_chunks + 2 * W + (W + 1) * Dh */
+    float *lh_work;     /* (H, lh_stride) scores and scratch per query head */
+    size_t lh_sel_stride; /* lh_chunks + chunk * A / W */
+    int *lh_sel;        /* (Hk, lh_sel_stride) candidate chunks, then each row's chosen ones */
     float *x;           /* (chunk, D) residual stream */
     float *xn;          /* (chunk, D) normalised input of a sublayer */
     float *q;           /* (chunk, H*Dh) */

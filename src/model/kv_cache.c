@@ -59,8 +59,12 @@ hw_status hw_kv_plan(hw_context *c, const hw_kv_policy *p) {
     int W, A;
     hw_longheads_score score;
     /* A context no longer than A never re-indexes: it is the full cache. */
-    if (p && hw_kv_policy_longheads(p, &W, &A, &score) && A < C)
+    if (p && hw_kv_policy_longheads(p, &W, &A, &score) && A < C) {
         c->lh_w = W, c->lh_len = A, c->lh_chunks = C / W, c->lh_max = score == HW_LONGHEADS_MAX;
+        /* kv_cache.c's lh_work and lh_sel layouts */
+        c->lh_stride = (size_t)c->lh_chunks + 2 * (size_t)W + ((size_t)W + 1) * cfg->head_dim;
+        c->lh_sel_stride = (size_t)c->lh_chunks + (size_t)c->chunk * (A / W);
+    }
     return HW_OK;
 }
 
@@ -93,7 +97,7 @@ size_t hw_context_kv_bytes(const hw_context *c, int layer, int kv_head) {
             if ((layer < 0 || l == layer) && (kv_head < 0 || hk == kv_head))
                 rows += (size_t)layout(c, l, hk)->cap;
     size_t floats = 2 * rows * (size_t)cfg->head_dim;
-    if (c->lh_len) { /* LongHeads' keys before rotary, its chunk keys and pending queries */
+    if (c->lh_len) { /* LongHeads' chunk-rotated keys, its chunk keys and pending queries */
         const size_t G = (size_t)(cfg->n_head / cfg->n_kv_head);
         const size_t heads = (size_t)(layer < 0 ? cfg->n_layer : 1) * (kv_head < 0 ? cfg->n_kv_head : 1);
         floats += heads * ((size_t)c->n_ctx + (c->lh_max ? 0 : G * (c->lh_chunks + c->lh_w))) *
@@ -129,6 +133,8 @@ static void fold_until(hw_context *c, hw_kv_layout *k, int until) {
     }
 }
 
+static void lh_rotate(const hw_context *c, float *out, const float *in, int p);
+
 /* Store chunk row t (position p) of KV head hk. */
 static void store(hw_context *c, hw_kv_layout *k, int hk, int p, int t) {
     const int Dh = c->m->cfg.head_dim, Hk = c->m->cfg.n_kv_head;
@@ -136,12 +142,22 @@ static void store(hw_context *c, hw_kv_layout *k, int hk, int p, int t) {
     const size_t src = ((size_t)t * Hk + hk) * Dh;
     memcpy(row(c, c->k_cache, k, slot(k, p)), c->k + src, (size_t)Dh * sizeof(float));
     memcpy(row(c, c->v_cache, k, slot(k, p)), c->v + src, (size_t)Dh * sizeof(float));
-    if (c->lh_len)
-        memcpy(c->lh_k + ((size_t)(k - c->kv) * c->n_ctx + p) * Dh, c->k_raw + src,
-               (size_t)Dh * sizeof(float));
+    if (c->lh_len) /* LongHeads: rotated within its chunk (see "LongHeads" below) */
+        lh_rotate(c, c->lh_k + ((size_t)(k - c->kv) * c->n_ctx + p) * Dh, c->k_raw + src, p % c->lh_w);
 }
 
 /* ------------------------------------------------------------ LongHeads */
+
+/* A head's keys are kept rotated within their chunk, R(p mod W) k, the only rotation
+ * any use of them needs once the query is rotated instead (R(a)^T R(b) = R(b - a), as
+ * rope_apply rotates):
+ *   - pooling a chunk rotates its keys to 0 .. W-1: as stored;
+ *   - a chunk placed at slot s of a re-indexed row (keys at s*W .. s*W + W-1, the query
+ *     at n - 1) scores R(n-1) q . R(s*W + j) k = R(n-1 - s*W) q . R(j) k: one rotation
+ *     of the query per chunk, by a distance in [0, A), where the keys sit in the cache;
+ *   - the un-rotated q . k of score=max is R(j) q . R(j) k: W rotations of the query.
+ * Two rotations composed round differently from one; tests/test_longheads.c's double
+ * precision reference still agrees to 1.2e-7 in the logits, with the same choices. */
 
 /* out = in rotated to position p (< A), as forward.c's rope_apply rotates (out may be in). */
 static void lh_rotate(const hw_context *c, float *out, const float *in, int p) {
@@ -157,6 +173,7 @@ static void lh_rotate(const hw_context *c, float *out, const float *in, int p) {
     }
 }
 
+/* Key p of (l, hk), rotated to p mod W. */
 static float *lh_key(const hw_context *c, int l, int hk, int p) {
     const hw_config *cfg = &c->m->cfg;
     return c->lh_k + (((size_t)l * cfg->n_kv_head + hk) * c->n_ctx + p) * cfg->head_dim;
@@ -167,8 +184,22 @@ static float *lh_chunk_key(const hw_context *c, int l, int h, int ci) {
     return c->lh_ckey + (((size_t)l * cfg->n_head + h) * c->lh_chunks + ci) * cfg->head_dim;
 }
 
-static float *lh_work(const hw_context *c, int h) {
-    return c->lh_work + (size_t)h * (c->lh_chunks + 2 * c->lh_w + c->m->cfg.head_dim);
+/* Part of query head h's scratch (lh_stride floats): chunk scores (lh_chunks), attention
+ * over a chunk (W), its column sums (W), one vector (Dh), W rotated queries (W, Dh). A KV
+ * head's pooling and choosing use its first query head's, in hw_kv_begin, before any
+ * attention; attention uses each head's own vector. */
+enum { LH_SCORES, LH_ATT, LH_COLS, LH_VEC, LH_ROTQ };
+static float *lh_work(const hw_context *c, int h, int part) {
+    const size_t C = (size_t)c->lh_chunks, W = (size_t)c->lh_w, Dh = (size_t)c->m->cfg.head_dim;
+    const size_t at[] = {0, C, C + W, C + 2 * W, C + 2 * W + Dh};
+    return c->lh_work + (size_t)h * c->lh_stride + at[part];
+}
+
+/* KV head hk's candidate chunk indices (lh_chunks), then the chunks each row t of the
+ * pass reads, in chunk order (chunk rows, A/W): context.h, lh_sel_stride. */
+static int *lh_cand(const hw_context *c, int hk) { return c->lh_sel + (size_t)hk * c->lh_sel_stride; }
+static int *lh_sel(const hw_context *c, int hk, int t) {
+    return lh_cand(c, hk) + c->lh_chunks + (size_t)t * (size_t)(c->lh_len / c->lh_w);
 }
 
 /* softmax_j(q . K_j * scale) over n rows of K into att; returns nothing, att sums to 1. */
@@ -180,26 +211,27 @@ static void lh_softmax_scores(float *att, const float *q, const float *K, int n,
 
 /* The pooled keys of completed chunk ci for the query heads of KV head hk (methods.md
  * 4, "Chunk representation"): the chunk's keys and queries rotated with chunk-local
- * positions, every query attending to every key of the chunk (not causal), the mean of
- * those outputs as one query over the chunk's keys, whose weighted keys are the chunk
- * key. Scratch: the first query head's gather buffers, free before attention. */
+ * positions (both kept so), every query attending to every key of the chunk (not
+ * causal), the mean of those outputs as one query over the chunk's keys, whose weighted
+ * keys are the chunk key. The mean output is sum_j (mean_t att_t[j]) V_j: the columns
+ * are summed first, W value rows added once rather than W times. */
 static void lh_pool_chunk(hw_context *c, const hw_kv_layout *k, int l, int hk, int ci) {
     const hw_config *cfg = &c->m->cfg;
     const int Dh = cfg->head_dim, W = c->lh_w, G = cfg->n_head / cfg->n_kv_head;
     const float scale = 1.0f / sqrtf((float)Dh);
-    float *Kt = c->lh_gk + (size_t)hk * G * c->lh_len * Dh; /* (W, Dh) rotated keys */
-    float *qt = c->lh_gv + (size_t)hk * G * c->lh_len * Dh; /* (Dh) one rotated query */
-    float *s = qt + Dh, *att = lh_work(c, hk * G);          /* (Dh), (W) */
+    const float *Kt = lh_key(c, l, hk, ci * W); /* (W, Dh) */
     const float *V = c->v_cache + (k->off + (size_t)ci * W) * Dh;
-    for (int j = 0; j < W; j++) lh_rotate(c, Kt + (size_t)j * Dh, lh_key(c, l, hk, ci * W + j), j);
+    float *att = lh_work(c, hk * G, LH_ATT), *col = lh_work(c, hk * G, LH_COLS); /* (W), (W) */
+    float *s = lh_work(c, hk * G, LH_VEC);                                      /* (Dh) */
     for (int h = hk * G; h < (hk + 1) * G; h++) {
-        memset(s, 0, (size_t)Dh * sizeof *s);
+        memset(col, 0, (size_t)W * sizeof *col);
         const float *Q = c->lh_qpend + ((size_t)l * cfg->n_head + h) * W * Dh;
         for (int t = 0; t < W; t++) {
-            lh_rotate(c, qt, Q + (size_t)t * Dh, t);
-            lh_softmax_scores(att, qt, Kt, W, Dh, scale);
-            for (int j = 0; j < W; j++) hw_axpy(s, att[j] / (float)W, V + (size_t)j * Dh, Dh);
+            lh_softmax_scores(att, Q + (size_t)t * Dh, Kt, W, Dh, scale);
+            for (int j = 0; j < W; j++) col[j] += att[j];
         }
+        memset(s, 0, (size_t)Dh * sizeof *s);
+        for (int j = 0; j < W; j++) hw_axpy(s, col[j] / (float)W, V + (size_t)j * Dh, Dh);
         lh_softmax_scores(att, s, Kt, W, Dh, scale);
         float *key = lh_chunk_key(c, l, h, ci);
         memset(key, 0, (size_t)Dh * sizeof *key);
@@ -207,74 +239,110 @@ static void lh_pool_chunk(hw_context *c, const hw_kv_layout *k, int l, int hk, i
     }
 }
 
-/* After a chunk's rows are stored: keep their queries before rotary and pool every
- * chunk they complete. */
+/* After a chunk's rows are stored: keep their queries rotated within the chunk and pool
+ * every chunk they complete. */
 static void lh_begin(hw_context *c, const hw_kv_layout *k, int l, int hk, int pos, int T) {
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
     for (int t = 0; t < T; t++) {
         const int p = pos + t;
         for (int h = hk * G; h < (hk + 1) * G; h++)
-            memcpy(c->lh_qpend + (((size_t)l * H + h) * W + p % W) * Dh,
-                   c->q_raw + ((size_t)t * H + h) * Dh, (size_t)Dh * sizeof(float));
+            lh_rotate(c, c->lh_qpend + (((size_t)l * H + h) * W + p % W) * Dh,
+                      c->q_raw + ((size_t)t * H + h) * Dh, p % W);
         if (p % W == W - 1 && p / W < c->lh_chunks) lh_pool_chunk(c, k, l, hk, p / W);
     }
 }
 
-/* Query head h's row t, at position i >= A (methods.md 4, "Decoding" and "Prefill"):
- * chunk 0, the chunk before i's, i's own chunk up to i, and the A/W - 3 earlier chunks
- * whose score, the sum over the KV head's query group of un-rotated q . chunk key (or,
- * lh_max, of the largest un-rotated q . k in the chunk), is highest (ties to the lower
- * index); their keys rotated to 0..n-1 in chunk order, the query to n - 1. Every head of
- * the group chooses the same chunks from the same sums. */
-static void lh_attend_row(hw_context *c, const hw_kv_layout *k, int l, int h, int i, int t) {
+/* Chunks that row i chooses besides 0, i's previous and its own: A/W - 3. Past A
+ * there are always more candidates (1 .. i/W - 2) than that. */
+static int lh_top(const hw_context *c) { return c->lh_len / c->lh_w - 3; }
+
+/* KV head hk's chunks for row t, at position i >= A (methods.md 4, "Decoding" and
+ * "Prefill"): chunk 0, the chunk before i's, and the A/W - 3 earlier chunks whose score,
+ * the sum over the KV head's query group of un-rotated q . chunk key (or, lh_max, of the
+ * largest un-rotated q . k in the chunk), is highest (ties to the lower index); into
+ * lh_sel in chunk order. Chosen once per KV head: every head of the group reads the same
+ * chunks. */
+static void lh_choose(hw_context *c, int l, int hk, int i, int t) {
     const hw_config *cfg = &c->m->cfg;
     const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
-    const int hk = h / G, cur = i / W, top = c->lh_len / W - 3;
-    float *sc = lh_work(c, h), *qr = sc + c->lh_chunks;
-    int *sel = c->lh_sel + (size_t)h * c->lh_chunks, m = 0;
-    for (int ci = 1; ci <= cur - 2; ci++, m++) {
-        float r = 0.0f;
-        for (int g = hk * G; g < (hk + 1) * G; g++) {
-            const float *qg = c->q_raw + ((size_t)t * H + g) * Dh;
-            if (!c->lh_max) {
-                r += hw_dot(qg, lh_chunk_key(c, l, g, ci), Dh);
-                continue;
-            }
-            float best = -INFINITY;
-            for (int j = ci * W; j < ci * W + W; j++) best = fmaxf(best, hw_dot(qg, lh_key(c, l, hk, j), Dh));
-            r += best;
+    const int cur = i / W, top = lh_top(c), m = cur - 2;
+    float *sc = lh_work(c, hk * G, LH_SCORES), *rq = lh_work(c, hk * G, LH_ROTQ); /* (m), (W, Dh) */
+    for (int ci = 1; ci <= m; ci++) sc[ci - 1] = 0.0f;
+    for (int g = hk * G; g < (hk + 1) * G; g++) {
+        const float *qg = c->q_raw + ((size_t)t * H + g) * Dh;
+        if (!c->lh_max) {
+            for (int ci = 1; ci <= m; ci++) sc[ci - 1] += hw_dot(qg, lh_chunk_key(c, l, g, ci), Dh);
+            continue;
         }
-        sel[m] = ci, sc[m] = r;
+        for (int j = 0; j < W; j++) lh_rotate(c, rq + (size_t)j * Dh, qg, j);
+        for (int ci = 1; ci <= m; ci++) {
+            const float *K = lh_key(c, l, hk, ci * W);
+            float best = -INFINITY;
+            for (int j = 0; j < W; j++) best = fmaxf(best, hw_dot(rq + (size_t)j * Dh, K + (size_t)j * Dh, Dh));
+            sc[ci - 1] += best;
+        }
     }
-    for (int a = 0; a < top && a < m; a++) { /* the top chunks to the front */
+    int *cand = lh_cand(c, hk), *sel = lh_sel(c, hk, t);
+    for (int ci = 1; ci <= m; ci++) cand[ci - 1] = ci;
+    for (int a = 0; a < top; a++) { /* the top chunks to the front */
         int best = a;
         for (int b = a + 1; b < m; b++)
-            if (sc[b] > sc[best] || (sc[b] == sc[best] && sel[b] < sel[best])) best = b;
+            if (sc[b] > sc[best] || (sc[b] == sc[best] && cand[b] < cand[best])) best = b;
         const float fs = sc[a];
-        const int fi = sel[a];
-        sc[a] = sc[best], sel[a] = sel[best], sc[best] = fs, sel[best] = fi;
+        const int fi = cand[a];
+        sc[a] = sc[best], cand[a] = cand[best], sc[best] = fs, cand[best] = fi;
+        sel[a] = cand[a];
     }
-    int n_sel = top < m ? top : m;
-    sel[n_sel++] = 0;
-    sel[n_sel++] = cur - 1;
-    for (int a = 1; a < n_sel; a++) /* chunk order */
+    sel[top] = 0;
+    sel[top + 1] = cur - 1;
+    for (int a = 1; a < top + 2; a++) /* chunk order */
         for (int b = a; b > 0 && sel[b] < sel[b - 1]; b--) {
             int ti = sel[b];
             sel[b] = sel[b - 1], sel[b - 1] = ti;
         }
-    float *gk = c->lh_gk + (size_t)h * c->lh_len * Dh, *gv = c->lh_gv + (size_t)h * c->lh_len * Dh;
-    int n = 0;
-    for (int a = 0; a <= n_sel; a++) {
-        const int ci = a < n_sel ? sel[a] : cur, last = a < n_sel ? ci * W + W - 1 : i;
-        for (int p = ci * W; p <= last; p++, n++) {
-            lh_rotate(c, gk + (size_t)n * Dh, lh_key(c, l, hk, p), n);
-            memcpy(gv + (size_t)n * Dh, row(c, c->v_cache, k, p), (size_t)Dh * sizeof(float));
-        }
+}
+
+/* z += a * v over n values. hw_axpy's plain loop is not vectorised at -O2 (its pointers
+ * may alias; the compiler would have to check): here, in blocks of 16, it is, the same
+ * sums in the same order. Past A, adding a row's A value rows is most of its time. */
+static void lh_add(float *restrict z, float a, const float *restrict v, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) z[i + l] += a * v[i + l];
+    for (; i < n; i++) z[i] += a * v[i];
+}
+
+/* Query head h's row t at position i >= A: the chunks its KV head chose, placed at slots
+ * 0 .. A/W - 2 in chunk order, i's own chunk up to i after them, the query at n - 1 (the
+ * re-indexed positions of methods.md 4); each chunk scored where it sits in the cache
+ * with the query rotated by its distance to the slot, then one softmax over the n
+ * scores and the value rows added in place. */
+static void lh_attend_row(hw_context *c, const hw_kv_layout *k, int l, int h, int i, int t) {
+    const hw_config *cfg = &c->m->cfg;
+    const int H = cfg->n_head, Dh = cfg->head_dim, W = c->lh_w, G = H / cfg->n_kv_head;
+    const int hk = h / G, cur = i / W, slots = lh_top(c) + 2, n = slots * W + i % W + 1;
+    const float scale = 1.0f / sqrtf((float)Dh), *q = c->q_raw + ((size_t)t * H + h) * Dh;
+    const int *sel = lh_sel(c, hk, t);
+    float *att = c->att + (size_t)h * (c->n_ctx + 1), *qd = lh_work(c, h, LH_VEC); /* (n), (Dh) */
+    float *z = c->z + ((size_t)t * H + h) * Dh;
+    for (int s = 0, r = 0; s <= slots; s++) {
+        const int ci = s < slots ? sel[s] : cur, len = s < slots ? W : i % W + 1;
+        const float *K = lh_key(c, l, hk, ci * W);
+        lh_rotate(c, qd, q, n - 1 - s * W);
+        for (int j = 0; j < len; j++, r++) att[r] = hw_dot(qd, K + (size_t)j * Dh, Dh) * scale;
     }
-    lh_rotate(c, qr, c->q_raw + ((size_t)t * H + h) * Dh, n - 1);
-    hw_attend_rows(c->z + (size_t)t * H * Dh + (size_t)h * Dh, H * Dh, qr, Dh, gk, gv, 1, n,
-                   INT_MAX, Dh, 1.0f / sqrtf((float)Dh), c->att + (size_t)h * (c->n_ctx + 1));
+    hw_softmax(att, n);
+    memset(z, 0, (size_t)Dh * sizeof *z);
+    for (int s = 0, r = 0; s <= slots; s++) {
+        const int ci = s < slots ? sel[s] : cur, len = s < slots ? W : i % W + 1;
+        for (int j = 0; j < len; j++, r++) lh_add(z, att[r], row(c, c->v_cache, k, ci * W + j), Dh);
+    }
+}
+
+/* After the pass's rows are stored and pooled: the chunks of every row from A on. */
+static void lh_choose_rows(hw_context *c, int l, int hk, int pos, int T) {
+    for (int t = pos < c->lh_len ? c->lh_len - pos : 0; t < T; t++) lh_choose(c, l, hk, pos + t, t);
 }
 
 typedef struct {
@@ -292,6 +360,7 @@ static void begin_heads(void *arg, int h0, int h1) {
         if (!k->gathered) {
             for (int t = 0; t < T; t++) store(c, k, hk, pos + t, t);
             if (c->lh_len && !c->lh_max) lh_begin(c, k, j->l, hk, pos, T);
+            if (c->lh_len) lh_choose_rows(c, j->l, hk, pos, T);
             continue;
         }
         /* What every row of the chunk sees from before it: the sinks and the last
