@@ -28,12 +28,13 @@
  * here (and more between stages minutes apart). Decode tok/s is 1 / the median step.
  * Prefill is reported per segment (positions from..to) in ms per token: the
  * first segment is below A, where longheads attends exactly as full attention does (its
- * overhead there: storing un-rotated keys and pooling chunk keys); past A every row picks
- * its chunks and gathers up to A keys, linear in the context where full attention's rows
+ * overhead there: storing keys a second time, rotated within their chunk, and pooling
+ * chunk keys); past A every row picks its chunks and reads up to A keys where they sit
+ * (its query rotated once per chunk), linear in the context where full attention's rows
  * cost more the further they are.
  *
  * KV bytes: hw_context_kv_bytes of a context made for N + D tokens (the context a decode
- * row measured), for each policy. Longheads keeps every position (and its un-rotated
+ * row measured), for each policy. Longheads keeps every position (and its chunk-rotated
  * keys, chunk keys and the current chunk's queries), so its cache is larger than full
  * attention's: what it saves is the per-step reading, not the memory.
  *
@@ -333,7 +334,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (!o.quick)
         fprintf(stderr, "bench_longheads: about 15 minutes on 2 cores, most of it the prefills "
-                        "to %d tokens (full attention's O(T^2); longheads' rows past A gathering "
+                        "to %d tokens (full attention's O(T^2); longheads' rows past A reading "
                         "A keys each); --mults 1,2,4 for a shorter run\n", most);
     stage st[MAX_STAGES];
     ok = ok && run_stages(&b, &o, st);

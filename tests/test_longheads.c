@@ -155,7 +155,6 @@ static void ref_z(reference *r, int l, int h, int i, float *out) {
                 if (!chosen[ci] && (best < 0 || score[ci] > score[best])) best = ci;
             chosen[best] = 1, last = score[best];
         }
-        if (getenv("LHD")) { fprintf(stderr, "SEL l%d h%d i%d:", l, h, i); for (int ci = 1; ci <= cur - 2; ci++) if (chosen[ci]) fprintf(stderr, " %d", ci); fprintf(stderr, "\n"); }
         for (int ci = 1; ci <= cur - 2; ci++)
             if (!chosen[ci]) r->min_gap = fmin(r->min_gap, fabs(last - score[ci]));
         chosen[0] = chosen[cur - 1] = chosen[cur] = 1;
