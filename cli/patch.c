@@ -9,13 +9,15 @@
     "  --clean FILE --corrupt FILE  prompts files, line k of each one pair (equal token lengths);\n" \
     "                  a clean line's answers (after tabs) are its target and minus\n"               \
     "  --task induction  instead: generated pairs, [BOS] A A[:k] vs [BOS] B A[:k], target A[k]\n"   \
+    "  --task mcq      an mcq organism's samples against their counterfactuals (the answer\n"     \
+    "                  moved 1, 2, 3 letters on in turn), target the label, minus the moved one\n" \
     "  --samples N --seed S --block N   task pairs, their stream and block length (default 20,\n"  \
     "                  1, min(16, (context-1)/2))\n"                                                  \
     "  --metric M      logit-diff (default; target - minus), prob or logprob of the target\n"        \
     "  --target TEXT --minus TEXT   the tokens for every pair (their first token)\n"
 
 static const char help[] =
-    "usage: headwise patch -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task induction)\n"
+    "usage: headwise patch -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task T)\n"
     "                      [--hook H] [--direction D] [--direct] -o OUT.json [flags]\n"
     "       headwise patch path --help   path patching, sender heads -> receiver heads\n"
     PAIRS_HELP
@@ -50,11 +52,12 @@ typedef struct {
 /* Flags that must come together, before loading anything. */
 static int pair_flags_check(const char *cmd, const pair_flags *a, hw_metric *metric) {
     if (!a->task == !(a->clean || a->corrupt))
-        return cli_usage_error(cmd, "give --clean FILE --corrupt FILE, or --task induction");
+        return cli_usage_error(cmd, "give --clean FILE --corrupt FILE, or --task induction|mcq");
     if (!a->task && (!a->clean || !a->corrupt)) return cli_usage_error(cmd, "--clean and --corrupt go together");
     if (a->task && (a->target || a->minus))
         return cli_usage_error(cmd, "--target and --minus are for prompts files (a task sets its own)");
-    if (a->task && strcmp(a->task, "induction")) return cli_usage_error(cmd, "--task: '%s' has no pairs (induction)", a->task);
+    if (a->task && strcmp(a->task, "induction") && strcmp(a->task, "mcq"))
+        return cli_usage_error(cmd, "--task: '%s' has no pairs (induction, mcq)", a->task);
     if (a->metric && hw_metric_parse(a->metric, metric)) return cli_usage_error(cmd, "--metric: %s", hw_last_error());
     if (!a->out) return cli_usage_error(cmd, "give -o OUT.json");
     const char *paths[] = {a->out, a->tsv, a->html};
@@ -149,7 +152,7 @@ int cmd_patch(int argc, char **argv) {
 /* ---------------------------------------------------------------- patch path */
 
 static const char help_path[] =
-    "usage: headwise patch path -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task induction)\n"
+    "usage: headwise patch path -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task T)\n"
     "                           [--senders HEADS] [--receivers HEADS] [--input q,k,v] -o OUT.json\n"
     PAIRS_HELP
     "  --senders HEADS    sender heads L.H[,L.H...] (default: every head)\n"

@@ -1210,7 +1210,10 @@ hw_prompt_pairs *hw_prompt_pairs_read(const hw_tokenizer *t, const char *clean_p
  * read: corrupting the second copy instead leaves the keys unchanged, and neither
  * activation nor path patching could then see the previous-token head. Tokens are drawn
  * from [V/2, V) for V <= 12500 (a model organism's symbols), else [10000, 12500), as
- * `score echo-induction` draws them; BOS where m has one. block 0: min(16, (C - 1) / 2). */
+ * `score echo-induction` draws them; BOS where m has one. block 0: min(16, (C - 1) / 2).
+ * "mcq" (an mcq organism; block unused): held-out sample k of seed up to its answer
+ * against its counterfactual with the answer moved 1 + k % 3 letters on
+ * (hw_task_counterfactual), target the correct label, minus the moved one. */
 hw_prompt_pairs *hw_prompt_pairs_task(const hw_model *m, const char *task, int n, int block,
                                       uint64_t seed);
 int hw_prompt_pairs_count(const hw_prompt_pairs *p);

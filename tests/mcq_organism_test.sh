@@ -94,3 +94,13 @@ for k in range(1, n + 1):
     flip += c['logit_diff'] > 0 > x['logit_diff']
 print('%d of %d pairs: logit(clean answer) - logit(counterfactual answer) > 0 clean, < 0 corrupted' % (flip, n))
 assert flip >= 0.6 * n"
+# patch --task mcq draws the same pairs as samples --counterfactual writes (same seed, the
+# answer moved 1, 2, 3 letters on in turn), so both routes give the same table.
+"$hw" patch -m "$d" --clean "$tmp/clean.tsv" --corrupt "$tmp/corrupt.tsv" --hook z -o "$tmp/pf.json" >"$tmp/pf.out" 2>"$tmp/err" &&
+    "$hw" patch -m "$d" --task mcq --samples $n --seed 12345 --hook z -o "$tmp/pt.json" >"$tmp/pt.out" 2>>"$tmp/err"
+if [ $? -eq 0 ] && [ -s "$tmp/pt.out" ] && cmp -s "$tmp/pf.out" "$tmp/pt.out"; then
+    echo "PASS mcq organism: patch --task mcq equals patching the samples files ($(sed -n 3p "$tmp/pt.out" | tr '\t' ' '))"
+else
+    echo "FAIL mcq organism: patch --task mcq equals patching the samples files"
+    diff "$tmp/pf.out" "$tmp/pt.out" | head -5; tail -2 "$tmp/err"
+fi

@@ -215,14 +215,39 @@ static hw_status induction_pairs(const hw_model *m, int n, int block, uint64_t s
     return s;
 }
 
+/* mcq: held-out sample i up to its answer against its counterfactual, the answer moved
+ * 1, 2, 3 letters on in turn (as hw_task_write_prompts pairs them); target the correct
+ * label, minus the label the counterfactual names. */
+static hw_status mcq_pairs(const hw_model *m, int n, uint64_t seed, hw_prompt_pairs *pp) {
+    hw_task_eval_params ep = hw_task_eval_params_default();
+    ep.name = "mcq";
+    hw_task *t = hw_task_new_for_model(m, &ep);
+    if (!t) return HW_ERR_ARG; /* error set */
+    const int T = hw_task_seq_len(t);
+    int *tok = malloc(sizeof(int) * (size_t)T * 4), *targets = tok + T, *co = tok + 2 * T;
+    hw_status s = tok ? HW_OK : hw_fail(HW_ERR_NOMEM, "mcq pairs: out of memory");
+    for (int i = 0; !s && i < n; i++) {
+        hw_task_layout a, b;
+        char label[64];
+        snprintf(label, sizeof label, "mcq %d", i);
+        s = hw_task_sample(t, seed, i, tok, targets, &a);
+        if (!s) s = hw_task_counterfactual(t, tok, -1 - i % 3, co, co + T, &b);
+        if (!s) s = hw_prompt_pairs_add(pp, tok, a.dst, co, b.dst, tok[a.dst], co[b.dst], label);
+    }
+    free(tok);
+    hw_task_free(t);
+    return s;
+}
+
 hw_prompt_pairs *hw_prompt_pairs_task(const hw_model *m, const char *task, int n, int block,
                                       uint64_t seed) {
     if (!m || !task) return hw_fail(HW_ERR_ARG, "prompt pairs: no model or task"), NULL;
     if (n < 1) return hw_fail(HW_ERR_ARG, "prompt pairs: %d samples (at least 1)", n), NULL;
-    if (strcmp(task, "induction"))
-        return hw_fail(HW_ERR_ARG, "prompt pairs: no pairs for task '%s' (induction)", task), NULL;
+    const int mcq = !strcmp(task, "mcq");
+    if (!mcq && strcmp(task, "induction"))
+        return hw_fail(HW_ERR_ARG, "prompt pairs: no pairs for task '%s' (induction, mcq)", task), NULL;
     hw_prompt_pairs *pp = hw_prompt_pairs_new();
-    if (pp && induction_pairs(m, n, block, seed, pp)) {
+    if (pp && (mcq ? mcq_pairs(m, n, seed, pp) : induction_pairs(m, n, block, seed, pp))) {
         hw_prompt_pairs_free(pp);
         return NULL;
     }

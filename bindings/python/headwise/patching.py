@@ -5,7 +5,7 @@
     path_patch   headwise patch path   -> PathPatchResult (a dict, as the CLI's JSON)
 
 Pairs come from two prompts files (clean=, corrupt=; a clean line's answers give its
-target and minus unless target=/minus= are given) or from a task (task="induction",
+target and minus unless target=/minus= are given) or from a task (task="induction" or "mcq",
 samples, seed, block). Arrays are NumPy float64, equal to the CLI's JSON.
 """
 import ctypes
@@ -92,13 +92,13 @@ METRICS = {"logit-diff": 0, "prob": 1, "logprob": 2}
 def _pairs(model, clean, corrupt, task, samples, seed, block, target, minus):
     """The prompt pairs as the CLI makes them (an owned hw_prompt_pairs)."""
     if (task is None) == (clean is None and corrupt is None):
-        raise ArgumentError("give clean= and corrupt= (prompts files), or task='induction'")
+        raise ArgumentError("give clean= and corrupt= (prompts files), or task='induction' or 'mcq'")
     if task is None and (clean is None or corrupt is None):
         raise ArgumentError("clean and corrupt go together")
     if task is not None:
         if target is not None or minus is not None:
             raise ArgumentError("target and minus are for prompts files (a task sets its own)")
-        _choice(task, "task", ("induction",))
+        _choice(task, "task", ("induction", "mcq"))
         h = lib().hw_prompt_pairs_task(model._m, task.encode(), _args.integer(samples, "samples", 1, 100000),
                                        0 if block is None else _args.integer(block, "block", 3, 1 << 20),
                                        _args.integer(seed, "seed", 0, 1 << 62))
