@@ -20,42 +20,6 @@ static const char help[] =
     "  --greedy K    then K tokens decoded greedily after the text, printed\n"
     "  --threads N   threads (default: all cores)\n" CLI_KV_HELP CLI_EDITS_HELP;
 
-/* The whole file, NUL-terminated, or NULL (reported). */
-static char *read_text(const char *cmd, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error(cmd, "--text %s: cannot open it", path), NULL;
-    size_t n = 0, cap = 1 << 16;
-    char *s = malloc(cap);
-    while (s) {
-        n += fread(s + n, 1, cap - 1 - n, f);
-        if (n < cap - 1) break;
-        char *t = realloc(s, cap *= 2);
-        if (!t) free(s);
-        s = t;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!s || bad) return free(s), cli_error(cmd, "--text %s: %s", path, s ? "read error" : "out of memory"), NULL;
-    s[n] = 0;
-    return s;
-}
-
-/* The text's tokens (BOS first) repeated without BOS up to n (n <= 0: as they are);
- * their number, or -1 (reported). */
-static int tokens_of(const char *cmd, const cli_session *s, const char *text, int n, int **out) {
-    int *tok = NULL, len = hw_tokenizer_encode_alloc(s->t, text, HW_TOK_BOS, &tok);
-    if (len < 0) return cli_error(cmd, "%s", hw_last_error()), -1;
-    const int bos = len > 0 && hw_tokenizer_bos(s->t) == tok[0];
-    if (len - bos < 1 || (n <= 0 && len < 2))
-        return free(tok), cli_error(cmd, "the text has no tokens to score"), -1;
-    if (n <= 0) n = len;
-    int *all = realloc(tok, sizeof(int) * (size_t)(n > len ? n : len));
-    if (!all) return free(tok), cli_error(cmd, "out of memory"), -1;
-    for (int i = len; i < n; i++) all[i] = all[bos + (i - bos) % (len - bos)];
-    *out = all;
-    return n;
-}
-
 /* The greedy tokens after the text's last one, as text, on one line. */
 static void print_greedy(const cli_session *s, int last, const int *g, int n) {
     printf("greedy:");
@@ -96,12 +60,11 @@ int cmd_loss(int argc, char **argv) {
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL), *tok = NULL;
     if (!rc && !text_path == !f.prompt) rc = cli_usage_error(cmd, "give the text with --text FILE or -p TEXT");
     if (!rc) rc = score_outputs_ok(cmd, (const char *const[]){out}, 1);
-    char *text = !rc && text_path ? read_text(cmd, text_path) : NULL;
-    if (!rc && text_path && !text) rc = 1;
     const char *prompt = f.prompt;
     f.prompt = NULL; /* cli_open must not check it against the context: hw_text_loss does */
     if (!rc) rc = cli_open(cmd, &f, NULL, 0, &s);
-    if (!rc && (n = tokens_of(cmd, &s, text ? text : prompt, n, &tok)) < 0) rc = 1;
+    if (!rc && (n = hw_text_loss_tokens(s.t, prompt, text_path, n, &tok)) < 0)
+        rc = cli_error(cmd, "%s", hw_last_error());
     float *loss = !rc ? malloc(sizeof(float) * (size_t)n + sizeof(int) * (size_t)n_greedy) : NULL;
     if (!rc && !loss) rc = cli_error(cmd, "out of memory");
     p.kv = s.kv, p.hooks = s.hooks, p.n_greedy = n_greedy, p.greedy = loss ? (int *)(loss + n) : NULL;
@@ -110,7 +73,7 @@ int cmd_loss(int argc, char **argv) {
     cli_progress_done();
     if (!rc) rc = report(cmd, &s, loss, n, span ? span : hw_model_config(s.m)->n_ctx, out);
     if (!rc && n_greedy) print_greedy(&s, tok[n - 1], p.greedy, n_greedy);
-    free(loss), free(tok), free(text);
+    free(loss), free(tok);
     cli_close(&s);
     return rc < 0 ? 0 : rc;
 }

@@ -1178,6 +1178,10 @@ hw_text_loss_params hw_text_loss_params_default(void);
  * ("tokens", tokens done, n + n_greedy) after each call; non-zero stops (HW_ERR_ARG). */
 hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_text_loss_params *p,
                        hw_progress_fn progress, void *user, float *losses);
+/* The tokens `headwise loss` reads: text (or, text NULL, the file at path) encoded by t with
+ * BOS, then repeated without BOS up to n tokens (n <= 0: as they are). Their number, with
+ * *ids malloc'd, or -1 with the error set (no tokens past BOS, an unreadable file). */
+int hw_text_loss_tokens(const hw_tokenizer *t, const char *text, const char *path, int n, int **ids);
 
 /* ---------------------------------------------------------------- circuits: prompt pairs, activation and path patching */
 

@@ -11,4 +11,7 @@
  * other settings is refused rather than resumed. */
 void hw_niah_write_settings(const hw_niah *n, FILE *f);
 
+/* A whole text file, NUL-terminated (malloc'd), or NULL with the error set (niah.c). */
+char *hw_read_text(const char *path);
+
 #endif

@@ -73,7 +73,7 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 /* A whole text file, NUL-terminated (malloc'd). The buffer starts at the file's size
  * (a fixed 128 KB start cost a mmap and munmap per needles file) and doubles only if
  * the file grows while it is read. */
-static char *read_text(const char *path) {
+char *hw_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return hw_fail(HW_ERR_IO, "cannot read %s: %s", path, strerror(errno)), NULL;
     struct stat st;
@@ -163,7 +163,7 @@ static int add_needle(hw_niah *n, const char *ne, const char *q, const char *r) 
 static hw_status read_needles(hw_niah *n, const char *path) {
     n->needles_hash = FNV_START;
     if (!path) return add_needle(n, default_needle, default_question, default_answer);
-    char *text = read_text(path);
+    char *text = hw_read_text(path);
     if (!text) return HW_ERR_IO;
     int line_no = 0;
     hw_status s = HW_OK;
@@ -278,7 +278,7 @@ static hw_status read_haystack(hw_niah *n, const hw_niah_params *p) {
     size_t total = 0;
     char *all = NULL;
     for (int k = 0; k < n_paths; k++) {
-        char *s = paths[k] ? read_text(paths[k]) : NULL;
+        char *s = paths[k] ? hw_read_text(paths[k]) : NULL;
         if (!s) return free(all), paths[k] ? HW_ERR_IO : hw_fail(HW_ERR_ARG, "niah: haystack %d is NULL", k);
         size_t len = strlen(s);
         char *na = realloc(all, total + len + 1);

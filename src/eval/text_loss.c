@@ -3,7 +3,7 @@
  * the trained length) and of loss-based scores (AttentionInfluence): the sequence is
  * prefilled in chunks, as generation would see it, and every row's logits kept only
  * long enough to take its log-softmax at the next token. */
-#include "internal.h"
+#include "eval.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -66,4 +66,27 @@ hw_status hw_text_loss(const hw_model *m, const int *tokens, int n, const hw_tex
     free(logits);
     hw_context_free(c);
     return st;
+}
+
+int hw_text_loss_tokens(const hw_tokenizer *t, const char *text, const char *path, int n, int **ids) {
+    if (!t || !ids || (!text && !path)) return hw_fail(HW_ERR_ARG, "hw_text_loss_tokens: no tokenizer, text or output"), -1;
+    char *read = text ? NULL : hw_read_text(path);
+    if (!text && !read) return -1;
+    int *tok = NULL, len = hw_tokenizer_encode_alloc(t, text ? text : read, HW_TOK_BOS, &tok);
+    free(read);
+    if (len < 0) return -1;
+    const int bos = len > 0 && hw_tokenizer_bos(t) == tok[0];
+    if (len - bos < 1 || (n <= 0 && len < 2)) {
+        free(tok);
+        return hw_fail(HW_ERR_ARG, "the text has no tokens to score"), -1;
+    }
+    if (n <= 0) n = len;
+    int *all = realloc(tok, sizeof(int) * (size_t)(n > len ? n : len));
+    if (!all) {
+        free(tok);
+        return hw_fail(HW_ERR_NOMEM, "hw_text_loss_tokens: out of memory"), -1;
+    }
+    for (int i = len; i < n; i++) all[i] = all[bos + (i - bos) % (len - bos)];
+    *ids = all;
+    return n;
 }
