@@ -75,37 +75,31 @@ static const char *const hook_names = "z|pattern|q|k|v|resid_pre|resid_post|attn
 static const hw_hook_point hook_points[] = {HW_HOOK_Z, HW_HOOK_PATTERN, HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V,
                                             HW_HOOK_RESID_PRE, HW_HOOK_RESID_POST, HW_HOOK_ATTN_OUT, HW_HOOK_MLP_OUT};
 
-/* "# patch ...", then the components farthest from the unpatched run. */
+/* "# patch ...", then the components farthest from the unpatched run, ranked by the
+ * pooled value (steadier than the mean of per-pair ratios; both printed). */
 static void print_patch(const hw_patch_result *r, int top) {
     hw_patch_info in;
     hw_patch_get_info(r, &in);
-    double mc = 0, mx = 0, c, x;
-    for (int i = 0; i < in.n_pairs; i++) {
-        hw_patch_result_baseline(r, i, &c, &x);
-        mc += c / in.n_pairs;
-        mx += x / in.n_pairs;
-    }
+    double mc, mx;
+    hw_patch_result_mean_baseline(r, &mc, &mx);
     char name[64];
     hw_hook_name(name, sizeof name, in.hook, 0);
     printf("# patch %s (%s, %s%s) over %d pairs: mean %s clean %.6f, corrupted %.6f\n", strstr(name, "hook_") + 5,
            in.direction == HW_PATCH_DENOISE ? "denoise" : "noise", in.per_position ? "layer x position" : "layer x head",
            in.identity ? ", identity" : "", in.n_pairs, hw_metric_name(in.metric), mc, mx);
-    int n = in.rows * in.cols;
-    const double *v = hw_patch_result_mean(r, 0), *d = hw_patch_result_mean(r, 1), base = in.direction == HW_PATCH_NOISE;
-    int *order = malloc(sizeof(int) * (size_t)n);
-    double *mag = malloc(sizeof(double) * (size_t)n);
-    if (!order || !mag) n = 0;
-    for (int k = 0; k < n; k++) mag[k] = fabs(v[k] - base);
-    if (n) hw_scores_rank(mag, n, order);
-    printf("rank\tlayer\t%s\tlabel\tnormalized%s\n", in.per_position ? "pos" : "head", d ? "\tdirect" : "");
+    const double *v = hw_patch_result_mean(r, 0), *pv = hw_patch_result_pooled(r, 0);
+    const double *d = hw_patch_result_mean(r, 1), *pd = hw_patch_result_pooled(r, 1);
+    int *order = malloc(sizeof(int) * (size_t)(in.rows * in.cols));
+    int n = order ? hw_patch_result_rank(r, pv, order) : 0;
+    printf("rank\tlayer\t%s\tlabel\tpooled\tmean%s\n", in.per_position ? "pos" : "head",
+           d ? "\tpooled_direct\tmean_direct" : "");
     for (int k = 0; k < n && (top <= 0 || k < top); k++) {
         int l = order[k] / in.cols, col = order[k] % in.cols;
-        printf("%d\t%d\t%d\t%s\t%.6f", k + 1, l, col, hw_patch_result_label(r, col), v[order[k]]);
-        if (d) printf("\t%.6f", d[order[k]]);
+        printf("%d\t%d\t%d\t%s\t%.6f\t%.6f", k + 1, l, col, hw_patch_result_label(r, col), pv[order[k]], v[order[k]]);
+        if (d) printf("\t%.6f\t%.6f", pd[order[k]], d[order[k]]);
         putchar('\n');
     }
     free(order);
-    free(mag);
 }
 
 static int write_patch(const char *cmd, const pair_flags *a, const hw_patch_result *r) {

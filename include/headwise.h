@@ -1295,6 +1295,17 @@ void hw_patch_get_info(const hw_patch_result *r, hw_patch_info *out);
 /* (rows, cols) normalised metric averaged over pairs: the total effect (direct = 0) or
  * the direct one (NULL when not computed). */
 const double *hw_patch_result_mean(const hw_patch_result *r, int direct);
+/* (rows, cols) pooled over pairs, (mean M - mean M_corrupt) / (mean M_clean - mean
+ * M_corrupt) (NaN if the means agree): steadier than the mean of per-pair ratios when
+ * some pair's clean and corrupted metrics nearly agree (its ratio then swings). Total
+ * (direct = 0) or direct effect (NULL when not computed). */
+const double *hw_patch_result_pooled(const hw_patch_result *r, int direct);
+/* The components ordered by how far values (r's mean or pooled grid) move the metric
+ * from the unpatched run's (0 denoising, 1 noising), farthest first, NaN last; order holds
+ * rows * cols. Returns rows * cols, or -1 (error set). */
+int hw_patch_result_rank(const hw_patch_result *r, const double *values, int *order);
+/* The clean and corrupted metric averaged over pairs. */
+hw_status hw_patch_result_mean_baseline(const hw_patch_result *r, double *clean, double *corrupt);
 /* Pair i's (rows, cols) normalised values, and its raw metric values; NULL outside. */
 const double *hw_patch_result_pair(const hw_patch_result *r, int i, int direct);
 const double *hw_patch_result_pair_metric(const hw_patch_result *r, int i, int direct);
@@ -1305,10 +1316,10 @@ hw_status hw_patch_result_baseline(const hw_patch_result *r, int i, double *clea
  * as long as r. */
 const char *hw_patch_result_label(const hw_patch_result *r, int c);
 /* JSON {"hook", "direction", "metric", "identity", "rows", "cols", "axes", "labels",
- * "mean": [[...]], "mean_direct"?, "pairs": [{"label", "clean", "corrupt", "target",
- * "minus", "normalized", "metric", "normalized_direct"?, "metric_direct"?}]}; TSV when
- * path ends in ".tsv": "layer col label mean [mean_direct]" one row per component;
- * atomically. */
+ * "mean": [[...]], "pooled", "mean_direct"?, "pooled_direct"?, "pairs": [{"label",
+ * "clean", "corrupt", "target", "minus", "normalized", "metric", "normalized_direct"?,
+ * "metric_direct"?}]}; TSV when path ends in ".tsv": "layer col label mean pooled
+ * [mean_direct pooled_direct]" one row per component; atomically. */
 hw_status hw_patch_result_write(const hw_patch_result *r, const char *path);
 /* A heatmap page (layer down, head or position across, the positions labelled with
  * their tokens), blue below 0 to red above, a colour legend, values on hover; the

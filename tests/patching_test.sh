@@ -46,7 +46,7 @@ want = {prev} | {k for k, _ in ind}
 top = [tuple(map(int, l.split('\t')[1:3])) for l in open('$tmp/z.out') if l[0].isdigit()][:3]
 assert set(top) == want, (top, want)
 "
-        check "cli: patch JSON keeps 20 pairs' grids; mean = their average; TSV and HTML written" "
+        check "cli: patch JSON keeps 20 pairs' grids; mean = their average, pooled = the ratio of mean metrics; TSV and HTML written" "
 import json; d = json.load(open('$tmp/z.json'))
 assert d['hook'] == 'z' and d['direction'] == 'noise' and d['rows'] == 2 and d['cols'] == 2 and len(d['pairs']) == 20
 for l in range(2):
@@ -54,7 +54,11 @@ for l in range(2):
         m = sum(p['normalized'][l][h] for p in d['pairs']) / 20
         assert abs(m - d['mean'][l][h]) < 1e-6
         assert all(abs((p['metric'][l][h] - p['corrupt']) / (p['clean'] - p['corrupt']) - p['normalized'][l][h]) < 1e-5 for p in d['pairs'])
-tsv = open('$tmp/z.tsv').read().split('\n'); assert tsv[0] == 'layer\thead\tlabel\tmean\tmean_direct' and len(tsv) == 6
+        for k in ('', '_direct'):   # pooled: one ratio of the means over pairs
+            c, x = (sum(p[b] for p in d['pairs']) / 20 for b in ('clean', 'corrupt'))
+            m = sum(p['metric' + k][l][h] for p in d['pairs']) / 20
+            assert abs((m - x) / (c - x) - d['pooled' + k][l][h]) < 1e-6, (k, l, h)
+tsv = open('$tmp/z.tsv').read().split('\n'); assert tsv[0] == 'layer\thead\tlabel\tmean\tpooled\tmean_direct\tpooled_direct' and len(tsv) == 6
 html = open('$tmp/z.html').read(); assert 'class=\"legend\"' in html and 'direct effect' in html and '>head<' in html
 "
     else fail "cli: patch on the induction organism"; fi

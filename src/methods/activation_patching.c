@@ -19,6 +19,7 @@ struct hw_patch_result {
     hw_patch_info info;
     int n_cells;                    /* rows * cols */
     double *mean, *mean_direct;     /* (rows, cols) */
+    double *pooled, *pooled_direct; /* (rows, cols) */
     double *norm, *norm_direct;     /* (n_pairs, rows, cols) */
     double *metric, *metric_direct; /* (n_pairs, rows, cols) */
     double *clean, *corrupt;        /* (n_pairs) */
@@ -37,6 +38,8 @@ void hw_patch_result_free(hw_patch_result *r) {
     if (!r) return;
     free(r->mean);
     free(r->mean_direct);
+    free(r->pooled);
+    free(r->pooled_direct);
     free(r->norm);
     free(r->norm_direct);
     free(r->metric);
@@ -319,13 +322,14 @@ static hw_patch_result *result_new(const hw_model *m, const hw_prompt_pairs *pai
     r->n_cells = r->info.rows * r->info.cols;
     const size_t cells = (size_t)r->n_cells, all = cells * np;
     hw_hook_name(r->model_hook, sizeof r->model_hook, p->hook, 0);
-    bool ok = (r->mean = calloc(cells, sizeof(double))) && (r->norm = calloc(all, sizeof(double))) &&
+    bool ok = (r->mean = calloc(cells, sizeof(double))) && (r->pooled = calloc(cells, sizeof(double))) && (r->norm = calloc(all, sizeof(double))) &&
               (r->metric = calloc(all, sizeof(double))) && (r->clean = calloc(np, sizeof(double))) &&
               (r->corrupt = calloc(np, sizeof(double))) && (r->target = calloc(np, sizeof(int))) &&
               (r->minus = calloc(np, sizeof(int))) && (r->pair_label = calloc(np, sizeof(char *))) &&
               (r->label = calloc((size_t)r->info.cols, sizeof(char *)));
     if (ok && p->direct)
-        ok = (r->mean_direct = calloc(cells, sizeof(double))) && (r->norm_direct = calloc(all, sizeof(double))) &&
+        ok = (r->mean_direct = calloc(cells, sizeof(double))) && (r->pooled_direct = calloc(cells, sizeof(double))) &&
+             (r->norm_direct = calloc(all, sizeof(double))) &&
              (r->metric_direct = calloc(all, sizeof(double)));
     for (int i = 0; ok && i < np; i++) ok = (r->pair_label[i] = strdup(hw_prompt_pairs_label(pairs, i))) != NULL;
     if (!ok) {
@@ -380,6 +384,17 @@ static void average(hw_patch_result *r, const double *per_pair, double *mean) {
     }
 }
 
+/* The pooled normalisation, (mean M - mean M_corrupt) / (mean M_clean - mean M_corrupt):
+ * one ratio of means, so that a pair whose clean and corrupted metrics nearly agree
+ * cannot swing the result as its own ratio swings the mean of ratios. */
+static void pool(hw_patch_result *r, const double *metric, double *pooled) {
+    double c = 0, x = 0;
+    for (int i = 0; i < r->info.n_pairs; i++) c += r->clean[i], x += r->corrupt[i];
+    c /= r->info.n_pairs, x /= r->info.n_pairs;
+    average(r, metric, pooled);
+    for (int k = 0; k < r->n_cells; k++) pooled[k] = c == x ? NAN : (pooled[k] - x) / (c - x);
+}
+
 hw_status hw_patch_run(const hw_model *m, const hw_tokenizer *t, const hw_prompt_pairs *pairs,
                        const hw_patch_params *p, hw_progress_fn progress, void *user,
                        hw_patch_result **out) {
@@ -399,7 +414,8 @@ hw_status hw_patch_run(const hw_model *m, const hw_tokenizer *t, const hw_prompt
     sweep_close(&s);
     if (!st) {
         average(r, r->norm, r->mean);
-        if (p->direct) average(r, r->norm_direct, r->mean_direct);
+        pool(r, r->metric, r->pooled);
+        if (p->direct) average(r, r->norm_direct, r->mean_direct), pool(r, r->metric_direct, r->pooled_direct);
         *out = r;
         return HW_OK;
     }
@@ -415,6 +431,31 @@ void hw_patch_get_info(const hw_patch_result *r, hw_patch_info *out) {
 
 const double *hw_patch_result_mean(const hw_patch_result *r, int direct) {
     return !r ? NULL : direct ? r->mean_direct : r->mean;
+}
+
+const double *hw_patch_result_pooled(const hw_patch_result *r, int direct) {
+    return !r ? NULL : direct ? r->pooled_direct : r->pooled;
+}
+
+int hw_patch_result_rank(const hw_patch_result *r, const double *values, int *order) {
+    if (!r || !values || !order) return hw_fail(HW_ERR_ARG, "patch: no result, values or order"), -1;
+    double *gap = malloc(sizeof *gap * (size_t)r->n_cells);
+    if (!gap) return hw_fail(HW_ERR_NOMEM, "patch: out of memory"), -1;
+    /* the unpatched run: 0 (corrupted) when denoising, 1 (clean) when noising */
+    double base = r->info.direction == HW_PATCH_NOISE;
+    for (int k = 0; k < r->n_cells; k++) gap[k] = isnan(values[k]) ? -1 : fabs(values[k] - base);
+    hw_scores_rank(gap, r->n_cells, order);
+    free(gap);
+    return r->n_cells;
+}
+
+hw_status hw_patch_result_mean_baseline(const hw_patch_result *r, double *clean, double *corrupt) {
+    if (!r) return hw_fail(HW_ERR_ARG, "patch: no result");
+    double c = 0, x = 0;
+    for (int i = 0; i < r->info.n_pairs; i++) c += r->clean[i] / r->info.n_pairs, x += r->corrupt[i] / r->info.n_pairs;
+    if (clean) *clean = c;
+    if (corrupt) *corrupt = x;
+    return HW_OK;
 }
 
 const double *hw_patch_result_pair(const hw_patch_result *r, int i, int direct) {
@@ -464,9 +505,13 @@ static void write_json(const void *rv, FILE *f) {
     }
     fputs("], \"mean\": ", f);
     write_grid(f, r, r->mean);
+    fputs(", \"pooled\": ", f);
+    write_grid(f, r, r->pooled);
     if (in->direct) {
         fputs(", \"mean_direct\": ", f);
         write_grid(f, r, r->mean_direct);
+        fputs(", \"pooled_direct\": ", f);
+        write_grid(f, r, r->pooled_direct);
     }
     fputs(", \"pairs\": [", f);
     for (int i = 0; i < in->n_pairs; i++) {
@@ -490,13 +535,14 @@ static void write_json(const void *rv, FILE *f) {
 
 static void write_tsv(const void *rv, FILE *f) {
     const hw_patch_result *r = rv;
-    fprintf(f, "layer\t%s\tlabel\tmean%s\n", r->info.per_position ? "pos" : "head", r->info.direct ? "\tmean_direct" : "");
+    fprintf(f, "layer\t%s\tlabel\tmean\tpooled%s\n", r->info.per_position ? "pos" : "head",
+            r->info.direct ? "\tmean_direct\tpooled_direct" : "");
     for (int l = 0; l < r->info.rows; l++)
         for (int c = 0; c < r->info.cols; c++) {
             size_t k = (size_t)l * r->info.cols + c;
             /* labels hold no tab or newline (make_labels escapes them) */
-            fprintf(f, "%d\t%d\t%s\t%.9g", l, c, r->label[c], r->mean[k]);
-            if (r->info.direct) fprintf(f, "\t%.9g", r->mean_direct[k]);
+            fprintf(f, "%d\t%d\t%s\t%.9g\t%.9g", l, c, r->label[c], r->mean[k], r->pooled[k]);
+            if (r->info.direct) fprintf(f, "\t%.9g\t%.9g", r->mean_direct[k], r->pooled_direct[k]);
             fputc('\n', f);
         }
 }

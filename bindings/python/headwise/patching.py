@@ -63,6 +63,7 @@ for _name, _restype, _argtypes in [
     ("hw_patch_result_free", None, [P]),
     ("hw_patch_get_info", None, [P, POINTER(PatchInfo)]),
     ("hw_patch_result_mean", PD, [P, c_int]),
+    ("hw_patch_result_pooled", PD, [P, c_int]),
     ("hw_patch_result_pair", PD, [P, c_int, c_int]),
     ("hw_patch_result_pair_metric", PD, [P, c_int, c_int]),
     ("hw_patch_result_baseline", c_int, [P, c_int, PD, PD]),
@@ -115,8 +116,8 @@ def _labels(pairs):
 
 class PatchResult(_Result):
     """Activation patching as the JSON of `headwise patch -o`: "hook", "direction",
-    "metric", "identity", "rows", "cols", "axes", "labels", "mean" (rows, cols),
-    "mean_direct" (with direct), "pairs" [{"label", "clean", "corrupt", "target", "minus",
+    "metric", "identity", "rows", "cols", "axes", "labels", "mean" (rows, cols), "pooled"
+    (the ratio of mean metrics), "mean_direct" and "pooled_direct" (with direct), "pairs" [{"label", "clean", "corrupt", "target", "minus",
     "normalized", "metric"[, "normalized_direct", "metric_direct"]}] (arrays NumPy);
     .write(path) the JSON (or TSV), .write_html(path) the heatmap page."""
 
@@ -156,9 +157,11 @@ def patch(model, *, clean=None, corrupt=None, task=None, samples=20, seed=1, blo
                 "rows": info.rows, "cols": info.cols,
                 "axes": "layer," + ("pos" if info.per_position else "kv_head" if hook in ("k", "v") else "head"),
                 "labels": [_text(L.hw_patch_result_label(r.handle, c)) for c in range(info.cols)],
-                "mean": copy_array(L.hw_patch_result_mean(r.handle, 0), shape, "mean")})
+                "mean": copy_array(L.hw_patch_result_mean(r.handle, 0), shape, "mean"),
+                "pooled": copy_array(L.hw_patch_result_pooled(r.handle, 0), shape, "pooled")})
     if info.direct:
         res["mean_direct"] = copy_array(L.hw_patch_result_mean(r.handle, 1), shape, "mean_direct")
+        res["pooled_direct"] = copy_array(L.hw_patch_result_pooled(r.handle, 1), shape, "pooled_direct")
     res["pairs"] = []
     for i, label in enumerate(_labels(pairs)):
         c, x = c_double(), c_double()

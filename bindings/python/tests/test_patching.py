@@ -41,6 +41,8 @@ def test_patch_equals_cli(model, files, tmp_path):
     assert r["mean"].shape == (5, 8)
     same_grid(r["mean"], d["mean"])
     same_grid(r["mean_direct"], d["mean_direct"])
+    same_grid(r["pooled"], d["pooled"])
+    same_grid(r["pooled_direct"], d["pooled_direct"])
     assert len(r["pairs"]) == 2
     for p, q in zip(r["pairs"], d["pairs"]):
         assert p["label"] == q["label"] and (p["target"], p["minus"]) == (q["target"], q["minus"])
