@@ -96,11 +96,48 @@ print('%d of %d pairs: logit(clean answer) - logit(counterfactual answer) > 0 cl
 assert flip >= 0.6 * n"
 # patch --task mcq draws the same pairs as samples --counterfactual writes (same seed, the
 # answer moved 1, 2, 3 letters on in turn), so both routes give the same table.
-"$hw" patch -m "$d" --clean "$tmp/clean.tsv" --corrupt "$tmp/corrupt.tsv" --hook z -o "$tmp/pf.json" >"$tmp/pf.out" 2>"$tmp/err" &&
-    "$hw" patch -m "$d" --task mcq --samples $n --seed 12345 --hook z -o "$tmp/pt.json" >"$tmp/pt.out" 2>>"$tmp/err"
+"$hw" patch -m "$d" --clean "$tmp/clean.tsv" --corrupt "$tmp/corrupt.tsv" --hook z --direct -o "$tmp/pf.json" \
+    >"$tmp/pf.out" 2>"$tmp/err" &&
+    "$hw" patch -m "$d" --task mcq --samples $n --seed 12345 --hook z --direct -o "$tmp/pt.json" >"$tmp/pt.out" 2>>"$tmp/err"
 if [ $? -eq 0 ] && [ -s "$tmp/pt.out" ] && cmp -s "$tmp/pf.out" "$tmp/pt.out"; then
     echo "PASS mcq organism: patch --task mcq equals patching the samples files ($(sed -n 3p "$tmp/pt.out" | tr '\t' ' '))"
 else
     echo "FAIL mcq organism: patch --task mcq equals patching the samples files"
     diff "$tmp/pf.out" "$tmp/pt.out" | head -5; tail -2 "$tmp/err"
+fi
+
+# Patching against DLA (methods.md 9: the Chinchilla study compares them). Both rank the
+# heads over the same 100 pairs, patching by its pooled value (denoising hook_z). The
+# direct effect is the like-for-like quantity (a head's change read straight through the
+# unembedding, as DLA reads its output): its top 3 must be DLA's top 3. The total effect
+# also counts what a head does through later heads; a head in its top 3 and not in DLA's
+# must be such an upstream head: its pooled direct effect under 0.05.
+judge "mcq organism: patching's direct effects rank DLA's top 3 heads first; the total effect differs only by upstream heads" "
+import json
+exec(open('$tmp/top.py').read())
+d = json.load(open('$tmp/pt.json')); H = d['cols']
+top3 = lambda g: sorted(((l, h) for l in range(d['rows']) for h in range(H)), key=lambda k: -g[k[0]][k[1]])[:3]
+dla3 = set(tuple(map(int, k.split('.'))) for k in sorted(heads, key=lambda k: -heads[k])[:3])
+direct3, total3 = set(top3(d['pooled_direct'])), set(top3(d['pooled']))
+extra = total3 - dla3
+print('DLA top 3 %s; patching direct %s, total %s (%d shared; %s direct %s)' % (sorted(dla3), sorted(direct3),
+      sorted(total3), len(total3 & dla3), sorted(extra), [round(d['pooled_direct'][l][h], 3) for l, h in sorted(extra)]))
+assert direct3 == dla3
+assert all(d['pooled_direct'][l][h] < 0.05 for l, h in extra)"
+
+# The correct-letter head's QK circuit in a low-rank subspace (the Chinchilla study's
+# compression): its query and its key projected onto their top-r principal directions
+# (centred, fitted on 100 held-out samples, scored on 400 others). Rank 4 keeps the
+# accuracy within 2 points; rank 2 does not (so the subspace, not the head, is tested).
+top=$("$py" -c "exec(open('$tmp/top.py').read()); print(top)" 2>/dev/null)
+if [ -n "$top" ] && "$hw" subspace lowrank -m "$d" --head "$top" --input q,k --task mcq --samples 400 --center \
+    --ranks 1,2,3,4,6 -o "$tmp/lowrank.json" >/dev/null 2>"$tmp/err"; then
+    judge "mcq organism: the correct-letter head's QK compresses to rank 4 within 2 points (rank 2 does not)" "
+import json; j = json.load(open('$tmp/lowrank.json'))
+acc = {r['rank']: r['accuracy'] for r in j['ranks']}
+base = j['baseline'][0]
+print('head $top q,k: baseline %.4f; ' % base + ', '.join('r=%d %.4f' % kv for kv in sorted(acc.items())))
+assert base - acc[4] <= 0.02 and base - acc[2] > 0.02"
+else
+    echo "FAIL mcq organism: subspace lowrank on the correct-letter head: $(tail -n1 "$tmp/err")"
 fi
