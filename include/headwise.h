@@ -1681,6 +1681,33 @@ const double *hw_fact_prompt_probs(const hw_fact_result *r);
  * by score. Atomic. */
 hw_status hw_fact_write(const hw_fact_result *r, const char *path);
 
+/* ---------------------------------------------------------------- circuits: contextual decomposition (CD-T) */
+
+/* CD-T (src/methods/cdt.c; methods.md section 8): every activation of one prompt split
+ * as beta (caused by the sources) + gamma (the rest), through every layer type; rules in
+ * cdt.c's header. A source is a token at a position or a head at a position (its whole
+ * output there relevant); pos -1: every position. */
+typedef enum { HW_CDT_TOKEN, HW_CDT_HEAD } hw_cdt_source_kind;
+typedef struct {
+    hw_cdt_source_kind kind;
+    int layer, head;        /* HW_CDT_HEAD */
+    int pos;                /* -1: every position */
+} hw_cdt_source;
+typedef struct hw_cdt hw_cdt;
+/* One prefill of tokens (T, from position 0) decomposed. keep = 1 keeps every node's
+ * parts (hw_cdt_part), else the logits only. HW_ERR_ARG on a token or source outside the
+ * model, HW_ERR_RANGE past its context. */
+hw_status hw_cdt_decompose(const hw_model *m, const int *tokens, int T, const hw_cdt_source *src, int n_src,
+                           int keep, hw_cdt **out);
+void hw_cdt_free(hw_cdt *d);
+int hw_cdt_tokens(const hw_cdt *d);
+/* The relevant (beta, relevant = 1) or irrelevant (gamma) part of a node, in the shape
+ * its hook has: hook_resid_pre, hook_q, hook_k, hook_v (before rotary), hook_z,
+ * hook_attn_out, hook_mlp_out, hook_resid_post of a layer, or hook_logits (T, V; layer
+ * ignored); NULL for other points, a layer outside, a node not kept, or hook_mlp_out of
+ * an attention-only model. */
+const float *hw_cdt_part(const hw_cdt *d, hw_hook_point point, int layer, int relevant);
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,

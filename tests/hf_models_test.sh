@@ -18,3 +18,5 @@ if [ "${#cases[@]}" -lt 12 ]; then
     exit 1
 fi
 "$bin" --compare "${cases[@]}"
+# CD-T's beta + gamma against the same checkpoints' forward at every node (tests/test_cdt.c).
+"${HW_BUILD:-build/rel}/tests/test_cdt" "${cases[@]}"
