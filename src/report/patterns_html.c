@@ -27,6 +27,7 @@ static const char page_script[] =
     "for(let h=0;h<H;h++){const th=document.createElement('th');th.textContent='head '+h;hr.appendChild(th);}\n"
     "grid.appendChild(hr);\n"
     "function pick(l,h,cv){if(cur)cur.classList.remove('on');cur=cv;cv.classList.add('on');\n"
+    " const v=document.getElementById('view');v.dataset.layer=l;v.dataset.head=h;\n"
     " view.show(P[l*H+h],'Head '+l+'.'+h+' (layer '+l+', head '+h+'): rows are queries, columns keys');}\n"
     "for(let l=0;l<L;l++){const tr=document.createElement('tr'),th=document.createElement('th');\n"
     " th.textContent='layer '+l;tr.appendChild(th);\n"
