@@ -30,6 +30,7 @@ ValueError).
 """
 from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
+from .atlas import atlas
 from .niah import NiahGrid, niah
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
@@ -45,7 +46,7 @@ from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
+__all__ = ["atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
            "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads",
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
