@@ -19,7 +19,7 @@ static const char help[] =
     "  --gates FILE      DuoAttention gates (full_attention_heads.tsv) or any KV head scores\n"
     "  --successor-tasks FILE   successor tasks (default: the built-in ones)\n"
     "  --threshold NAME=V   a label's threshold (retrieval 0.1, induction 0.3, previous-token\n"
-    "                    0.3, echo 0.3, successor 0.5, memory 0.5, in-context 0.5 (of the\n"
+    "                    0.3, echo 0.2, successor 0.5, memory 0.5, in-context 0.5 (of the\n"
     "                    largest |attribution|), streaming 0.95); repeatable\n"
     "  --mask-max N      heads masked per label, strongest first (default 8)\n"
     "  --skip LIST       probes not run: retrieval,echo,successor,attribution,mask,kv-eval\n"

@@ -1719,7 +1719,7 @@ typedef struct {
     double retrieval;       /* [0.1] */
     double induction;       /* [0.3] */
     double prev_token;      /* [0.3] */
-    double echo;            /* [0.3] */
+    double echo;            /* [0.2] */
     double successor;       /* [0.5] */
     double memory;          /* [0.5] */
     double in_context;      /* [0.5] */

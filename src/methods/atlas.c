@@ -36,7 +36,7 @@ hw_atlas_params hw_atlas_params_default(void) {
     p.niah.n_lengths = 2;
     p.niah.n_depths = 3;
     p.niah.max_new = 20;
-    p.thresholds = (hw_atlas_thresholds){.retrieval = 0.1, .induction = 0.3, .prev_token = 0.3, .echo = 0.3,
+    p.thresholds = (hw_atlas_thresholds){.retrieval = 0.1, .induction = 0.3, .prev_token = 0.3, .echo = 0.2,
                                          .successor = 0.5, .memory = 0.5, .in_context = 0.5, .streaming = 0.95};
     return p;
 }

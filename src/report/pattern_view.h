@@ -11,8 +11,8 @@
 #include <stdio.h>
 
 /* A page's patterns take about this many bytes (before base64), whatever L x H x T x T:
- * 3.5 MB keeps a page of 32 x 32 heads at 1K tokens under 5 MB. */
-#define HW_VIEW_BUDGET 3500000
+ * 3.2 MB keeps a page of 32 x 32 heads at 1K tokens (4.3 MB of base64) under 5 MB with its JSON. */
+#define HW_VIEW_BUDGET 3200000
 
 /* Rows (= columns) R <= T a T-token pattern is binned to so that n_heads packed
  * patterns (R (R + 1) / 2 bytes each) fit in budget bytes; at least min(T, 16). */
