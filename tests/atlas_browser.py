@@ -30,7 +30,7 @@ try{
  out.card_visible=getComputedStyle(card).display!=='none';
  out.card_layer=card.dataset.layer;out.card_head=card.dataset.head;
  const H=atlas?A.heads:DATA.H,a=HWView.dec(DATA.p[TL*H+TH]),R=DATA.R;
- let bq=0,bk=0,bv=-1;for(let q=0;q<R;q++)for(let k=0;k<=q;k++){const v=HWView.at(a,q,k);if(v>bv){bv=v;bq=q;bk=k;}}
+ let bq=0,bk=0,bv=-1;for(let q=1;q<R;q++)for(let k=0;k<=q;k++){const v=HWView.at(a,q,k);if(v>bv){bv=v;bq=q;bk=k;}}
  let zq=-1,zk=-1;for(let q=0;q<R&&zq<0;q++)for(let k=0;k<R;k++)if(HWView.at(a,q,k)===0){zq=q;zk=k;break;}
  const cv=card.querySelector('canvas.hv-canvas'),g=cv.getContext('2d');
  const px=(x,y)=>{const d=g.getImageData(x,y,1,1).data;return d[0]+d[1]+d[2];};

@@ -4,7 +4,8 @@
 # checks run inside the page, results read back from the dumped DOM). Asserted for each:
 # a screenshot was taken; the grid has L x H cells and, on the atlas, each cell's labels
 # are atlas.json's; clicking a cell opens its card (#head-card on the atlas) for that head;
-# on the canvas the pixel of the strongest entry is darker than a zero entry's; the axis
+# on the canvas the pixel of the strongest entry (rows after the first, which holds 1 on
+# itself) is darker than a zero entry's; the axis
 # labels are the prompt's tokens at their positions; the colour legend has its ticks;
 # hovering shows the value; no errors or console errors. SKIP only without chromium.
 set -u

@@ -92,26 +92,15 @@ hw_status hw_atlas_html_write(const char *path, const char *title, const char *j
     hw_atomic_file *a = hw_atomic_open(path);
     if (!a) return HW_ERR_IO;
     FILE *f = hw_atomic_stream(a);
-    fputs("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>", f);
-    hw_view_html_text(f, title);
-    fputs("</title>\n<style>\n", f);
-    fputs(page_css, f);
-    fputs("</style>\n", f);
-    hw_view_write_style(f);
-    fputs("</head><body>\n", f);
+    hw_view_page_start(f, title, page_css);
     fputs(page_body, f);
     fputs("<script type=\"application/json\" id=\"atlas-data\">", f);
     put_json_in_script(f, json);
     fputs("</script>\n", f);
     hw_view_write_script(f);
-    fprintf(f, "<script>\nconst DATA={\"T\":%d,\"R\":%d,\"p\":[", T, R);
-    const size_t per = hw_view_packed_size(R);
-    for (int i = 0; i < n_heads; i++) {
-        fputs(i ? ",\n\"" : "\"", f);
-        hw_view_base64(f, packed + per * i, per);
-        fputc('"', f);
-    }
-    fputs("]};\ndocument.getElementById('title').textContent=", f);
+    fprintf(f, "<script>\nconst DATA={\"T\":%d,\"R\":%d,\"p\":", T, R);
+    hw_view_write_patterns(f, packed, n_heads, R);
+    fputs("};\ndocument.getElementById('title').textContent=", f);
     hw_view_json_string(f, title);
     fputs(";\n", f);
     fputs(page_js, f);

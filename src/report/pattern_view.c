@@ -150,10 +150,24 @@ static const char view_js[] =
     " return {canvas:cv,show(a,t){cur=a;title.textContent=t;redraw();},value(q,k){return cur?at(cur,q,k):0;}};}\n"
     "return {dec,at,peak,draw,viewer,label};})();\n";
 
-void hw_view_write_style(FILE *f) {
-    fputs("<style>\n", f);
+void hw_view_page_start(FILE *f, const char *title, const char *css) {
+    fputs("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>", f);
+    hw_view_html_text(f, title);
+    fputs("</title>\n<style>\n", f);
+    fputs(css, f);
     fputs(view_css, f);
-    fputs("</style>\n", f);
+    fputs("</style>\n</head><body>\n", f);
+}
+
+void hw_view_write_patterns(FILE *f, const unsigned char *packed, int n, int R) {
+    const size_t per = hw_view_packed_size(R);
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? ",\n\"" : "\"", f);
+        hw_view_base64(f, packed + per * i, per);
+        fputc('"', f);
+    }
+    fputc(']', f);
 }
 
 void hw_view_write_script(FILE *f) {

@@ -34,8 +34,13 @@ void hw_view_base64(FILE *f, const unsigned char *p, size_t n);
 void hw_view_json_string(FILE *f, const char *s);
 /* Text as HTML (&, < and > escaped). */
 void hw_view_html_text(FILE *f, const char *s);
-/* The viewer's CSS (a <style> element) and JS (a <script> element defining HWView). */
-void hw_view_write_style(FILE *f);
+/* A page's start: doctype, the title (HTML-escaped), css (the page's own, a <style>
+ * element's content) and the viewer's CSS, up to and including <body>. */
+void hw_view_page_start(FILE *f, const char *title, const char *css);
+/* The viewer's JS (a <script> element defining HWView). */
 void hw_view_write_script(FILE *f);
+/* n packed patterns of R bins (hw_view_packed_size(R) bytes each, back to back) as a JS
+ * array of base64 strings, one per line. */
+void hw_view_write_patterns(FILE *f, const unsigned char *packed, int n, int R);
 
 #endif

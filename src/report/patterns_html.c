@@ -12,12 +12,12 @@
 #include <stdlib.h>
 
 static const char page_style[] =
-    "<style>body{font:13px system-ui,sans-serif;margin:16px;color:#222}"
+    "body{font:13px system-ui,sans-serif;margin:16px;color:#222}"
     "#wrap{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}"
     "#gridbox{max-height:90vh;overflow:auto}table{border-collapse:collapse}td{padding:1px}"
     "th{font-weight:normal;color:#666;padding:1px 4px;font-size:11px}"
     "canvas.s{width:56px;height:56px;image-rendering:pixelated;cursor:pointer;border:1px solid #ddd}"
-    "canvas.s.on{outline:2px solid #d33}#view{flex:1;min-width:420px}</style>\n";
+    "canvas.s.on{outline:2px solid #d33}#view{flex:1;min-width:420px}\n";
 
 static const char page_script[] =
     "const P=DATA.p.map(HWView.dec),T=DATA.T,R=DATA.R,L=DATA.L,H=DATA.H;\n"
@@ -63,12 +63,8 @@ hw_status hw_patterns_html(const char *path, const char *title, const char *cons
         return HW_ERR_IO;
     }
     FILE *f = hw_atomic_stream(a);
-    fputs("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>", f);
-    hw_view_html_text(f, title);
-    fputs("</title>\n", f);
-    fputs(page_style, f);
-    hw_view_write_style(f);
-    fputs("</head><body>\n<h2>Attention patterns</h2>\n<p id=\"title\"></p>\n", f);
+    hw_view_page_start(f, title, page_style);
+    fputs("<h2>Attention patterns</h2>\n<p id=\"title\"></p>\n", f);
     fputs("<div id=\"wrap\"><div id=\"gridbox\"><table id=\"grid\"></table></div><div id=\"view\"></div></div>\n", f);
     hw_view_write_script(f);
     fprintf(f, "<script>\nconst DATA={\"T\":%d,\"R\":%d,\"L\":%d,\"H\":%d,\"title\":", T, R, L, H);
@@ -78,13 +74,9 @@ hw_status hw_patterns_html(const char *path, const char *title, const char *cons
         if (t) fputc(',', f);
         hw_view_json_string(f, tokens[t] ? tokens[t] : "");
     }
-    fputs("],\"p\":[", f);
-    for (int i = 0; i < L * H; i++) {
-        fputs(i ? ",\"" : "\"", f);
-        hw_view_base64(f, q + per * i, per);
-        fputc('"', f);
-    }
-    fputs("]};\ndocument.getElementById('title').textContent=DATA.title;\n", f);
+    fputs("],\"p\":", f);
+    hw_view_write_patterns(f, q, L * H, R);
+    fputs("};\ndocument.getElementById('title').textContent=DATA.title;\n", f);
     fputs(page_script, f);
     fputs("</script></body></html>\n", f);
     free(q);
