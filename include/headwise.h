@@ -1690,8 +1690,9 @@ hw_status hw_fact_write(const hw_fact_result *r, const char *path);
  *                 text's tokens repeated twice, probe_tokens in all; an organism: a
  *                 held-out sample of its task): per head the mean attention mass a query
  *                 at i >= sink + recent puts on the sinks (k < sink) and the recent
- *                 window (i - recent < k <= i); the same pass keeps each head's pattern
- *                 for the page (hw_atlas_write_html);
+ *                 window (i - recent < k <= i), not scored on a probe no longer than
+ *                 sink + recent; the same pass keeps each head's pattern for the page
+ *                 (hw_atlas_write_html);
  *   gates         DuoAttention gates from gates_path (hw_kv_head_scores_read), score
  *                 "duo_gate" of each query head's KV head; not used for labels.
  * Labels: a head takes every label whose score reaches its threshold, at most two, the

@@ -57,7 +57,7 @@ static void view_binning(void) {
 static hw_atlas_params quick(void) {
     hw_atlas_params p = hw_atlas_params_default();
     p.skip = HW_ATLAS_SKIP_RETRIEVAL | HW_ATLAS_SKIP_MASK | HW_ATLAS_SKIP_KV_EVAL;
-    p.probe_tokens = 96;
+    p.probe_tokens = 192;
     p.label = "stories260K";
     p.niah.data_dir = "data";   /* run from the repository root */
     return p;
@@ -80,7 +80,7 @@ static void text_probes(void) {
     for (int i = 0; i < 40; i++) CHECK(st[i] >= 0 && st[i] <= 1 + 1e-9, "streaming %g", st[i]);
     const int *toks;
     const char *const *texts;
-    CHECK(hw_atlas_probe(r, &toks, &texts) == 95 && toks[0] == hw_tokenizer_bos(tok) && toks[1] == toks[48] &&
+    CHECK(hw_atlas_probe(r, &toks, &texts) == 191 && toks[0] == hw_tokenizer_bos(tok) && toks[1] == toks[96] &&
           texts[1][0], "the probe is BOS + the text twice");
     /* A threshold above every score takes the label away. */
     hw_atlas_params p2 = quick();

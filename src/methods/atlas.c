@@ -215,9 +215,12 @@ static hw_status probe_run(hw_atlas_result *r, const hw_model *m, hw_progress_fn
         r->score[AS_STREAMING][i] = pp.rows[i] > 0 ? pp.mass[i] / pp.rows[i] : 1;
         hw_view_pack(pp.acc + (size_t)i * r->R * r->R, r->T, r->R, r->pat + (size_t)i * hw_view_packed_size(r->R));
     }
-    if (!s && r->T <= r->sink + r->recent)
+    if (!s && r->T <= r->sink + r->recent) {   /* every query sees only its window: no score */
         snprintf(r->probe_note[AS_STREAMING], sizeof r->probe_note[0],
-                 "probe of %d tokens within sink %d + recent %d: every head scores 1", r->T, r->sink, r->recent);
+                 "probe of %d tokens within sink %d + recent %d: not scored", r->T, r->sink, r->recent);
+        free(r->score[AS_STREAMING]);
+        r->score[AS_STREAMING] = NULL;
+    }
     hw_hooks_free(h);
     hw_context_free(c);
     free(pp.acc);
