@@ -3,6 +3,8 @@
  * as DIR/atlas.json, DIR/atlas.html and DIR/full_heads.tsv. */
 #include "cli.h"
 
+#include <unistd.h>
+
 static const char help[] =
     "usage: headwise atlas -m MODEL -o DIR [-z TOKENIZER] [flags]\n"
     "  runs the retrieval score, the echo / induction / previous-token probe, the successor\n"
@@ -61,6 +63,16 @@ static int skip_flag(const char *cmd, const char *flag, const char *value, void 
                                            "mask, kv-eval)", flag, tok);
         *skip |= 1u << i;
     }
+    return 0;
+}
+
+/* Progress: on a terminal every step (one line redrawn); else a line per new stage, so
+ * that a log does not get one line per sample of every probe. */
+static int atlas_progress(const char *stage, int64_t done, int64_t total, void *user) {
+    static char last[256];
+    if (isatty(2)) return cli_progress_counted(stage, done, total, user);
+    if (strcmp(last, stage)) cli_progress(user, "%s", stage);
+    snprintf(last, sizeof last, "%s", stage);
     return 0;
 }
 
@@ -135,7 +147,7 @@ int cmd_atlas(int argc, char **argv) {
     if (hw_dir_create(dir)) return cli_error(cmd, "%s", hw_last_error());
     if (cli_load(cmd, &f, 1, &s)) return 1;
     rc = prompts && !(p.prompts = ps = hw_prompts_read(prompts, 3));
-    if (!rc) rc = hw_atlas_run(s.m, s.t, &p, cli_progress_stage, (void *)cmd, &r) ? 1 : 0;
+    if (!rc) rc = hw_atlas_run(s.m, s.t, &p, atlas_progress, (void *)cmd, &r) ? 1 : 0;
     cli_progress_done();
     if (rc || hw_atlas_write(r, dir)) rc = cli_error(cmd, "%s", hw_last_error());
     else print_result(r, dir);

@@ -8,6 +8,7 @@
  *     number; random ids give it 0.60 too, and 3.6 0.75, so the issue's "no head above
  *     0.05 on random ids" is not asserted); labels follow the thresholds (a threshold
  *     above every score removes the label);
+ *   - DuoAttention gates are read per KV head and given to each of its query heads;
  *   - atlas.json has the issue's keys, and the policy's --kv flag parsed by
  *     hw_kv_policy_parse holds exactly the KV bytes the atlas reports;
  *   - bad settings fail before any probe runs; a progress callback stops the run;
@@ -151,6 +152,27 @@ static void files_and_policy(void) {
     hw_atlas_free(r);
 }
 
+/* DuoAttention gates (L lines of Hk values) become each query head's KV head's gate. */
+static void gates(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/gates.tsv", tmp);
+    FILE *f = fopen(path, "w");
+    for (int l = 0; f && l < 5; l++) fprintf(f, "%g\t%g\t%g\t%g\n", l + 0.1, l + 0.2, l + 0.3, l + 0.4);
+    if (f) fclose(f);
+    hw_atlas_params p = quick();
+    p.gates_path = path;
+    p.skip |= HW_ATLAS_SKIP_ECHO | HW_ATLAS_SKIP_SUCCESSOR;
+    hw_atlas_result *r = NULL;
+    CHECK(hw_atlas_run(model, tok, &p, NULL, NULL, &r) == HW_OK, "%s", hw_last_error());
+    const double *g = hw_atlas_score(r, "duo_gate");
+    CHECK(g && !hw_atlas_score(r, "echo") && !hw_atlas_score(r, "successor"), "gates read, echo and successor skipped");
+    for (int i = 0; g && i < 40; i++) {
+        const double want = i / 8 + 0.1 * (i % 8 / 2 + 1);
+        CHECK(fabs(g[i] - want) < 1e-9, "head %d.%d gate %g, want %g", i / 8, i % 8, g[i], want);
+    }
+    hw_atlas_free(r);
+}
+
 static int stop_at_first(const char *stage, int64_t done, int64_t total, void *user) {
     ++*(int *)user;
     return 1;
@@ -192,6 +214,7 @@ int main(void) {
     model = hw_model_load(shared_path("models/stories260K/stories260K.bin"));
     tok = hw_tokenizer_load(shared_path("models/stories260K/tok512.bin"), 512);
     snprintf(tmp, sizeof tmp, "/tmp/hw_test_atlas_%d", (int)getpid());
+    hw_dir_create(tmp);
     if (!model || !tok) {
         printf("FAIL load: %s\n", hw_last_error());
         return 1;
@@ -199,6 +222,7 @@ int main(void) {
     RUN(view_binning);
     RUN(text_probes);
     RUN(files_and_policy);
+    RUN(gates);
     RUN(errors);
     hw_model_free(model);
     hw_tokenizer_free(tok);

@@ -460,23 +460,43 @@ static hw_atlas_result *result_new(const hw_model *m, const hw_atlas_params *p) 
     return r;
 }
 
+/* The probes' own progress, each stage named after its probe ("retrieval: <stage>"). */
+typedef struct {
+    hw_progress_fn fn;
+    void *user;
+    const char *probe;
+} inner_progress;
+
+static int inner_stage(const char *stage, int64_t done, int64_t total, void *user) {
+    inner_progress *ip = user;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s: %s", ip->probe, stage ? stage : "");
+    return ip->fn(buf, done, total, ip->user);
+}
+
 /* Which probes apply, and each probe's note when it does not. */
 static hw_status run_probes(hw_atlas_result *r, const hw_model *m, const hw_tokenizer *t, const hw_atlas_params *p,
-                            const int *text_ids, int n_text, hw_progress_fn progress, void *user) {
+                            const int *text_ids, int n_text, hw_progress_fn fn, void *fn_user) {
     const char *task = r->task;
     hw_status s = HW_OK;
     char(*note)[160] = r->probe_note;
+    inner_progress ip = {fn, fn_user, "echo-induction"};
+    hw_progress_fn progress = fn ? inner_stage : NULL;
+    void *user = &ip;
     if (p->skip & HW_ATLAS_SKIP_ECHO) snprintf(note[AS_ECHO], sizeof note[0], "skipped");
     else s = run_echo(r, m, t, p, text_ids, n_text, progress, user);
     if (s) return s;
+    ip.probe = "retrieval";
     if (p->skip & HW_ATLAS_SKIP_RETRIEVAL) snprintf(note[AS_RETRIEVAL], sizeof note[0], "skipped");
     else if (task && strcmp(task, "retrieval")) snprintf(note[AS_RETRIEVAL], sizeof note[0], "task %s has no needles", task);
     else s = run_retrieval(r, m, t, p, progress, user);
     if (s) return s;
+    ip.probe = "successor";
     if (p->skip & HW_ATLAS_SKIP_SUCCESSOR) snprintf(note[AS_SUCCESSOR], sizeof note[0], "skipped");
     else if (task && strcmp(task, "successor")) snprintf(note[AS_SUCCESSOR], sizeof note[0], "task %s has no ordinal items", task);
     else s = run_successor(r, m, t, p, progress, user);
     if (s) return s;
+    ip.probe = "attribution";
     if (p->skip & HW_ATLAS_SKIP_ATTRIBUTION) snprintf(note[AS_ATTRIBUTION], sizeof note[0], "skipped");
     else if (!p->prompts && !(task && !strcmp(task, "recall")))
         snprintf(note[AS_ATTRIBUTION], sizeof note[0], "needs prompts (prompt, memorized, in-context) or task recall");
