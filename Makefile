@@ -1,7 +1,7 @@
 # headwise build. `make` builds the library and CLI, `make test` runs the suite,
 # `make test SANITIZE=1` runs it under AddressSanitizer and UBSan, `make demo`
-# sets up a fresh machine and trains a small model organism (or generates from
-# MODEL=...), `make bench` measures, `make install PREFIX=...` installs the header,
+# sets up a fresh machine, trains a small model organism and shows its head atlas (or
+# that of MODEL=...), `make bench` measures, `make install PREFIX=...` installs the header,
 # both libraries, the CLI and headwise.pc.
 
 CC      ?= cc
@@ -12,8 +12,9 @@ PREFIX  ?= /usr/local
 VERSION   := 0.1.0
 SOVERSION := 0
 # `make demo` with no MODEL trains (or finds in the organism cache, scripts/organism.sh)
-# the retrieval organism; with MODEL (a .bin or a Hugging Face folder) it generates from
-# that model.
+# the retrieval organism and runs `headwise atlas` on it; with MODEL (a .bin or a Hugging
+# Face folder) the atlas of that model. A summary of a few lines (scripts/atlas_summary.py)
+# goes to the screen; the build's and the runs' output to build/demo.log.
 MODEL   ?=
 # stories260K's tokenizer is tok512.bin; other models use the CLI's default (the
 # model's folder, or tokenizer.bin beside a .bin) unless TOKENIZER is given.

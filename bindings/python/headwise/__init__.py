@@ -19,7 +19,8 @@ sweep_scale, facts, patch and path_patch (headwise.patching), niah: headwise.nia
 subspace_lowrank), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
-headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
+headwise.atlas(m, "DIR") is `headwise atlas`: every head probed, labelled and masked, and
+the KV-cache policy the labels give. headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
 and corrupted runs of patching on the mcq organism) as `headwise samples` writes them.
 
 The library is found through $HEADWISE_LIB, else the build tree this package
