@@ -123,8 +123,8 @@ static int probe_text_ids(const hw_tokenizer *t, const hw_atlas_params *p, int *
 /* A text model's probe: BOS (if any) and a block of the text's first tokens twice, T in
  * all, so that the second copy shows previous-token, induction and echo heads at work. An
  * organism's: held-out sample 0 of its task. */
-static hw_status probe_prompt(hw_atlas_result *r, const hw_model *m, const hw_tokenizer *t,
-                              const hw_atlas_params *p, const hw_task *task, const int *text_ids, int n_text) {
+static hw_status probe_prompt(hw_atlas_result *r, const hw_tokenizer *t, const hw_atlas_params *p,
+                              const hw_task *task, const int *text_ids, int n_text) {
     if (task) {
         r->T = hw_task_seq_len(task);
         int *tgt = malloc((size_t)r->T * sizeof *tgt);
@@ -144,7 +144,6 @@ static hw_status probe_prompt(hw_atlas_result *r, const hw_model *m, const hw_to
     if (!(r->tok = malloc((size_t)r->T * sizeof *r->tok))) return hw_fail(HW_ERR_NOMEM, "atlas: out of memory");
     if (first) r->tok[0] = bos;
     for (int i = 0; i < 2 * block; i++) r->tok[first + i] = text_ids[i % block];
-    (void)m;
     return HW_OK;
 }
 
@@ -421,7 +420,7 @@ static void label_heads(hw_atlas_result *r) {
 
 /* ---------------------------------------------------------------- the run */
 
-static hw_status check_params(const hw_model *m, const hw_tokenizer *t, const hw_atlas_params *p) {
+static hw_status check_params(const hw_tokenizer *t, const hw_atlas_params *p) {
     const hw_atlas_thresholds *th = &p->thresholds;
     const double v[] = {th->retrieval, th->induction, th->prev_token, th->echo, th->successor, th->memory,
                         th->in_context, th->streaming};
@@ -432,7 +431,6 @@ static hw_status check_params(const hw_model *m, const hw_tokenizer *t, const hw
     if (p->echo_repeats < 2) return hw_fail(HW_ERR_ARG, "atlas: echo_repeats %d: at least 2", p->echo_repeats);
     if (!p->task.name && !t) return hw_fail(HW_ERR_ARG, "atlas: a text model needs its tokenizer");
     if (p->prompts && !t) return hw_fail(HW_ERR_ARG, "atlas: prompts need the tokenizer");
-    (void)m;
     return HW_OK;
 }
 
@@ -512,7 +510,7 @@ hw_status hw_atlas_run(const hw_model *m, const hw_tokenizer *t, const hw_atlas_
     if (!out) return hw_fail(HW_ERR_ARG, "atlas: no result pointer");
     *out = NULL;
     if (!m || !p) return hw_fail(HW_ERR_ARG, "atlas: no model or params");
-    hw_status s = check_params(m, t, p);
+    hw_status s = check_params(t, p);
     if (s) return s;
     hw_atlas_result *r = result_new(m, p);
     if (!r) return hw_fail(HW_ERR_NOMEM, "atlas: out of memory");
@@ -525,7 +523,7 @@ hw_status hw_atlas_run(const hw_model *m, const hw_tokenizer *t, const hw_atlas_
         s = hw_kv_head_scores_read(p->gates_path, NULL, r->L, r->H, r->Hk, &g, NULL);
         free(g);
     }
-    if (!s) s = probe_prompt(r, m, t, p, task, text_ids, n_text);
+    if (!s) s = probe_prompt(r, t, p, task, text_ids, n_text);
     if (!s) s = token_texts(r, t);
     if (!s) s = probe_run(r, m, progress, user);
     if (!s) s = run_probes(r, m, t, p, text_ids, n_text, progress, user);
