@@ -65,7 +65,8 @@ for _name, _res, _args in [
         ("hw_atlas_mask_effect_get", c_int, [P, c_int, c_int, POINTER(AtlasMaskEffect)]),
         ("hw_atlas_kv_get", None, [P, POINTER(AtlasKV)]),
         ("hw_atlas_kv_flag", c_int, [P, c_char_p, c_char_p, ctypes.c_size_t]),
-        ("hw_atlas_write", c_int, [P, c_char_p])]:
+        ("hw_atlas_write", c_int, [P, c_char_p]),
+        ("hw_organism_task_name", c_int, [c_char_p, c_char_p, ctypes.c_size_t])]:
     _capi.declare(_name, _res, _args)
 
 
@@ -73,16 +74,23 @@ def atlas(model, out=None, *, task=None, samples=None, task_seed=None, text=None
           gates=None, probe_tokens=None, mask_max=None, skip=(), sink=None, recent=None,
           kv_context=None, thresholds=None, progress=None):
     """`headwise atlas -m MODEL -o OUT`: hw_atlas_run with the command's flags as
-    arguments (thresholds: {label name: value}; skip: probe names). out: the folder
-    for atlas.json, atlas.html and full_heads.tsv (None: nothing written).
+    arguments (thresholds: {label name: value}; skip: probe names; task None: the one
+    an organism's training.json names, else a text model). out: the folder for
+    atlas.json, atlas.html and full_heads.tsv (None: nothing written).
 
     Returns a dict: "labels" (L lists of H label lists), "scores" {name: (L, H)
     array} for the scores run, "mask_effect" {(layer, head): dict} for the heads
     masked, "kv" (full (L, Hk) array, sink, recent, context, bytes_full,
     bytes_policy, accuracy, flag)."""
     m = model if isinstance(model, Model) else Model(model)
+    if task is None:    # an organism's own task, as the CLI takes it from training.json
+        buf = ctypes.create_string_buffer(64)
+        k = lib().hw_organism_task_name(fsencode(m.path, "model"), buf, len(buf))
+        check(0 if k >= 0 else 1)
+        task = buf.value.decode() if k > 0 else None
     th = dict(thresholds or {})
-    v = {"task.name": task, "task.samples": samples, "task.seed": task_seed, "text": text,
+    v = {"label": os.fspath(m.path), "task.name": task, "task.samples": samples, "task.seed": task_seed,
+         "text": text,
          "gates_path": fsencode(gates, "gates") if gates else None, "probe_tokens": probe_tokens,
          "mask_max": mask_max, "sink": sink, "recent": recent, "kv_context": kv_context}
     bad = [s for s in skip if s not in SKIP]
