@@ -241,7 +241,10 @@ hw_status hw_atlas_kv_policy(hw_atlas_result *r, const hw_model *m, const hw_tok
 }
 
 int hw_atlas_kv_flag(const hw_atlas_result *r, const char *mask_path, char *buf, size_t n) {
-    if (!r || !buf) return -1;
+    if (!r || !buf) {
+        hw_fail(HW_ERR_ARG, "atlas: no result or buffer for the --kv flag");
+        return -1;
+    }
     if (r->n_full == r->L * r->Hk) return snprintf(buf, n, "full");
     if (r->n_full == 0) return snprintf(buf, n, "window:sink=%d,recent=%d", r->sink, r->recent);
     return snprintf(buf, n, "duo:heads=%s,sink=%d,recent=%d", mask_path ? mask_path : "full_heads.tsv", r->sink,

@@ -2,7 +2,8 @@
  * atlas_html.c: the head atlas as one self-contained page (hw_atlas_write_html): the
  * layer x head grid coloured by label with its legend, per-label ranked lists, a head's
  * card on click (scores, masking effect, its pattern on the probe prompt in the shared
- * viewer, pattern_view.c) and the derived KV policy with the memory it saves. The page
+ * viewer, pattern_view.c; the page opens on the strongest head of the first label
+ * found) and the derived KV policy with the memory it saves. The page
  * reads atlas.json's own text (embedded as application/json) and the patterns as
  * base64 strings, one per head, decoded only when the head is opened: a 32 x 32 model
  * at 1K tokens stays under 5 MB and opens at once.
@@ -54,8 +55,8 @@ static const char page_js[] =
     " for(let h=0;h<H;h++){const d=info[l*H+h],td=mk('td','cell');td.dataset.layer=l;td.dataset.head=h;td.dataset.labels=d.labels.join(' ');\n"
     "  td.title=l+'.'+h+': '+d.labels.join(', ');paint(td,d.labels);td.onclick=()=>open(l,h);tr.appendChild(td);cells.push(td);}\n"
     " g.appendChild(tr);}\n"
-    "const lists=$('lists');Object.keys(SCORE).forEach(l=>{const hs=info.filter(d=>d.labels.includes(l));if(!hs.length)return;\n"
-    " const key=d=>{const v=d.scores[SCORE[l]];return l==='in-context'?-v:v;};hs.sort((a,b)=>key(b)-key(a));\n"
+    "const lists=$('lists');let first=null;Object.keys(SCORE).forEach(l=>{const hs=info.filter(d=>d.labels.includes(l));if(!hs.length)return;\n"
+    " const key=d=>{const v=d.scores[SCORE[l]];return l==='in-context'?-v:v;};hs.sort((a,b)=>key(b)-key(a));if(!first)first=hs[0];\n"
     " const box=mk('div','list'),t=mk('div','lt');const sw=mk('span','sw');sw.style.background=COL[l];t.appendChild(sw);t.appendChild(document.createTextNode(l+' ('+hs.length+')'));box.appendChild(t);\n"
     " const ol=mk('ol');hs.slice(0,12).forEach(d=>{const li=mk('li','',d.layer+'.'+d.head+'  '+SCORE[l]+' '+fmt(d.scores[SCORE[l]]));li.onclick=()=>open(d.layer,d.head);ol.appendChild(li);});\n"
     " if(hs.length>12)ol.appendChild(mk('li','more','\\u2026 '+(hs.length-12)+' more'));box.appendChild(ol);lists.appendChild(box);});\n"
@@ -74,7 +75,7 @@ static const char page_js[] =
     "if(kv.accuracy)k.appendChild(mk('p','','Exact answers on '+kv.accuracy.task+' needles: '+fmt(kv.accuracy.full)+' with every head full, '+fmt(kv.accuracy.policy)+' with the policy.'));\n"
     "const c=mk('code','',kv.flag);c.id='kv-flag';const p=mk('p','','Use it: ');p.appendChild(c);k.appendChild(p);\n"
     "const pr=$('probes');Object.keys(A.probes).forEach(n=>pr.appendChild(mk('li','',n+': '+A.probes[n])));\n"
-    "const best=info.slice().sort((a,b)=>(b.labels[0]==='other'?0:1)-(a.labels[0]==='other'?0:1))[0];open(best.layer,best.head);\n";
+    "open(first?first.layer:0,first?first.head:0);\n";
 
 /* The JSON inside a <script> element: "</" would end it, so it is written "<\/" (the
  * same string to a JSON parser). */

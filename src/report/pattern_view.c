@@ -144,7 +144,7 @@ static const char view_js[] =
     " cv.onmousemove=e=>{if(!cur)return;const r=cv.getBoundingClientRect(),k=Math.floor((e.clientX-r.left)/r.width*R),q=Math.floor((e.clientY-r.top)/r.height*R);\n"
     "  if(q<0||k<0||q>=R||k>=R)return;const sq=span(T,R,q),sk=span(T,R,k),v=at(cur,q,k);\n"
     "  const nm=(s)=>s[1]-s[0]<=1?s[0]+' \"'+show(tok[s[0]])+'\"':s[0]+'-'+(s[1]-1)+' \"'+show(tok[s[0]])+'\"\\u2026';\n"
-    "  info.textContent='query '+nm(sq)+' \\u2192 key '+nm(sk)+': '+v.toFixed(4)+(R<T?' (share of the rows\\' attention)':'');};\n"
+    "  info.textContent='query '+nm(sq)+' \\u2192 key '+nm(sk)+': '+v.toFixed(3)+(R<T?' (share of the rows\\' attention)':'');};\n"
     " cv.onmouseleave=()=>{info.textContent='\\u00a0';};\n"
     " window.addEventListener('resize',layout);layout();\n"
     " return {canvas:cv,show(a,t){cur=a;title.textContent=t;redraw();},value(q,k){return cur?at(cur,q,k):0;}};}\n"
