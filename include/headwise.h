@@ -1784,25 +1784,33 @@ typedef struct {
     double accuracy_full, accuracy_policy; /* exact-answer rates */
 } hw_atlas_kv;
 void hw_atlas_kv_get(const hw_atlas_result *r, hw_atlas_kv *out);
-/* The --kv flag of the policy when its mask is written at mask_path, into buf (n
- * bytes): "full", "window:sink=S,recent=R" or "duo:heads=MASK,sink=S,recent=R". */
+/* The --kv flag of the policy when its mask is written at mask_path (NULL:
+ * "full_heads.tsv"; a path with a comma cannot be named in the flag), into buf (n bytes):
+ * "full", "window:sink=S,recent=R" or "duo:heads=MASK,sink=S,recent=R"; returns its
+ * length as snprintf does, or -1 (error set) without r or buf. */
 int hw_atlas_kv_flag(const hw_atlas_result *r, const char *mask_path, char *buf, size_t n);
-/* The probe prompt (T tokens) and their texts. */
+/* The probe prompt: its T tokens and their texts (each as it prints after the one
+ * before); returns T (0 without r). */
 int hw_atlas_probe(const hw_atlas_result *r, const int **tokens, const char *const **texts);
-/* dir/atlas.json ({"model", "layers", "heads", "kv_heads", "task", "thresholds", "probe",
- * "heads_info": [{"layer", "head", "labels", "scores", "mask_effect"}], "kv_policy":
- * {"full_heads": [[layer, kv_head]...], "flag", "kv_bytes": {"context", "full",
- * "policy", "saved", "ratio"}, "sink", "recent", "accuracy"}}), dir/full_heads.tsv (the
+/* dir/atlas.json ({"model", "layers", "heads", "kv_heads", "head_dim", "context", "task",
+ * "thresholds", "probes" (each probe "ran" or why not), "probe" {"tokens", "text", "bins"},
+ * "heads_info": [{"layer", "head", "kv_head", "labels", "scores", "mask_effect": null or
+ * {"task", "metric", "baseline", "masked", "delta"}}], "kv_policy":
+ * {"full_heads": [[layer, kv_head]...], "flag", "full_kv_heads", "kv_heads_total", "sink",
+ * "recent", "kv_bytes": {"context", "full", "policy", "saved", "ratio"}, "accuracy": null
+ * or {"task", "metric", "full", "policy"}}}), dir/full_heads.tsv (the
  * policy's 0/1 mask, hw_kv_head_mask_write) and dir/atlas.html (hw_atlas_write_html),
  * each atomically; dir made if missing. */
 hw_status hw_atlas_write(const hw_atlas_result *r, const char *dir);
+/* atlas.json alone; mask_path is what its flag names (as hw_atlas_kv_flag). */
 hw_status hw_atlas_write_json(const hw_atlas_result *r, const char *path, const char *mask_path);
 /* One self-contained page: the layer x head grid coloured by label (cells carry
  * data-layer, data-head and data-labels) with a legend, per-label ranked lists, a head's
  * card (id head-card) on click with its scores, masking effect and attention pattern on
  * the probe (a canvas, the tokens on both axes, colour scale, values on hover), and the
  * KV policy with the memory it saves. Patterns are stored as bytes (sqrt-coded), binned
- * to at most as many rows as keep them within about 3.5 MB. */
+ * to at most as many rows as keep them within about 3.2 MB (a 32 x 32-head model at
+ * 1K tokens: 78 bins, a 4.4 MB page). */
 hw_status hw_atlas_write_html(const hw_atlas_result *r, const char *path, const char *mask_path);
 
 /* ---------------------------------------------------------------- prompts files */
