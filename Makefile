@@ -1,7 +1,7 @@
 # headwise build. `make` builds the library and CLI, `make test` runs the suite,
 # `make test SANITIZE=1` runs it under AddressSanitizer and UBSan, `make demo`
-# sets up a fresh machine and trains a small model organism (or generates from
-# MODEL=...), `make bench` measures, `make install PREFIX=...` installs the header,
+# sets up a fresh machine, trains a small model organism and shows its head atlas (or
+# that of MODEL=...), `make bench` measures, `make install PREFIX=...` installs the header,
 # both libraries, the CLI and headwise.pc.
 
 CC      ?= cc
@@ -12,8 +12,9 @@ PREFIX  ?= /usr/local
 VERSION   := 0.1.0
 SOVERSION := 0
 # `make demo` with no MODEL trains (or finds in the organism cache, scripts/organism.sh)
-# the retrieval organism; with MODEL (a .bin or a Hugging Face folder) it generates from
-# that model.
+# the retrieval organism and runs `headwise atlas` on it; with MODEL (a .bin or a Hugging
+# Face folder) the atlas of that model. A summary of a few lines (scripts/atlas_summary.py)
+# goes to the screen; the build's and the runs' output to build/demo.log.
 MODEL   ?=
 # stories260K's tokenizer is tok512.bin; other models use the CLI's default (the
 # model's folder, or tokenizer.bin beside a .bin) unless TOKENIZER is given.
@@ -120,26 +121,22 @@ test: all
 	@HW_BUILD=$(BUILD) HW_SHARED=$(SHARED) tests/run.sh
 
 demo:
-	scripts/install-deps.sh
-	$(MAKE) all
+	@mkdir -p build
+	@echo "headwise demo: installing packages and building (log: build/demo.log) ..."
+	@{ scripts/install-deps.sh && $(MAKE) all; } >build/demo.log 2>&1 || { tail -n 20 build/demo.log; exit 1; }
 ifeq ($(MODEL),)
-	@echo "The retrieval organism (a needle-in-a-haystack model, trained from scratch in about 3"
-	@echo "minutes the first time; later runs and the tests reuse it from the organism cache):"
-	@d=$$(scripts/organism.sh retrieval) || exit 1; \
-	echo "$(BUILD)/headwise info -m $$d"; $(BUILD)/headwise info -m "$$d" || exit 1; echo; \
-	echo "Its files are in $$d: config.json, model.safetensors and tokenizer.json (a Hugging"; \
-	echo "Face Llama folder every command loads) and training.json (settings, loss, speed, accuracy)."; \
-	echo; echo "The folder loads with every command, e.g. generate (greedy; the answer is v7 v8 v9):"; \
-	p="w1 w2 key k5 is v7 v8 v9 w3 Q: k5 A:"; \
-	echo "$(BUILD)/headwise generate -m $$d -t 0 -n 15 -p \"$$p\""; \
-	$(BUILD)/headwise generate -m "$$d" -t 0 -n 15 -p "$$p" || exit 1; \
-	echo; echo "Which heads copy the answer out of the context (the Retrieval Head score, 50 samples):"; \
-	echo "$(BUILD)/headwise score retrieval -m $$d --task retrieval --samples 50 --top 5"; \
-	$(BUILD)/headwise score retrieval -m "$$d" --task retrieval --samples 50 --top 5 2>/dev/null
+	@echo "Training (or finding in the cache) the retrieval organism: a 4-layer needle-in-a-haystack"
+	@echo "model, about 3 minutes the first time ..."
+	@d=$$(scripts/organism.sh retrieval 2>>build/demo.log) || { tail -n 5 build/demo.log; exit 1; }; \
+	echo "$(BUILD)/headwise atlas -m $$d -o build/demo-atlas"; \
+	$(BUILD)/headwise atlas -m "$$d" -o build/demo-atlas >build/demo-atlas.txt 2>>build/demo.log || { tail -n 3 build/demo.log; exit 1; }; \
+	/usr/bin/python3 scripts/atlas_summary.py build/demo-atlas/atlas.json
 else
 	@test -e "$(MODEL)" || { echo "demo: no model at $(MODEL); give one with MODEL=path/to/model.bin or a Hugging Face folder" >&2; exit 1; }
-	$(BUILD)/headwise info -m "$(MODEL)"
-	$(BUILD)/headwise generate -m "$(MODEL)" $(if $(TOKENIZER),-z "$(TOKENIZER)") -p "Once upon a time" -n 200 -t 0.8 -s 42
+	@echo "$(BUILD)/headwise atlas -m $(MODEL) $(if $(TOKENIZER),-z $(TOKENIZER)) -o build/demo-atlas"
+	@$(BUILD)/headwise atlas -m "$(MODEL)" $(if $(TOKENIZER),-z "$(TOKENIZER)") -o build/demo-atlas \
+	    >build/demo-atlas.txt 2>>build/demo.log || { tail -n 3 build/demo.log; exit 1; }
+	@/usr/bin/python3 scripts/atlas_summary.py build/demo-atlas/atlas.json
 endif
 
 # The engine benchmark, the KV-cache policies' benchmarks (full vs duo at 2K-16K tokens,

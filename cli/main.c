@@ -4,12 +4,15 @@
 
 #include <unistd.h>
 
+int cmd_atlas(int argc, char **argv);   /* atlas.c */
+
 static const char usage[] =
     "usage: headwise <command> [flags]   (headwise <command> --help for its flags)\n"
     "  generate  -m MODEL [-p PROMPT] ...  text, heads edited or not\n"
     "  info      -m MODEL         architecture, parameters, layers, heads, head_dim, bytes\n"
     "  run       -m MODEL -p TEXT [--capture HOOK ...] [interventions] [-o DIR]  one prompt\n"
     "  patterns  -m MODEL -p TEXT -o DIR   every head's attention pattern (.npy + HTML)\n"
+    "  atlas     -m MODEL -o DIR  every head probed, labelled and masked; KV policy; atlas.html\n"
     "  score     KIND -m MODEL    head scores: retrieval, echo-induction, successor,\n"
     "            attribution, dla\n"
     "  heads     import FILE.json read a head_score file (ours or published), rank its heads\n"
@@ -72,6 +75,7 @@ int main(int argc, char **argv) {
     }
     static const command commands[] = {
         {"generate", cmd_generate}, {"info", cmd_info}, {"run", cmd_run}, {"patterns", cmd_patterns},
+        {"atlas", cmd_atlas},
         {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
         {"niah", cmd_niah}, {"loss", cmd_loss}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
         {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch},

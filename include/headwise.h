@@ -1707,6 +1707,148 @@ int hw_cdt_tokens(const hw_cdt *d);
  * ignored); NULL for other points, a layer outside, a node not kept, or hook_mlp_out of
  * an attention-only model. */
 const float *hw_cdt_part(const hw_cdt *d, hw_hook_point point, int layer, int relevant);
+/* ---------------------------------------------------------------- head atlas */
+
+/* The head atlas (src/methods/atlas.c, `headwise atlas`): every head probe that applies
+ * to a model run in one call, each head labelled from its scores, the labelled heads
+ * masked one at a time on the task that fits them, and a KV-cache policy derived from
+ * the labels. Probes (each skipped with a bit of hw_atlas_params.skip):
+ *   retrieval     Retrieval Head score (hw_retrieval_run): the task's held-out samples
+ *                 (task "retrieval"), else text needle-in-a-haystack trials (niah);
+ *   echo          RazorAttention's probe (hw_echo_induction_run): echo_mass,
+ *                 induction_mass, prev_token; a text model's block is text (the probe
+ *                 text's first tokens), an organism's random ids (as its tests);
+ *   successor     successor score (hw_successor_run): the default tasks on a text model,
+ *                 the organism's tasks file (data/tasks/successor_organism.txt) for task
+ *                 "successor"; skipped when no task has a pair of single tokens;
+ *   attribution   memory vs in-context (hw_attribution_run): with prompts, or task
+ *                 "recall"; score "attribution" (scaled: memory > 0 > in-context);
+ *   streaming     one prefill of the probe prompt (a text model: BOS and the probe
+ *                 text's tokens repeated twice, probe_tokens in all; an organism: a
+ *                 held-out sample of its task): per head the mean attention mass a query
+ *                 at i >= sink + recent puts on the sinks (k < sink) and the recent
+ *                 window (i - recent < k <= i), not scored on a probe no longer than
+ *                 sink + recent; the same pass keeps each head's pattern for the page
+ *                 (hw_atlas_write_html);
+ *   gates         DuoAttention gates from gates_path (hw_kv_head_scores_read), score
+ *                 "duo_gate" of each query head's KV head; not used for labels.
+ * Labels: a head takes every label whose score reaches its threshold, at most two, the
+ * two furthest above theirs (score / threshold); none: "other". */
+typedef enum {
+    HW_ATLAS_RETRIEVAL,     /* retrieval score >= retrieval */
+    HW_ATLAS_INDUCTION,     /* induction_mass >= induction */
+    HW_ATLAS_PREV_TOKEN,    /* prev_token >= prev_token */
+    HW_ATLAS_ECHO,          /* echo_mass >= echo */
+    HW_ATLAS_SUCCESSOR,     /* successor score >= successor */
+    HW_ATLAS_MEMORY,        /* attribution >= memory * max |attribution| (and > 0) */
+    HW_ATLAS_IN_CONTEXT,    /* attribution <= -in_context * max |attribution| (and < 0) */
+    HW_ATLAS_STREAMING,     /* streaming >= streaming */
+    HW_ATLAS_OTHER,
+    HW_ATLAS_LABELS
+} hw_atlas_label;
+/* "retrieval", "induction", "previous-token", "echo", "successor", "memory",
+ * "in-context", "streaming", "other" (NULL outside). */
+const char *hw_atlas_label_name(hw_atlas_label label);
+enum { HW_ATLAS_SKIP_RETRIEVAL = 1, HW_ATLAS_SKIP_ECHO = 2, HW_ATLAS_SKIP_SUCCESSOR = 4,
+       HW_ATLAS_SKIP_ATTRIBUTION = 8, HW_ATLAS_SKIP_MASK = 16, HW_ATLAS_SKIP_KV_EVAL = 32 };
+typedef struct {
+    /* The labels' thresholds (defaults in brackets). Masses are shares of attention in
+     * [0, 1]; memory and in_context are fractions of the largest |attribution|. */
+    double retrieval;       /* [0.1] */
+    double induction;       /* [0.3] */
+    double prev_token;      /* [0.3] */
+    double echo;            /* [0.2] */
+    double successor;       /* [0.5] */
+    double memory;          /* [0.5] */
+    double in_context;      /* [0.5] */
+    double streaming;       /* [0.95] */
+} hw_atlas_thresholds;
+typedef struct {
+    /* A model organism's task (task.name; NULL (default): a text model, probed with
+     * text). samples (default 50) and seed serve every task evaluation. */
+    hw_task_eval_params task;
+    const hw_prompts *prompts;  /* attribution prompts (prompt, memorized, in-context); NULL */
+    const char *text;           /* the probe text; NULL: the default haystack (niah.data_dir) */
+    hw_niah_params niah;        /* text retrieval trials (default: the default needle, 2
+                                 * lengths up to min(C, 2000), 3 depths, max_new 20) */
+    const char *gates_path;     /* DuoAttention gates or any KV head-score file; NULL */
+    const char *successor_tasks; /* tasks file; NULL: see the probes above */
+    int probe_tokens;           /* the probe prompt's tokens (default min(C, 256)) */
+    int echo_repeats;           /* copies of the echo probe's block (default 4) */
+    hw_atlas_thresholds thresholds;
+    int mask_max;               /* heads masked per label at most, strongest first (default 8) */
+    unsigned skip;              /* HW_ATLAS_SKIP_* bits (default 0) */
+    /* The derived policy: full KV heads are those with a query head labelled retrieval,
+     * induction, echo or in-context; the others keep sink + recent positions. */
+    int sink;                   /* default 4 */
+    int recent;                 /* 0 (default): min(256, C / 4 - sink), at least 1 */
+    int kv_context;             /* KV bytes are counted at this context (0: C) */
+    const char *label;          /* the model's name in reports (NULL: "model") */
+} hw_atlas_params;
+hw_atlas_params hw_atlas_params_default(void);
+typedef struct hw_atlas_result hw_atlas_result;
+/* t is needed for text models, prompts and the successor probe. Checks the settings
+ * (thresholds finite and >= 0, the probe within the context, files readable) before any
+ * probe runs. Progress stages name the probe ("retrieval", "echo-induction", ...,
+ * "mask L.H", "kv policy"). */
+hw_status hw_atlas_run(const hw_model *m, const hw_tokenizer *t, const hw_atlas_params *p,
+                       hw_progress_fn progress, void *user, hw_atlas_result **out);
+void hw_atlas_free(hw_atlas_result *r);
+/* The model's shape: layers, query heads and KV heads per layer (any may be NULL). */
+void hw_atlas_shape(const hw_atlas_result *r, int *layers, int *heads, int *kv_heads);
+/* The scores run, by name: "retrieval", "echo", "induction", "prev_token", "successor",
+ * "attribution", "streaming", "duo_gate": each (L, H), or NULL when not run. */
+const double *hw_atlas_score(const hw_atlas_result *r, const char *name);
+/* Head (layer, head)'s labels (at most 2) into labels; returns their count (0: other),
+ * or -1 outside the grid. */
+int hw_atlas_labels(const hw_atlas_result *r, int layer, int head, hw_atlas_label labels[2]);
+typedef struct {
+    int measured;           /* 0: not masked (no task for its label, or beyond mask_max) */
+    const char *task;       /* "retrieval", "niah", "copy", "induction", ... */
+    const char *metric;     /* "exact", "accuracy", ... */
+    double baseline, masked;/* the task's measure without and with the head masked */
+} hw_atlas_mask_effect;
+hw_status hw_atlas_mask_effect_get(const hw_atlas_result *r, int layer, int head,
+                                   hw_atlas_mask_effect *out);
+typedef struct {
+    int n_full;             /* KV heads full (of L x Hk) */
+    const int *full;        /* (L, Hk) 0/1 */
+    int sink, recent, context;
+    size_t bytes_full;      /* KV cache at context with every head full */
+    size_t bytes_policy;    /* with the policy */
+    int evaluated;          /* 1: the accuracies below were measured */
+    const char *eval_task;  /* "retrieval" (niah grid of the task) or "niah" */
+    double accuracy_full, accuracy_policy; /* exact-answer rates */
+} hw_atlas_kv;
+void hw_atlas_kv_get(const hw_atlas_result *r, hw_atlas_kv *out);
+/* The --kv flag of the policy when its mask is written at mask_path (NULL:
+ * "full_heads.tsv"; a path with a comma cannot be named in the flag), into buf (n bytes):
+ * "full", "window:sink=S,recent=R" or "duo:heads=MASK,sink=S,recent=R"; returns its
+ * length as snprintf does, or -1 (error set) without r or buf. */
+int hw_atlas_kv_flag(const hw_atlas_result *r, const char *mask_path, char *buf, size_t n);
+/* The probe prompt: its T tokens and their texts (each as it prints after the one
+ * before); returns T (0 without r). */
+int hw_atlas_probe(const hw_atlas_result *r, const int **tokens, const char *const **texts);
+/* dir/atlas.json ({"model", "layers", "heads", "kv_heads", "head_dim", "context", "task",
+ * "thresholds", "probes" (each probe "ran" or why not), "probe" {"tokens", "text", "bins"},
+ * "heads_info": [{"layer", "head", "kv_head", "labels", "scores", "mask_effect": null or
+ * {"task", "metric", "baseline", "masked", "delta"}}], "kv_policy":
+ * {"full_heads": [[layer, kv_head]...], "flag", "full_kv_heads", "kv_heads_total", "sink",
+ * "recent", "kv_bytes": {"context", "full", "policy", "saved", "ratio"}, "accuracy": null
+ * or {"task", "metric", "full", "policy"}}}), dir/full_heads.tsv (the
+ * policy's 0/1 mask, hw_kv_head_mask_write) and dir/atlas.html (hw_atlas_write_html),
+ * each atomically; dir made if missing. */
+hw_status hw_atlas_write(const hw_atlas_result *r, const char *dir);
+/* atlas.json alone; mask_path is what its flag names (as hw_atlas_kv_flag). */
+hw_status hw_atlas_write_json(const hw_atlas_result *r, const char *path, const char *mask_path);
+/* One self-contained page: the layer x head grid coloured by label (cells carry
+ * data-layer, data-head and data-labels) with a legend, per-label ranked lists, a head's
+ * card (id head-card) on click with its scores, masking effect and attention pattern on
+ * the probe (a canvas, the tokens on both axes, colour scale, values on hover), and the
+ * KV policy with the memory it saves. Patterns are stored as bytes (sqrt-coded), binned
+ * to at most as many rows as keep them within about 3.2 MB (a 32 x 32-head model at
+ * 1K tokens: 78 bins, a 4.4 MB page). */
+hw_status hw_atlas_write_html(const hw_atlas_result *r, const char *path, const char *mask_path);
 
 /* ---------------------------------------------------------------- prompts files */
 

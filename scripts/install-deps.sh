@@ -17,6 +17,7 @@ packages=(
     python3-pip python3-setuptools  # pip install bindings/python
     python3-nltk        # reference Porter stemmer for ROUGE-1 (rouge_score stems with it)
     nodejs npm          # GPT-2 tokenizer conformance (npm package gpt-3-encoder)
+    chromium            # renders atlas.html and patterns.html headless (tests/atlas_browser_test.sh)
 )
 
 missing=()

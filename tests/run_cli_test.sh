@@ -86,8 +86,13 @@ html = open(d + "/patterns.html", encoding="utf-8").read()
 m = re.search(r"const DATA=(\{.*?\});\n", html, re.S)
 data = json.loads(m.group(1))
 assert (data["T"], data["L"], data["H"]) == (T, 5, 8) and len(data["tokens"]) == T
-w = np.frombuffer(base64.b64decode(data["b64"]), dtype="<u2").astype(np.float64) / 65535
-assert np.abs(w.reshape(a.shape) - a).max() <= 1 / 65535
+# One byte per lower-triangle cell, round(255 sqrt(w)) (src/report/pattern_view.c), unbinned here.
+assert data["R"] == T and len(data["p"]) == 5 * 8
+tri = np.tril_indices(T)
+for i, b in enumerate(data["p"]):
+    q = np.frombuffer(base64.b64decode(b), dtype=np.uint8).astype(np.float64) / 255
+    assert q.size == T * (T + 1) // 2
+    assert np.abs(q - np.sqrt(a[i // 8, i % 8][tri])).max() <= 0.5 / 255 + 1e-6
 assert "Lily" in "".join(data["tokens"])
 PY
 

@@ -19,7 +19,8 @@ sweep_scale, facts, patch and path_patch (headwise.patching), niah: headwise.nia
 subspace_lowrank), its flags as keyword arguments (headwise.protocols says how). Model.run,
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
-headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
+headwise.atlas(m, "DIR") is `headwise atlas`: every head probed, labelled and masked, and
+the KV-cache policy the labels give. headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
 and corrupted runs of patching on the mcq organism) as `headwise samples` writes them.
 
 The library is found through $HEADWISE_LIB, else the build tree this package
@@ -30,6 +31,7 @@ ValueError).
 """
 from ._capi import ArgumentError, Error, library_path
 from .kv import KVPolicy
+from .atlas import atlas
 from .niah import NiahGrid, niah
 from .model import Config, Model, RunResult, default_tokenizer
 from .scores import HeadScores, read_head_scores
@@ -45,7 +47,7 @@ from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
+__all__ = ["atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
            "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads",
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
