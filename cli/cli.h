@@ -27,6 +27,7 @@ int cmd_score_attribution(int argc, char **argv);
 int cmd_score_dla(int argc, char **argv);
 int cmd_duo(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
+int cmd_cdt(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_facts(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
@@ -196,5 +197,40 @@ int score_lengths_flag(const char *cmd, const char *flag, const char *value, voi
     {"--max-new", CLI_INT, &(np)->max_new, 1, 100000, .n = (given)},                                  \
     {"--lengths", CLI_FN, (np), .fn = score_lengths_flag, .n = (given)},                              \
     {"--haystack", CLI_LIST, (hay), 0, SCORE_MAX_HAYSTACKS, .n = &(np)->n_haystacks}
+
+
+/* ---------------------------------------------------------------- prompt pairs (pair_flags.c) */
+
+/* The flags of commands over clean/corrupted prompt pairs (patch, patch path, cdt). */
+#define PAIRS_HELP                                                                                 \
+    "  --clean FILE --corrupt FILE  prompts files, line k of each one pair (equal token lengths);\n" \
+    "                  a clean line's answers (after tabs) are its target and minus\n"               \
+    "  --task induction  instead: generated pairs, [BOS] A A[:k] vs [BOS] B A[:k], target A[k]\n"   \
+    "  --task mcq      an mcq organism's samples against their counterfactuals (the answer\n"     \
+    "                  moved 1, 2, 3 letters on in turn), target the label, minus the moved one\n" \
+    "  --samples N --seed S --block N   task pairs, their stream and block length (default 20,\n"  \
+    "                  1, min(16, (context-1)/2))\n"                                                  \
+    "  --metric M      logit-diff (default; target - minus), prob or logprob of the target\n"        \
+    "  --target TEXT --minus TEXT   the tokens for every pair (their first token)\n"
+
+typedef struct {
+    cli_model_flags f;
+    const char *clean, *corrupt, *task, *target, *minus, *metric, *out, *tsv, *html;
+    int samples, block, top;
+    uint64_t seed;
+} pair_flags;
+
+#define PAIR_FLAGS(a)                                                                                \
+    CLI_LOAD_FLAGS(&(a)->f), {"--threads", CLI_INT, &(a)->f.threads, 1, 1024},                      \
+    {"--clean", CLI_STR, &(a)->clean}, {"--corrupt", CLI_STR, &(a)->corrupt}, {"--task", CLI_STR, &(a)->task}, \
+    {"--samples", CLI_INT, &(a)->samples, 1, 100000}, {"--seed", CLI_U64, &(a)->seed, 0, 0x1p62},     \
+    {"--block", CLI_INT, &(a)->block, 3, 1 << 20}, {"--metric", CLI_STR, &(a)->metric},                \
+    {"--target", CLI_STR, &(a)->target}, {"--minus", CLI_STR, &(a)->minus}, {"-o", CLI_STR, &(a)->out}, \
+    {"--tsv", CLI_STR, &(a)->tsv}, {"--top", CLI_INT, &(a)->top, 0, 1 << 30}
+
+/* Flags that must come together, checked before loading anything; the metric parsed. */
+int pair_flags_check(const char *cmd, const pair_flags *a, hw_metric *metric);
+/* The pairs from the files or the task; NULL (error printed) on failure. */
+hw_prompt_pairs *pairs_load(const char *cmd, const pair_flags *a, const cli_session *s);
 
 #endif

@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
         {"atlas", cmd_atlas},
         {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
         {"niah", cmd_niah}, {"loss", cmd_loss}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
-        {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch},
+        {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch}, {"cdt", cmd_cdt},
         {"samples", cmd_samples}};
     int rc = dispatch(commands, sizeof commands / sizeof *commands, argc - 1, argv + 1);
     if (rc >= 0) return rc;

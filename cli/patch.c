@@ -5,17 +5,6 @@
 
 #include <math.h>
 
-#define PAIRS_HELP                                                                                 \
-    "  --clean FILE --corrupt FILE  prompts files, line k of each one pair (equal token lengths);\n" \
-    "                  a clean line's answers (after tabs) are its target and minus\n"               \
-    "  --task induction  instead: generated pairs, [BOS] A A[:k] vs [BOS] B A[:k], target A[k]\n"   \
-    "  --task mcq      an mcq organism's samples against their counterfactuals (the answer\n"     \
-    "                  moved 1, 2, 3 letters on in turn), target the label, minus the moved one\n" \
-    "  --samples N --seed S --block N   task pairs, their stream and block length (default 20,\n"  \
-    "                  1, min(16, (context-1)/2))\n"                                                  \
-    "  --metric M      logit-diff (default; target - minus), prob or logprob of the target\n"        \
-    "  --target TEXT --minus TEXT   the tokens for every pair (their first token)\n"
-
 static const char help[] =
     "usage: headwise patch -m MODEL [-z TOKENIZER] (--clean FILE --corrupt FILE | --task T)\n"
     "                      [--hook H] [--direction D] [--direct] -o OUT.json [flags]\n"
@@ -33,43 +22,6 @@ static const char help[] =
     "  --threads N\n"
     "Values are the normalised metric (0 = corrupted run, 1 = clean run), mean over pairs;\n"
     "components are listed by their distance from the unpatched run (0 denoise, 1 noise).\n";
-
-typedef struct {
-    cli_model_flags f;
-    const char *clean, *corrupt, *task, *target, *minus, *metric, *out, *tsv, *html;
-    int samples, block, top;
-    uint64_t seed;
-} pair_flags;
-
-#define PAIR_FLAGS(a)                                                                                \
-    CLI_LOAD_FLAGS(&(a)->f), {"--threads", CLI_INT, &(a)->f.threads, 1, 1024},                      \
-    {"--clean", CLI_STR, &(a)->clean}, {"--corrupt", CLI_STR, &(a)->corrupt}, {"--task", CLI_STR, &(a)->task}, \
-    {"--samples", CLI_INT, &(a)->samples, 1, 100000}, {"--seed", CLI_U64, &(a)->seed, 0, 0x1p62},     \
-    {"--block", CLI_INT, &(a)->block, 3, 1 << 20}, {"--metric", CLI_STR, &(a)->metric},                \
-    {"--target", CLI_STR, &(a)->target}, {"--minus", CLI_STR, &(a)->minus}, {"-o", CLI_STR, &(a)->out}, \
-    {"--tsv", CLI_STR, &(a)->tsv}, {"--top", CLI_INT, &(a)->top, 0, 1 << 30}
-
-/* Flags that must come together, before loading anything. */
-static int pair_flags_check(const char *cmd, const pair_flags *a, hw_metric *metric) {
-    if (!a->task == !(a->clean || a->corrupt))
-        return cli_usage_error(cmd, "give --clean FILE --corrupt FILE, or --task induction|mcq");
-    if (!a->task && (!a->clean || !a->corrupt)) return cli_usage_error(cmd, "--clean and --corrupt go together");
-    if (a->task && (a->target || a->minus))
-        return cli_usage_error(cmd, "--target and --minus are for prompts files (a task sets its own)");
-    if (a->task && strcmp(a->task, "induction") && strcmp(a->task, "mcq"))
-        return cli_usage_error(cmd, "--task: '%s' has no pairs (induction, mcq)", a->task);
-    if (a->metric && hw_metric_parse(a->metric, metric)) return cli_usage_error(cmd, "--metric: %s", hw_last_error());
-    if (!a->out) return cli_usage_error(cmd, "give -o OUT.json");
-    const char *paths[] = {a->out, a->tsv, a->html};
-    return score_outputs_ok(cmd, paths, 3);
-}
-
-static hw_prompt_pairs *pairs_load(const char *cmd, const pair_flags *a, const cli_session *s) {
-    hw_prompt_pairs *pp = a->task ? hw_prompt_pairs_task(s->m, a->task, a->samples, a->block, a->seed)
-                                  : hw_prompt_pairs_read(s->t, a->clean, a->corrupt, a->target, a->minus);
-    if (!pp) cli_error(cmd, "%s", hw_last_error());
-    return pp;
-}
 
 static const char *const hook_names = "z|pattern|q|k|v|resid_pre|resid_post|attn_out|mlp_out";
 static const hw_hook_point hook_points[] = {HW_HOOK_Z, HW_HOOK_PATTERN, HW_HOOK_Q, HW_HOOK_K, HW_HOOK_V,

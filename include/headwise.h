@@ -1707,6 +1707,64 @@ int hw_cdt_tokens(const hw_cdt *d);
  * ignored); NULL for other points, a layer outside, a node not kept, or hook_mlp_out of
  * an attention-only model. */
 const float *hw_cdt_part(const hw_cdt *d, hw_hook_point point, int layer, int relevant);
+
+/* Circuits by CD-T (src/methods/cdt_circuit.c): each head (whole, every position) alone
+ * relevant, decomposed once per clean prompt of pairs: its relevant logit difference
+ * (target minus minus, beta's part at the last position) and its relevance at every later
+ * head's q (last position), k and v (every position), mean |beta| / (mean |beta| + mean
+ * |gamma|), averaged over prompts. Discovery: the `top` heads of largest relevant logit
+ * difference (each >= keep x the largest) are the output heads; for each circuit head,
+ * the `top` earlier heads most relevant to one of its inputs (>= keep x the most) join,
+ * with an edge labelled by that input; until no head joins. Relevance (L, H) in [0, 1]:
+ * a head's largest normalised score, as an output head or as a sender into a circuit
+ * head. Faithfulness: the metric (logit-diff) over the clean prompts with every head
+ * outside a set mean-ablated (the corrupted prompts' mean z), (M(set) - M(none)) /
+ * (M(all) - M(none)), for the sets of the first 1, 2, ... heads by relevance (circuit
+ * heads first) and, averaged over random_draws, for random sets of the same size. */
+typedef struct {
+    int top;                /* heads kept per level (default 3) */
+    double keep;            /* ... each at least keep x the level's best (default 0.3) */
+    int faithfulness;       /* 1: the faithfulness curve (default 1) */
+    int random_draws;       /* random sets per size (default 20) */
+    uint64_t seed;          /* of the random sets (default 1) */
+    int max_size;           /* the curve's largest set (default 0: every head) */
+} hw_cdt_params;
+hw_cdt_params hw_cdt_params_default(void);
+typedef struct hw_cdt_result hw_cdt_result;
+typedef struct {
+    hw_head sender, receiver;
+    int input;              /* 0 q, 1 k, 2 v */
+    double weight;          /* the sender's relevance at that input */
+} hw_cdt_edge;
+/* Progress stages "decompose" (prompts) and "faithfulness" (set sizes). Fails before any
+ * pass on pairs outside m or bad params. */
+hw_status hw_cdt_run(const hw_model *m, const hw_prompt_pairs *pairs, const hw_cdt_params *p,
+                     hw_progress_fn progress, void *user, hw_cdt_result **out);
+void hw_cdt_result_free(hw_cdt_result *r);
+void hw_cdt_result_shape(const hw_cdt_result *r, int *layers, int *heads, int *pairs);
+const double *hw_cdt_result_logit(const hw_cdt_result *r);     /* (L, H) */
+/* (L*H senders, L*H receivers, 3: q, k, v); NaN where the receiver is not later */
+const double *hw_cdt_result_edges(const hw_cdt_result *r);
+const double *hw_cdt_result_relevance(const hw_cdt_result *r); /* (L, H) */
+/* The circuit's heads in the order they joined; its edges. */
+int hw_cdt_result_circuit(const hw_cdt_result *r, const hw_head **heads);
+int hw_cdt_result_circuit_edges(const hw_cdt_result *r, const hw_cdt_edge **edges);
+/* The curve's sizes (0 without it); order (L*H) the heads in the order sets grow,
+ * circuit and random the faithfulness of each size 1.. */
+int hw_cdt_result_faithfulness(const hw_cdt_result *r, const hw_head **order, const double **circuit,
+                               const double **random);
+/* The metric with no head ablated, and with every head ablated. */
+void hw_cdt_result_metrics(const hw_cdt_result *r, double *full, double *none);
+/* ROC AUC of relevance against a known set of heads (positives; the rest negatives). */
+double hw_cdt_roc_auc(const hw_cdt_result *r, const hw_head *known, int n_known);
+/* JSON {"layers", "heads", "pairs", "logit", "relevance", "circuit": ["L.H"], "edges":
+ * [{"sender", "receiver", "input", "weight", "q", "k", "v"}], "metric_full",
+ * "metric_none", "faithfulness": [{"size", "added", "circuit", "random"}]}; TSV when path
+ * ends in ".tsv": "layer head logit relevance circuit"; atomically. */
+hw_status hw_cdt_result_write(const hw_cdt_result *r, const char *path);
+/* The circuit as a page: layers as columns, heads as nodes (shaded by relevance), edges
+ * labelled q/k/v with their weights, and the faithfulness curve; atomically. */
+hw_status hw_cdt_result_write_html(const hw_cdt_result *r, const char *path);
 /* ---------------------------------------------------------------- head atlas */
 
 /* The head atlas (src/methods/atlas.c, `headwise atlas`): every head probe that applies

@@ -134,6 +134,7 @@ typedef struct {
     float *ab, *ag, *mb, *mg;       /* (T, D) block outputs */
     float *ub, *ug, *gb, *gg;       /* (T, F) */
     float *pt, *pb;                 /* (T) pattern rows */
+    double *ratio;                  /* NULL, or (L*H receivers, 3): hw_cdt_sweep_prompt's */
 } pass;
 
 static void rotate(const pass *s, float *x, int n_heads) {
@@ -192,6 +193,29 @@ static void attention_rule(pass *s, int l) {
     }
 }
 
+/* mean |beta| / (mean |beta| + mean |gamma|) over n values at stride `stride` from b, g:
+ * the CD-T code's "l1" relevance of a node (0 when both are 0). */
+static double l1_ratio(const float *b, const float *g, int n, int rows, size_t stride) {
+    double sb = 0, sg = 0;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++) sb += fabsf(b[r * stride + i]), sg += fabsf(g[r * stride + i]);
+    return sb + sg > 0 ? sb / (sb + sg) : 0;
+}
+
+/* Each head of layer l: the relevance of its query at the last position, and of its KV
+ * head's keys and values at every position (what its attention reads there). */
+static void record_ratios(pass *s, int l) {
+    const hw_config *cfg = &s->m->cfg;
+    const int H = cfg->n_head, Hk = cfg->n_kv_head, Dh = cfg->head_dim, T = s->T, G = H / Hk;
+    for (int h = 0; h < H; h++) {
+        double *out = s->ratio + ((size_t)l * H + h) * 3;
+        const size_t q0 = ((size_t)(T - 1) * H + h) * Dh, k0 = (size_t)(h / G) * Dh, ks = (size_t)Hk * Dh;
+        out[0] = l1_ratio(s->qb + q0, s->qg + q0, Dh, 1, 0);
+        out[1] = l1_ratio(s->kb + k0, s->kg + k0, Dh, T, ks);
+        out[2] = l1_ratio(s->vb + k0, s->vg + k0, Dh, T, ks);
+    }
+}
+
 static int keep_node(hw_cdt *d, int kind, int l, const float *b, const float *g, size_t n) {
     if (!d->keep) return 0;
     parts *node = &d->node[kind * d->L + l];
@@ -223,6 +247,7 @@ static hw_status layer_pass(pass *s, hw_cdt *d, int l, const hw_cdt_source *src,
     if (keep_node(d, N_Q, l, s->qb, s->qg, nQ) || keep_node(d, N_K, l, s->kb, s->kg, nK) ||
         keep_node(d, N_V, l, s->vb, s->vg, nK))
         return HW_ERR_NOMEM;
+    if (s->ratio) record_ratios(s, l);
     if (s->rot > 0) {
         rotate(s, s->qb, H), rotate(s, s->qg, H);
         rotate(s, s->kb, Hk), rotate(s, s->kg, Hk);
@@ -410,4 +435,39 @@ const float *hw_cdt_part(const hw_cdt *d, hw_hook_point point, int layer, int re
 
 int hw_cdt_tokens(const hw_cdt *d) {
     return d ? d->T : 0;
+}
+
+/* ---------------------------------------------------------------- sweeps (cdt_circuit.c) */
+
+hw_status hw_cdt_sweep_prompt(const hw_model *m, const int *ids, int T, int target, int minus, double *logit,
+                              double *ratio) {
+    const hw_config *cfg = &m->cfg;
+    const int L = cfg->n_layer, H = cfg->n_head, D = cfg->d_model, V = cfg->vocab_size;
+    pass s;
+    hw_status st = pass_open(&s, m, T);
+    if (st) return st;
+    hw_cdt *base = cdt_new(m, T, 1), *d = cdt_new(m, T, 0);
+    if (!base || !d) st = hw_fail(HW_ERR_NOMEM, "cdt: out of memory");
+    if (!st) { /* no source: gamma is the forward; its residual stream starts each head's pass */
+        embed_parts(&s, ids, NULL, 0);
+        st = run_layers(&s, base, 0, NULL, 0);
+    }
+    const size_t nD = (size_t)T * D, last = (size_t)(T - 1) * V;
+    for (int l = 0; !st && l < L; l++)
+        for (int h = 0; !st && h < H; h++) {
+            const hw_cdt_source src = {HW_CDT_HEAD, l, h, -1};
+            const size_t sender = (size_t)l * H + h;
+            memset(s.xb, 0, nD * sizeof(float));
+            memcpy(s.xg, base->node[N_RESID_PRE * L + l].g, nD * sizeof(float));
+            s.ratio = ratio + sender * (size_t)L * H * 3;
+            st = run_layers(&s, d, l, &src, 1);
+            /* no path to the heads of its own layer or earlier */
+            for (size_t k = 0; k < (size_t)(l + 1) * H * 3; k++) s.ratio[k] = NAN;
+            if (!st) logit[sender] = (double)d->logits.b[last + target] - (minus >= 0 ? d->logits.b[last + minus] : 0);
+        }
+    s.ratio = NULL;
+    pass_free(&s);
+    hw_cdt_free(base);
+    hw_cdt_free(d);
+    return st == HW_ERR_NOMEM ? hw_fail(st, "cdt: out of memory") : st;
 }
