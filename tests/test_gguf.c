@@ -1,0 +1,364 @@
+/*
+ * test_gguf.c: the GGUF reader (src/io/gguf.c) on files written by llama.cpp's own tools
+ * (../shared/models/gguf) and on small files built here, valid and hostile; and
+ * stories260K.gguf as a model against stories260K.bin and run.c's reference.
+ */
+#include "check.h"
+#include "headwise.h"
+#include "io/gguf.h"
+
+#include "stories260k_ref.h"
+
+/* ---------------------------------------------------------------- a GGUF writer */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *s, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+static void u32(buf *b, uint32_t v) { put(b, &v, 4); }
+static void u64(buf *b, uint64_t v) { put(b, &v, 8); }
+static void str(buf *b, const char *s) {
+    u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+static void kv_u32(buf *b, const char *k, uint32_t v) {
+    str(b, k);
+    u32(b, HW_GGUF_U32);
+    u32(b, v);
+}
+static void kv_str(buf *b, const char *k, const char *v) {
+    str(b, k);
+    u32(b, HW_GGUF_STRING);
+    str(b, v);
+}
+static void header(buf *b, uint32_t version, uint64_t nt, uint64_t nkv) {
+    put(b, "GGUF", 4);
+    u32(b, version);
+    u64(b, nt);
+    u64(b, nkv);
+}
+static void tensor_info(buf *b, const char *name, uint64_t ne0, uint64_t ne1, uint32_t type, uint64_t off) {
+    str(b, name);
+    u32(b, 2);
+    u64(b, ne0);
+    u64(b, ne1);
+    u32(b, type);
+    u64(b, off);
+}
+static void pad(buf *b, size_t align) {
+    while (b->n % align) put(b, "", 1);
+}
+
+/* Two F32 tensors a (4 x 2) and b (8), two kv entries, one of them a nested array
+ * [[1, 2], ["x"]]: the valid file every hostile case below is a change of. */
+static buf valid_file(void) {
+    buf b = {0};
+    header(&b, 3, 2, 2);
+    kv_str(&b, "general.architecture", "test");
+    str(&b, "nested");
+    u32(&b, HW_GGUF_ARRAY);
+    u32(&b, HW_GGUF_ARRAY);
+    u64(&b, 2);
+    u32(&b, HW_GGUF_I32), u64(&b, 2), u32(&b, 1), u32(&b, 2);
+    u32(&b, HW_GGUF_STRING), u64(&b, 1), str(&b, "x");
+    tensor_info(&b, "a", 4, 2, HW_GGML_F32, 0);
+    tensor_info(&b, "b", 8, 1, HW_GGML_F32, 32);
+    pad(&b, 32);
+    for (int i = 0; i < 16; i++) {
+        float v = (float)i;
+        put(&b, &v, 4);
+    }
+    return b;
+}
+
+static hw_status parse(const buf *b) {
+    hw_gguf g;
+    hw_status st = hw_gguf_parse(&g, b->p, b->n, "t.gguf");
+    hw_gguf_free(&g);
+    return st;
+}
+
+static void reads_a_valid_file(void) {
+    buf b = valid_file();
+    hw_gguf g;
+    hw_status st = hw_gguf_parse(&g, b.p, b.n, "t.gguf");
+    CHECK(st == HW_OK, "%s", hw_last_error());
+    if (st == HW_OK) {
+        CHECK(g.n_kv == 2 && g.n_tensors == 2 && g.alignment == 32, "%lld %lld", (long long)g.n_kv,
+              (long long)g.n_tensors);
+        const hw_gguf_kv *n = hw_gguf_find(&g, "nested");
+        CHECK(n && n->type == HW_GGUF_ARRAY && n->elem_type == HW_GGUF_ARRAY && n->n == 2, "nested");
+        const hw_gguf_tensor *t = hw_gguf_find_tensor(&g, "b");
+        CHECK(t && t->numel == 8 && t->nbytes == 32, "tensor b");
+        float out[8];
+        if (t) hw_gguf_to_f32(t, 0, 8, out);
+        CHECK(t && out[0] == 8 && out[7] == 15, "b = %g .. %g", out[0], out[7]);
+        hw_gguf_str s;
+        CHECK(hw_gguf_get_str(&g, "general.architecture", &s, NULL) == HW_OK && s.len == 4, "arch");
+        int64_t v;
+        CHECK(hw_gguf_get_int(&g, "general.architecture", 0, 9, &v, NULL) == HW_ERR_FORMAT,
+              "a string read as an integer must fail");
+        CHECK(hw_gguf_find_tensor(&g, "c") == NULL, "no tensor c");
+    }
+    hw_gguf_free(&g);
+    free(b.p);
+}
+
+/* Every proper prefix of a file with tensors is refused, with a message. */
+static void truncation_at_every_byte(void) {
+    buf b = valid_file();
+    int accepted = 0;
+    for (size_t n = 0; n < b.n; n++) {
+        buf p = {b.p, n, n};
+        if (parse(&p) == HW_OK) accepted++;
+        else if (!strstr(hw_last_error(), "t.gguf")) accepted += 1000;
+    }
+    CHECK(accepted == 0, "%d prefixes accepted (or failed without naming the file)", accepted);
+    CHECK(parse(&b) == HW_OK, "whole file: %s", hw_last_error());
+    free(b.p);
+}
+
+/* Change the valid file at byte `at` (n bytes of v) and expect a failure mentioning want. */
+static void expect_fail(const char *what, buf b, const char *want) {
+    hw_status st = parse(&b);
+    CHECK(st != HW_OK, "%s: accepted", what);
+    CHECK(st == HW_OK || strstr(hw_last_error(), want), "%s: error [%s] lacks [%s]", what,
+          hw_last_error(), want);
+    free(b.p);
+}
+
+/* Offset of the first occurrence of the bytes s in b. */
+static size_t find(const buf *b, const void *s, size_t n) {
+    for (size_t i = 0; i + n <= b->n; i++)
+        if (memcmp(b->p + i, s, n) == 0) return i;
+    return (size_t)-1;
+}
+
+static buf with_u64(uint64_t v, size_t at) {
+    buf b = valid_file();
+    memcpy(b.p + at, &v, 8);
+    return b;
+}
+
+static buf with_u32(uint32_t v, size_t at) {
+    buf b = valid_file();
+    memcpy(b.p + at, &v, 4);
+    return b;
+}
+
+static void hostile_headers(void) {
+    expect_fail("version 1", with_u32(1, 4), "version 1");
+    expect_fail("big-endian", with_u32(3u << 24, 4), "big-endian");
+    expect_fail("bad magic", with_u32(0x46554748, 0), "magic");
+    expect_fail("2^63 tensors", with_u64(1ull << 63, 8), "tensors cannot fit");
+    expect_fail("2^64-1 kv", with_u64(UINT64_MAX, 16), "metadata entries");
+    /* A key length of 2^64 - 1: the CVE-2025-53630 pattern (length + 1 wraps). */
+    expect_fail("key length 2^64-1", with_u64(UINT64_MAX, 24), "bytes long");
+    buf b = valid_file();
+    size_t nested = find(&b, "nested", 6);
+    /* The outer array's count: 2^61 arrays of 12 bytes would overflow a product. */
+    expect_fail("array count 2^61", with_u64(1ull << 61, nested + 6 + 8), "does not fit");
+    buf d = valid_file();
+    d.p[nested + 6 + 4] = 99; /* element type */
+    expect_fail("array of unknown type", d, "unknown value type");
+    free(b.p);
+}
+
+/* A chain of arrays nested deeper than the reader allows. */
+static void deep_nesting(void) {
+    buf b = {0};
+    header(&b, 3, 0, 1);
+    str(&b, "deep");
+    u32(&b, HW_GGUF_ARRAY);
+    for (int i = 0; i < 100; i++) u32(&b, HW_GGUF_ARRAY), u64(&b, 1);
+    u32(&b, HW_GGUF_U8), u64(&b, 0);
+    expect_fail("arrays nested 100 deep", b, "nested");
+}
+
+static buf two_tensors(uint64_t ne0a, uint64_t ne1a, uint32_t ta, uint64_t offb, const char *align_kv,
+                       uint32_t align) {
+    buf b = {0};
+    header(&b, 3, 2, align_kv ? 1 : 0);
+    if (align_kv) kv_u32(&b, align_kv, align);
+    tensor_info(&b, "a", ne0a, ne1a, ta, 0);
+    tensor_info(&b, "b", 8, 1, HW_GGML_F32, offb);
+    pad(&b, align_kv && align && !(align & (align - 1)) ? align : 32);
+    for (int i = 0; i < 64; i++) put(&b, "\0\0\0\0", 4);
+    return b;
+}
+
+static void hostile_tensors(void) {
+    CHECK(parse(&(buf){0}) != HW_OK, "empty file accepted");
+    buf ok = two_tensors(4, 2, HW_GGML_F32, 32, NULL, 0);
+    CHECK(parse(&ok) == HW_OK, "base case: %s", hw_last_error());
+    free(ok.p);
+    expect_fail("overlap", two_tensors(4, 2, HW_GGML_F32, 0, NULL, 0), "overlap");
+    expect_fail("unknown type", two_tensors(4, 2, 4, 32, NULL, 0), "unknown ggml type");
+    expect_fail("type 2^31", two_tensors(4, 2, 1u << 31, 32, NULL, 0), "unknown ggml type");
+    /* Ollama CVE-2026-7482's pattern: dims claim more bytes than the file holds. */
+    expect_fail("past the end", two_tensors(1 << 20, 1 << 10, HW_GGML_F32, 32, NULL, 0), "ends past");
+    /* ne0 * ne1 overflows 64 bits; and a product that only overflows in bytes. */
+    expect_fail("numel overflow", two_tensors(1ull << 40, 1ull << 40, HW_GGML_F32, 32, NULL, 0), "overflow");
+    expect_fail("bytes overflow", two_tensors(1ull << 61, 1, HW_GGML_F32, 32, NULL, 0), "overflow");
+    expect_fail("ne0 2^63", two_tensors(1ull << 63, 1, HW_GGML_F32, 32, NULL, 0), "overflow");
+    expect_fail("partial block", two_tensors(16, 1, HW_GGML_Q8_0, 32, NULL, 0), "blocks");
+    expect_fail("misaligned offset", two_tensors(4, 2, HW_GGML_F32, 36, NULL, 0), "not aligned");
+    expect_fail("alignment 0", two_tensors(4, 2, HW_GGML_F32, 32, "general.alignment", 0), "power of two");
+    expect_fail("alignment 24", two_tensors(4, 2, HW_GGML_F32, 48, "general.alignment", 24), "power of two");
+    buf al = two_tensors(4, 2, HW_GGML_F32, 64, "general.alignment", 64);
+    CHECK(parse(&al) == HW_OK, "alignment 64: %s", hw_last_error());
+    free(al.p);
+    buf dup = two_tensors(4, 2, HW_GGML_F32, 32, NULL, 0);
+    dup.p[find(&dup, "\1\0\0\0\0\0\0\0b", 9) + 8] = 'a';
+    expect_fail("duplicate tensor", dup, "twice");
+    buf dk = {0};
+    header(&dk, 3, 0, 2);
+    kv_u32(&dk, "k", 1);
+    kv_u32(&dk, "k", 2);
+    expect_fail("duplicate key", dk, "twice");
+    buf bo = {0};
+    header(&bo, 3, 0, 1);
+    str(&bo, "flag"), u32(&bo, HW_GGUF_BOOL), put(&bo, "\7", 1);
+    expect_fail("bool 7", bo, "bool");
+}
+
+/* llama.cpp's vocabulary files: no tensors and no padding after the metadata. */
+static void vocabulary_files_parse(void) {
+    const char *names[] = {"gpt-2", "llama-spm", "phi-3", "starcoder", "deepseek-coder", "falcon",
+                           "gpt-neox"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/gguf/vocab/ggml-vocab-%s.gguf", names[i]);
+        hw_gguf g;
+        hw_status st = hw_gguf_open(&g, shared_path(rel));
+        CHECK(st == HW_OK, "%s: %s", names[i], hw_last_error());
+        const hw_gguf_kv *tok = NULL;
+        if (st == HW_OK) hw_gguf_get_array(&g, "tokenizer.ggml.tokens", HW_GGUF_STRING, &tok);
+        CHECK(st != HW_OK || (g.n_tensors == 0 && tok && tok->n > 1000), "%s: tokens", names[i]);
+        CHECK(st != HW_OK || g.data_offset > g.file_bytes || g.data_offset == g.file_bytes,
+              "%s: unpadded", names[i]);
+        hw_gguf_free(&g);
+    }
+}
+
+/* ---------------------------------------------------------------- models */
+
+static hw_model *gguf, *bin;
+
+static void logits(hw_model *m, float *out) { /* (NPOS, VOCAB), decode path */
+    hw_context *c = hw_context_new(m, 0);
+    for (int t = 0; t < NPOS; t++) hw_forward(c, &inputs[t], 1, HW_LOGITS_LAST, out + t * VOCAB);
+    hw_context_free(c);
+}
+
+static void stories_config(void) {
+    const hw_config *c = hw_model_config(gguf), *b = hw_model_config(bin);
+    CHECK(c->d_model == b->d_model && c->d_ff == b->d_ff && c->n_layer == b->n_layer &&
+              c->n_head == b->n_head && c->n_kv_head == b->n_kv_head && c->head_dim == b->head_dim &&
+              c->vocab_size == b->vocab_size, "dims differ from the .bin");
+    CHECK(c->n_ctx == 2048 && c->rope_theta == 10000.0f && c->bos_id == 1 && c->eos_id == 2,
+          "ctx %d theta %g bos %d eos %d", c->n_ctx, c->rope_theta, c->bos_id, c->eos_id);
+    CHECK(fabsf(c->norm_eps - 1e-5f) < 1e-9f, "eps %g", c->norm_eps);
+    hw_model_info info;
+    hw_model_get_info(gguf, &info);
+    CHECK(strcmp(info.format, "GGUF v3") == 0 && strcmp(info.dtype, "F32 x48") == 0, "info %s / %s",
+          info.format, info.dtype);
+}
+
+static void stories_logits_equal_bin(void) {
+    static float a[NPOS * VOCAB], b[NPOS * VOCAB];
+    logits(gguf, a);
+    logits(bin, b);
+    float d = max_abs_diff(a, b, NPOS * VOCAB), r = max_abs_diff(a, ref, NPOS * VOCAB);
+    printf("  stories260K.gguf vs .bin max-abs %g, vs run.c's reference %g\n", d, r);
+    CHECK(d <= 1e-5f, "gguf vs bin max-abs %g", d);
+    CHECK(r <= 1e-4f, "gguf vs reference max-abs %g", r);
+}
+
+static int collect(const char *piece, size_t len, void *user) {
+    buf *b = user;
+    put(b, piece, len);
+    return 0;
+}
+
+static void stories_greedy_200(void) {
+    hw_tokenizer *t = hw_tokenizer_load(shared_path("models/stories260K/tok512.bin"), 512);
+    CHECK(t, "%s", hw_last_error());
+    if (!t) return;
+    hw_generate_params p = hw_generate_params_default();
+    p.n_steps = 200;
+    p.sampler.temperature = 0;
+    buf out = {0};
+    CHECK(hw_generate(gguf, t, "", p, collect, &out) == HW_OK, "%s", hw_last_error());
+    put(&out, "\n", 1);
+    FILE *f = fopen(shared_path("models/stories260K/greedy-200.txt"), "rb");
+    char want[8192];
+    size_t n = f ? fread(want, 1, sizeof want, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 100 && out.n == n && memcmp(out.p, want, n) == 0, "greedy text differs (%zu vs %zu bytes)",
+          out.n, n);
+    free(out.p);
+    hw_tokenizer_free(t);
+}
+
+static void tiny_random_loads(void) {
+    hw_model *m = hw_model_load(shared_path("models/gguf/llama-2-tiny-random.gguf"));
+    CHECK(m, "%s", hw_last_error());
+    if (!m) return;
+    const hw_config *c = hw_model_config(m);
+    CHECK(c->n_layer == 1 && c->d_model == 8 && c->d_ff == 32 && c->n_head == 2 && c->vocab_size == 32000,
+          "config");
+    hw_model_info info;
+    hw_model_get_info(m, &info);
+    CHECK(strcmp(info.dtype, "F32 x3 + F16 x9, upcast to f32") == 0, "dtype %s", info.dtype);
+    float *lg = malloc(32000 * sizeof *lg);
+    hw_context *ctx = hw_context_new(m, 16);
+    int toks[3] = {1, 450, 4996};
+    CHECK(ctx && hw_forward(ctx, toks, 3, HW_LOGITS_LAST, lg) == HW_OK, "%s", hw_last_error());
+    int finite = 1;
+    for (int i = 0; i < 32000; i++) finite &= isfinite(lg[i]);
+    CHECK(finite, "non-finite logits");
+    hw_context_free(ctx);
+    free(lg);
+    hw_model_free(m);
+}
+
+static void vocabulary_file_is_not_a_model(void) {
+    hw_model *m = hw_model_load(shared_path("models/gguf/vocab/ggml-vocab-gpt-2.gguf"));
+    CHECK(!m && strstr(hw_last_error(), "without tensors"), "%s", m ? "loaded" : hw_last_error());
+    hw_model_free(m);
+}
+
+int main(void) {
+    hw_set_threads(1);
+    RUN(reads_a_valid_file);
+    RUN(truncation_at_every_byte);
+    RUN(hostile_headers);
+    RUN(deep_nesting);
+    RUN(hostile_tensors);
+    RUN(vocabulary_files_parse);
+    gguf = hw_model_load(shared_path("models/gguf/stories260K.gguf"));
+    if (!gguf) fprintf(stderr, "stories260K.gguf: %s\n", hw_last_error());
+    bin = hw_model_load(shared_path("models/stories260K/stories260K.bin"));
+    if (!gguf || !bin || !load_reference()) {
+        printf("FAIL stories260k_gguf: models or reference missing\n");
+        return 1;
+    }
+    RUN(stories_config);
+    RUN(stories_logits_equal_bin);
+    RUN(stories_greedy_200);
+    RUN(tiny_random_loads);
+    RUN(vocabulary_file_is_not_a_model);
+    hw_model_free(gguf);
+    hw_model_free(bin);
+    CHECK_DONE();
+}
