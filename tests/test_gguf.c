@@ -2,6 +2,8 @@
  * test_gguf.c: the GGUF reader (src/io/gguf.c) on files written by llama.cpp's own tools
  * (../shared/models/gguf) and on small files built here, valid and hostile; and
  * stories260K.gguf as a model against stories260K.bin and run.c's reference.
+ *   test_gguf                            the cases below
+ *   test_gguf --compare MODEL.gguf DIR   logits against tests/gguf_ref.py's (gguf_ref_test.sh)
  */
 #include "check.h"
 #include "headwise.h"
@@ -338,8 +340,63 @@ static void vocabulary_file_is_not_a_model(void) {
     hw_model_free(m);
 }
 
-int main(void) {
+/* ---------------------------------------------------------------- --compare */
+
+static long read_file(const char *dir, const char *name, void **out) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc((size_t)n + 1);
+    long got = (long)fread(*out, 1, (size_t)n, f);
+    fclose(f);
+    return got == n ? n : -1;
+}
+
+/* GGUF's logits on tokens.i32 against tests/gguf_ref.py's logits.f32 (an independent
+ * numpy reading of the file, run by PyTorch): whole prefill, one token at a time, and
+ * 5 + decode. */
+static int compare(const char *model_path, const char *dir) {
+    const char *name = strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path;
+    hw_model *m = hw_model_load(model_path);
+    int *ids = NULL;
+    float *want = NULL;
+    long T = read_file(dir, "tokens.i32", (void **)&ids) / 4;
+    long n = read_file(dir, "logits.f32", (void **)&want) / 4;
+    int V = m ? hw_model_config(m)->vocab_size : 0;
+    if (!m || T <= 0 || n != T * V) {
+        printf("FAIL gguf_ref/%s: %s\n", name, m ? "reference files do not match the model" : hw_last_error());
+        return 1;
+    }
+    float *out = calloc((size_t)n, sizeof *out), scale = 0;
+    for (long i = 0; i < n; i++) scale = fabsf(want[i]) > scale ? fabsf(want[i]) : scale;
+    int splits[3] = {(int)T, 0, 5}, failed = 0;
+    const char *how[3] = {"prefill", "decode", "prefill5+decode"};
+    for (int r = 0; r < 3; r++) {
+        hw_context *c = hw_context_new(m, 0);
+        int ok = c != NULL;
+        if (ok && splits[r]) ok = hw_forward(c, ids, splits[r], HW_LOGITS_ALL, out) == HW_OK;
+        for (int t = splits[r]; ok && t < T; t++)
+            ok = hw_forward(c, ids + t, 1, HW_LOGITS_ALL, out + (size_t)t * V) == HW_OK;
+        hw_context_free(c);
+        float d = ok ? max_abs_diff(out, want, (size_t)n) : INFINITY;
+        printf("%s gguf_ref/%s/%s max_abs=%.3g (logits up to %.3g, tol 1e-4)\n", d <= 1e-4f ? "PASS" : "FAIL",
+               name, how[r], d, scale);
+        failed += !(d <= 1e-4f);
+    }
+    free(out);
+    free(ids);
+    free(want);
+    hw_model_free(m);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
     hw_set_threads(1);
+    if (argc == 4 && strcmp(argv[1], "--compare") == 0) return compare(argv[2], argv[3]);
     RUN(reads_a_valid_file);
     RUN(truncation_at_every_byte);
     RUN(hostile_headers);
