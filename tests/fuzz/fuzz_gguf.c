@@ -1,8 +1,10 @@
 /* fuzz_gguf.c: one GGUF file: the header, every metadata value (arrays nested in
  * arrays, strings), the tensor table with its alignment and offsets; then every
  * accessor a loader uses is read back (an accepted table must lie inside the input),
- * and the file goes through the model loader, with one forward step of a model that
- * loads. The input is handed over as the map. */
+ * the file goes through the model loader, with one forward step of a model that loads,
+ * and through the tokenizer loader (tokenizer.ggml.*), encoding and decoding a text with
+ * a tokenizer that loads. The input is handed over as the map (as a file for the
+ * tokenizer, which opens a path). */
 #include "fuzz.h"
 #include "io/gguf.h"
 #include "model/model.h"
@@ -53,6 +55,22 @@ static void read_back(const hw_gguf *g, const uint8_t *data, size_t size) {
     }
 }
 
+/* The tokenizer in the metadata, if any: encode a text that exercises byte fallback,
+ * pre-tokenizer regexes and special tokens, and decode every id it gave. */
+static void tokenizer(const uint8_t *data, size_t size) {
+    hw_tokenizer *t = hw_tokenizer_load(fuzz_file("vocab.gguf", data, size), 0);
+    if (!t) return;
+    int *ids = NULL;
+    int n = hw_tokenizer_encode_alloc(t, "Hello, y'all! 3333 caf\xc3\xa9 \xf0\x9f\xa6\x99<s></s>\n\t  x", HW_TOK_BOS, &ids);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        if (ids[i] < 0 || ids[i] >= hw_tokenizer_vocab_size(t) || !hw_tokenizer_decode(t, i ? ids[i - 1] : -1, ids[i], &len))
+            abort(); /* an id outside the vocabulary */
+    }
+    free(ids);
+    hw_tokenizer_free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hw_gguf g;
     hw_status s = hw_gguf_parse(&g, data, size, "fuzz.gguf");
@@ -60,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (s == HW_OK) read_back(&g, data, size);
     hw_gguf_free(&g);
     if (s != HW_OK) return 0;
+    tokenizer(data, size);
     hw_mapped_file f = {.data = data, .size = size}; /* not a map: never unmapped */
     hw_loaded ld = {0};
     hw_model *m = hw_load_gguf(&ld, &f, "fuzz.gguf") == HW_OK ? hw_model_bind(&ld) : NULL;
