@@ -33,7 +33,7 @@ typedef struct {
     int64_t n_params;
     int64_t step_bytes;
     int count[HW_GGML_N_TYPES];     /* tensors used, per stored type */
-    char name[96];
+    char name[96];              /* the tensor or key being looked up */
 } loader;
 
 #define TRY(x)                                                                                     \
@@ -96,37 +96,37 @@ static hw_status matrix(loader *L, int rows, int cols, hw_matrix *w) {
 }
 
 /* An integer hyperparameter in [lo, hi]: `arch.key` (def when absent, < lo: required). */
+static const char *arch_key(loader *L, const char *key) {
+    snprintf(L->name, sizeof L->name, "%s.%s", L->ld->cfg.arch, key);
+    return L->name;
+}
+
 static hw_status hparam(loader *L, const char *key, int64_t lo, int64_t hi, int64_t def, int *out) {
-    char k[96];
-    snprintf(k, sizeof k, "%s.%s", L->ld->cfg.arch, key);
     bool found;
     int64_t v = def;
-    TRY(hw_gguf_get_int(L->g, k, lo, hi, &v, def < lo ? NULL : &found));
+    TRY(hw_gguf_get_int(L->g, arch_key(L, key), lo, hi, &v, def < lo ? NULL : &found));
     *out = (int)v;
     return HW_OK;
 }
 
 static hw_status fparam(loader *L, const char *key, double lo, double hi, double def, float *out) {
-    char k[96];
-    snprintf(k, sizeof k, "%s.%s", L->ld->cfg.arch, key);
     bool found;
     double v = def;
-    TRY(hw_gguf_get_float(L->g, k, &v, &found));
+    TRY(hw_gguf_get_float(L->g, arch_key(L, key), &v, &found));
     if (!(v >= lo && v <= hi))
-        return hw_fail(HW_ERR_FORMAT, "%s: metadata %s = %g is outside [%g, %g]", L->path, k, v, lo, hi);
+        return hw_fail(HW_ERR_FORMAT, "%s: metadata %s = %g is outside [%g, %g]", L->path, L->name, v, lo,
+                       hi);
     *out = (float)v;
     return HW_OK;
 }
 
 static hw_status rope_scaling(loader *L, hw_config *c) {
-    char k[96];
     hw_gguf_str type = {0};
     bool found;
     c->rope_scaling = HW_ROPE_SCALE_NONE;
     c->rope_factor = 1;
     c->rope_orig_ctx = c->n_ctx;
-    snprintf(k, sizeof k, "%s.rope.scaling.type", c->arch);
-    TRY(hw_gguf_get_str(L->g, k, &type, &found));
+    TRY(hw_gguf_get_str(L->g, arch_key(L, "rope.scaling.type"), &type, &found));
     if (!found || (type.len == 4 && memcmp(type.s, "none", 4) == 0)) return HW_OK;
     if (!(type.len == 6 && memcmp(type.s, "linear", 6) == 0))
         return hw_fail(HW_ERR_UNSUPPORTED, "%s: rope scaling \"%.*s\" is not supported (none, linear)",

@@ -5,9 +5,9 @@
  * and through the tokenizer loader (tokenizer.ggml.*), encoding and decoding a text with
  * a tokenizer that loads. The input is handed over as the map (as a file for the
  * tokenizer, which opens a path). */
-#include "fuzz.h"
 #include "io/gguf.h"
-#include "model/model.h"
+#include "model/model.h" /* before fuzz.h: its loader helpers need it */
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     hw_set_threads(1);
@@ -81,12 +81,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tokenizer(data, size);
     hw_mapped_file f = {.data = data, .size = size}; /* not a map: never unmapped */
     hw_loaded ld = {0};
-    hw_model *m = hw_load_gguf(&ld, &f, "fuzz.gguf") == HW_OK ? hw_model_bind(&ld) : NULL;
-    if (!m) {
-        hw_loaded_free(&ld);
-        return 0;
-    }
-    fuzz_forward_step(m);
-    hw_model_free(m);
+    fuzz_bind_and_step(&ld, hw_load_gguf(&ld, &f, "fuzz.gguf"));
     return 0;
 }
