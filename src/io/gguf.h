@@ -29,7 +29,8 @@ typedef enum {
 } hw_gguf_vtype;
 
 /* The ggml tensor types this reader knows the block layout of (all of ggml's, so any
- * file's offsets can be checked); headwise computes with F32, F16 and BF16. */
+ * file's offsets can be checked); headwise computes with F32, F16 and BF16 and
+ * dequantizes the common block types (gguf_quant.c). */
 enum {
     HW_GGML_F32 = 0, HW_GGML_F16 = 1, HW_GGML_Q4_0 = 2, HW_GGML_Q4_1 = 3, HW_GGML_Q5_0 = 6,
     HW_GGML_Q5_1 = 7, HW_GGML_Q8_0 = 8, HW_GGML_Q8_1 = 9, HW_GGML_Q2_K = 10, HW_GGML_Q3_K = 11,
@@ -118,5 +119,9 @@ const char *hw_ggml_type_name(uint32_t type);
 bool hw_gguf_is_float(const hw_gguf_tensor *t);
 /* Values [first, first + n) of a float tensor as f32. */
 void hw_gguf_to_f32(const hw_gguf_tensor *t, int64_t first, int64_t n, float *out);
+/* gguf_quant.c: whether hw_gguf_dequantize reads type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q4_K, Q5_K, Q6_K), and a whole tensor of it as f32 (numel values). */
+bool hw_gguf_can_dequantize(uint32_t type);
+void hw_gguf_dequantize(const hw_gguf_tensor *t, float *out);
 
 #endif

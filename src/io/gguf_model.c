@@ -14,9 +14,11 @@
  * code does rather than by moving rows: F32 tensors stay in the map untouched.
  * (stories260K.gguf's attn_q equals stories260K.bin's wq bit for bit.)
  *
- * F32 tensors are used in place; F16 and BF16 are upcast to f32 copies at load (keeping
- * them stored as they are, with half-precision dot kernels, is a later step). Quantized
- * types are refused with HW_ERR_UNSUPPORTED naming the tensor and type.
+ * F32 tensors are used in place; F16 and BF16 are upcast and the common quantized types
+ * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K: gguf_quant.c) dequantized to f32
+ * copies at load, so a quantized model costs f32 memory for now (keeping tensors in
+ * their stored type, with dot kernels per type, is a later step). Other types are
+ * refused with HW_ERR_UNSUPPORTED naming the tensor and type.
  */
 #include "io/gguf.h"
 #include "load.h"
@@ -65,9 +67,10 @@ static hw_status tensor(loader *L, int64_t d0, int64_t d1, const float **out) {
                        L->path, L->name, (long long)t->ne[0], (long long)t->ne[1],
                        (long long)t->ne[2], (long long)d0, (long long)d1);
     }
-    if (!hw_gguf_is_float(t))
-        return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %s is %s (supported so far: F32, F16, BF16)",
-                       L->path, L->name, hw_ggml_type_name(t->type));
+    bool quant = hw_gguf_can_dequantize(t->type);
+    if (!hw_gguf_is_float(t) && !quant)
+        return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %s is %s (supported: F32, F16, BF16, Q4_0, Q4_1, "
+                       "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)", L->path, L->name, hw_ggml_type_name(t->type));
     L->n_params += t->numel;
     L->count[t->type]++;
     if (t->type == HW_GGML_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
@@ -76,7 +79,8 @@ static hw_status tensor(loader *L, int64_t d0, int64_t d1, const float **out) {
     }
     float *p = hw_store_alloc(&L->ld->store, (size_t)t->numel * sizeof *p);
     if (!p) return hw_fail(HW_ERR_NOMEM, "%s: out of memory for tensor %s", L->path, L->name);
-    hw_gguf_to_f32(t, 0, t->numel, p);
+    if (quant) hw_gguf_dequantize(t, p);
+    else hw_gguf_to_f32(t, 0, t->numel, p);
     *out = p;
     return HW_OK;
 }
@@ -226,18 +230,20 @@ static hw_status weights(loader *L) {
     return vec(L, D, &w->final_norm);
 }
 
-/* "F32 x48" or "F16 x9 + F32 x3, upcast to f32", kept in the store. */
+/* "F32 x48", "F32 x3 + F16 x9, upcast to f32" or "F32 x11 + Q8_0 x7, dequantized to
+ * f32", kept in the store. */
 static hw_status describe(loader *L, hw_model_info *info) {
     char buf[256] = "";
     size_t n = 0;
-    bool upcast = false;
+    bool upcast = false, quant = false;
     for (int t = 0; t < HW_GGML_N_TYPES; t++) {
         if (!L->count[t]) continue;
-        upcast |= t != HW_GGML_F32;
+        upcast |= t == HW_GGML_F16 || t == HW_GGML_BF16;
+        quant |= hw_gguf_can_dequantize((uint32_t)t);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s x%d", n ? " + " : "", hw_ggml_type_name((uint32_t)t),
                               L->count[t]);
     }
-    if (upcast) snprintf(buf + n, sizeof buf - n, ", upcast to f32");
+    if (upcast || quant) snprintf(buf + n, sizeof buf - n, ", %s to f32", quant ? "dequantized" : "upcast");
     char *s = hw_store_alloc(&L->ld->store, strlen(buf) + 1);
     if (!s) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->path);
     strcpy(s, buf);
