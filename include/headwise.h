@@ -1735,6 +1735,25 @@ hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_token
                                     const int *tokens, int T, const char *title,
                                     const char *dir);
 
+/* ---------------------------------------------------------------- GGUF files */
+
+/* GGUF files (llama.cpp's format, versions 2 and 3) need no calls of their own:
+ *   hw_model_load reads a GGUF of architecture "llama" (Llama 1-3, TinyLlama, GQA;
+ *     llama.* hyperparameters, rope.freq_base, linear rope scaling; output.weight absent
+ *     means tied). F32 tensors are used in place in the map; F16, BF16 and the block
+ *     types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are converted to f32 at
+ *     load (so memory is that of f32 for now). llama.cpp's query/key row order is Meta's
+ *     interleaved rotary layout, which the engine computes in as it is.
+ *     hw_model_get_info names the format ("GGUF v3") and the stored tensor types
+ *     ("F32 x3 + F16 x9, upcast to f32").
+ *   hw_tokenizer_load (and hw_tokenizer_load_for_model, which for a GGUF model is the
+ *     file itself) reads tokenizer.ggml.*: model "llama" (SentencePiece-style: scores,
+ *     token types, <0xNN> byte fallback) or "gpt2" (byte-level BPE with merges, the
+ *     pre-tokenizer that tokenizer.ggml.pre names: gpt-2, llama-bpe, qwen2,
+ *     deepseek-llm, deepseek-coder, falcon, starcoder, refact, mpt, ...); control and
+ *     user-defined tokens written in the text are those tokens. A vocabulary-only GGUF
+ *     (no tensors) loads as a tokenizer. */
+
 /* ---------------------------------------------------------------- tokenizer */
 
 typedef struct hw_tokenizer hw_tokenizer;

@@ -25,6 +25,7 @@
 #include "hw_limits.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ typedef struct {
     int64_t n_params;
     int64_t step_bytes;
     int count[HW_GGML_N_TYPES];     /* tensors used, per stored type */
+    bool *used;                     /* (n_tensors) */
     char name[96];              /* the tensor or key being looked up */
 } loader;
 
@@ -73,6 +75,7 @@ static hw_status tensor(loader *L, int64_t d0, int64_t d1, const float **out) {
                        "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)", L->path, L->name, hw_ggml_type_name(t->type));
     L->n_params += t->numel;
     L->count[t->type]++;
+    L->used[t - L->g->tensors] = true;
     if (t->type == HW_GGML_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
         *out = (const float *)(const void *)t->data;
         return HW_OK;
@@ -227,7 +230,18 @@ static hw_status weights(loader *L) {
         set_name(L, "blk.%d.ffn_down.weight", i); TRY(matrix(L, D, F, &l->w_down));
     }
     set_name(L, "output_norm.weight");
-    return vec(L, D, &w->final_norm);
+    TRY(vec(L, D, &w->final_norm));
+    /* A tensor the forward does not read is a variant it does not compute (biases,
+     * Llama 3.1's rope_freqs frequency factors, extra norms): refuse rather than run a
+     * different model. */
+    for (int64_t i = 0; i < L->g->n_tensors; i++) {
+        const hw_gguf_str *n = &L->g->tensors[i].name;
+        if (!L->used[i])
+            return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %.*s is not part of the llama architecture "
+                           "headwise computes (a variant it does not support)", L->path,
+                           (int)(n->len < 80 ? n->len : 80), n->s);
+    }
+    return HW_OK;
 }
 
 /* "F32 x48", "F32 x3 + F16 x9, upcast to f32" or "F32 x11 + Q8_0 x7, dequantized to
@@ -255,6 +269,8 @@ hw_status hw_load_gguf(hw_loaded *ld, const hw_mapped_file *f, const char *path)
     hw_gguf g;
     hw_status st = hw_gguf_parse(&g, f->data, f->size, path);
     loader L = {.ld = ld, .g = &g, .path = path};
+    if (st == HW_OK && !(L.used = calloc((size_t)g.n_tensors + 1, sizeof *L.used)))
+        st = hw_fail(HW_ERR_NOMEM, "%s: out of memory", path);
     if (st == HW_OK && g.n_tensors == 0)
         st = hw_fail(HW_ERR_FORMAT, "%s: a GGUF without tensors (a vocabulary file?) is not a model",
                      path);
@@ -267,6 +283,7 @@ hw_status hw_load_gguf(hw_loaded *ld, const hw_mapped_file *f, const char *path)
         ld->info.file_bytes = (int64_t)f->size;
         ld->info.weight_bytes = L.step_bytes;
     }
+    free(L.used);
     hw_gguf_free(&g);
     return st;
 }
