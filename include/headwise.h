@@ -1739,8 +1739,9 @@ hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_token
 
 /* GGUF files (llama.cpp's format, versions 2 and 3) need no calls of their own:
  *   hw_model_load reads a GGUF of architecture "llama" (Llama 1-3, TinyLlama, GQA;
- *     llama.* hyperparameters, rope.freq_base, linear rope scaling; output.weight absent
- *     means tied). F32 tensors are used in place in the map; F16, BF16 and the block
+ *     rope.freq_base, linear rope scaling; output.weight absent means tied), "qwen2" or
+ *     "gpt2", as llama.cpp's converter writes them; a tensor the architecture does not
+ *     read (Llama 3.1's rope_freqs, say) is refused, not ignored. F32 tensors are used in place in the map; F16, BF16 and the block
  *     types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are converted to f32 at
  *     load (so memory is that of f32 for now). llama.cpp's query/key row order is Meta's
  *     interleaved rotary layout, which the engine computes in as it is.

@@ -363,6 +363,7 @@ static long read_file(const char *dir, const char *name, void **out) {
  * 5 + decode. */
 static int compare(const char *model_path, const char *dir) {
     const char *name = strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path;
+    if (strcmp(name, "model.gguf") == 0) name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
     hw_model *m = hw_model_load(model_path);
     int *ids = NULL;
     float *want = NULL;

@@ -1,11 +1,14 @@
 /*
- * gguf_model.c: a GGUF file (gguf.c) as an hw_config and hw_weights: architecture
- * `llama` (Llama 1/2/3, Mistral-style GQA, TinyLlama, stories260K ...).
+ * gguf_model.c: a GGUF file (gguf.c) as an hw_config and hw_weights: architectures
+ * `llama` (Llama 1/2/3, Mistral-style GQA, TinyLlama, stories260K ...), `qwen2` and
+ * `gpt2`, as llama.cpp's converter writes them.
  *
- * Hyperparameters come from the `llama.*` keys, tensors from llama.cpp's names
+ * Hyperparameters come from the `ARCH.*` keys, tensors from llama.cpp's names
  * (token_embd, output_norm, output (absent: tied to token_embd), blk.N.attn_q/k/v/output,
- * ffn_gate/up/down, attn_norm/ffn_norm). A GGUF matrix has ne = (in, out) and is stored
- * row-major (out, in): the engine's y = W x layout, so nothing is transposed.
+ * ffn_gate/up/down, attn_norm/ffn_norm; Qwen2 adds attn_q/k/v.bias; GPT-2 has
+ * position_embd, a fused attn_qkv and a bias beside every weight). A GGUF matrix has
+ * ne = (in, out) and is stored row-major (out, in): the engine's y = W x layout (the
+ * converter already transposed GPT-2's Conv1D weights), so nothing is transposed here.
  *
  * Rotary layout: llama.cpp's converter permutes Hugging Face's query and key rows
  * (which pair coordinates (i, i + Dh/2)) back into Meta's original order, which pairs
@@ -144,20 +147,9 @@ static hw_status rope_scaling(loader *L, hw_config *c) {
                   &c->rope_orig_ctx);
 }
 
-static hw_status config(loader *L) {
-    hw_config *c = &L->ld->cfg;
-    hw_gguf_str arch;
-    TRY(hw_gguf_get_str(L->g, "general.architecture", &arch, NULL));
-    if (!(arch.len == 5 && memcmp(arch.s, "llama", 5) == 0))
-        return hw_fail(HW_ERR_UNSUPPORTED, "%s: GGUF architecture \"%.*s\" is not supported (llama)",
-                       L->path, (int)(arch.len < 40 ? arch.len : 40), arch.s);
-    snprintf(c->arch, sizeof c->arch, "llama");
-    TRY(hparam(L, "block_count", 1, HW_MAX_LAYERS, 0, &c->n_layer));
-    TRY(hparam(L, "embedding_length", 1, HW_MAX_DIM, 0, &c->d_model));
-    TRY(hparam(L, "feed_forward_length", 0, HW_MAX_DIM, -1, &c->d_ff));
-    TRY(hparam(L, "attention.head_count", 1, HW_MAX_DIM, 0, &c->n_head));
+/* Llama and Qwen2: rotary, RMSNorm, SiLU-gated MLP, grouped-query attention. */
+static hw_status config_llama(loader *L, hw_config *c) {
     TRY(hparam(L, "attention.head_count_kv", 1, HW_MAX_DIM, c->n_head, &c->n_kv_head));
-    TRY(hparam(L, "context_length", 1, HW_MAX_CONTEXT, 0, &c->n_ctx));
     if (c->n_head % c->n_kv_head != 0)
         return hw_fail(HW_ERR_FORMAT, "%s: head_count %d is not a multiple of head_count_kv %d",
                        L->path, c->n_head, c->n_kv_head);
@@ -177,8 +169,48 @@ static hw_status config(loader *L) {
     TRY(rope_scaling(L, c));
     c->norm = HW_NORM_RMS;
     c->pos = HW_POS_ROTARY;
-    c->rope_layout = HW_ROPE_INTERLEAVED; /* see the top of this file */
+    /* Llama: Meta's interleaved pairs (see the top of this file). Qwen2: llama.cpp's
+     * "neox" rope on unpermuted Hugging Face rows, which pair (i, i + rot/2). */
+    bool qwen2 = strcmp(c->arch, "qwen2") == 0;
+    c->rope_layout = qwen2 ? HW_ROPE_HALVES : HW_ROPE_INTERLEAVED;
+    c->qkv_bias = qwen2;
     c->act = HW_ACT_SILU_GATED;
+    return HW_OK;
+}
+
+/* GPT-2: learned positions, LayerNorm with biases, GELU (tanh) MLP, every bias. */
+static hw_status config_gpt2(loader *L, hw_config *c) {
+    if (c->d_model % c->n_head != 0)
+        return hw_fail(HW_ERR_FORMAT, "%s: embedding_length %d is not a multiple of head_count %d",
+                       L->path, c->d_model, c->n_head);
+    c->n_kv_head = c->n_head;
+    c->head_dim = c->d_model / c->n_head;
+    TRY(fparam(L, "attention.layer_norm_epsilon", 0, 1, 1e-5, &c->norm_eps));
+    c->norm = HW_NORM_LAYER;
+    c->pos = HW_POS_LEARNED;
+    c->act = HW_ACT_GELU_TANH;
+    c->qkv_bias = c->out_bias = c->mlp_bias = c->norm_bias = 1;
+    return HW_OK;
+}
+
+static hw_status config(loader *L) {
+    hw_config *c = &L->ld->cfg;
+    hw_gguf_str arch;
+    c->arch[0] = 0;
+    TRY(hw_gguf_get_str(L->g, "general.architecture", &arch, NULL));
+    static const char *archs[] = {"llama", "qwen2", "gpt2"};
+    for (int i = 0; i < 3; i++)
+        if (arch.len == strlen(archs[i]) && memcmp(arch.s, archs[i], arch.len) == 0)
+            snprintf(c->arch, sizeof c->arch, "%s", archs[i]);
+    if (!c->arch[0])
+        return hw_fail(HW_ERR_UNSUPPORTED, "%s: GGUF architecture \"%.*s\" is not supported (llama, "
+                       "qwen2, gpt2)", L->path, (int)(arch.len < 40 ? arch.len : 40), arch.s);
+    TRY(hparam(L, "block_count", 1, HW_MAX_LAYERS, 0, &c->n_layer));
+    TRY(hparam(L, "embedding_length", 1, HW_MAX_DIM, 0, &c->d_model));
+    TRY(hparam(L, "feed_forward_length", 0, HW_MAX_DIM, -1, &c->d_ff));
+    TRY(hparam(L, "attention.head_count", 1, HW_MAX_DIM, 0, &c->n_head));
+    TRY(hparam(L, "context_length", 1, HW_MAX_CONTEXT, 0, &c->n_ctx));
+    TRY(strcmp(c->arch, "gpt2") == 0 ? config_gpt2(L, c) : config_llama(L, c));
     const hw_gguf_tensor *emb = hw_gguf_find_tensor(L->g, "token_embd.weight");
     if (!emb) return hw_fail(HW_ERR_FORMAT, "%s: missing tensor token_embd.weight", L->path);
     if (emb->ne[1] < 1 || emb->ne[1] > HW_MAX_VOCAB)
@@ -196,11 +228,56 @@ static hw_status config(loader *L) {
     return HW_OK;
 }
 
+/* blk.i.attn_qkv: GPT-2's fused (3D, D) projection, rows [q; k; v]; and its bias. */
+static hw_status fused_qkv(loader *L, int i, hw_layer_weights *l) {
+    int D = L->ld->cfg.d_model;
+    hw_matrix qkv;
+    const float *b;
+    set_name(L, "blk.%d.attn_qkv.weight", i); TRY(matrix(L, 3 * D, D, &qkv));
+    l->wq = l->wk = l->wv = (hw_matrix){.dtype = HW_F32, .rows = D, .cols = D};
+    l->wq.f32 = qkv.f32, l->wk.f32 = qkv.f32 + (size_t)D * D, l->wv.f32 = qkv.f32 + (size_t)2 * D * D;
+    set_name(L, "blk.%d.attn_qkv.bias", i); TRY(vec(L, 3 * D, &b));
+    l->bq = b, l->bk = b + D, l->bv = b + 2 * D;
+    return HW_OK;
+}
+
+static hw_status layer(loader *L, int i, hw_layer_weights *l) {
+    const hw_config *c = &L->ld->cfg;
+    int D = c->d_model, F = c->d_ff, HD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim;
+    bool gpt2 = strcmp(c->arch, "gpt2") == 0;
+    set_name(L, "blk.%d.attn_norm.weight", i); TRY(vec(L, D, &l->attn_norm));
+    if (gpt2) {
+        set_name(L, "blk.%d.attn_norm.bias", i); TRY(vec(L, D, &l->attn_norm_b));
+        TRY(fused_qkv(L, i, l));
+    } else {
+        set_name(L, "blk.%d.attn_q.weight", i); TRY(matrix(L, HD, D, &l->wq));
+        set_name(L, "blk.%d.attn_k.weight", i); TRY(matrix(L, KD, D, &l->wk));
+        set_name(L, "blk.%d.attn_v.weight", i); TRY(matrix(L, KD, D, &l->wv));
+    }
+    if (c->qkv_bias && !gpt2) {
+        set_name(L, "blk.%d.attn_q.bias", i); TRY(vec(L, HD, &l->bq));
+        set_name(L, "blk.%d.attn_k.bias", i); TRY(vec(L, KD, &l->bk));
+        set_name(L, "blk.%d.attn_v.bias", i); TRY(vec(L, KD, &l->bv));
+    }
+    set_name(L, "blk.%d.attn_output.weight", i); TRY(matrix(L, D, HD, &l->wo));
+    if (c->out_bias) { set_name(L, "blk.%d.attn_output.bias", i); TRY(vec(L, D, &l->bo)); }
+    if (F == 0) return HW_OK; /* attention-only */
+    set_name(L, "blk.%d.ffn_norm.weight", i); TRY(vec(L, D, &l->mlp_norm));
+    if (gpt2) { set_name(L, "blk.%d.ffn_norm.bias", i); TRY(vec(L, D, &l->mlp_norm_b)); }
+    else { set_name(L, "blk.%d.ffn_gate.weight", i); TRY(matrix(L, F, D, &l->w_gate)); }
+    set_name(L, "blk.%d.ffn_up.weight", i); TRY(matrix(L, F, D, &l->w_up));
+    set_name(L, "blk.%d.ffn_down.weight", i); TRY(matrix(L, D, F, &l->w_down));
+    if (c->mlp_bias) {
+        set_name(L, "blk.%d.ffn_up.bias", i); TRY(vec(L, F, &l->b_up));
+        set_name(L, "blk.%d.ffn_down.bias", i); TRY(vec(L, D, &l->b_down));
+    }
+    return HW_OK;
+}
+
 static hw_status weights(loader *L) {
     const hw_config *c = &L->ld->cfg;
     hw_weights *w = &L->ld->w;
-    int D = c->d_model, F = c->d_ff, V = c->vocab_size;
-    int HD = c->n_head * c->head_dim, KD = c->n_kv_head * c->head_dim;
+    int D = c->d_model, V = c->vocab_size;
     if (!(w->layers = hw_store_alloc(&L->ld->store, (size_t)c->n_layer * sizeof *w->layers)))
         return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->path);
     memset(w->layers, 0, (size_t)c->n_layer * sizeof *w->layers);
@@ -216,30 +293,26 @@ static hw_status weights(loader *L) {
         set_name(L, "output.weight");
         TRY(matrix(L, V, D, &w->classifier));
     }
-    for (int i = 0; i < c->n_layer; i++) {
-        hw_layer_weights *l = &w->layers[i];
-        set_name(L, "blk.%d.attn_norm.weight", i); TRY(vec(L, D, &l->attn_norm));
-        set_name(L, "blk.%d.attn_q.weight", i); TRY(matrix(L, HD, D, &l->wq));
-        set_name(L, "blk.%d.attn_k.weight", i); TRY(matrix(L, KD, D, &l->wk));
-        set_name(L, "blk.%d.attn_v.weight", i); TRY(matrix(L, KD, D, &l->wv));
-        set_name(L, "blk.%d.attn_output.weight", i); TRY(matrix(L, D, HD, &l->wo));
-        if (F == 0) continue; /* attention-only */
-        set_name(L, "blk.%d.ffn_norm.weight", i); TRY(vec(L, D, &l->mlp_norm));
-        set_name(L, "blk.%d.ffn_gate.weight", i); TRY(matrix(L, F, D, &l->w_gate));
-        set_name(L, "blk.%d.ffn_up.weight", i); TRY(matrix(L, F, D, &l->w_up));
-        set_name(L, "blk.%d.ffn_down.weight", i); TRY(matrix(L, D, F, &l->w_down));
+    if (c->pos == HW_POS_LEARNED) {
+        hw_matrix pos;
+        set_name(L, "position_embd.weight");
+        TRY(matrix(L, c->n_ctx, D, &pos));
+        w->pos_embed = pos.f32;
+        L->step_bytes -= (int64_t)c->n_ctx * D * (int64_t)sizeof(float) - D * (int64_t)sizeof(float);
     }
+    for (int i = 0; i < c->n_layer; i++) TRY(layer(L, i, &w->layers[i]));
     set_name(L, "output_norm.weight");
     TRY(vec(L, D, &w->final_norm));
+    if (c->norm_bias) { set_name(L, "output_norm.bias"); TRY(vec(L, D, &w->final_norm_b)); }
     /* A tensor the forward does not read is a variant it does not compute (biases,
      * Llama 3.1's rope_freqs frequency factors, extra norms): refuse rather than run a
      * different model. */
     for (int64_t i = 0; i < L->g->n_tensors; i++) {
         const hw_gguf_str *n = &L->g->tensors[i].name;
         if (!L->used[i])
-            return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %.*s is not part of the llama architecture "
+            return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %.*s is not part of the %s architecture "
                            "headwise computes (a variant it does not support)", L->path,
-                           (int)(n->len < 80 ? n->len : 80), n->s);
+                           (int)(n->len < 80 ? n->len : 80), n->s, c->arch);
     }
     return HW_OK;
 }
