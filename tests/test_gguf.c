@@ -11,56 +11,8 @@
 #include "headwise.h"
 #include "io/gguf.h"
 
+#include "gguf_writer.h"
 #include "stories260k_ref.h"
-
-/* ---------------------------------------------------------------- a GGUF writer */
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *s, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-static void u32(buf *b, uint32_t v) { put(b, &v, 4); }
-static void u64(buf *b, uint64_t v) { put(b, &v, 8); }
-static void str(buf *b, const char *s) {
-    u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void kv_u32(buf *b, const char *k, uint32_t v) {
-    str(b, k);
-    u32(b, HW_GGUF_U32);
-    u32(b, v);
-}
-static void kv_str(buf *b, const char *k, const char *v) {
-    str(b, k);
-    u32(b, HW_GGUF_STRING);
-    str(b, v);
-}
-static void header(buf *b, uint32_t version, uint64_t nt, uint64_t nkv) {
-    put(b, "GGUF", 4);
-    u32(b, version);
-    u64(b, nt);
-    u64(b, nkv);
-}
-static void tensor_info(buf *b, const char *name, uint64_t ne0, uint64_t ne1, uint32_t type, uint64_t off) {
-    str(b, name);
-    u32(b, 2);
-    u64(b, ne0);
-    u64(b, ne1);
-    u32(b, type);
-    u64(b, off);
-}
-static void pad(buf *b, size_t align) {
-    while (b->n % align) put(b, "", 1);
-}
 
 /* Two F32 tensors a (4 x 2) and b (8), two kv entries, one of them a nested array
  * [[1, 2], ["x"]]: the valid file every hostile case below is a change of. */

@@ -5,10 +5,12 @@
  * stories260K.gguf's vocabulary against stories260K's tok512.bin on a few hundred texts.
  */
 #include "check.h"
+#include "gguf_writer.h"
 #include "headwise.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static char *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -176,6 +178,53 @@ static void special_tokens_split_out(void) {
     hw_tokenizer_free(g);
 }
 
+/* A 9-piece SentencePiece vocabulary with the given flags (-1: key absent), written to
+ * a file and loaded. */
+static hw_tokenizer *tiny_spm(int add_space_prefix, int add_bos) {
+    static const char *tokens[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b",
+                                   "\xe2\x96\x81" "a", "ab", "\xe2\x96\x81" "ab"};
+    static const float scores[] = {0, 0, 0, -5, -5, -5, -1, -2, -0.5f};
+    static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1, 1};
+    buf b = {0};
+    header(&b, 3, 0, 5 + (add_space_prefix >= 0) + (add_bos >= 0));
+    kv_str(&b, "tokenizer.ggml.model", "llama");
+    kv_strs(&b, "tokenizer.ggml.tokens", tokens, 9);
+    str(&b, "tokenizer.ggml.scores"), u32(&b, HW_GGUF_ARRAY), u32(&b, HW_GGUF_F32), u64(&b, 9);
+    put(&b, scores, sizeof scores);
+    str(&b, "tokenizer.ggml.token_type"), u32(&b, HW_GGUF_ARRAY), u32(&b, HW_GGUF_I32), u64(&b, 9);
+    put(&b, types, sizeof types);
+    kv_u32(&b, "tokenizer.ggml.bos_token_id", 1);
+    if (add_space_prefix >= 0) kv_bool(&b, "tokenizer.ggml.add_space_prefix", add_space_prefix);
+    if (add_bos >= 0) kv_bool(&b, "tokenizer.ggml.add_bos_token", add_bos);
+    char path[] = "/tmp/hw_test_gguf_tok_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (f) fwrite(b.p, 1, b.n, f), fclose(f);
+    free(b.p);
+    hw_tokenizer *t = hw_tokenizer_load(path, 0);
+    if (!t) fprintf(stderr, "  %s\n", hw_last_error());
+    remove(path);
+    return t;
+}
+
+/* tokenizer.ggml.add_space_prefix false: no dummy prefix; add_bos_token false: no BOS. */
+static void spm_flags(void) {
+    hw_tokenizer *t = tiny_spm(-1, -1), *np = tiny_spm(0, 1), *nb = tiny_spm(1, 0);
+    CHECK(t && np && nb, "tiny vocabularies load");
+    if (t && np && nb) {
+        int a[8], b[8], c[8];
+        int na = hw_tokenizer_encode(t, "ab", HW_TOK_BOS, a, 8);
+        int nn = hw_tokenizer_encode(np, "ab", HW_TOK_BOS, b, 8);
+        int nc = hw_tokenizer_encode(nb, "ab", HW_TOK_BOS, c, 8);
+        CHECK(na == 2 && a[0] == 1 && a[1] == 8, "default: %d ids (%d %d), want <s> \u2581ab", na, a[0], a[1]);
+        CHECK(nn == 2 && b[0] == 1 && b[1] == 7, "no prefix: %d ids (%d %d), want <s> ab", nn, b[0], b[1]);
+        CHECK(nc == 1 && c[0] == 8 && hw_tokenizer_bos(nb) == -1, "no BOS: %d ids (%d)", nc, c[0]);
+    }
+    hw_tokenizer_free(t);
+    hw_tokenizer_free(np);
+    hw_tokenizer_free(nb);
+}
+
 /* A GGUF model loads its own tokenizer when none is given. */
 static void model_path_gives_its_tokenizer(void) {
     const char *m = shared_path("models/gguf/llama-2-tiny-random.gguf");
@@ -200,6 +249,7 @@ int main(void) {
     RUN(vectors_falcon);
     RUN(stories_gguf_matches_tok512);
     RUN(special_tokens_split_out);
+    RUN(spm_flags);
     RUN(model_path_gives_its_tokenizer);
     CHECK_DONE();
 }

@@ -13,7 +13,9 @@
  * control and user-defined tokens are split out of the text before encoding, as
  * Hugging Face tokenizers matches its added tokens (llama.cpp matches control tokens
  * only when asked to parse special tokens; test texts hold none). After such a token a
- * SentencePiece stretch gets its dummy prefix again, as llama.cpp gives it.
+ * SentencePiece stretch gets its dummy prefix again, as llama.cpp gives it (unless
+ * tokenizer.ggml.add_space_prefix is false). BOS and EOS are the files' ids;
+ * add_bos_token false means no BOS is added.
  */
 #include "tokenizer/hf_vocab.h"
 #include "io/gguf.h"
@@ -141,8 +143,11 @@ static hw_status load_spm(loader *L) {
         if (isnan(v)) return hw_fail(HW_ERR_FORMAT, "%s: token %llu has a NaN score", L->path, (unsigned long long)i);
         t->scores[i] = (float)v;
     }
+    bool prefix = true, found;
+    if ((s = hw_gguf_get_bool(L->g, "tokenizer.ggml.add_space_prefix", &prefix, &found))) return s;
     t->kind = HW_TOKENIZER_LLAMA2C;
-    t->strip_leading = 1;
+    t->no_dummy_prefix = !prefix;
+    t->strip_leading = prefix;
     static const hw_dec_step bytes = {HW_DEC_BYTE_FALLBACK, NULL, NULL, 0, 0};
     return hw_tokenizer_build_decode(t, &bytes, 1);
 }
@@ -236,6 +241,11 @@ static hw_status load(loader *L) {
         (s = special_id(L, "tokenizer.ggml.eos_token_id", &L->t->eos)) ||
         (s = special_id(L, "tokenizer.ggml.unknown_token_id", &L->t->unk_id)))
         return s;
+    /* add_bos_token false (Qwen2's files): the model's texts start without one, so
+     * HW_TOK_BOS adds none, as for Qwen2's tokenizer.json. */
+    bool add_bos = true, found;
+    if ((s = hw_gguf_get_bool(L->g, "tokenizer.ggml.add_bos_token", &add_bos, &found))) return s;
+    if (!add_bos) L->t->bos = -1;
     return HW_OK;
 }
 

@@ -234,6 +234,7 @@ struct hw_tokenizer {
 
     /* LLAMA2C */
     float *scores;         /* (V) merge scores, higher merges first */
+    int no_dummy_prefix;   /* no ' ' put before the text (GGUF's add_space_prefix false) */
 
     /* BPE */
     hw_pair_table merges;
