@@ -61,12 +61,8 @@ def llama_like(arch, cfg, W, tt):
          tensor("output_norm.weight", n["model.norm.weight"])]
     if "lm_head.weight" in n and not cfg.get("tie_word_embeddings"):
         t.append(tensor("output.weight", n["lm_head.weight"], tt))
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down"}
     for i in range(L):
-        for h, gg in names.items():
+        for h, gg in g.LLAMA_NAMES.items():
             for kind in ("weight", "bias"):
                 key = f"model.layers.{i}.{h}.{kind}"
                 if key not in n:

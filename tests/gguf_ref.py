@@ -46,12 +46,8 @@ def convert(path):
     W = {"model.embed_tokens.weight": t["token_embd.weight"], "model.norm.weight": t["output_norm.weight"]}
     if "output.weight" in t:
         W["lm_head.weight"] = t["output.weight"]
-    names = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-             "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-             "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-             "ffn_down": "mlp.down_proj"}
     for i in range(L):
-        for g, h in names.items():
+        for h, g in gguf_file.LLAMA_NAMES.items():
             w = t[f"blk.{i}.{g}.weight"]
             if g == "attn_q":
                 w = to_halves(w, H)

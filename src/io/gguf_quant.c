@@ -7,24 +7,11 @@
  * one expression): the results equal a plain float32 implementation of the
  * specification bit for bit (tests/gguf_quant_ref.py is one, in numpy). */
 #include "io/gguf.h"
+#include "io/safetensors.h"
 
 #include <string.h>
 
-static float f16(const uint8_t *p) {
-    uint16_t h = (uint16_t)(p[0] | p[1] << 8);
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 31) bits = sign | 0x7f800000u | man << 13;
-    else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
-    else if (!man) bits = sign;
-    else { /* subnormal: shift the mantissa up until its leading 1 is implicit */
-        exp = 113;
-        while (!(man & 1024)) man <<= 1, exp--;
-        bits = sign | exp << 23 | (man & 1023) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+static float f16(const uint8_t *p) { return hw_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 /* y = d * q, or (with a min) d * q + m, as separate operations. */
 static float scaled(float d, int q) { return d * (float)q; }
