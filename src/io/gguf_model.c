@@ -218,13 +218,16 @@ static hw_status config(loader *L) {
                        (long long)emb->ne[1], HW_MAX_VOCAB);
     c->vocab_size = (int)emb->ne[1];
     c->tied_embeddings = hw_gguf_find_tensor(L->g, "output.weight") == NULL;
-    int64_t id;
-    bool found;
-    c->bos_id = c->eos_id = -1;
-    TRY(hw_gguf_get_int(L->g, "tokenizer.ggml.bos_token_id", 0, UINT32_MAX, &id, &found));
-    if (found && id < c->vocab_size) c->bos_id = (int)id;
-    TRY(hw_gguf_get_int(L->g, "tokenizer.ggml.eos_token_id", 0, UINT32_MAX, &id, &found));
-    if (found && id < c->vocab_size) c->eos_id = (int)id;
+    /* Ids outside the vocabulary (llama.cpp writes 2^32 - 1 for "none") mean none. */
+    static const char *keys[2] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    int *ids[2] = {&c->bos_id, &c->eos_id};
+    for (int i = 0; i < 2; i++) {
+        int64_t id;
+        bool found;
+        *ids[i] = -1;
+        TRY(hw_gguf_get_int(L->g, keys[i], INT64_MIN, INT64_MAX, &id, &found));
+        if (found && id >= 0 && id < c->vocab_size) *ids[i] = (int)id;
+    }
     return HW_OK;
 }
 
