@@ -1753,7 +1753,34 @@ hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_token
  *     pre-tokenizer that tokenizer.ggml.pre names: gpt-2, llama-bpe, qwen2,
  *     deepseek-llm, deepseek-coder, falcon, starcoder, refact, mpt, ...); control and
  *     user-defined tokens written in the text are those tokens. A vocabulary-only GGUF
- *     (no tensors) loads as a tokenizer. */
+ *     (no tensors) loads as a tokenizer.
+ * To look inside a file without loading a model (`headwise info --gguf`): */
+
+typedef struct hw_gguf_file hw_gguf_file;
+/* Open path and check all of it (header, every metadata value, the tensor table
+ * against the file); no tensor data is read. NULL (error set) if it is not a valid
+ * GGUF v2/v3 file. */
+hw_gguf_file *hw_gguf_file_open(const char *path);
+void hw_gguf_file_free(hw_gguf_file *f);
+int hw_gguf_file_version(const hw_gguf_file *f);
+int64_t hw_gguf_file_n_metadata(const hw_gguf_file *f);
+int64_t hw_gguf_file_n_tensors(const hw_gguf_file *f);
+/* Metadata entry i (file order): its key, and its value as text: numbers as C prints
+ * them (%lld, %.9g), bools true/false, strings quoted with \" \\ \n and non-printable
+ * bytes escaped, arrays as "[u32 x 3: 1, 2, 3]" (the first 8 elements). Both are
+ * NUL-terminated, cut to fit key_cap / value_cap. */
+hw_status hw_gguf_file_metadata(const hw_gguf_file *f, int64_t i, char *key, size_t key_cap,
+                                char *value, size_t value_cap);
+typedef struct {
+    const char *name;       /* owned by the file */
+    const char *type;       /* ggml type: "F32", "F16", "Q4_K", ... */
+    int n_dims;
+    int64_t ne[4];          /* ne[0] is a row's length (GGUF order); 1 past n_dims */
+    int64_t bytes;          /* stored bytes */
+    int64_t offset;         /* from the start of the file */
+} hw_gguf_tensor_info;
+/* Tensor i (file order). */
+hw_status hw_gguf_file_tensor(const hw_gguf_file *f, int64_t i, hw_gguf_tensor_info *out);
 
 /* ---------------------------------------------------------------- tokenizer */
 

@@ -206,6 +206,38 @@ static void vocabulary_files_parse(void) {
     }
 }
 
+/* The public view (hw_gguf_file_*) of a file llama.cpp wrote. */
+static void file_listing(void) {
+    hw_gguf_file *f = hw_gguf_file_open(shared_path("models/gguf/llama-2-tiny-random.gguf"));
+    CHECK(f, "%s", hw_last_error());
+    if (!f) return;
+    CHECK(hw_gguf_file_version(f) == 3 && hw_gguf_file_n_metadata(f) == 18 && hw_gguf_file_n_tensors(f) == 12,
+          "counts");
+    char key[256], value[256], small[12];
+    int seen = 0;
+    for (int64_t i = 0; i < hw_gguf_file_n_metadata(f); i++) {
+        CHECK(hw_gguf_file_metadata(f, i, key, sizeof key, value, sizeof value) == HW_OK, "entry %lld", (long long)i);
+        if (strcmp(key, "general.name") == 0) seen += strcmp(value, "\"LLaMA v2\"") == 0;
+        if (strcmp(key, "llama.attention.layer_norm_rms_epsilon") == 0) seen += strcmp(value, "9.99999975e-06") == 0;
+        if (strcmp(key, "tokenizer.ggml.token_type") == 0)
+            seen += strcmp(value, "[i32 x 32000: 2, 3, 3, 6, 6, 6, 6, 6, ...]") == 0;
+        /* A small buffer gets a cut, NUL-terminated value. */
+        CHECK(hw_gguf_file_metadata(f, i, key, sizeof key, small, sizeof small) == HW_OK &&
+                  strlen(small) < sizeof small, "cut value");
+    }
+    CHECK(seen == 3, "%d of 3 values printed as expected", seen);
+    hw_gguf_tensor_info t;
+    CHECK(hw_gguf_file_tensor(f, 11, &t) == HW_OK && strcmp(t.name, "output.weight") == 0 &&
+              strcmp(t.type, "F16") == 0 && t.n_dims == 2 && t.ne[0] == 8 && t.ne[1] == 32000 &&
+              t.bytes == 512000 && t.offset == 1238560, "tensor 11: %s %s", t.name, t.type);
+    CHECK(hw_gguf_file_tensor(f, 12, &t) == HW_ERR_ARG && hw_gguf_file_metadata(f, -1, key, 8, value, 8) == HW_ERR_ARG,
+          "out of range refused");
+    hw_gguf_file_free(f);
+    hw_gguf_file_free(NULL);
+    CHECK(!hw_gguf_file_open(shared_path("models/stories260K/stories260K.bin")) &&
+              strstr(hw_last_error(), "not a GGUF file"), "a .bin refused: %s", hw_last_error());
+}
+
 /* ---------------------------------------------------------------- models */
 
 static hw_model *gguf, *bin;
@@ -438,6 +470,7 @@ int main(int argc, char **argv) {
     RUN(deep_nesting);
     RUN(hostile_tensors);
     RUN(vocabulary_files_parse);
+    RUN(file_listing);
     gguf = hw_model_load(shared_path("models/gguf/stories260K.gguf"));
     if (!gguf) fprintf(stderr, "stories260K.gguf: %s\n", hw_last_error());
     bin = hw_model_load(shared_path("models/stories260K/stories260K.bin"));

@@ -58,7 +58,21 @@ static void read_back(const hw_gguf *g, const uint8_t *data, size_t size) {
 /* The tokenizer in the metadata, if any: encode a text that exercises byte fallback,
  * pre-tokenizer regexes and special tokens, and decode every id it gave. */
 static void tokenizer(const uint8_t *data, size_t size) {
-    hw_tokenizer *t = hw_tokenizer_load(fuzz_file("vocab.gguf", data, size), 0);
+    const char *path = fuzz_file("vocab.gguf", data, size);
+    /* The public listing (headwise info --gguf) prints every value as text. */
+    hw_gguf_file *f = hw_gguf_file_open(path);
+    char key[64], value[96];
+    for (int64_t i = 0; f && i < hw_gguf_file_n_metadata(f); i++)
+        if (hw_gguf_file_metadata(f, i, key, sizeof key, value, sizeof value) != HW_OK ||
+            strlen(value) >= sizeof value)
+            abort();
+    hw_gguf_tensor_info ti;
+    for (int64_t i = 0; f && i < hw_gguf_file_n_tensors(f); i++)
+        if (hw_gguf_file_tensor(f, i, &ti) != HW_OK || ti.offset < 0 || ti.offset + ti.bytes > (int64_t)size)
+            abort();
+    if (!f) abort(); /* hw_gguf_parse accepted these bytes */
+    hw_gguf_file_free(f);
+    hw_tokenizer *t = hw_tokenizer_load(path, 0);
     if (!t) return;
     int *ids = NULL;
     int n = hw_tokenizer_encode_alloc(t, "Hello, y'all! 3333 caf\xc3\xa9 \xf0\x9f\xa6\x99<s></s>\n\t  x", HW_TOK_BOS, &ids);
