@@ -3,7 +3,7 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: headwise info -m MODEL [--kv POLICY] [--context N]\n"
+    "usage: headwise info -m MODEL [--kv POLICY] [--context N] [--gguf]\n"
     "  --kv POLICY      a KV-cache policy's bytes per layer and in total, against the full\n"
     "                   cache's. POLICY: full | window[:sink=64,recent=256] (every head\n"
     "                   streaming) | duo:heads=FILE[,top=F|sparsity=S][,sink=64,recent=256]\n"
@@ -16,7 +16,10 @@ static const char help[] =
     "                   such as `score echo-induction -o X.tsv` (top=0.25 by default), or a\n"
     "                   0/1 mask (as it stands). razor's FILE: an echo-induction table or a\n"
     "                   mask; without one, the echo-induction probe runs on the model\n"
-    "  --context N      tokens the cache holds (default: the model's context)\n";
+    "  --context N      tokens the cache holds (default: the model's context)\n"
+    "  --gguf           MODEL is a GGUF file: print its metadata and tensor table (name,\n"
+    "                   type, dims with the row length first, bytes, file offset) without\n"
+    "                   loading it as a model (vocabulary-only files too)\n";
 
 static void print_model(const char *path, const hw_model *m) {
     const hw_config *c = hw_model_config(m);
@@ -74,14 +77,38 @@ static int print_kv(const char *cmd, const hw_model *m, const hw_kv_policy *p, i
     return 0;
 }
 
+/* --gguf: the file's metadata and tensor table, as hw_gguf_file_* reads them. */
+static int print_gguf(const char *cmd, const char *path) {
+    hw_gguf_file *f = hw_gguf_file_open(path);
+    if (!f) return cli_error(cmd, "%s", hw_last_error());
+    static char key[4200], value[1024];
+    printf("gguf version  %d\nmetadata      %lld entries\n", hw_gguf_file_version(f),
+           (long long)hw_gguf_file_n_metadata(f));
+    for (int64_t i = 0; i < hw_gguf_file_n_metadata(f); i++)
+        if (hw_gguf_file_metadata(f, i, key, sizeof key, value, sizeof value) == HW_OK)
+            printf("  %s = %s\n", key, value);
+    printf("tensors       %lld\n", (long long)hw_gguf_file_n_tensors(f));
+    hw_gguf_tensor_info t;
+    for (int64_t i = 0; i < hw_gguf_file_n_tensors(f); i++) {
+        if (hw_gguf_file_tensor(f, i, &t) != HW_OK) continue;
+        printf("  %-32s %-7s [", t.name, t.type);
+        for (int d = 0; d < t.n_dims; d++) printf(d ? ", %lld" : "%lld", (long long)t.ne[d]);
+        printf("] %lld bytes at %lld\n", (long long)t.bytes, (long long)t.offset);
+    }
+    hw_gguf_file_free(f);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info", *model_path = NULL, *kv = NULL;
-    int n_ctx = 0, n_ctx_given = 0;
+    int n_ctx = 0, n_ctx_given = 0, gguf = 0;
     const cli_flag flags[] = {{"-m", CLI_STR, &model_path}, {"--kv", CLI_STR, &kv},
-                              {"--context", CLI_INT, &n_ctx, 1, 1 << 24, .n = &n_ctx_given}, {NULL}};
+                              {"--context", CLI_INT, &n_ctx, 1, 1 << 24, .n = &n_ctx_given},
+                              {"--gguf", CLI_SET, &gguf, 1}, {NULL}};
     int rc = cli_parse_flags(cmd, argc, argv, flags, help, NULL);
     if (rc) return rc < 0 ? 0 : rc;
     if (!model_path) return cli_usage_error(cmd, "no model: give -m MODEL");
+    if (gguf) return print_gguf(cmd, model_path);
     hw_model *m = hw_model_load(model_path);
     if (!m) return cli_error(cmd, "%s", hw_last_error());
     /* The policy first: a bad --kv is one error line, before anything is printed. */

@@ -1973,6 +1973,53 @@ hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_token
                                     const int *tokens, int T, const char *title,
                                     const char *dir);
 
+/* ---------------------------------------------------------------- GGUF files */
+
+/* GGUF files (llama.cpp's format, versions 2 and 3) need no calls of their own:
+ *   hw_model_load reads a GGUF of architecture "llama" (Llama 1-3, TinyLlama, GQA;
+ *     rope.freq_base, linear rope scaling; output.weight absent means tied), "qwen2" or
+ *     "gpt2", as llama.cpp's converter writes them; a tensor the architecture does not
+ *     read (Llama 3.1's rope_freqs, say) is refused, not ignored. F32 tensors are used in place in the map; F16, BF16 and the block
+ *     types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are converted to f32 at
+ *     load (so memory is that of f32 for now). llama.cpp's query/key row order is Meta's
+ *     interleaved rotary layout, which the engine computes in as it is.
+ *     hw_model_get_info names the format ("GGUF v3") and the stored tensor types
+ *     ("F32 x3 + F16 x9, upcast to f32").
+ *   hw_tokenizer_load (and hw_tokenizer_load_for_model, which for a GGUF model is the
+ *     file itself) reads tokenizer.ggml.*: model "llama" (SentencePiece-style: scores,
+ *     token types, <0xNN> byte fallback) or "gpt2" (byte-level BPE with merges, the
+ *     pre-tokenizer that tokenizer.ggml.pre names: gpt-2, llama-bpe, qwen2,
+ *     deepseek-llm, deepseek-coder, falcon, starcoder, refact, mpt, ...); control and
+ *     user-defined tokens written in the text are those tokens. A vocabulary-only GGUF
+ *     (no tensors) loads as a tokenizer.
+ * To look inside a file without loading a model (`headwise info --gguf`): */
+
+typedef struct hw_gguf_file hw_gguf_file;
+/* Open path and check all of it (header, every metadata value, the tensor table
+ * against the file); no tensor data is read. NULL (error set) if it is not a valid
+ * GGUF v2/v3 file. */
+hw_gguf_file *hw_gguf_file_open(const char *path);
+void hw_gguf_file_free(hw_gguf_file *f);
+int hw_gguf_file_version(const hw_gguf_file *f);
+int64_t hw_gguf_file_n_metadata(const hw_gguf_file *f);
+int64_t hw_gguf_file_n_tensors(const hw_gguf_file *f);
+/* Metadata entry i (file order): its key, and its value as text: numbers as C prints
+ * them (%lld, %.9g), bools true/false, strings quoted with \" \\ \n and non-printable
+ * bytes escaped, arrays as "[u32 x 3: 1, 2, 3]" (the first 8 elements). Both are
+ * NUL-terminated, cut to fit key_cap / value_cap. */
+hw_status hw_gguf_file_metadata(const hw_gguf_file *f, int64_t i, char *key, size_t key_cap,
+                                char *value, size_t value_cap);
+typedef struct {
+    const char *name;       /* owned by the file */
+    const char *type;       /* ggml type: "F32", "F16", "Q4_K", ... */
+    int n_dims;
+    int64_t ne[4];          /* ne[0] is a row's length (GGUF order); 1 past n_dims */
+    int64_t bytes;          /* stored bytes */
+    int64_t offset;         /* from the start of the file */
+} hw_gguf_tensor_info;
+/* Tensor i (file order). */
+hw_status hw_gguf_file_tensor(const hw_gguf_file *f, int64_t i, hw_gguf_tensor_info *out);
+
 /* ---------------------------------------------------------------- tokenizer */
 
 typedef struct hw_tokenizer hw_tokenizer;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # malicious_files_test.sh: hand-made hostile files (tests/fixtures/malicious.py:
 # negative and huge dimensions, offsets past the end, overlapping tensors,
-# invalid UTF-8, JSON nested 100000 deep, a 4 GB header length, ...) through
+# invalid UTF-8, JSON nested 100000 deep, a 4 GB header length, ...; and
+# tests/fixtures/malicious_gguf.py's hostile GGUF files) through
 # the CLI. Each must give exactly one stderr line naming the file, exit status
 # 1, and no crash or sanitizer report (which would add lines). The runner sets
 # HW_BUILD, so this runs against the plain and the sanitizer build.
@@ -14,6 +15,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 if ! /usr/bin/python3 tests/fixtures/malicious.py "$tmp/fx" >"$tmp/cases"; then
     echo "FAIL malicious files: tests/fixtures/malicious.py failed"
+    exit 1
+fi
+# GGUF: the size-overflow and out-of-bounds classes of llama.cpp's and Ollama's CVEs,
+# huge counts, nesting, alignment, overlaps, unknown types, cuts at every boundary.
+if ! /usr/bin/python3 tests/fixtures/malicious_gguf.py "$tmp/fx" >>"$tmp/cases"; then
+    echo "FAIL malicious files: tests/fixtures/malicious_gguf.py failed"
     exit 1
 fi
 

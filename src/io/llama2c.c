@@ -16,6 +16,7 @@
  * truncated file names the tensor it ends in.
  */
 #include "load.h"
+#include "io/gguf.h"
 #include "hw_limits.h"
 
 #include <stddef.h>
@@ -240,6 +241,9 @@ static hw_status load_q8(hw_loaded *ld, cursor *c, int shared, int group) {
 }
 
 hw_status hw_load_llama2c(hw_loaded *ld, const hw_mapped_file *f, const char *path) {
+    /* A model file is told apart by its first bytes; GGUF's magic can never start a
+     * llama2.c file (as a legacy dim it would be 1.2 billion). */
+    if (hw_gguf_is(f->data, f->size)) return hw_load_gguf(ld, f, path);
     cursor c = {.f = f, .path = path};
     uint32_t magic = 0;
     if (f->size >= 4) memcpy(&magic, f->data, 4);

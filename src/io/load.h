@@ -21,6 +21,10 @@ typedef struct {
 /* A llama2.c checkpoint held in f (not taken over: the caller keeps or unmaps it; the
  * weights point into it). path only names the file in messages. */
 hw_status hw_load_llama2c(hw_loaded *ld, const hw_mapped_file *f, const char *path);
+/* A GGUF file held in f (gguf_model.c), kept by the caller as for hw_load_llama2c.
+ * hw_load_llama2c hands a file that starts with the GGUF magic to it, so the model
+ * layer's one file path loads both. */
+hw_status hw_load_gguf(hw_loaded *ld, const hw_mapped_file *f, const char *path);
 /* A Hugging Face folder (config.json + safetensors): the maps weights point into go to
  * ld->store, the rest are closed. */
 hw_status hw_load_hf(hw_loaded *ld, const char *folder);

@@ -225,8 +225,7 @@ const hw_st_tensor *hw_st_find(const hw_st_set *s, const char *name) {
     return bsearch(&key, s->tensors, (size_t)s->n_tensors, sizeof key, by_name);
 }
 
-/* IEEE half to float, including subnormals, infinities and NaN. */
-static float f16_to_f32(uint16_t h) {
+float hw_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
     if (exp == 31) bits = sign | 0x7f800000u | man << 13;
     else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
@@ -256,7 +255,7 @@ void hw_st_to_f32(const hw_st_tensor *t, float *out) {
             memcpy(&out[i], &bits, 4);
             break;
         case HW_ST_F16:
-            out[i] = f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+            out[i] = hw_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
             break;
         default: out[i] = 0; break; /* callers check hw_st_is_float first */
         }

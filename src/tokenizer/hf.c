@@ -66,8 +66,28 @@ typedef struct {
     hw_spans words;
 } encoder;
 
+/* A score-driven (SentencePiece-style) stretch: its own encoder, dummy prefix included,
+ * as llama.cpp encodes the text after each special token. */
+static hw_status encode_spm_stretch(const hw_tokenizer *t, encoder *e, const char *s, size_t len) {
+    int *ids;
+    int n = hw_tokenizer_encode_llama2c(t, s, len, &ids);
+    if (n < 0) return HW_ERR_NOMEM;
+    hw_status st = HW_OK;
+    if ((size_t)n > e->cap - e->n) {
+        size_t cap = e->cap ? e->cap : 256;
+        while ((size_t)n > cap - e->n) cap *= 2;
+        int *p = realloc(e->ids, cap * sizeof *p);
+        if (!p) st = hw_fail(HW_ERR_NOMEM, "out of memory for ids");
+        else e->ids = p, e->cap = cap;
+    }
+    if (st == HW_OK && n) memcpy(e->ids + e->n, ids, (size_t)n * sizeof *ids), e->n += (size_t)n;
+    free(ids);
+    return st;
+}
+
 static hw_status encode_stretch(const hw_tokenizer *t, encoder *e, const char *s, size_t len, int first) {
     if (len == 0) return HW_OK;
+    if (t->kind == HW_TOKENIZER_LLAMA2C) return encode_spm_stretch(t, e, s, len);
     hw_status st = hw_normalize(t->norm, t->n_norm, s, len, &e->norm);
     if (st == HW_OK) st = hw_pretokenize(t->pre, t->n_pre, &e->norm, first, &e->words);
     for (size_t i = 0; i < e->words.n && st == HW_OK; i++)

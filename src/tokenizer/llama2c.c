@@ -151,7 +151,7 @@ int hw_tokenizer_encode_llama2c(const hw_tokenizer *t, const char *text, size_t 
         return -1;
     }
     int n = 0;
-    if (len > 0) n = push_symbol(t, " ", 1, ids, n); /* SentencePiece's dummy prefix */
+    if (len > 0 && !t->no_dummy_prefix) n = push_symbol(t, " ", 1, ids, n); /* SentencePiece's */
     for (size_t i = 0; i < len && n >= 0;) {
         size_t k = 1;
         while (k < 4 && i + k < len && ((uint8_t)text[i + k] & 0xC0) == 0x80) k++;

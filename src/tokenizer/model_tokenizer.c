@@ -2,10 +2,10 @@
  * model_tokenizer.c: the tokenizer that goes with a model path, where every headwise
  * command looks when none is given. A Hugging Face folder holds its own (tokenizer.json,
  * or GPT-2's encoder.json + vocab.bpe); a llama2.c checkpoint FILE.bin has tokenizer.bin
- * in the same folder, as llama2.c's releases lay them out. Checkpoints that ship another
+ * in the same folder, as llama2.c's releases lay them out; a GGUF file holds its own. Checkpoints that ship another
  * name (stories260K.bin with tok512.bin) need hw_tokenizer_load with the file.
  */
-#include "internal.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +16,8 @@ hw_status hw_tokenizer_path_for_model(const char *model_path, char *out, size_t 
         return hw_fail(HW_ERR_ARG, "hw_tokenizer_path_for_model: no model path or buffer");
     struct stat st;
     int len;
-    if (stat(model_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        len = snprintf(out, n, "%s", model_path);
+    if ((stat(model_path, &st) == 0 && S_ISDIR(st.st_mode)) || hw_is_gguf_file(model_path)) {
+        len = snprintf(out, n, "%s", model_path); /* a GGUF holds its own tokenizer */
     } else {
         const char *slash = strrchr(model_path, '/');
         int dir = slash ? (int)(slash - model_path) + 1 : 0;

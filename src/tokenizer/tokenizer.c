@@ -51,6 +51,7 @@ static hw_status load_any(hw_tokenizer *t, const char *path, int vocab_size) {
         return hw_fail(HW_ERR_IO, "%s: no tokenizer.json, encoder.json + vocab.bpe or tokenizer.bin in this folder",
                        path);
     }
+    if (hw_is_gguf_file(path)) return hw_tokenizer_load_gguf(t, path);
     if (!looks_like_json(path)) return hw_tokenizer_load_llama2c(t, path, vocab_size);
     if (!is_encoder_json(path)) return hw_tokenizer_load_json(t, path);
     /* encoder.json: its merges are vocab.bpe in the same folder. */
@@ -114,8 +115,9 @@ int hw_tokenizer_encode(const hw_tokenizer *t, const char *text, int flags, int 
         return -1;
     }
     int *body = NULL;
-    int n = t->kind == HW_TOKENIZER_LLAMA2C ? hw_tokenizer_encode_llama2c(t, text, len, &body)
-                                            : hw_tokenizer_encode_hf(t, text, len, &body);
+    /* Score-driven vocabularies with special tokens (GGUF's) split them out first. */
+    int n = t->kind == HW_TOKENIZER_LLAMA2C && !t->n_added ? hw_tokenizer_encode_llama2c(t, text, len, &body)
+                                                           : hw_tokenizer_encode_hf(t, text, len, &body);
     if (n < 0) return -1;
     int k = 0;
 #define EMIT(id)                        \

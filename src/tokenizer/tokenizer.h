@@ -5,6 +5,7 @@
  * encoder through `kind`.
  *   tokenizer.c       public functions, format detection
  *   llama2c.c         llama2.c tokenizer.bin, score-driven merges
+ *   gguf_vocab.c      a GGUF file's tokenizer.ggml.* metadata, onto the encoders here
  *   tokenizer_json.c  Hugging Face tokenizer.json      } both feed the pipeline
  *   gpt2_files.c      GPT-2 encoder.json + vocab.bpe   } in hf.c; hf_vocab.c
  *   hf.c              added tokens, then per stretch: normalize.c (nfc.c),
@@ -217,7 +218,8 @@ extern const char hw_gpt2_pattern[];
 /* ---------------------------------------------------------------- tokenizer */
 
 typedef enum {
-    HW_TOKENIZER_LLAMA2C, /* llama2.c tokenizer.bin: scores, byte fallback */
+    HW_TOKENIZER_LLAMA2C, /* llama2.c tokenizer.bin or a GGUF "llama" vocabulary: scores,
+                           * byte fallback; with added tokens, through hf.c's splitting */
     HW_TOKENIZER_BPE,     /* Hugging Face / GPT-2 BPE: ranked merges, pipeline */
     HW_TOKENIZER_WORDLEVEL, /* Hugging Face WordLevel: each word one piece, pipeline */
 } hw_tokenizer_kind;
@@ -232,6 +234,7 @@ struct hw_tokenizer {
 
     /* LLAMA2C */
     float *scores;         /* (V) merge scores, higher merges first */
+    int no_dummy_prefix;   /* no ' ' put before the text (GGUF's add_space_prefix false) */
 
     /* BPE */
     hw_pair_table merges;
@@ -255,6 +258,11 @@ hw_status hw_tokenizer_load_llama2c(hw_tokenizer *t, const char *path, int vocab
 /* Encoders return the number of ids and a malloc'd array of them in *out, or
  * -1 with hw_last_error set. */
 int hw_tokenizer_encode_llama2c(const hw_tokenizer *t, const char *text, size_t len, int **out);
+
+/* gguf_vocab.c: the tokenizer in a GGUF file's metadata (a model or a vocabulary file). */
+hw_status hw_tokenizer_load_gguf(hw_tokenizer *t, const char *path);
+/* Whether the file at path starts with the GGUF magic. */
+int hw_is_gguf_file(const char *path);
 
 /* tokenizer_json.c, gpt2_files.c */
 hw_status hw_tokenizer_load_json(hw_tokenizer *t, const char *path);

@@ -120,4 +120,15 @@ static inline void fuzz_forward_step(const hw_model *m) {
     hw_context_free(ctx);
 }
 
+/* For the model loaders' targets (which include model/model.h): bind what a loader
+ * filled if it succeeded, run one forward step, and free it either way. */
+#ifdef HW_MODEL_MODEL_H
+static inline void fuzz_bind_and_step(hw_loaded *ld, hw_status s) {
+    hw_model *m = s == HW_OK ? hw_model_bind(ld) : NULL;
+    if (m) fuzz_forward_step(m);
+    else hw_loaded_free(ld);
+    hw_model_free(m);
+}
+#endif
+
 #endif

@@ -2,8 +2,8 @@
  * The loader reads the bytes it is given, so the input is handed over as the map.
  * A model that loads is small (the input is), so one forward step runs too: a
  * header the loader accepts must not make the engine read out of bounds. */
+#include "model/model.h" /* before fuzz.h: its loader helpers need it */
 #include "fuzz.h"
-#include "model/model.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     hw_set_threads(1);
@@ -15,12 +15,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hw_loaded ld = {0};
     hw_status s = hw_load_llama2c(&ld, &f, "fuzz.bin");
     fuzz_note(s == HW_OK);
-    hw_model *m = s == HW_OK ? hw_model_bind(&ld) : NULL;
-    if (!m) {
-        hw_loaded_free(&ld);
-        return 0;
-    }
-    fuzz_forward_step(m);
-    hw_model_free(m);
+    fuzz_bind_and_step(&ld, s);
     return 0;
 }

@@ -488,3 +488,27 @@ checkpoint_seeds()
 niah_seeds()
 score_files_seeds()
 kv_heads_seeds()
+
+
+# ---------------------------------------------------------------- GGUF
+
+def gguf_seeds():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+    import gguf_file as g
+    put("gguf", "llama-f16-f32", g.llama_file())
+    put("gguf", "llama-tied-2-layers", g.llama_file(tied=True, L=2, seed=2))
+    put("gguf", "llama-gqa-no-vocab", g.llama_file(D=16, H=4, Hk=2, vocab=False, seed=3))
+    put("gguf", "vocab-only-unpadded", g.write([("tokenizer.ggml.model", g.STRING, "gpt2"),
+                                                ("tokenizer.ggml.tokens", g.ARRAY, (g.STRING, ["a", "b", "ab"])),
+                                                ("tokenizer.ggml.merges", g.ARRAY, (g.STRING, ["a b"]))],
+                                               [], pad=False))
+    put("gguf", "every-type", g.write([("u8", g.U8, 1), ("i8", g.I8, -1), ("u16", g.U16, 2), ("i16", g.I16, -2),
+                                       ("u32", g.U32, 3), ("i32", g.I32, -3), ("f32", g.F32, 0.5),
+                                       ("bool", g.BOOL, 1), ("str", g.STRING, "x"), ("u64", g.U64, 4),
+                                       ("i64", g.I64, -4), ("f64", g.F64, 0.25),
+                                       ("nested", g.ARRAY, (g.ARRAY, [(g.I32, [1, 2]), (g.STRING, ["y"])])),
+                                       ("general.alignment", g.U32, 64)],
+                                      [("t", [4, 2], g.T_BF16, bytes(16))], version=2, alignment=64))
+
+
+gguf_seeds()

@@ -41,6 +41,11 @@ seeds() {
         [ -e "$models/llama2-tokenizer/tokenizer.bin" ] &&
             { printf '\377'; head -c 20000 "$models/llama2-tokenizer/tokenizer.bin"; } >"$d/llama2-head" ;;
     tokenize) cp -f "$out/data/"*.txt "$d/" 2>/dev/null ;;
+    gguf) # llama.cpp's own files: a model's header and tensor table, vocabularies' metadata.
+        for f in "$models/gguf/stories260K.gguf" "$models/gguf/llama-2-tiny-random.gguf" \
+            "$models/gguf/vocab/ggml-vocab-gpt-2.gguf" "$models/gguf/vocab/ggml-vocab-llama-spm.gguf"; do
+            [ -e "$f" ] && ln -sf "$f" "$d/"
+        done ;;
     esac
     echo "$d"
 }

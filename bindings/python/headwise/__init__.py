@@ -20,7 +20,9 @@ subspace_lowrank), its flags as keyword arguments (headwise.protocols says how).
 Model.generate and the protocols that run prompts take kv=, the KV-cache policy of
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 headwise.atlas(m, "DIR") is `headwise atlas`: every head probed, labelled and masked, and
-the KV-cache policy the labels give. headwise.Task gives a synthetic task's held-out samples and counterfactuals (the clean
+the KV-cache policy the labels give. headwise.gguf_file(path) lists a GGUF file's metadata
+and tensors without loading it (`headwise info --gguf`). headwise.Task gives a synthetic
+task's held-out samples and counterfactuals (the clean
 and corrupted runs of patching on the mcq organism) as `headwise samples` writes them.
 
 The library is found through $HEADWISE_LIB, else the build tree this package
@@ -44,6 +46,7 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
 from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, logit_lens,
                    subspace_lowrank)
 from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
+from .gguf import gguf_file
 
 __version__ = "0.1.0"
 
@@ -55,7 +58,7 @@ __all__ = ["atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "r
            "MaskTestResult", "SweepResult", "niah", "NiahGrid", "logit_lens", "head_subspace",
            "subspace_lowrank", "LensResult", "SubspaceResult", "LowRankResult",
            "patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult",
-           "facts", "fact_regress", "FactsResult", "Task"]
+           "facts", "fact_regress", "FactsResult", "Task", "gguf_file"]
 
 
 def set_threads(n):

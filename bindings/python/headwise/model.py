@@ -109,9 +109,9 @@ class Model:
     """A model and its tokenizer.
 
     Model(path, tokenizer=None, threads=None): path is a llama2.c checkpoint
-    (.bin) or a Hugging Face model folder; tokenizer defaults to the one the
-    library finds for the model (hw_tokenizer_load_for_model: the folder's own, or
-    tokenizer.bin beside the checkpoint), as for the CLI. threads sets the
+    (.bin), a Hugging Face model folder or a GGUF file; tokenizer defaults to the one
+    the library finds for the model (hw_tokenizer_load_for_model: the folder's own,
+    the GGUF's own, or tokenizer.bin beside the checkpoint), as for the CLI. threads sets the
     library's thread count, which is process-wide (hw_set_threads)."""
 
     def __init__(self, path, tokenizer=None, threads=None):
