@@ -51,13 +51,7 @@ static void print_cdt(const hw_cdt_result *r, int top) {
                                   fc[nc - 1], nc, fr[nc - 1]);
 }
 
-static int known_auc(const char *cmd, const cli_session *s, const char *known, const hw_cdt_result *r) {
-    hw_head h[1024];
-    int n = hw_heads_parse(s->m, known, h, 1024);
-    if (n < 0) return cli_error(cmd, "--known: %s", hw_last_error());
-    printf("# ROC AUC of relevance against the %d known heads: %.4f\n", n, hw_cdt_roc_auc(r, h, n));
-    return 0;
-}
+enum { MAX_KNOWN = 1024 };
 
 int cmd_cdt(int argc, char **argv) {
     const char *cmd = "cdt", *known = NULL;
@@ -79,6 +73,13 @@ int cmd_cdt(int argc, char **argv) {
     if (p.top < 1) return cli_usage_error(cmd, "--top: at least 1");
     cli_session s;
     if ((rc = cli_load(cmd, &a.f, 1, &s))) return rc;
+    static hw_head kh[MAX_KNOWN];
+    int nk = known ? hw_heads_parse(s.m, known, kh, MAX_KNOWN) : 0;
+    if (nk < 0) {
+        rc = cli_error(cmd, "--known: %s", hw_last_error());
+        cli_close(&s);
+        return rc;
+    }
     hw_prompt_pairs *pp = pairs_load(cmd, &a, &s);
     hw_cdt_result *r = NULL;
     rc = !pp;
@@ -86,7 +87,7 @@ int cmd_cdt(int argc, char **argv) {
     cli_progress_done();
     if (!rc) {
         print_cdt(r, top_list);
-        if (known) rc = known_auc(cmd, &s, known, r);
+        if (nk) printf("# ROC AUC of relevance against the %d known heads: %.4f\n", nk, hw_cdt_roc_auc(r, kh, nk));
     }
     if (!rc && (hw_cdt_result_write(r, a.out) || (a.tsv && hw_cdt_result_write(r, a.tsv)) ||
                 (a.html && hw_cdt_result_write_html(r, a.html))))

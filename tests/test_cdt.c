@@ -156,6 +156,79 @@ static void check_model(const char *name, const hw_model *m, const int *ids, int
     free(ref.logits);
 }
 
+/* hw_cdt_run on stories260K's induction pairs: each head's relevant logit difference is
+ * the one its own decomposition gives; edges only into later heads, in [0, 1]; the
+ * circuit's edges are its entries; keeping every head is the full metric (faithfulness
+ * 1); bad params refused. */
+static void check_circuits(const hw_model *m) {
+    const hw_config *cfg = hw_model_config(m);
+    const int L = cfg->n_layer, H = cfg->n_head, N = L * H, n = 3;
+    hw_prompt_pairs *pp = hw_prompt_pairs_task(m, "induction", n, 6, 7);
+    CHECK(pp, "pairs: %s", hw_last_error());
+    if (!pp) return;
+    hw_cdt_params p = hw_cdt_params_default();
+    p.random_draws = 3;
+    hw_cdt_result *r = NULL;
+    CHECK(hw_cdt_run(m, pp, &p, NULL, NULL, &r) == HW_OK, "cdt run: %s", hw_last_error());
+    if (!r) {
+        hw_prompt_pairs_free(pp);
+        return;
+    }
+    const double *logit = hw_cdt_result_logit(r), *ratio = hw_cdt_result_edges(r), *rel = hw_cdt_result_relevance(r);
+    double worst = 0, top = 0;
+    for (int k = 0; k < N; k++) {
+        double want = 0;
+        hw_cdt_source src = {HW_CDT_HEAD, k / H, k % H, -1};
+        for (int i = 0; i < n; i++) {
+            const int *ids;
+            int target, minus, T = hw_prompt_pairs_get(pp, i, &ids, NULL, &target, &minus);
+            hw_cdt *d = NULL;
+            CHECK(hw_cdt_decompose(m, ids, T, &src, 1, 0, &d) == HW_OK, "decompose");
+            if (!d) continue;
+            const float *b = hw_cdt_part(d, HW_HOOK_LOGITS, -1, 1) + (size_t)(T - 1) * cfg->vocab_size;
+            want += ((double)b[target] - b[minus]) / n;
+            hw_cdt_free(d);
+        }
+        worst = fmax(worst, fabs(want - logit[k]));
+        top = fmax(top, fabs(want));
+        CHECK(rel[k] >= 0 && rel[k] <= 1, "relevance %g in [0, 1]", rel[k]);
+        for (int j = 0; j < N; j++)
+            for (int x = 0; x < 3; x++) {
+                double v = ratio[((size_t)k * N + j) * 3 + x];
+                CHECK(j / H > k / H ? v >= 0 && v <= 1 : isnan(v), "edge %d -> %d (%d): %g", k, j, x, v);
+            }
+    }
+    CHECK(worst <= 1e-5 * fmax(1, top), "each head's relevant logit difference as its own decomposition: %g", worst);
+    const hw_head *c;
+    const hw_cdt_edge *e;
+    int nc = hw_cdt_result_circuit(r, &c), ne = hw_cdt_result_circuit_edges(r, &e);
+    CHECK(nc >= 1 && nc <= N, "a circuit of %d heads", nc);
+    for (int i = 0; i < ne; i++) {
+        int s = e[i].sender.layer * H + e[i].sender.head, t = e[i].receiver.layer * H + e[i].receiver.head;
+        CHECK(e[i].sender.layer < e[i].receiver.layer && e[i].weight == ratio[((size_t)s * N + t) * 3 + e[i].input],
+              "edge %d is its entry", i);
+    }
+    const double *fc, *fr;
+    const hw_head *order;
+    double full, none, clean[3], corrupt[3];
+    int sizes = hw_cdt_result_faithfulness(r, &order, &fc, &fr);
+    hw_cdt_result_metrics(r, &full, &none);
+    CHECK(hw_prompt_pairs_baselines(m, pp, HW_METRIC_LOGIT_DIFF, clean, corrupt) == HW_OK, "baselines");
+    CHECK(sizes == N && fabs(fc[N - 1] - 1) < 1e-9 && fabs(fr[N - 1] - 1) < 1e-9, "every head kept: faithfulness 1");
+    CHECK(fabs(full - (clean[0] + clean[1] + clean[2]) / 3) < 1e-5, "metric with every head: %g", full);
+    for (int i = 0; i < nc; i++) CHECK(order[i].layer == c[i].layer && order[i].head == c[i].head, "circuit first");
+    printf("  stories260K: %d-head circuit, faithfulness %.3f (random %.3f); logits as decomposed within %.2g\n", nc,
+           fc[nc - 1], fr[nc - 1], worst);
+    hw_cdt_result_free(r);
+    hw_cdt_params bad[3] = {p, p, p};
+    bad[0].top = 0, bad[1].keep = NAN, bad[2].random_draws = -1;
+    for (int i = 0; i < 3; i++) {
+        r = NULL;
+        CHECK(hw_cdt_run(m, pp, &bad[i], NULL, NULL, &r) == HW_ERR_ARG && !r, "bad params %d refused", i);
+    }
+    hw_prompt_pairs_free(pp);
+}
+
 /* One PASS/FAIL line per model. */
 static void run_case(const char *name, const hw_model *m, const int *ids, int T) {
     check_case_failed = 0;
@@ -193,6 +266,12 @@ int main(int argc, char **argv) {
     int ids[64], T = t ? hw_tokenizer_encode(t, "Lily saw a big red ball. Lily saw a big red", HW_TOK_BOS, ids, 64) : 0;
     if (T > 5 && T <= 64) run_case("stories260K", m, ids, T);
     else printf("FAIL cdt_stories260K: %s\n", hw_last_error()), check_total_failed++;
+    if (m) {
+        check_case_failed = 0;
+        check_circuits(m);
+        printf("%s cdt_circuits_stories260K\n", check_case_failed ? "FAIL" : "PASS");
+        check_total_failed += check_case_failed;
+    }
     hw_tokenizer_free(t);
     hw_model_free(m);
     CHECK_DONE();
