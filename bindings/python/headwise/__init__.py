@@ -47,6 +47,7 @@ from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, log
                    subspace_lowrank)
 from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
 from .gguf import gguf_file
+from .cdt import CdtResult, cdt, cdt_decompose
 
 __version__ = "0.1.0"
 
@@ -58,7 +59,8 @@ __all__ = ["atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "r
            "MaskTestResult", "SweepResult", "niah", "NiahGrid", "logit_lens", "head_subspace",
            "subspace_lowrank", "LensResult", "SubspaceResult", "LowRankResult",
            "patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult",
-           "facts", "fact_regress", "FactsResult", "Task", "gguf_file"]
+           "facts", "fact_regress", "FactsResult", "Task", "gguf_file", "cdt", "cdt_decompose",
+           "CdtResult"]
 
 
 def set_threads(n):
