@@ -21,7 +21,8 @@
 #              values (a head's beta reaches a later head's pattern only if that head's
 #              query and key are both relevant), so a head that acts through a later
 #              head's query (mcq's 0.1, which moves the question into Answer:) ranks low.
-# Bad input gives one error line and a non-zero status before any pass.
+# bench_cdt (bench/cdt.sh) runs once on two pairs. Bad input gives one error line and a
+# non-zero status before any pass.
 set -u
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
@@ -90,6 +91,11 @@ assert d['pairs'] == 20 and len(d['relevance']) == 2 and len(d['faithfulness']) 
 assert html.count('class=\"node\"') == 4 and html.count('class=\"edge\"') == len(d['edges']) and 'id=\"faithfulness\"' in html
 print('%d edges drawn' % len(d['edges']))"
     else echo "FAIL cdt induction organism runs: $(tail -n1 "$tmp/err")"; fi
+    # the benchmark (bench/cdt.sh) runs: one round on two pairs, both times positive
+    if "$build/bench/bench_cdt" "$O" induction 2 1 >"$tmp/bench.out" 2>"$tmp/err" &&
+        awk '/^  cdt /{c=$2} /^  path /{p=$2} /ratio path\/cdt/{r=1} END{exit !(c>0 && p>0 && r)}' "$tmp/bench.out"; then
+        echo "PASS bench_cdt smoke: $(grep ratio "$tmp/bench.out" | sed 's/^ *//')"
+    else echo "FAIL bench_cdt smoke: $(cat "$tmp/bench.out" "$tmp/err" | tail -n2)"; fi
     expect "bad input: --metric prob" 2 "logit-diff only" "$hw" cdt -m "$O" --task induction --metric prob -o "$tmp/x.json"
     expect "bad input: --keep 2" 2 "--keep" "$hw" cdt -m "$O" --task induction --keep 2 -o "$tmp/x.json"
     expect "bad input: --top 0" 2 "--top" "$hw" cdt -m "$O" --task induction --top 0 -o "$tmp/x.json"

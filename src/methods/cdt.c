@@ -49,7 +49,9 @@ static const hw_hook_point node_point[N_KINDS] = {HW_HOOK_RESID_PRE, HW_HOOK_Q, 
                                                   HW_HOOK_Z, HW_HOOK_ATTN_OUT, HW_HOOK_MLP_OUT, HW_HOOK_RESID_POST};
 
 struct hw_cdt {
-    int T, L, keep;             /* keep: every node below, else the logits only */
+    int T, L;
+    unsigned keep;              /* the node kinds kept (1 << N_...), besides the logits */
+    int last_only;              /* 1: the logits of the last row only (the sweeps') */
     int first;                  /* the first layer decomposed (below it all is gamma) */
     parts *node;                /* (N_KINDS, L) */
     parts logits;               /* (T, V) */
@@ -217,7 +219,7 @@ static void record_ratios(pass *s, int l) {
 }
 
 static int keep_node(hw_cdt *d, int kind, int l, const float *b, const float *g, size_t n) {
-    if (!d->keep) return 0;
+    if (!(d->keep >> kind & 1)) return 0;
     parts *node = &d->node[kind * d->L + l];
     if (!node->b && (!(node->b = malloc(n * sizeof(float))) || !(node->g = malloc(n * sizeof(float))))) return -1;
     memcpy(node->b, b, n * sizeof(float));
@@ -377,12 +379,17 @@ static hw_status run_layers(pass *s, hw_cdt *d, int first, const hw_cdt_source *
     d->first = first;
     for (int l = first; !st && l < cfg->n_layer; l++) st = layer_pass(s, d, l, src, n_src);
     if (st) return st;
-    norm_rule(cfg, m->w.final_norm, m->w.final_norm_b, s->xb, s->xg, T, s->nb, s->ng);
-    linear_rule(&m->w.classifier, NULL, s->nb, s->ng, T, d->logits.b, d->logits.g);
+    /* a sweep reads the last row's logits only: the (T, V) product would dominate it */
+    const int first_row = d->last_only ? T - 1 : 0;
+    const size_t D = (size_t)cfg->d_model, V = (size_t)cfg->vocab_size;
+    norm_rule(cfg, m->w.final_norm, m->w.final_norm_b, s->xb + first_row * D, s->xg + first_row * D, T - first_row,
+              s->nb, s->ng);
+    linear_rule(&m->w.classifier, NULL, s->nb, s->ng, T - first_row, d->logits.b + first_row * V,
+                d->logits.g + first_row * V);
     return HW_OK;
 }
 
-static hw_cdt *cdt_new(const hw_model *m, int T, int keep) {
+static hw_cdt *cdt_new(const hw_model *m, int T, unsigned keep) {
     hw_cdt *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->T = T, d->L = m->cfg.n_layer, d->keep = keep;
@@ -409,7 +416,7 @@ hw_status hw_cdt_decompose(const hw_model *m, const int *tokens, int T, const hw
     if (st) return st;
     pass s;
     if ((st = pass_open(&s, m, T))) return st;
-    hw_cdt *d = cdt_new(m, T, keep);
+    hw_cdt *d = cdt_new(m, T, keep ? (1u << N_KINDS) - 1 : 0);
     if (!d) st = hw_fail(HW_ERR_NOMEM, "cdt: out of memory");
     if (!st) {
         embed_parts(&s, tokens, src, n_src);
@@ -446,8 +453,9 @@ hw_status hw_cdt_sweep_prompt(const hw_model *m, const int *ids, int T, int targ
     pass s;
     hw_status st = pass_open(&s, m, T);
     if (st) return st;
-    hw_cdt *base = cdt_new(m, T, 1), *d = cdt_new(m, T, 0);
+    hw_cdt *base = cdt_new(m, T, 1u << N_RESID_PRE), *d = cdt_new(m, T, 0);
     if (!base || !d) st = hw_fail(HW_ERR_NOMEM, "cdt: out of memory");
+    else base->last_only = d->last_only = 1;
     if (!st) { /* no source: gamma is the forward; its residual stream starts each head's pass */
         embed_parts(&s, ids, NULL, 0);
         st = run_layers(&s, base, 0, NULL, 0);
