@@ -75,3 +75,20 @@ def model():
     if not os.path.isfile(CLI):
         pytest.skip("no CLI at %s (build with make -j2 all)" % CLI)
     return headwise.Model(MODEL, tokenizer=TOKENIZER)
+
+
+# Two clean / corrupted prompt pairs on stories260K (a copied word changed), for the
+# circuit methods' tests (patching, CD-T): each clean line's answers are its target and
+# minus.
+PAIR_CLEAN = ("Lily saw a big red ball. Lily saw a big red\tball\tcat\n"
+              "Tom had a small blue car. Tom had a small blue\tcar\tdog\n")
+PAIR_CORRUPT = "Lily saw a big red cat. Lily saw a big red\nTom had a small blue dog. Tom had a small blue\n"
+
+
+@pytest.fixture
+def files(tmp_path):
+    """The two pairs as prompts files: (clean path, corrupt path)."""
+    c, x = tmp_path / "clean.txt", tmp_path / "corrupt.txt"
+    c.write_text(PAIR_CLEAN)
+    x.write_text(PAIR_CORRUPT)
+    return str(c), str(x)

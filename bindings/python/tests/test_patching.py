@@ -11,17 +11,6 @@ import headwise
 from conftest import MODEL, TOKENIZER, run_cli
 
 M = ["-m", MODEL, "-z", TOKENIZER]
-CLEAN = ("Lily saw a big red ball. Lily saw a big red\tball\tcat\n"
-         "Tom had a small blue car. Tom had a small blue\tcar\tdog\n")
-CORRUPT = "Lily saw a big red cat. Lily saw a big red\nTom had a small blue dog. Tom had a small blue\n"
-
-
-@pytest.fixture
-def files(tmp_path):
-    c, x = tmp_path / "clean.txt", tmp_path / "corrupt.txt"
-    c.write_text(CLEAN)
-    x.write_text(CORRUPT)
-    return str(c), str(x)
 
 
 def same_grid(py, js):
