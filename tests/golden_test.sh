@@ -90,6 +90,15 @@ normalise() {
     normalise_dla "$1"
     normalise_kv "$1"
     normalise_index "$1"
+    normalise_patterns_page "$1"
+}
+#   - patterns -o: patterns.html is the atlas's viewer (issue 17: a colour legend, token
+#   labels on both axes, patterns coded one byte per cell so long prompts stay small), a
+#   new page by design; it is removed, so the .npy patterns, index.json and stdout are
+#   still compared byte for byte (tests/atlas_browser_test.sh checks the page).
+normalise_patterns_page() {
+    case "$1" in */ref-patterns | */new-patterns) rm -f "$1"/pat/patterns.html ;; esac
+    return 0
 }
 #   - score dla names the tokens it attributed (issue 13): its first stdout line gains
 #   "target 'X' = token N[, minus 'Y' = token M ...]" before the logit difference, and its
