@@ -1942,7 +1942,10 @@ hw_status hw_output_prepare(const char *path);
 hw_status hw_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 /* A self-contained HTML page of attention patterns (L, H, T, T): one small heatmap
  * per head, layers as rows and heads as columns; clicking one shows it large over
- * the T tokens (UTF-8 strings) with each weight under the pointer. Atomically. */
+ * the T tokens (UTF-8 strings) on both axes, with a colour legend and each weight under
+ * the pointer (the atlas's viewer, src/report/pattern_view.c). Weights are stored one
+ * byte per cell, binned over positions when the page would pass about 3 MB (a 32 x 32
+ * head model at 1K tokens stays under 5 MB). Atomically. */
 hw_status hw_patterns_html(const char *path, const char *title, const char *const *tokens, int T,
                            int L, int H, const float *pattern);
 struct hw_tokenizer;   /* hw_tokenizer, declared in the tokenizer section below */
