@@ -2196,6 +2196,9 @@ typedef struct {
     float override;   /* recall: a subject's repeats keep a counterfactual first mention
                        * with a chance drawn per subject uniformly in [0, override], else
                        * revert to the memorised fact; < 0: default (0.6) */
+    int function;     /* icl: the function of every sequence, 1..6 (successor,
+                       * predecessor, copy, permutation 1, permutation 2, reversal); 0:
+                       * drawn per sequence */
 } hw_task_params;
 hw_task_params hw_task_params_default(void);
 

@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- registry */
 
 static const hw_task_kind *const kinds[] = {&hw_task_induction, &hw_task_retrieval, &hw_task_successor,
-                                            &hw_task_recall, &hw_task_mcq};
+                                            &hw_task_recall, &hw_task_mcq, &hw_task_icl};
 
 hw_task_params hw_task_params_default(void) {
     return (hw_task_params){.depth = -1, .world_seed = 1234, .override = -1};

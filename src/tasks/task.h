@@ -2,7 +2,7 @@
  * task.h: what the synthetic task files share, not part of the public API.
  *
  *   task.c        registry, symbols, seeds, batches, the tokenizer, evaluation helpers
- *   induction.c   retrieval.c   successor.c   recall.c   mcq.c   one generator each
+ *   induction.c   retrieval.c   successor.c   recall.c   mcq.c   icl.c   one generator each
  *
  * A generator fills one sequence of T tokens from a random stream; every random
  * choice comes from that stream, so a sequence is a function of (task, stream seed).
@@ -40,7 +40,8 @@ struct hw_task_kind {
     int (*wrong_answers)(const hw_task *t, const int *tokens, const hw_task_layout *layout, int *out);
 };
 
-extern const hw_task_kind hw_task_induction, hw_task_retrieval, hw_task_successor, hw_task_recall, hw_task_mcq;
+extern const hw_task_kind hw_task_induction, hw_task_retrieval, hw_task_successor, hw_task_recall, hw_task_mcq,
+    hw_task_icl;
 
 /* Append a symbol (printf-style); returns its id or -1 (error set). */
 int hw_task_add_symbol(hw_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -23,7 +23,7 @@ __all__ = ["Task"]
 class TaskParams(Structure):
     _c_name_ = "hw_task_params"
     _fields_ = [("seq_len", c_int), ("n_symbols", c_int), ("min_len", c_int), ("max_len", c_int),
-                ("depth", c_float), ("world_seed", c_uint64), ("override", c_float)]
+                ("depth", c_float), ("world_seed", c_uint64), ("override", c_float), ("function", c_int)]
 
 
 class TaskLayout(Structure):
