@@ -131,7 +131,7 @@ static int run(const char *cmd, influence_flags *a, cli_model_flags *f, int rank
     cli_session s = {0};
     hw_head *heads = NULL;
     char *log = log_name(a->out, rank, n);
-    progress_state ps = {cmd, cli_now(), 0, 0, 0, rank, n};
+    progress_state ps = {cmd, cli_now(), cli_now(), 0, 0, rank, n};
     int rc = log ? shard(cmd, a, rank, n, &a->p) : cli_error(cmd, "out of memory");
     if (!rc) rc = cli_load(cmd, f, 1, &s);
     if (!rc && (a->p.n_heads = masked_heads(cmd, a, s.m, &heads)) < 0) rc = 1;
