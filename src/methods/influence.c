@@ -70,7 +70,7 @@ static hw_status read_record(const char *path, int n, char *line, log_state *st,
     if (line[used] == '!') return st->sum.bad_lines++, HW_OK;
     cJSON *o = cJSON_Parse(line + used);
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(o, "tokens");
-    if (!cJSON_IsNumber(tok)) {
+    if (!cJSON_IsNumber(tok) || !(tok->valuedouble >= 0 && tok->valuedouble < 0x1p53)) {
         cJSON_Delete(o);
         return hw_fail(HW_ERR_FORMAT, "%s:%d: malformed record", path, n);
     }

@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,7 +203,13 @@ int hw_influence_parse_line(const char *line, size_t len, int64_t line_no, hw_in
         snprintf(reason, cap, "not UTF-8 (byte %zu of the line)", at + 1);
         return -1;
     }
-    cJSON *o = cJSON_ParseWithLength(line, len);
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    while (o && end < line + len && (*end == ' ' || *end == '\t')) end++;
+    if (o && end < line + len) { /* nothing may follow the object */
+        cJSON_Delete(o);
+        o = NULL;
+    }
     if (!o) return bad(reason, cap, len ? "malformed JSON" : "an empty line");
     int rc = -1;
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
@@ -211,7 +218,8 @@ int hw_influence_parse_line(const char *line, size_t len, int64_t line_no, hw_in
     if (!cJSON_IsObject(o)) bad(reason, cap, "not a JSON object");
     else if (!cJSON_IsString(text)) bad(reason, cap, text ? "\"text\" is not a string" : "no \"text\"");
     else if (domain && !cJSON_IsString(domain)) bad(reason, cap, "\"domain\" is not a string");
-    else if (id && !cJSON_IsString(id) && !(cJSON_IsNumber(id) && id->valuedouble == (double)(int64_t)id->valuedouble))
+    else if (id && !cJSON_IsString(id) && !(cJSON_IsNumber(id) && fabs(id->valuedouble) < 0x1p53 &&
+                                            id->valuedouble == floor(id->valuedouble)))
         bad(reason, cap, "\"id\" is neither a string nor a whole number");
     else if (!hw_utf8_valid(text->valuestring, strlen(text->valuestring), &at))
         bad(reason, cap, "the text is not UTF-8 (an escaped lone surrogate)");

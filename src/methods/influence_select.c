@@ -74,7 +74,8 @@ static hw_status read_scores(const char *path, int per_domain, domains *d, score
         const cJSON *inf = cJSON_GetObjectItemCaseSensitive(o, "influence"),
                     *dom = cJSON_GetObjectItemCaseSensitive(o, "domain"),
                     *tok = cJSON_GetObjectItemCaseSensitive(o, "tokens");
-        if (!cJSON_IsNumber(inf) || !isfinite(inf->valuedouble) || !cJSON_IsString(dom) || !cJSON_IsNumber(tok))
+        if (!cJSON_IsNumber(inf) || !isfinite(inf->valuedouble) || !cJSON_IsString(dom) || !cJSON_IsNumber(tok) ||
+            !(tok->valuedouble >= 0 && tok->valuedouble < 0x1p53))
             rc = hw_fail(HW_ERR_FORMAT, "%s:%lld: not a score line (\"domain\", \"tokens\", finite \"influence\")",
                          path, (long long)*n + 1);
         if (!rc && (size_t)*n == rcap) {
