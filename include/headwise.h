@@ -1933,6 +1933,8 @@ hw_status hw_atlas_write_html(const hw_atlas_result *r, const char *path, const 
  * resumes after the last record, with other settings it fails naming the setting.
  * hw_influence_merge then writes the output (records in corpus order) atomically. */
 typedef enum { HW_INFLUENCE_UNIFORM, HW_INFLUENCE_ZERO } hw_influence_mode;
+/* A bad line skipped: its line number and why (user: the run's). */
+typedef void (*hw_influence_warn_fn)(int64_t line, const char *reason, void *user);
 typedef struct {
     const hw_head *heads;     /* the masked heads (read during the run) */
     int n_heads;
@@ -1942,8 +1944,7 @@ typedef struct {
     int strict;               /* a bad line fails the run (default 0: skipped, warned) */
     int64_t byte_begin, byte_end; /* the shard; byte_end < 0 (default): to the end */
     const char *model_id;     /* the model's name in the log's settings (e.g. its path) */
-    /* Each bad line skipped, with its line number and reason (may be NULL). */
-    void (*warn)(int64_t line, const char *reason, void *user);
+    hw_influence_warn_fn warn; /* each bad line skipped (may be NULL) */
 } hw_influence_params;
 hw_influence_params hw_influence_params_default(void);
 
