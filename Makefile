@@ -35,10 +35,12 @@ endif
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE $(DEP_CFLAGS)
 LDLIBS  := $(DEP_LIBS) -lm
-# zlib, when its .pc is there, for gzip corpora (headwise influence).
+# zlib, when its .pc is there, for gzip corpora (headwise influence); headwise.pc lists it.
 ifeq ($(shell $(PKG_CONFIG) --exists zlib 2>/dev/null && echo yes),yes)
   CPPFLAGS += -DHW_HAVE_ZLIB
   LDLIBS   += -lz
+  DEP_PKGS += zlib
+  DEP_LIBS += -lz
 endif
 # Open MPI for `mpirun -np N headwise influence` (cli/mpi.c only; the library has no MPI):
 # on when mpicc is found, MPI=0 to leave it out, MPI=1 to require it.
