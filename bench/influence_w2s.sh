@@ -4,7 +4,13 @@
 # (scripts/influence_corpus.py, DOCS documents); its top FRACTION (overall ranking, and
 # with PER_DOMAIN=1 the paper's per-domain one) and a random subset of the same size
 # (seeded) train a larger model each (bench/bench_influence_w2s.c: same shape, steps,
-# seed), scored on the retrieval task's held-out accuracy. Minutes on 2 cores.
+# seed), scored on the retrieval task's held-out accuracy (200 samples). About 4 minutes
+# per model pair on 2 shared cores. Measured (DOCS=20000, d_model 128, 1400 steps):
+#   overall top 30%:     83% retrieval documents; accuracy 0.895 vs random 0.000 (+89.5)
+#   per-domain top 30%:  the same domain mix as random; 0.305 vs 0.000 (+30.5)
+# The random subset (1,533 retrieval documents among 6,000) never learns the task in
+# these steps; within the retrieval domain, the documents the masked heads matter most
+# for teach it faster than the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${HW_BUILD:-build/rel}
