@@ -35,6 +35,20 @@ endif
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE $(DEP_CFLAGS)
 LDLIBS  := $(DEP_LIBS) -lm
+# zlib, when its .pc is there, for gzip corpora (headwise influence); headwise.pc lists it.
+ifeq ($(shell $(PKG_CONFIG) --exists zlib 2>/dev/null && echo yes),yes)
+  CPPFLAGS += -DHW_HAVE_ZLIB
+  LDLIBS   += -lz
+  DEP_PKGS += zlib
+  DEP_LIBS += -lz
+endif
+# Open MPI for `mpirun -np N headwise influence` (cli/mpi.c only; the library has no MPI):
+# on when mpicc is found, MPI=0 to leave it out, MPI=1 to require it.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell mpicc --showme:compile) -DHW_MPI
+  MPI_LIBS   := $(shell mpicc --showme:link)
+endif
 # Each object records the headers it included (build/.../x.d, read below), so a header
 # change rebuilds only what uses it; -MP keeps a deleted header from breaking the build.
 DEPFLAGS = -MMD -MP
@@ -103,8 +117,9 @@ $(BUILD)/libheadwise.so: $(SO_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
 	@ln -sf libheadwise.so $(BUILD)/$(SONAME)
 
+$(BUILD)/cli/mpi.o: CPPFLAGS += $(MPI_CFLAGS)
 $(BUILD)/headwise: $(CLI_OBJ) $(BUILD)/libheadwise.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libheadwise.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -20,6 +20,8 @@ static const char usage[] =
     "  sweep     scale -m MODEL --head L.H --prompts FILE  in-context rate vs a head's scale\n"
     "  niah      -m MODEL [--kv POLICY] -o OUT.json  needle-in-a-haystack grid under a KV cache\n"
     "  loss      -m MODEL --text FILE [--tokens N] [--kv POLICY]  next-token loss of a text\n"
+    "  influence -m MODEL --heads FILE --corpus C.jsonl -o OUT  AttentionInfluence per document\n"
+    "            (mpirun -np N for ranks); influence select --scores OUT --fraction F\n"
     "  facts     -m MODEL (--prompts FILE | --task recall) [-o OUT.json]  factual recall: mover\n"
     "            heads, an MLP's output regressed on upstream components, anti-overconfidence\n"
     "  train     TASK -o DIR      train a model on a synthetic task; writes a Hugging Face folder\n"
@@ -77,7 +79,7 @@ int main(int argc, char **argv) {
         {"generate", cmd_generate}, {"info", cmd_info}, {"run", cmd_run}, {"patterns", cmd_patterns},
         {"atlas", cmd_atlas},
         {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
-        {"niah", cmd_niah}, {"loss", cmd_loss}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
+        {"niah", cmd_niah}, {"loss", cmd_loss}, {"influence", cmd_influence}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
         {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch}, {"cdt", cmd_cdt},
         {"samples", cmd_samples}};
     int rc = dispatch(commands, sizeof commands / sizeof *commands, argc - 1, argv + 1);

@@ -1908,6 +1908,81 @@ hw_status hw_atlas_write_json(const hw_atlas_result *r, const char *path, const 
  * 1K tokens: 78 bins, a 4.4 MB page). */
 hw_status hw_atlas_write_html(const hw_atlas_result *r, const char *path, const char *mask_path);
 
+/* ---------------------------------------------------------------- AttentionInfluence */
+
+/* AttentionInfluence (src/methods/influence.c; methods.md section 10): every document of a
+ * JSONL corpus (one object a line: "text" string, "domain" string (default ""), optional
+ * "id" string or number (default the line number); plain, .gz when built with zlib) scored
+ * by the relative rise of its mean next-token loss when heads are masked:
+ * influence = (L_mask - L_base) / L_base. A document longer than the window is read in
+ * consecutive windows of `context` tokens, each a fresh context with BOS first where the
+ * tokenizer has one (BOS is never a target; without BOS a window's first token is not
+ * scored); losses are token-weighted over windows. Documents are scored one at a time: the
+ * engine's context holds one sequence, and packing several into one pass would let them
+ * attend to each other.
+ *
+ * A run scores the documents whose first byte lies in [byte_begin, byte_end) (a shard: a
+ * range starting mid-line begins at the next line) into a resume log at log_path:
+ *   # headwise influence log
+ *   # setting NAME VALUE              (model, heads, mode, context, corpus, range, ...)
+ *   NEXT<TAB>LINE<TAB>{"id":..,"domain":..,"tokens":..,"loss_base":..,"loss_masked":..,"influence":..}
+ *   NEXT<TAB>LINE<TAB>!reason         (a bad line, skipped with a warning)
+ *   # end                             (the range is done)
+ * NEXT is the byte after the line. A record is appended and flushed per document, so a
+ * killed run leaves a whole log (a torn last line is cut); a rerun with the same settings
+ * resumes after the last record, with other settings it fails naming the setting.
+ * hw_influence_merge then writes the output (records in corpus order) atomically. */
+typedef enum { HW_INFLUENCE_UNIFORM, HW_INFLUENCE_ZERO } hw_influence_mode;
+/* A bad line skipped: its line number and why (user: the run's). */
+typedef void (*hw_influence_warn_fn)(int64_t line, const char *reason, void *user);
+typedef struct {
+    const hw_head *heads;     /* the masked heads (read during the run) */
+    int n_heads;
+    hw_influence_mode mode;   /* default HW_INFLUENCE_UNIFORM (hw_hooks_mask_uniform);
+                               * ZERO: hw_hooks_zero_output */
+    int context;              /* window in tokens; <= 0 (default): the model's n_ctx */
+    int strict;               /* a bad line fails the run (default 0: skipped, warned) */
+    int64_t byte_begin, byte_end; /* the shard; byte_end < 0 (default): to the end */
+    const char *model_id;     /* the model's name in the log's settings (e.g. its path) */
+    hw_influence_warn_fn warn; /* each bad line skipped (may be NULL) */
+} hw_influence_params;
+hw_influence_params hw_influence_params_default(void);
+
+/* What a run (or its resumed log) holds. */
+typedef struct {
+    int64_t documents;        /* scored, resumed ones included */
+    int64_t resumed;          /* of those, found in the log */
+    int64_t bad_lines;        /* skipped (warned) */
+    int64_t tokens;           /* scored tokens of the scored documents */
+    int64_t bytes;            /* corpus bytes of the shard read (resumed ones included) */
+} hw_influence_summary;
+
+/* Score the shard of corpus into log_path. progress: ("documents", n, 0), ("tokens", n, 0)
+ * then ("bytes", done, shard bytes or 0 if unknown) after each document, so a caller can
+ * show documents/s, tokens/s and an ETA; non-zero stops the run (HW_ERR_ARG), the log
+ * staying whole. Errors (with the line number where one applies): an unreadable corpus, a
+ * .zst corpus (not supported), a bad line with strict, a log of other settings. */
+hw_status hw_influence_run(const hw_model *m, const hw_tokenizer *t, const char *corpus,
+                           const char *log_path, const hw_influence_params *p,
+                           hw_progress_fn progress, void *user, hw_influence_summary *summary);
+/* The complete logs of a corpus's shards, in corpus order, into out as JSONL (written
+ * atomically); summary (may be NULL) gets their sums. Fails on a missing, incomplete or
+ * malformed log, or a corpus with no line at all ("empty corpus"). */
+hw_status hw_influence_merge(const char *const *logs, int n, const char *out,
+                             hw_influence_summary *summary);
+/* The masked heads from a head-score file of any kind hw_kv_head_scores_read reads, per
+ * query head (L, H): the top round(top * L * H) (ties to the lower index). Their number
+ * (>= 1) with *heads malloc'd, or -1 (error set). */
+int hw_influence_heads_from_file(const hw_model *m, const char *path, double top, hw_head **heads);
+
+/* The paper's selection: per domain (or over the whole file when per_domain is 0), the
+ * documents ranked by influence, descending (ties: corpus order), the top
+ * round(fraction * count) kept; the kept lines are written to out (atomically) in corpus
+ * order, as they are in scores. table (may be NULL) gets a per-domain summary TSV:
+ * domain, documents, selected, tokens, selected tokens, mean influence, threshold. */
+hw_status hw_influence_select(const char *scores, double fraction, int per_domain,
+                              const char *out, FILE *table);
+
 /* ---------------------------------------------------------------- prompts files */
 
 /* A prompts file (src/eval/prompts.c): one prompt per line,

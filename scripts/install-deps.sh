@@ -11,6 +11,8 @@ packages=(
     libopenblas-dev     # matrix products
     libcjson-dev        # config.json, tokenizer.json, safetensors headers
     libpcre2-dev        # byte-level BPE pre-tokenizer patterns
+    zlib1g-dev          # gzip corpora (headwise influence)
+    openmpi-bin libopenmpi-dev  # mpirun -np N headwise influence (the Makefile builds with MPI when mpicc is there)
     python3-torch       # independent reference logits in tests
     python3-numpy       # also the Python binding's arrays
     python3-pytest      # the Python binding's tests

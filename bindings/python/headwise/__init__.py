@@ -48,10 +48,11 @@ from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, log
 from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
 from .gguf import gguf_file
 from .cdt import CdtResult, cdt, cdt_decompose
+from .influence import InfluenceScores, influence, influence_select
 
 __version__ = "0.1.0"
 
-__all__ = ["atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
+__all__ = ["influence", "influence_select", "InfluenceScores", "atlas", "Model", "Config", "RunResult", "KVPolicy", "HeadScores", "read_head_scores", "Error",
            "ArgumentError", "library_path", "default_tokenizer", "set_threads", "get_threads",
            "score_retrieval", "score_echo_induction", "score_successor", "score_attribution",
            "score_dla", "mask_test", "sweep_scale", "read_prompts", "RetrievalScores",
