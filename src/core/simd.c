@@ -491,6 +491,8 @@ static int simd_level(void) {
     return f >= 0 ? f : cpu_level();
 }
 
+int hw_simd_level(void) { return simd_level(); }
+
 int hw_simd_force(int level) {
     int cap = cpu_level();
     level = level < 0 ? -1 : level < cap ? level : cap;
@@ -525,6 +527,10 @@ void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
     /* Chunks of about 128 KiB of weights, a multiple of 4 rows (64 KiB: 2% slower). */
     int rows = (int)(131072 / ((size_t)K * sizeof(float))) & ~3;
     hw_parallel_range(matvec_range, &j, R, rows > 4 ? rows : 4);
+}
+
+void hw_matvec_serial(float *y, const float *w, const float *x, int R, int K) {
+    pick_matvec()(y, w, x, 0, R, K);
 }
 
 static void attend_row(float *z, float *att, const float *q, const float *K, const float *V,

@@ -122,6 +122,9 @@ void hw_gguf_to_f32(const hw_gguf_tensor *t, int64_t first, int64_t n, float *ou
 /* gguf_quant.c: whether hw_gguf_dequantize reads type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
  * Q4_K, Q5_K, Q6_K), and a whole tensor of it as f32 (numel values). */
 bool hw_gguf_can_dequantize(uint32_t type);
+/* The hw_matrix dtype a tensor of ggml type `type` keeps (F16, BF16, the block types
+ * above), or HW_F32 (F32 itself, or a type headwise does not compute with). */
+hw_dtype hw_gguf_dtype(uint32_t type);
 void hw_gguf_dequantize(const hw_gguf_tensor *t, float *out);
 
 #endif
