@@ -84,6 +84,8 @@ size_t hw_matrix_bytes(const hw_matrix *w);
 void hw_dequant(hw_dtype t, const uint8_t *src, int64_t n, float *out);
 /* out (n, cols) = rows r0 .. r0+n-1 of w as f32, whatever its dtype. */
 void hw_matrix_rows_f32(const hw_matrix *w, int r0, int n, float *out);
+/* Rows [r0, r0 + n) of m as a matrix of their own, sharing m's storage. */
+hw_matrix hw_matrix_row_view(const hw_matrix *m, int r0, int n);
 /* Entry (r, c) of w as f32 (decodes the block holding it). */
 float hw_matrix_value(const hw_matrix *w, int r, int c);
 /* y (T, rows) = x (T, cols) W^T for a 2-byte or block dtype (no bias): rows decoded to

@@ -278,6 +278,17 @@ void hw_matrix_rows_f32(const hw_matrix *w, int r0, int n, float *out) {
     }
 }
 
+hw_matrix hw_matrix_row_view(const hw_matrix *m, int r0, int n) {
+    hw_matrix v = *m;
+    v.rows = n;
+    if (m->dtype == HW_F32) v.f32 = m->f32 + (size_t)r0 * m->cols;
+    else if (m->dtype == HW_Q8_0) {
+        v.q = m->q + (size_t)r0 * m->cols;
+        v.scale = m->scale + (size_t)r0 * m->cols / m->group;
+    } else v.raw = m->raw + (size_t)r0 * hw_dtype_row_bytes(m->dtype, m->cols);
+    return v;
+}
+
 float hw_matrix_value(const hw_matrix *w, int r, int c) {
     size_t i = (size_t)r * w->cols + c;
     if (w->dtype == HW_F32) return w->f32[i];

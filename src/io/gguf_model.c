@@ -247,22 +247,14 @@ static hw_status config(loader *L) {
     return HW_OK;
 }
 
-/* Rows [r0, r0 + n) of m as a matrix of their own (views share m's storage). */
-static hw_matrix row_view(const hw_matrix *m, int r0, int n) {
-    hw_matrix v = *m;
-    v.rows = n;
-    if (m->dtype == HW_F32) v.f32 = m->f32 + (size_t)r0 * m->cols;
-    else v.raw = m->raw + (size_t)r0 * hw_dtype_row_bytes(m->dtype, m->cols);
-    return v;
-}
-
 /* blk.i.attn_qkv: GPT-2's fused (3D, D) projection, rows [q; k; v]; and its bias. */
 static hw_status fused_qkv(loader *L, int i, hw_layer_weights *l) {
     int D = L->ld->cfg.d_model;
     hw_matrix qkv;
     const float *b;
     set_name(L, "blk.%d.attn_qkv.weight", i); TRY(matrix(L, 3 * D, D, &qkv));
-    l->wq = row_view(&qkv, 0, D), l->wk = row_view(&qkv, D, D), l->wv = row_view(&qkv, 2 * D, D);
+    l->wq = hw_matrix_row_view(&qkv, 0, D), l->wk = hw_matrix_row_view(&qkv, D, D);
+    l->wv = hw_matrix_row_view(&qkv, 2 * D, D);
     set_name(L, "blk.%d.attn_qkv.bias", i); TRY(vec(L, 3 * D, &b));
     l->bq = b, l->bk = b + D, l->bv = b + 2 * D;
     return HW_OK;
