@@ -10,6 +10,11 @@
  *   on the decoded matrix.
  * - 1 thread = 2 threads, bit for bit, decode and prefill, on shapes of many chunks.
  * - A row longer than the decode buffer (16K values) takes the allocated-buffer path.
+ *
+ * test_quant --model Q.gguf ORIG.gguf LABEL MAX [GREEDY.txt] (tests/quantize_test.sh): a
+ * model written by `headwise quantize` against the one it came from: the max-abs change
+ * of the logits over 64 decoded positions (reported; PASS when below MAX), and with
+ * GREEDY.txt, greedy decoding from an empty prompt prints its first 100 characters.
  */
 #include "check.h"
 #include "internal.h"
@@ -184,7 +189,70 @@ static void sizes_are_the_stored_bytes(void) {
           "row bytes");
 }
 
-int main(void) {
+/* ---------------------------------------------------------------- --model */
+
+static int collect(const char *piece, size_t len, void *user) {
+    char *b = user;
+    size_t n = strlen(b);
+    if (n + len < 256) memcpy(b + n, piece, len), b[n + len] = 0;
+    return 0;
+}
+
+static void logits64(hw_model *m, float *out, int V) { /* (64, V), the decode path */
+    hw_context *c = hw_context_new(m, 0);
+    for (int t = 0; t < 64; t++) {
+        int tok = (t * 37 + 1) % V;
+        hw_forward(c, &tok, 1, HW_LOGITS_LAST, out + (size_t)t * V);
+    }
+    hw_context_free(c);
+}
+
+static int model_mode(const char *qpath, const char *opath, const char *label, double max, const char *greedy) {
+    hw_set_threads(1);
+    hw_model *q = hw_model_load(qpath), *o = hw_model_load(opath);
+    if (!q || !o) {
+        printf("FAIL quantize/%s/load: %s\n", label, hw_last_error());
+        return 1;
+    }
+    const int V = hw_model_config(q)->vocab_size;
+    float *a = malloc(sizeof(float) * 64 * V), *b = malloc(sizeof(float) * 64 * V);
+    logits64(q, a, V);
+    logits64(o, b, V);
+    double d = 0, top = 0;
+    for (size_t i = 0; i < (size_t)64 * V; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        d = e > d || e != e ? e : d;
+        top = fabs(b[i]) > top ? fabs(b[i]) : top;
+    }
+    hw_model_info info;
+    hw_model_get_info(q, &info);
+    int ok = d < max;
+    printf("%s quantize/%s/logits: max-abs change %.4g over 64 positions (logits up to %.3g; %s)\n",
+           ok ? "PASS" : "FAIL", label, d, top, info.dtype);
+    if (greedy) {
+        hw_tokenizer *t = hw_tokenizer_load(qpath, 0);
+        hw_generate_params p = hw_generate_params_default();
+        p.n_steps = 200;
+        p.sampler.temperature = 0;
+        char out[256] = "", want[128] = "";
+        hw_status st = t ? hw_generate(q, t, "", p, collect, out) : HW_ERR_IO;
+        FILE *fp = fopen(greedy, "rb");
+        size_t n = fp ? fread(want, 1, 100, fp) : 0;
+        if (fp) fclose(fp);
+        int same = st == HW_OK && n == 100 && strlen(out) >= 100 && memcmp(out, want, 100) == 0;
+        printf("%s quantize/%s/greedy: the first 100 characters of greedy-200 %s\n", same ? "PASS" : "FAIL",
+               label, same ? "printed" : "differ");
+        ok &= same;
+        hw_tokenizer_free(t);
+    }
+    free(a), free(b);
+    hw_model_free(q), hw_model_free(o);
+    return !ok;
+}
+
+int main(int argc, char **argv) {
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "--model") == 0)
+        return model_mode(argv[2], argv[3], argv[4], atof(argv[5]), argc == 7 ? argv[6] : NULL);
     find_levels();
     RUN(decode_same_bits_every_level);
     RUN(products_match_reference);
