@@ -23,6 +23,7 @@
  *   Q6_K (256, 210): ql[128], qh[64], scales[16] int8, d    y = d sc (q - 32)
  */
 #include "internal.h"
+#include "simd_inline.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -305,6 +306,168 @@ void hw_embed_row(const hw_weights *w, int tok, int D, float *out) {
     else hw_matrix_rows_f32(&w->embed, tok, 1, out);
 }
 
+/* ---------------------------------------------------------------- fused products */
+
+/*
+ * Matrix-vector products that decode 16 values at a time into a register and multiply
+ * them in at once: lane l of a row's accumulator takes k = l, l+16, ... in k order, one
+ * fused multiply-add each, then simd.c's lane tree (simd_inline.h). That is exactly what
+ * simd.c's f32 kernel does with the decoded row, and each decoded value is the scalar
+ * decoder's (the same products and differences), so a row's result is bit for bit the
+ * f32 kernel's on the decoded matrix, without writing the row anywhere.
+ */
+
+/* An f16 scale by the F16C instruction (exact, as f16() is). */
+__attribute__((target("f16c"), always_inline)) static inline float f16_hw(const uint8_t *p) {
+    return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8));
+}
+
+/* Sub-block j's scale and min of a Q4_K super-block, as the scalar decoder forms them. */
+__attribute__((target("f16c"), always_inline)) static inline void k4_scales(const uint8_t *b, int j, float *dd,
+                                                                            float *dm) {
+    int s, m;
+    scale_min_k4(j, b + 4, &s, &m);
+    *dd = f16_hw(b) * (float)s, *dm = f16_hw(b + 2) * (float)m;
+}
+
+/* Values k .. k+15 of a row (k a multiple of 16, within the row) of type t. */
+__attribute__((target("avx512f,f16c"), always_inline)) static inline __m512 ld16_avx512(hw_dtype t, const uint8_t *row,
+                                                                                   int k) {
+    if (t == HW_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(row + 2 * (size_t)k)));
+    if (t == HW_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)(row + 2 * (size_t)k))), 16));
+    if (t == HW_GQ8_0) {
+        const uint8_t *b = row + (size_t)(k / 32) * 34;
+        __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const void *)(b + 2 + k % 32))));
+        return _mm512_mul_ps(_mm512_set1_ps(f16_hw(b)), q);
+    }
+    if (t == HW_GQ4_K) { /* 64-value chunk c: bytes qs[32c .. 32c+32), low nibbles then high */
+        const uint8_t *b = row + (size_t)(k / 256) * 144;
+        const int v = k % 256, c = v / 64, hi = v % 64 >= 32, j = 2 * c + hi;
+        float dd, dm;
+        k4_scales(b, j, &dd, &dm);
+        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(b + 16 + 32 * c + v % 32)));
+        q = hi ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
+        return _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(q)), _mm512_set1_ps(dm));
+    }
+    /* Q6_K: half n of the super-block, value l + 32 p of it (p = 0..3) */
+    const uint8_t *b = row + (size_t)(k / 256) * 210;
+    const int v = k % 256, n = v / 128, p = v % 128 / 32, l = v % 32;
+    const uint8_t *ql = b + 64 * n + (p & 1) * 32 + l, *qh = b + 128 + 32 * n + l;
+    __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)ql));
+    lo = p >= 2 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, _mm512_set1_epi32(15));
+    __m512i h = _mm512_and_si512(_mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)qh)), 2 * p),
+                                 _mm512_set1_epi32(3));
+    __m512i q = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(h, 4)), _mm512_set1_epi32(32));
+    const float ds = f16_hw(b + 208) * (float)((const int8_t *)(b + 192))[8 * n + l / 16 + 2 * p];
+    return _mm512_mul_ps(_mm512_set1_ps(ds), _mm512_cvtepi32_ps(q));
+}
+
+/* Rows r0..r1-1 of y = W x, two rows at a time sharing each load of x. */
+__attribute__((target("avx512f,f16c"), always_inline)) static inline void rows_avx512(hw_dtype t, float *y, const uint8_t *w,
+                                                                                 const float *x, int r0, int r1, int K) {
+    const size_t rb = hw_dtype_row_bytes(t, K);
+    const int kv = K & ~15;
+    float xt[16] = {0}; /* the tail of x (F16, BF16 only), zero padded, as simd.c's masked loads */
+    for (int k = kv; k < K; k++) xt[k - kv] = x[k];
+    for (int r = r0; r < r1; r += 2) {
+        const int two = r + 1 < r1;
+        const uint8_t *w0 = w + (size_t)r * rb, *w1 = two ? w0 + rb : w0;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (int k = 0; k < kv; k += 16) {
+            __m512 xv = _mm512_loadu_ps(x + k);
+            a0 = _mm512_fmadd_ps(ld16_avx512(t, w0, k), xv, a0);
+            a1 = _mm512_fmadd_ps(ld16_avx512(t, w1, k), xv, a1);
+        }
+        if (kv < K) {
+            float t0[16] = {0}, t1[16] = {0};
+            for (int k = kv; k < K; k++) types[t].fn(w0 + 2 * (size_t)k, t0 + k - kv), types[t].fn(w1 + 2 * (size_t)k, t1 + k - kv);
+            __m512 xv = _mm512_loadu_ps(xt);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(t0), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(t1), xv, a1);
+        }
+        y[r] = hsum16_avx512(a0);
+        if (two) y[r + 1] = hsum16_avx512(a1);
+    }
+}
+
+#define FUSED_512(name, T)                                                                                   \
+    __attribute__((target("avx512f,f16c"))) static void name(float *y, const uint8_t *w, const float *x, int r0, \
+                                                        int r1, int K) {                                     \
+        rows_avx512(T, y, w, x, r0, r1, K);                                                                  \
+    }
+FUSED_512(f16_avx512, HW_F16)
+FUSED_512(bf16_avx512, HW_BF16)
+FUSED_512(gq8_avx512, HW_GQ8_0)
+FUSED_512(gq4k_avx512, HW_GQ4_K)
+FUSED_512(gq6k_avx512, HW_GQ6_K)
+
+/* AVX2: the same values as two 8-lane halves (simd.c's matvec_avx2 layout). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256 ld8_avx2(hw_dtype t, const uint8_t *row,
+                                                                                      int k) {
+    if (t == HW_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const void *)(row + 2 * (size_t)k)));
+    if (t == HW_BF16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)(row + 2 * (size_t)k))), 16));
+    const uint8_t *b = row + (size_t)(k / 32) * 34; /* Q8_0 */
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const void *)(b + 2 + k % 32))));
+    return _mm256_mul_ps(_mm256_set1_ps(f16_hw(b)), q);
+}
+
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void rows_avx2(hw_dtype t, float *y, const uint8_t *w,
+                                                                                     const float *x, int r0, int r1,
+                                                                                     int K) {
+    const size_t rb = hw_dtype_row_bytes(t, K);
+    const int kv = K & ~15;
+    float xt[16] = {0};
+    for (int k = kv; k < K; k++) xt[k - kv] = x[k];
+    for (int r = r0; r < r1; r += 2) {
+        const int two = r + 1 < r1;
+        const uint8_t *w0 = w + (size_t)r * rb, *w1 = two ? w0 + rb : w0;
+        __m256 l0 = _mm256_setzero_ps(), h0 = l0, l1 = l0, h1 = l0;
+        for (int k = 0; k < kv; k += 16) {
+            __m256 xl = _mm256_loadu_ps(x + k), xh = _mm256_loadu_ps(x + k + 8);
+            l0 = _mm256_fmadd_ps(ld8_avx2(t, w0, k), xl, l0);
+            h0 = _mm256_fmadd_ps(ld8_avx2(t, w0, k + 8), xh, h0);
+            l1 = _mm256_fmadd_ps(ld8_avx2(t, w1, k), xl, l1);
+            h1 = _mm256_fmadd_ps(ld8_avx2(t, w1, k + 8), xh, h1);
+        }
+        if (kv < K) {
+            float t0[16] = {0}, t1[16] = {0};
+            for (int k = kv; k < K; k++) types[t].fn(w0 + 2 * (size_t)k, t0 + k - kv), types[t].fn(w1 + 2 * (size_t)k, t1 + k - kv);
+            __m256 xl = _mm256_loadu_ps(xt), xh = _mm256_loadu_ps(xt + 8);
+            l0 = _mm256_fmadd_ps(_mm256_loadu_ps(t0), xl, l0);
+            h0 = _mm256_fmadd_ps(_mm256_loadu_ps(t0 + 8), xh, h0);
+            l1 = _mm256_fmadd_ps(_mm256_loadu_ps(t1), xl, l1);
+            h1 = _mm256_fmadd_ps(_mm256_loadu_ps(t1 + 8), xh, h1);
+        }
+        y[r] = hsum16_avx2(l0, h0);
+        if (two) y[r + 1] = hsum16_avx2(l1, h1);
+    }
+}
+
+#define FUSED_AVX2(name, T)                                                                                  \
+    __attribute__((target("avx2,fma,f16c"))) static void name(float *y, const uint8_t *w, const float *x,  \
+                                                              int r0, int r1, int K) {                       \
+        rows_avx2(T, y, w, x, r0, r1, K);                                                                    \
+    }
+FUSED_AVX2(f16_avx2, HW_F16)
+FUSED_AVX2(bf16_avx2, HW_BF16)
+FUSED_AVX2(gq8_avx2, HW_GQ8_0)
+
+typedef void (*fused_fn)(float *, const uint8_t *, const float *, int, int, int);
+
+/* The fused kernel for w at the current SIMD level, or NULL (decode into a buffer). */
+static fused_fn pick_fused(hw_dtype t) {
+    const int level = hw_simd_level();
+    if (level == HW_SIMD_AVX512)
+        return t == HW_F16 ? f16_avx512 : t == HW_BF16 ? bf16_avx512 : t == HW_GQ8_0 ? gq8_avx512
+               : t == HW_GQ4_K ? gq4k_avx512 : t == HW_GQ6_K ? gq6k_avx512 : NULL;
+    if (level == HW_SIMD_AVX2) return t == HW_F16 ? f16_avx2 : t == HW_BF16 ? bf16_avx2 : t == HW_GQ8_0 ? gq8_avx2 : NULL;
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- products */
 
 /* Decoded rows per step: about 16K floats (64 KiB, in L2 beside the activations). */
@@ -315,12 +478,17 @@ typedef struct {
     const float *x;
     const hw_matrix *w;
     int T, block;
+    fused_fn fused;
 } stored_job;
 
 /* Rows r0..r1-1 of y = W x (T == 1). */
 static void matvec_rows(void *arg, int r0, int r1) {
     const stored_job *j = arg;
     const int K = j->w->cols;
+    if (j->fused) {
+        j->fused(j->y, j->w->raw, j->x, r0, r1, K);
+        return;
+    }
     float stack[DEC_FLOATS];
     int per = DEC_FLOATS / K;
     float *buf = per ? stack : malloc((size_t)K * sizeof(float));
@@ -351,7 +519,7 @@ static void gemm_rows(void *arg, int r0, int r1) {
         const int n = r1 - r < j->block ? r1 - r : j->block;
         if (!tile) { /* no memory for a tile: the decode kernel, one token at a time */
             for (int t = 0; t < j->T; t++) {
-                stored_job one = {j->y + (size_t)t * R, j->x + (size_t)t * K, j->w, 1, 0};
+                stored_job one = {j->y + (size_t)t * R, j->x + (size_t)t * K, j->w, 1, 0, NULL};
                 matvec_rows(&one, r, r + n);
             }
             continue;
@@ -366,7 +534,7 @@ static void gemm_rows(void *arg, int r0, int r1) {
 void hw_matmul_stored(float *y, const float *x, const hw_matrix *w, int T) {
     const int R = w->rows, K = w->cols;
     if (T == 1) {
-        stored_job j = {y, x, w, 1, 0};
+        stored_job j = {y, x, w, 1, 0, pick_fused(w->dtype)};
         int rows = (DEC_FLOATS / K) & ~3;
         hw_parallel_range(matvec_rows, &j, R, rows > 4 ? rows : 4);
         return;
@@ -375,7 +543,7 @@ void hw_matmul_stored(float *y, const float *x, const hw_matrix *w, int T) {
      * small beside the tile's product once it is 64 rows or more. */
     int block = (int)((262144 / (size_t)K) / 64 * 64);
     if (block < 64) block = 64;
-    stored_job j = {y, x, w, T, block};
+    stored_job j = {y, x, w, T, block, NULL};
     hw_blas_one_thread();
     hw_parallel_range(gemm_rows, &j, R, block);
 }
