@@ -70,6 +70,9 @@ typedef struct {
     const uint8_t *raw;     /* HW_F16, HW_BF16, HW_GQ* */
 } hw_matrix;
 
+/* IEEE half to float, including subnormals, infinities and NaN (quant_kernels.c). */
+float hw_f16_to_f32(uint16_t h);
+
 /* quant_kernels.c: the stored types. Values per block (1 for F32/F16/BF16) and bytes
  * per block; bytes of a row of cols values (cols a multiple of the block); a name. */
 int hw_dtype_block(hw_dtype t);

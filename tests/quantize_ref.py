@@ -14,7 +14,6 @@ equal float16(x); other tensors byte for byte. Prints PASS/FAIL lines per type.
 tiny: a small llama GGUF of F32 tensors whose rows are 256 wide (Q4_K and Q6_K apply).
 """
 import os
-import struct
 import sys
 
 import numpy as np
@@ -27,44 +26,6 @@ import gguf_quant_ref as q  # noqa: E402
 
 f32 = np.float32
 NAMES = {v[0]: k for k, v in q.TYPES.items()}
-
-
-def table(path):
-    """(metadata, [(name, ne, type, offset)], data start, raw bytes), by the format."""
-    raw = open(path, "rb").read()
-    pos = [4]
-
-    def take(fmt):
-        v = struct.unpack_from("<" + fmt, raw, pos[0])
-        pos[0] += struct.calcsize("<" + fmt)
-        return v[0]
-
-    def rstr():
-        n = take("Q")
-        pos[0] += n
-        return raw[pos[0] - n:pos[0]].decode()
-
-    def rval(t):
-        if t == g.STRING:
-            return rstr()
-        if t == g.ARRAY:
-            et, n = take("I"), take("Q")
-            return [rval(et) for _ in range(n)]
-        return take(g.SCALAR[t])
-
-    assert raw[:4] == b"GGUF"
-    version, nt, nkv = take("I"), take("Q"), take("Q")
-    meta = {}
-    for _ in range(nkv):
-        k = rstr()
-        meta[k] = rval(take("I"))
-    infos = []
-    for _ in range(nt):
-        name = rstr()
-        ne = [take("Q") for _ in range(take("I"))]
-        infos.append((name, ne, take("I"), take("Q")))
-    align = meta.get("general.alignment", 32)
-    return version, meta, infos, (pos[0] + align - 1) // align * align, raw
 
 
 def nearest_gap(tname, b, x):
@@ -102,7 +63,7 @@ def nearest_gap(tname, b, x):
 
 def check(src, out, label):
     smeta, st = g.read(src)
-    version, meta, infos, base, raw = table(out)
+    version, meta, infos, base, raw = g.read(out, table=True)
     ok = version == 3
     for k in ("general.file_type", "general.quantization_version"):
         smeta.pop(k, None)

@@ -32,8 +32,8 @@
 
 /* ---------------------------------------------------------------- scalar decoders */
 
-static float f16(const uint8_t *p) {
-    uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+float hw_f16_to_f32(uint16_t h16) {
+    uint32_t h = h16;
     uint32_t sign = (h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
     if (exp == 31) bits = sign | 0x7f800000u | man << 13;
     else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
@@ -47,6 +47,8 @@ static float f16(const uint8_t *p) {
     memcpy(&f, &bits, 4);
     return f;
 }
+
+static float f16(const uint8_t *p) { return hw_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 static float bf16(const uint8_t *p) {
     uint32_t bits = ((uint32_t)p[0] | (uint32_t)p[1] << 8) << 16;
