@@ -344,6 +344,13 @@ __attribute__((target("avx512f,f16c"), always_inline)) static inline __m512 ld16
         __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const void *)(b + 2 + k % 32))));
         return _mm512_mul_ps(_mm512_set1_ps(f16_hw(b)), q);
     }
+    if (t == HW_GQ4_0) { /* low nibbles are values 0..15, high ones 16..31 */
+        const uint8_t *b = row + (size_t)(k / 32) * 18;
+        __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(b + 2)));
+        q = k % 32 ? _mm512_srli_epi32(q, 4) : _mm512_and_si512(q, _mm512_set1_epi32(15));
+        q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
+        return _mm512_mul_ps(_mm512_set1_ps(f16_hw(b)), _mm512_cvtepi32_ps(q));
+    }
     if (t == HW_GQ4_K) { /* 64-value chunk c: bytes qs[32c .. 32c+32), low nibbles then high */
         const uint8_t *b = row + (size_t)(k / 256) * 144;
         const int v = k % 256, c = v / 64, hi = v % 64 >= 32, j = 2 * c + hi;
@@ -366,6 +373,32 @@ __attribute__((target("avx512f,f16c"), always_inline)) static inline __m512 ld16
     return _mm512_mul_ps(_mm512_set1_ps(ds), _mm512_cvtepi32_ps(q));
 }
 
+/* A Q4_K super-block's 8 sub-block scales and mins, as the scalar decoder forms them. */
+__attribute__((target("f16c"), always_inline)) static inline void q4k_scales(const uint8_t *b, float *dd, float *dm) {
+    const float d = f16_hw(b), dmin = f16_hw(b + 2);
+    for (int j = 0; j < 8; j++) {
+        int s, m;
+        scale_min_k4(j, b + 4, &s, &m);
+        dd[j] = d * (float)s, dm[j] = dmin * (float)m;
+    }
+}
+
+/* Q4_K's 64 values of chunk c of super-block b as 4 registers (ld16's values): one
+ * 32-byte load, low nibbles then high ones, the scales computed once per super-block. */
+__attribute__((target("avx512f,f16c"), always_inline)) static inline void q4k_chunk(const uint8_t *b, int c,
+                                                                                    const float *dd, const float *dm,
+                                                                                    __m512 v[4]) {
+    const __m512i A = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(b + 16 + 32 * c)));
+    const __m512i B = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(b + 32 + 32 * c)));
+    const __m512i lo = _mm512_set1_epi32(15);
+    const __m512 D1 = _mm512_set1_ps(dd[2 * c]), M1 = _mm512_set1_ps(dm[2 * c]);
+    const __m512 D2 = _mm512_set1_ps(dd[2 * c + 1]), M2 = _mm512_set1_ps(dm[2 * c + 1]);
+    v[0] = _mm512_sub_ps(_mm512_mul_ps(D1, _mm512_cvtepi32_ps(_mm512_and_si512(A, lo))), M1);
+    v[1] = _mm512_sub_ps(_mm512_mul_ps(D1, _mm512_cvtepi32_ps(_mm512_and_si512(B, lo))), M1);
+    v[2] = _mm512_sub_ps(_mm512_mul_ps(D2, _mm512_cvtepi32_ps(_mm512_srli_epi32(A, 4))), M2);
+    v[3] = _mm512_sub_ps(_mm512_mul_ps(D2, _mm512_cvtepi32_ps(_mm512_srli_epi32(B, 4))), M2);
+}
+
 /* Rows r0..r1-1 of y = W x, two rows at a time sharing each load of x. */
 __attribute__((target("avx512f,f16c"), always_inline)) static inline void rows_avx512(hw_dtype t, float *y, const uint8_t *w,
                                                                                  const float *x, int r0, int r1, int K) {
@@ -377,7 +410,23 @@ __attribute__((target("avx512f,f16c"), always_inline)) static inline void rows_a
         const int two = r + 1 < r1;
         const uint8_t *w0 = w + (size_t)r * rb, *w1 = two ? w0 + rb : w0;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        for (int k = 0; k < kv; k += 16) {
+        for (int k = 0; t == HW_GQ4_K && k < K; k += 256) {
+            const uint8_t *b0 = w0 + (size_t)(k / 256) * 144, *b1 = w1 + (size_t)(k / 256) * 144;
+            float d0[8], m0[8], d1[8], m1[8];
+            q4k_scales(b0, d0, m0);
+            q4k_scales(b1, d1, m1);
+            for (int c = 0; c < 4; c++) {
+                __m512 v0[4], v1[4];
+                q4k_chunk(b0, c, d0, m0, v0);
+                q4k_chunk(b1, c, d1, m1, v1);
+                for (int i = 0; i < 4; i++) {
+                    __m512 xv = _mm512_loadu_ps(x + k + 64 * c + 16 * i);
+                    a0 = _mm512_fmadd_ps(v0[i], xv, a0);
+                    a1 = _mm512_fmadd_ps(v1[i], xv, a1);
+                }
+            }
+        }
+        for (int k = 0; t != HW_GQ4_K && k < kv; k += 16) {
             __m512 xv = _mm512_loadu_ps(x + k);
             a0 = _mm512_fmadd_ps(ld16_avx512(t, w0, k), xv, a0);
             a1 = _mm512_fmadd_ps(ld16_avx512(t, w1, k), xv, a1);
@@ -402,6 +451,7 @@ __attribute__((target("avx512f,f16c"), always_inline)) static inline void rows_a
 FUSED_512(f16_avx512, HW_F16)
 FUSED_512(bf16_avx512, HW_BF16)
 FUSED_512(gq8_avx512, HW_GQ8_0)
+FUSED_512(gq4_avx512, HW_GQ4_0)
 FUSED_512(gq4k_avx512, HW_GQ4_K)
 FUSED_512(gq6k_avx512, HW_GQ6_K)
 
@@ -465,7 +515,7 @@ static fused_fn pick_fused(hw_dtype t) {
     const int level = hw_simd_level();
     if (level == HW_SIMD_AVX512)
         return t == HW_F16 ? f16_avx512 : t == HW_BF16 ? bf16_avx512 : t == HW_GQ8_0 ? gq8_avx512
-               : t == HW_GQ4_K ? gq4k_avx512 : t == HW_GQ6_K ? gq6k_avx512 : NULL;
+               : t == HW_GQ4_0 ? gq4_avx512 : t == HW_GQ4_K ? gq4k_avx512 : t == HW_GQ6_K ? gq6k_avx512 : NULL;
     if (level == HW_SIMD_AVX2) return t == HW_F16 ? f16_avx2 : t == HW_BF16 ? bf16_avx2 : t == HW_GQ8_0 ? gq8_avx2 : NULL;
     return NULL;
 }
