@@ -9,7 +9,11 @@
  * measurement, so a neighbour's load on this shared machine falls on all alike. Not a
  * test: prints one table, never fails on timing.
  *
- * usage: bench_quant [--quick]   (--quick: 2 rounds of 32 steps)
+ * usage: bench_quant [--quick] [--keep DIR] [MODEL ...]
+ *   --quick     2 rounds of 32 steps (default 5 of 128)
+ *   --keep DIR  write the four files into DIR and leave them (to run other programs on
+ *               the same weights, e.g. llama2.c's runq on a conversion of F32.gguf)
+ *   MODEL ...   more models measured in the same rounds (e.g. a llama2.c int8 export)
  */
 #include "headwise.h"
 
@@ -26,7 +30,8 @@
 enum { D = 768, L = 12, H = 12, F = 2048, V = 32000, C = 1024, THREADS = 2, PROMPT = 16 };
 #define GIB ((size_t)1 << 30)
 #define N_KIND 4
-static const char *kind_name[N_KIND] = {"F32", "F16", "Q8_0", "Q4_K"};
+#define MAX_MODELS 8
+static const char *kind_name[MAX_MODELS] = {"F32", "F16", "Q8_0", "Q4_K"};
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t next_u32(void) { /* xorshift64* */
@@ -175,14 +180,25 @@ static void rss_kb(long *rss, long *file) {
 
 int main(int argc, char **argv) {
     bench_passive_threads(argv);
-    const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    if (argc > 1 && !quick) return bench_usage("bench_quant", "unknown argument", "[--quick]");
+    int quick = 0, n = N_KIND;
+    const char *keep = NULL;
+    char path[MAX_MODELS][4200];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--keep") == 0 && i + 1 < argc) keep = argv[++i];
+        else if (argv[i][0] != '-' && n < MAX_MODELS) {
+            snprintf(path[n], sizeof path[n], "%s", argv[i]);
+            const char *slash = strrchr(argv[i], '/');
+            kind_name[n++] = slash ? slash + 1 : argv[i];
+        } else return bench_usage("bench_quant", "bad argument", "[--quick] [--keep DIR] [MODEL ...]");
+    }
     const int reps = quick ? 2 : 5, steps = quick ? 32 : 128;
     const double load = bench_load_average();
     const char *dir = getenv("TMPDIR");
-    char base[4096], path[N_KIND][4200];
+    char base[4096];
     snprintf(base, sizeof base, "%s/headwise-bench-quant-XXXXXX", dir && *dir ? dir : "/tmp");
-    if (!mkdtemp(base)) return perror("bench_quant: mkdtemp"), 1;
+    if (keep) snprintf(base, sizeof base, "%s", keep);
+    else if (!mkdtemp(base)) return perror("bench_quant: mkdtemp"), 1;
     for (int k = 0; k < N_KIND; k++) snprintf(path[k], sizeof path[k], "%s/%s.gguf", base, kind_name[k]);
     fprintf(stderr, "bench_quant: writing the models to %s\n", base);
     hw_quantize_params qp = hw_quantize_params_default();
@@ -192,13 +208,13 @@ int main(int argc, char **argv) {
     qp.type = "q4_k";
     ok = ok && hw_quantize_gguf(path[0], path[3], &qp, NULL) == HW_OK;
     hw_set_threads(THREADS);
-    hw_model *m[N_KIND] = {0};
-    hw_context *c[N_KIND] = {0};
-    hw_model_info info[N_KIND];
-    long rss[N_KIND], rss_file[N_KIND], before, before_file;
+    hw_model *m[MAX_MODELS] = {0};
+    hw_context *c[MAX_MODELS] = {0};
+    hw_model_info info[MAX_MODELS];
+    long rss[MAX_MODELS], rss_file[MAX_MODELS], before, before_file;
     float *logits = malloc((size_t)V * sizeof(float));
     rss_kb(&before, &before_file);
-    for (int k = 0; ok && k < N_KIND; k++) { /* loaded one after another: RSS grows by each */
+    for (int k = 0; ok && k < n; k++) { /* loaded one after another: RSS grows by each */
         long r0, f0;
         rss_kb(&r0, &f0);
         ok = (m[k] = hw_model_load(path[k])) && (c[k] = hw_context_new(m[k], C)) &&
@@ -207,8 +223,8 @@ int main(int argc, char **argv) {
         rss[k] -= r0, rss_file[k] -= f0;
         if (ok) hw_model_get_info(m[k], &info[k]);
     }
-    for (int k = 0; k < N_KIND; k++) unlink(path[k]);
-    rmdir(base);
+    for (int k = 0; !keep && k < N_KIND; k++) unlink(path[k]);
+    if (!keep) rmdir(base);
     char *src = aligned_alloc(4096, GIB);
     if (!ok || !src) {
         fprintf(stderr, "bench_quant: %s\n", ok ? "out of memory" : hw_last_error());
@@ -216,9 +232,9 @@ int main(int argc, char **argv) {
     }
     memset(src, 1, GIB);
     read_rate(src);
-    double dec[N_KIND][8], rd[8];
+    double dec[MAX_MODELS][8], rd[8];
     for (int r = 0; r < reps; r++) {
-        for (int k = 0; k < N_KIND; k++) dec[k][r] = decode_rate(c[k], logits, steps);
+        for (int k = 0; k < n; k++) dec[k][r] = decode_rate(c[k], logits, steps);
         rd[r] = read_rate(src);
     }
     const double rbw = bench_median(rd, reps);
@@ -227,12 +243,12 @@ int main(int argc, char **argv) {
     printf("  %d rounds of %d decode steps after a %d-token prompt, interleaved; medians; load average "
            "before: %.2f on %d cores\n", reps, steps, PROMPT, load, omp_get_num_procs());
     printf("  read bandwidth (1 GiB, %d threads): %.1f GB/s\n\n", THREADS, rbw);
-    printf("  %-5s %10s %9s %9s %9s %11s %12s %12s  %s\n", "type", "tok/s", "vs F32", "MB/token", "GB/s",
+    printf("  %-5.14s %10s %9s %9s %9s %11s %12s %12s  %s\n", "type", "tok/s", "vs F32", "MB/token", "GB/s",
            "/read bw", "file MB", "RSS +MB", "stored types");
     const double f32_rate = bench_median(dec[0], reps);
-    for (int k = 0; k < N_KIND; k++) {
+    for (int k = 0; k < n; k++) {
         const double t = bench_median(dec[k], reps), gbs = info[k].weight_bytes * t / 1e9;
-        printf("  %-5s %10.1f %9.2f %9.1f %9.1f %11.2f %12.1f %12.1f  %s\n", kind_name[k], t, t / f32_rate,
+        printf("  %-5.14s %10.1f %9.2f %9.1f %9.1f %11.2f %12.1f %12.1f  %s\n", kind_name[k], t, t / f32_rate,
                info[k].weight_bytes / 1e6, gbs, gbs / rbw, info[k].file_bytes / 1e6, rss[k] * 1024 / 1e6,
                info[k].dtype);
     }
@@ -241,7 +257,7 @@ int main(int argc, char **argv) {
            "  KV cache is %.1f MB of it). MB = 1e6 bytes.\n",
            C, rss_file[0] * 1024 / 1e6, rss_file[1] * 1024 / 1e6, rss_file[2] * 1024 / 1e6,
            rss_file[3] * 1024 / 1e6, 2.0 * L * C * D * 4 / 1e6);
-    for (int k = 0; k < N_KIND; k++) hw_context_free(c[k]), hw_model_free(m[k]);
+    for (int k = 0; k < n; k++) hw_context_free(c[k]), hw_model_free(m[k]);
     free(src), free(logits);
     (void)before, (void)before_file;
     return 0;
