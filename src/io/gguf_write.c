@@ -16,6 +16,7 @@
  * The file is written atomically: a temporary file renamed over out.
  */
 #include "io/gguf.h"
+#include "hw_limits.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,7 +64,9 @@ static void choose(const hw_gguf *g, const hw_gguf_tensor *t, hw_dtype base, pla
     int nd = t->n_dims;
     while (nd > 1 && t->ne[nd - 1] == 1) nd--;
     p->t = t;
-    p->quantize = nd == 2 && ends_with(t->name, ".weight") && !str_is(t->name, "position_embd.weight") &&
+    /* Rows longer than any model dimension headwise loads are copied, not quantized. */
+    p->quantize = nd == 2 && t->ne[0] <= HW_MAX_DIM && ends_with(t->name, ".weight") &&
+                  !str_is(t->name, "position_embd.weight") &&
                   (t->type == HW_GGML_F32 || hw_gguf_dtype(t->type) != HW_F32);
     p->type = t->type;
     p->bytes = t->nbytes;
