@@ -143,29 +143,6 @@ static double decode_rate(hw_context *c, float *logits, int steps) {
     return steps / (bench_now() - t0);
 }
 
-/* GB/s of reading 1 GiB split between the threads, two streams each, in 16-lane vector
- * sums (as bench_engine.c measures it). */
-typedef float v16 __attribute__((vector_size(64)));
-static volatile float read_sink;
-static double read_rate(const char *src) {
-    float total = 0;
-    double t0 = bench_now();
-#pragma omp parallel num_threads(THREADS) reduction(+ : total)
-    {
-        int n = omp_get_num_threads(), i = omp_get_thread_num();
-        size_t part = GIB / n / 256 * 256, off = part * i, len = i == n - 1 ? GIB - off : part;
-        size_t half = len / 2 / 128 * 128;
-        const v16 *p = (const v16 *)(src + off), *q = (const v16 *)(src + off + half);
-        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (size_t k = 0; k < half / sizeof(v16); k += 2) a0 += p[k], a1 += p[k + 1], a2 += q[k], a3 += q[k + 1];
-        v16 a = (a0 + a1) + (a2 + a3);
-        for (int l = 0; l < 16; l++) total += a[l];
-    }
-    double dt = bench_now() - t0;
-    read_sink = total;
-    return GIB / dt / 1e9;
-}
-
 /* Resident and file-backed resident kB of this process (/proc/self/status). */
 static void rss_kb(long *rss, long *file) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -231,11 +208,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     memset(src, 1, GIB);
-    read_rate(src);
+    bench_read_rate(src, GIB, THREADS);
     double dec[MAX_MODELS][8], rd[8];
     for (int r = 0; r < reps; r++) {
         for (int k = 0; k < n; k++) dec[k][r] = decode_rate(c[k], logits, steps);
-        rd[r] = read_rate(src);
+        rd[r] = bench_read_rate(src, GIB, THREADS);
     }
     const double rbw = bench_median(rd, reps);
     printf("bench_quant: random-weight Llama, stories110M shape (D %d, L %d, H %d, F %d, V %d, tied), "
