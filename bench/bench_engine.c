@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 enum { D = 768, L = 12, H = 12, HK = 12, F = 2048, V = 32000, C = 1024 };
 enum { THREADS = 2, REPS = 5, PROMPT = 16, STEPS = 128, PREFILL = 512 };
 #define GIB ((size_t)1 << 30)
@@ -134,34 +136,6 @@ static double copy_rate(char *dst, const char *src) {
     return 2.0 * GIB / (now() - t0) / 1e9;
 }
 
-/* GB/s of reading 1 GiB (bytes read), split between the threads, each reading its
- * part as two streams (its two halves, as the decode kernel does; one stream reads
- * ~5% slower here): a float sum in four 16-lane vector accumulators (GCC vector
- * extensions), so the loads, not the adds, set the pace. The sum is kept. */
-typedef float v16 __attribute__((vector_size(64)));
-static volatile float read_sink;
-static double read_rate(const char *src) {
-    float total = 0;
-    double t0 = now();
-#pragma omp parallel num_threads(THREADS) reduction(+ : total)
-    {
-        int n = omp_get_num_threads(), i = omp_get_thread_num();
-        size_t part = GIB / n / 256 * 256, off = part * i, len = i == n - 1 ? GIB - off : part;
-        size_t half = len / 2 / 128 * 128; /* bytes; a multiple of two vectors */
-        const v16 *p = (const v16 *)(src + off), *q = (const v16 *)(src + off + half);
-        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (size_t k = 0; k < half / sizeof(v16); k += 2) {
-            a0 += p[k], a1 += p[k + 1], a2 += q[k], a3 += q[k + 1];
-        }
-        for (size_t k = 2 * half / sizeof(v16); k < len / sizeof(v16); k++) a0 += p[k];
-        v16 a = (a0 + a1) + (a2 + a3);
-        for (int l = 0; l < 16; l++) total += a[l];
-    }
-    double dt = now() - t0;
-    read_sink = total;
-    return GIB / dt / 1e9;
-}
-
 /* GFLOP/s of the sgemms of the engine's prefill (y (M, N) = x (M, K) W^T, W (N, K)
  * row-major, as hw_matmul calls it) over n shapes run back to back. */
 static double sgemm_rate(const float *x, const float *w, float *y, int M, const int (*nk)[2],
@@ -246,7 +220,7 @@ int main(int argc, char **argv) {
     static const int mix[][2] = {{768, 768}, {768, 768}, {768, 768}, {768, 768},
                                  {2048, 768}, {2048, 768}, {768, 2048}};
     copy_rate(dst, src);
-    read_rate(src);
+    bench_read_rate(src, GIB, THREADS);
     sgemm_rate(gx, gw, gy, M, mix, 7);
 
     /* Rounds interleave every measurement, so a neighbour's load on this shared
@@ -257,7 +231,7 @@ int main(int argc, char **argv) {
         dec[r] = decode_rate(c, logits);
         pre[r] = prefill_rate(c, logits);
         cpy[r] = copy_rate(dst, src);
-        rd[r] = read_rate(src);
+        rd[r] = bench_read_rate(src, GIB, THREADS);
         g_big[r] = sgemm_rate(gx, gw, gy, M, big, 1);
         g_sq[r] = sgemm_rate(gx, gw, gy, M, sq, 1);
         g_down[r] = sgemm_rate(gx, gw, gy, M, down, 1);

@@ -34,6 +34,7 @@ int cmd_lens(int argc, char **argv);
 int cmd_subspace(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
 int cmd_influence(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* A comma-separated list of integers >= 0 (--ids, --ranks), parsed by cli_ints_flag (a
  * CLI_FN for a cli_ints; lens.c). */

@@ -32,7 +32,8 @@ static const char usage[] =
     "  subspace  -m MODEL --head L.H [--kind qk|ov]  SVD of a head's QK / OV circuit;\n"
     "            subspace lowrank ... --input q,k --task T: accuracy vs rank\n"
     "  patch     -m MODEL (--clean F --corrupt F | --task induction) -o OUT.json  activation\n"
-    "            patching over prompt pairs; patch path: sender -> receiver heads\n";
+    "            patching over prompt pairs; patch path: sender -> receiver heads\n"
+    "  quantize  -m MODEL.gguf -o OUT.gguf --type q8_0|q4_0|q4_k|q6_k  GGUF in a block type\n";
 
 static const char score_help[] =
     "usage: headwise score KIND -m MODEL [flags]   (headwise score KIND --help for flags)\n"
@@ -81,7 +82,7 @@ int main(int argc, char **argv) {
         {"score", cmd_score}, {"heads", cmd_heads}, {"mask-test", cmd_mask_test}, {"sweep", cmd_sweep},
         {"niah", cmd_niah}, {"loss", cmd_loss}, {"influence", cmd_influence}, {"facts", cmd_facts}, {"train", cmd_train}, {"organism", cmd_organism}, {"duo", cmd_duo},
         {"lens", cmd_lens}, {"subspace", cmd_subspace}, {"patch", cmd_patch}, {"cdt", cmd_cdt},
-        {"samples", cmd_samples}};
+        {"samples", cmd_samples}, {"quantize", cmd_quantize}};
     int rc = dispatch(commands, sizeof commands / sizeof *commands, argc - 1, argv + 1);
     if (rc >= 0) return rc;
     fprintf(stderr, "headwise: unknown command '%s' (try: headwise --help)\n", argv[1]);

@@ -2057,12 +2057,12 @@ hw_status hw_capture_write_patterns(const hw_capture *cap, const struct hw_token
  *   hw_model_load reads a GGUF of architecture "llama" (Llama 1-3, TinyLlama, GQA;
  *     rope.freq_base, linear rope scaling; output.weight absent means tied), "qwen2" or
  *     "gpt2", as llama.cpp's converter writes them; a tensor the architecture does not
- *     read (Llama 3.1's rope_freqs, say) is refused, not ignored. F32 tensors are used in place in the map; F16, BF16 and the block
- *     types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are converted to f32 at
- *     load (so memory is that of f32 for now). llama.cpp's query/key row order is Meta's
+ *     read (Llama 3.1's rope_freqs, say) is refused, not ignored. Matrices stay in the map
+ *     in their stored type: F32, F16, BF16 and the block types Q4_0, Q4_1, Q5_0, Q5_1,
+ *     Q8_0, Q4_K, Q5_K and Q6_K (see below). llama.cpp's query/key row order is Meta's
  *     interleaved rotary layout, which the engine computes in as it is.
  *     hw_model_get_info names the format ("GGUF v3") and the stored tensor types
- *     ("F32 x3 + F16 x9, upcast to f32").
+ *     ("F32 x3 + F16 x9").
  *   hw_tokenizer_load (and hw_tokenizer_load_for_model, which for a GGUF model is the
  *     file itself) reads tokenizer.ggml.*: model "llama" (SentencePiece-style: scores,
  *     token types, <0xNN> byte fallback) or "gpt2" (byte-level BPE with merges, the
@@ -2097,6 +2097,33 @@ typedef struct {
 } hw_gguf_tensor_info;
 /* Tensor i (file order). */
 hw_status hw_gguf_file_tensor(const hw_gguf_file *f, int64_t i, hw_gguf_tensor_info *out);
+
+/* Matrices are used in their stored type: F32, F16 and BF16 (GGUF or safetensors) and
+ * GGUF's block types stay in the file's map and are decoded a few rows at a time as
+ * products read them, so resident memory is about the file's size; results equal the
+ * f32 product of the decoded weights (f32 activations) and do not depend on the thread
+ * count. hw_model_get_info's dtype names the stored types ("F32 x3 + F16 x9"). */
+
+/* Quantize a GGUF model (`headwise quantize`): every 2-D ".weight" matrix in `type`,
+ * laid out as llama.cpp's llama-quantize writes: metadata copied (tokenizer included)
+ * with general.file_type and general.quantization_version set, 1-D tensors and learned
+ * positions as stored, the output matrix (a tied model's token embedding) in Q6_K
+ * unless type is q8_0, rows that are not whole blocks falling back to Q5_0 / Q8_0 /
+ * F16. Written atomically. */
+typedef struct {
+    const char *type;           /* "q8_0" (default), "q4_0", "q4_k", "q6_k" */
+    hw_progress_fn progress;    /* per tensor; may be NULL */
+    void *user;
+} hw_quantize_params;
+hw_quantize_params hw_quantize_params_default(void);
+typedef struct {
+    int64_t n_tensors, n_quantized;
+    int64_t in_bytes, out_bytes;    /* tensor data read and written */
+} hw_quantize_summary;
+/* summary may be NULL. A model that is not a GGUF file, a type not listed, a non-finite
+ * weight: an error naming it, nothing written. */
+hw_status hw_quantize_gguf(const char *model, const char *out, const hw_quantize_params *p,
+                           hw_quantize_summary *summary);
 
 /* ---------------------------------------------------------------- tokenizer */
 

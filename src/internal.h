@@ -45,10 +45,21 @@ void hw_file_unmap(hw_mapped_file *f);
 
 /* ---------------------------------------------------------------- tensors */
 
-typedef enum { HW_F32, HW_Q8_0 } hw_dtype;
+/* Storage types of weight matrices. HW_Q8_0 is llama2.c's int8 export (values and
+ * scales in separate arrays); the others are kept as their file stores them, read in
+ * place from the map: 2-byte floats, and ggml's blocks (quant_kernels.c), each row of
+ * cols values being cols / block whole blocks. */
+typedef enum {
+    HW_F32, HW_Q8_0,
+    HW_F16, HW_BF16,
+    HW_GQ4_0, HW_GQ4_1, HW_GQ5_0, HW_GQ5_1, HW_GQ8_0, /* blocks of 32 values */
+    HW_GQ4_K, HW_GQ5_K, HW_GQ6_K,                     /* super-blocks of 256 */
+    HW_N_DTYPES
+} hw_dtype;
 
 /* A weight matrix (rows, cols), row-major, used as y = W x.
- * Q8_0: int8 values q (rows*cols) and one float scale per `group` values. */
+ * Q8_0: int8 values q (rows*cols) and one float scale per `group` values.
+ * F16, BF16 and the GQ block types: raw, rows of hw_dtype_row_bytes(dtype, cols). */
 typedef struct {
     hw_dtype dtype;
     int rows, cols;
@@ -56,7 +67,35 @@ typedef struct {
     const int8_t *q;        /* HW_Q8_0 */
     const float *scale;     /* HW_Q8_0: (rows*cols/group) */
     int group;
+    const uint8_t *raw;     /* HW_F16, HW_BF16, HW_GQ* */
 } hw_matrix;
+
+/* IEEE half to float, including subnormals, infinities and NaN (quant_kernels.c). */
+float hw_f16_to_f32(uint16_t h);
+
+/* quant_kernels.c: the stored types. Values per block (1 for F32/F16/BF16) and bytes
+ * per block; bytes of a row of cols values (cols a multiple of the block); a name. */
+int hw_dtype_block(hw_dtype t);
+int hw_dtype_block_bytes(hw_dtype t);
+size_t hw_dtype_row_bytes(hw_dtype t, int cols);
+const char *hw_dtype_name(hw_dtype t);
+/* Bytes of the whole matrix as stored (what one product reads). */
+size_t hw_matrix_bytes(const hw_matrix *w);
+/* Decode n consecutive blocks of type t (a GQ type, F16 or BF16) at src into f32 at
+ * out (n * hw_dtype_block(t) values): exact conversions, and each block's products
+ * and sums in ggml's order, the same bits at every SIMD level. */
+void hw_dequant(hw_dtype t, const uint8_t *src, int64_t n, float *out);
+/* out (n, cols) = rows r0 .. r0+n-1 of w as f32, whatever its dtype. */
+void hw_matrix_rows_f32(const hw_matrix *w, int r0, int n, float *out);
+/* Rows [r0, r0 + n) of m as a matrix of their own, sharing m's storage. */
+hw_matrix hw_matrix_row_view(const hw_matrix *m, int r0, int n);
+/* Entry (r, c) of w as f32 (decodes the block holding it). */
+float hw_matrix_value(const hw_matrix *w, int r, int c);
+/* y (T, rows) = x (T, cols) W^T for a 2-byte or block dtype (no bias): rows decoded to
+ * f32 in cache-sized pieces, then the f32 kernels (matvec at T == 1, fixed blocks of
+ * sgemm otherwise), so the result is the decoded matrix's f32 product and does not
+ * depend on the thread count. */
+void hw_matmul_stored(float *y, const float *x, const hw_matrix *w, int T);
 
 /* Per-layer weights. Shapes use the letters of headwise.h; NULL when absent. */
 typedef struct {
@@ -78,13 +117,17 @@ typedef struct {
 } hw_layer_weights;
 
 typedef struct {
-    const float *tok_embed;     /* (V, D) always f32 (dequantised if stored Q8) */
+    const float *tok_embed;     /* (V, D) f32, or NULL when `embed` is stored otherwise */
+    hw_matrix embed;            /* (V, D) as stored (GGUF loads; else unset: tok_embed) */
     const float *pos_embed;     /* (n_ctx, D) learned positions, or NULL */
     hw_layer_weights *layers;   /* (L) */
     const float *final_norm;    /* (D) */
     const float *final_norm_b;  /* (D) */
     hw_matrix classifier;       /* (V, D) */
 } hw_weights;
+
+/* out (D) = token tok's embedding row, whatever its storage. */
+void hw_embed_row(const hw_weights *w, int tok, int D, float *out);
 
 /* The memory weights point into: file maps and malloc'd buffers, released together
  * (src/io/store.c). A loader fills one and the model takes it over, so a loader never
@@ -138,6 +181,11 @@ enum { HW_SIMD_C = 0, HW_SIMD_AVX2 = 1, HW_SIMD_AVX512 = 2 };
 int hw_simd_force(int level);
 /* y (R) = W (R, K) x (K), rows split between threads; SIMD chosen at run time (simd.c). */
 void hw_matvec(float *y, const float *w, const float *x, int R, int K);
+/* The same rows' products in the calling thread only (no pool): for kernels that
+ * decode weights into a buffer first; row r's bits equal hw_matvec's. */
+void hw_matvec_serial(float *y, const float *w, const float *x, int R, int K);
+/* The SIMD level now in effect (HW_SIMD_*). */
+int hw_simd_level(void);
 /* Causal attention of R consecutive query rows of one head (simd.c). Row i (q + i*qs,
  * Dh floats) sees keys [max(0, end + i - window), end + i) of K and V (rows of Dh floats)
  * and writes softmax(scale * q K^T) V to z + i*zs. att (end + R - 1 floats) is scratch. */

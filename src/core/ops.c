@@ -106,7 +106,9 @@ void hw_matmul(float *y, const float *x, const hw_matrix *w, const float *bias, 
         hw_parallel_range(gemm_blocks, &j, R, block);
         return;
     }
-    if (w->dtype == HW_F32) {
+    if (w->dtype != HW_F32 && w->dtype != HW_Q8_0) {
+        hw_matmul_stored(y, x, w, T); /* F16, BF16, ggml blocks (quant_kernels.c) */
+    } else if (w->dtype == HW_F32) {
         /* Our own matrix-vector loop rather than sgemv: OpenBLAS may split the sum
          * along K across threads, making decode depend on the thread count. */
         hw_matvec(y, w->f32, x, R, K);

@@ -13,17 +13,10 @@
 #include <math.h>
 #include <stdatomic.h>
 
+#include "simd_inline.h"
+
 /* ---------------------------------------------------------------- AVX-512 */
 
-/* Lanes (16) -> one float: halves added pairwise, 8 + 8, 4 + 4, 2 + 2, 1 + 1. */
-__attribute__((target("avx512f"))) static inline float hsum16_avx512(__m512 v) {
-    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    b = _mm_add_ss(b, _mm_movehdup_ps(b));
-    return _mm_cvtss_f32(b);
-}
 
 /* Rows r0..r1-1 of y = W x; four rows at a time share each load of x: two from the
  * first half of the range and two from the second, so two distant streams of weights
@@ -261,14 +254,6 @@ __attribute__((target("avx512f"))) static void attend16_avx512(float *z, int zs,
 
 /* ---------------------------------------------------------------- AVX2 + FMA */
 
-/* The same 16 lanes as two 8-lane halves (lo: lanes 0-7, hi: 8-15), same tree. */
-__attribute__((target("avx2,fma"))) static inline float hsum16_avx2(__m256 lo, __m256 hi) {
-    __m256 a = _mm256_add_ps(lo, hi);
-    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    b = _mm_add_ss(b, _mm_movehdup_ps(b));
-    return _mm_cvtss_f32(b);
-}
 
 __attribute__((target("avx2,fma"))) static void matvec_avx2(float *y, const float *w,
                                                             const float *x, int r0, int r1,
@@ -491,6 +476,8 @@ static int simd_level(void) {
     return f >= 0 ? f : cpu_level();
 }
 
+int hw_simd_level(void) { return simd_level(); }
+
 int hw_simd_force(int level) {
     int cap = cpu_level();
     level = level < 0 ? -1 : level < cap ? level : cap;
@@ -525,6 +512,10 @@ void hw_matvec(float *y, const float *w, const float *x, int R, int K) {
     /* Chunks of about 128 KiB of weights, a multiple of 4 rows (64 KiB: 2% slower). */
     int rows = (int)(131072 / ((size_t)K * sizeof(float))) & ~3;
     hw_parallel_range(matvec_range, &j, R, rows > 4 ? rows : 4);
+}
+
+void hw_matvec_serial(float *y, const float *w, const float *x, int R, int K) {
+    pick_matvec()(y, w, x, 0, R, K);
 }
 
 static void attend_row(float *z, float *att, const float *q, const float *K, const float *V,

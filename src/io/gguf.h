@@ -122,6 +122,15 @@ void hw_gguf_to_f32(const hw_gguf_tensor *t, int64_t first, int64_t n, float *ou
 /* gguf_quant.c: whether hw_gguf_dequantize reads type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
  * Q4_K, Q5_K, Q6_K), and a whole tensor of it as f32 (numel values). */
 bool hw_gguf_can_dequantize(uint32_t type);
+/* The hw_matrix dtype a tensor of ggml type `type` keeps (F16, BF16, the block types
+ * above), or HW_F32 (F32 itself, or a type headwise does not compute with). */
+hw_dtype hw_gguf_dtype(uint32_t type);
+/* gguf_encode.c: n values x as blocks of type t (HW_GQ8_0, HW_GQ4_0, HW_GQ5_0, HW_GQ4_K,
+ * HW_GQ6_K, or HW_F16) at out, as ggml's reference quantizers choose them; false for
+ * another type or n not whole blocks. */
+bool hw_gguf_quantize(hw_dtype t, const float *x, int64_t n, uint8_t *out);
+/* f32 to IEEE half bits, round to nearest even. */
+uint16_t hw_f32_to_f16(float f);
 void hw_gguf_dequantize(const hw_gguf_tensor *t, float *out);
 
 #endif

@@ -17,10 +17,10 @@
  * code does rather than by moving rows: F32 tensors stay in the map untouched.
  * (stories260K.gguf's attn_q equals stories260K.bin's wq bit for bit.)
  *
- * F32 tensors are used in place; F16 and BF16 are upcast and the common quantized types
- * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K: gguf_quant.c) dequantized to f32
- * copies at load, so a quantized model costs f32 memory for now (keeping tensors in
- * their stored type, with dot kernels per type, is a later step). Other types are
+ * Matrices stay in the map in their stored type, F32, F16, BF16 or one of ggml's blocks
+ * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K), decoded as products read them
+ * (src/core/quant_kernels.c), so resident memory is about the file's size; 1-D tensors
+ * (norms, biases) and learned positions are decoded to f32 (small). Other types are
  * refused with HW_ERR_UNSUPPORTED naming the tensor and type.
  */
 #include "io/gguf.h"
@@ -57,8 +57,8 @@ static void set_name(loader *L, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The tensor L->name with ne = (d0) or (d0, d1) (d1 < 0: 1-D), as f32. */
-static hw_status tensor(loader *L, int64_t d0, int64_t d1, const float **out) {
+/* The tensor L->name with ne = (d0) or (d0, d1) (d1 < 0: 1-D), checked and counted. */
+static hw_status find(loader *L, int64_t d0, int64_t d1, const hw_gguf_tensor **out) {
     const hw_gguf_tensor *t = hw_gguf_find_tensor(L->g, L->name);
     if (!t) return hw_fail(HW_ERR_FORMAT, "%s: missing tensor %s", L->path, L->name);
     int want = d1 < 0 ? 1 : 2;
@@ -72,36 +72,52 @@ static hw_status tensor(loader *L, int64_t d0, int64_t d1, const float **out) {
                        L->path, L->name, (long long)t->ne[0], (long long)t->ne[1],
                        (long long)t->ne[2], (long long)d0, (long long)d1);
     }
-    bool quant = hw_gguf_can_dequantize(t->type);
-    if (!hw_gguf_is_float(t) && !quant)
+    if (!hw_gguf_is_float(t) && !hw_gguf_can_dequantize(t->type))
         return hw_fail(HW_ERR_UNSUPPORTED, "%s: tensor %s is %s (supported: F32, F16, BF16, Q4_0, Q4_1, "
                        "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)", L->path, L->name, hw_ggml_type_name(t->type));
     L->n_params += t->numel;
     L->count[t->type]++;
     L->used[t - L->g->tensors] = true;
+    *out = t;
+    return HW_OK;
+}
+
+/* t as f32: in place when it is aligned F32, else decoded into the store. */
+static hw_status as_f32(loader *L, const hw_gguf_tensor *t, const float **out) {
     if (t->type == HW_GGML_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
         *out = (const float *)(const void *)t->data;
         return HW_OK;
     }
     float *p = hw_store_alloc(&L->ld->store, (size_t)t->numel * sizeof *p);
     if (!p) return hw_fail(HW_ERR_NOMEM, "%s: out of memory for tensor %s", L->path, L->name);
-    if (quant) hw_gguf_dequantize(t, p);
+    if (hw_gguf_can_dequantize(t->type)) hw_gguf_dequantize(t, p);
     else hw_gguf_to_f32(t, 0, t->numel, p);
     *out = p;
     return HW_OK;
 }
 
 static hw_status vec(loader *L, int64_t n, const float **out) {
+    const hw_gguf_tensor *t;
     L->step_bytes += n * (int64_t)sizeof(float);
-    return tensor(L, n, -1, out);
+    TRY(find(L, n, -1, &t));
+    return as_f32(L, t, out);
 }
 
-/* A (rows, cols) matrix: ne = (cols, rows). */
+/* A (rows, cols) matrix: ne = (cols, rows). F16, BF16 and the block types stay as
+ * stored, read in place from the map (rows are whole blocks: the reader checked that
+ * ne[0] is a multiple of the block); F32 likewise when aligned. */
 static hw_status matrix(loader *L, int rows, int cols, hw_matrix *w) {
-    const float *p;
-    TRY(tensor(L, cols, rows, &p));
-    *w = (hw_matrix){.dtype = HW_F32, .rows = rows, .cols = cols, .f32 = p};
-    L->step_bytes += (int64_t)rows * cols * (int64_t)sizeof(float);
+    const hw_gguf_tensor *t;
+    TRY(find(L, cols, rows, &t));
+    hw_dtype dt = hw_gguf_dtype(t->type);
+    if (dt != HW_F32 && cols % hw_dtype_block(dt) == 0) {
+        *w = (hw_matrix){.dtype = dt, .rows = rows, .cols = cols, .raw = t->data};
+    } else {
+        const float *p;
+        TRY(as_f32(L, t, &p));
+        *w = (hw_matrix){.dtype = HW_F32, .rows = rows, .cols = cols, .f32 = p};
+    }
+    L->step_bytes += (int64_t)hw_matrix_bytes(w);
     return HW_OK;
 }
 
@@ -237,8 +253,8 @@ static hw_status fused_qkv(loader *L, int i, hw_layer_weights *l) {
     hw_matrix qkv;
     const float *b;
     set_name(L, "blk.%d.attn_qkv.weight", i); TRY(matrix(L, 3 * D, D, &qkv));
-    l->wq = l->wk = l->wv = (hw_matrix){.dtype = HW_F32, .rows = D, .cols = D};
-    l->wq.f32 = qkv.f32, l->wk.f32 = qkv.f32 + (size_t)D * D, l->wv.f32 = qkv.f32 + (size_t)2 * D * D;
+    l->wq = hw_matrix_row_view(&qkv, 0, D), l->wk = hw_matrix_row_view(&qkv, D, D);
+    l->wv = hw_matrix_row_view(&qkv, 2 * D, D);
     set_name(L, "blk.%d.attn_qkv.bias", i); TRY(vec(L, 3 * D, &b));
     l->bq = b, l->bk = b + D, l->bv = b + 2 * D;
     return HW_OK;
@@ -284,24 +300,26 @@ static hw_status weights(loader *L) {
     if (!(w->layers = hw_store_alloc(&L->ld->store, (size_t)c->n_layer * sizeof *w->layers)))
         return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->path);
     memset(w->layers, 0, (size_t)c->n_layer * sizeof *w->layers);
+    /* The embedding is read a row per token (not counted as a step's read), kept as
+     * stored: tok_embed is its f32 only when it is stored so (hw_embed_row reads any). */
     set_name(L, "token_embd.weight");
-    hw_matrix emb;
-    TRY(matrix(L, V, D, &emb));
-    w->tok_embed = emb.f32;
-    L->step_bytes -= (int64_t)V * D * (int64_t)sizeof(float) - D * (int64_t)sizeof(float);
+    int64_t before = L->step_bytes;
+    TRY(matrix(L, V, D, &w->embed));
+    w->tok_embed = w->embed.dtype == HW_F32 ? w->embed.f32 : NULL;
+    L->step_bytes = before + (int64_t)hw_dtype_row_bytes(w->embed.dtype, D);
     if (c->tied_embeddings) {
-        w->classifier = emb;
-        L->step_bytes += (int64_t)V * D * (int64_t)sizeof(float);
+        w->classifier = w->embed;
+        L->step_bytes += (int64_t)hw_matrix_bytes(&w->embed);
     } else {
         set_name(L, "output.weight");
         TRY(matrix(L, V, D, &w->classifier));
     }
     if (c->pos == HW_POS_LEARNED) {
-        hw_matrix pos;
+        const hw_gguf_tensor *t;
         set_name(L, "position_embd.weight");
-        TRY(matrix(L, c->n_ctx, D, &pos));
-        w->pos_embed = pos.f32;
-        L->step_bytes -= (int64_t)c->n_ctx * D * (int64_t)sizeof(float) - D * (int64_t)sizeof(float);
+        TRY(find(L, D, c->n_ctx, &t));
+        TRY(as_f32(L, t, &w->pos_embed));
+        L->step_bytes += D * (int64_t)sizeof(float);
     }
     for (int i = 0; i < c->n_layer; i++) TRY(layer(L, i, &w->layers[i]));
     set_name(L, "output_norm.weight");
@@ -320,20 +338,16 @@ static hw_status weights(loader *L) {
     return HW_OK;
 }
 
-/* "F32 x48", "F32 x3 + F16 x9, upcast to f32" or "F32 x11 + Q8_0 x7, dequantized to
- * f32", kept in the store. */
+/* "F32 x48" or "F32 x11 + Q8_0 x7", kept in the store: the stored types, in which
+ * matrices stay (1-D tensors are f32 in the engine). */
 static hw_status describe(loader *L, hw_model_info *info) {
     char buf[256] = "";
     size_t n = 0;
-    bool upcast = false, quant = false;
     for (int t = 0; t < HW_GGML_N_TYPES; t++) {
         if (!L->count[t]) continue;
-        upcast |= t == HW_GGML_F16 || t == HW_GGML_BF16;
-        quant |= hw_gguf_can_dequantize((uint32_t)t);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s x%d", n ? " + " : "", hw_ggml_type_name((uint32_t)t),
                               L->count[t]);
     }
-    if (upcast || quant) snprintf(buf + n, sizeof buf - n, ", %s to f32", quant ? "dequantized" : "upcast");
     char *s = hw_store_alloc(&L->ld->store, strlen(buf) + 1);
     if (!s) return hw_fail(HW_ERR_NOMEM, "%s: out of memory", L->path);
     strcpy(s, buf);

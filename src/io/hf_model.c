@@ -2,10 +2,12 @@
  * hf_model.c: Hugging Face model folders (config.json + *.safetensors) to
  * hw_config and hw_weights.
  *
- * The forward wants every matrix as f32 (out, in), row-major. F32 tensors in
- * that layout are used in place in the mmap; everything else is made so in
- * buffers of the loaded store: F16/BF16 are upcast, GPT-2's Conv1D weights (stored
- * (in, out)) are transposed, and GPT-NeoX's per-head fused QKV is regrouped.
+ * The forward wants every matrix (out, in), row-major, in F32, F16 or BF16 (the
+ * products decode 2-byte rows as they read them: src/core/quant_kernels.c). Matrices
+ * in that layout are used in place in the mmap, in their stored type; GPT-2's Conv1D
+ * weights (stored (in, out)) are transposed and GPT-NeoX's per-head fused QKV is
+ * regrouped into buffers of the loaded store, still in their stored type. 1-D tensors
+ * (norms, biases) and learned positions are made f32.
  */
 #include "hfconfig.h"
 #include "load.h"
@@ -17,13 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        hw_status st_ = (x);                                                                       \
+        if (st_ != HW_OK) return st_;                                                              \
+    } while (0)
+
 typedef struct {
     hw_loaded *ld;
     const char *folder;
     hw_st_set st;
     bool *in_place;         /* (n_files) a weight points into this file's map */
     int64_t n_params;       /* values of every tensor used, each counted once */
-    int64_t step_bytes;     /* f32 bytes one decode step reads */
+    int64_t step_bytes;     /* bytes one decode step reads */
     unsigned dtypes_seen;   /* bit per hw_st_dtype of the matrices */
     char name[256];         /* the tensor being looked up */
 } loader;
@@ -103,49 +111,73 @@ static hw_status vec(loader *L, int64_t n, const float **out) {
     return st;
 }
 
-static void set_matrix(loader *L, hw_matrix *w, const float *p, int rows, int cols, hw_st_dtype dt) {
-    *w = (hw_matrix){.dtype = HW_F32, .rows = rows, .cols = cols, .f32 = p};
-    L->step_bytes += (int64_t)rows * cols * (int64_t)sizeof(float);
+/* The matrix dtype a 2-byte float tensor keeps (F32 otherwise). */
+static hw_dtype half_dtype(hw_st_dtype dt) {
+    return dt == HW_ST_F16 ? HW_F16 : dt == HW_ST_BF16 ? HW_BF16 : HW_F32;
+}
+
+/* w = (rows, cols) at p: f32 values, or 2-byte ones when dt is F16 or BF16. */
+static void set_matrix(loader *L, hw_matrix *w, const void *p, int rows, int cols, hw_st_dtype dt) {
+    hw_dtype d = half_dtype(dt);
+    *w = (hw_matrix){.dtype = d, .rows = rows, .cols = cols};
+    if (d == HW_F32) w->f32 = p;
+    else w->raw = p;
+    L->step_bytes += (int64_t)hw_matrix_bytes(w);
     L->dtypes_seen |= 1u << dt;
+}
+
+/* t as a matrix's storage: 2-byte floats in place in the map, else as_f32. */
+static hw_status as_stored(loader *L, const hw_st_tensor *t, const void **out) {
+    if (half_dtype(t->dtype) == HW_F32) return as_f32(L, t, (const float **)out);
+    L->in_place[t->file] = true;
+    *out = t->data;
+    return HW_OK;
 }
 
 /* A Linear weight, stored (out, in) as the forward wants it. */
 static hw_status linear(loader *L, int rows, int cols, hw_matrix *w) {
     const hw_st_tensor *t;
-    const float *p = NULL;
+    const void *p = NULL;
     hw_status st = find(L, rows, cols, &t);
-    if (st == HW_OK && (st = as_f32(L, t, &p)) == HW_OK) set_matrix(L, w, p, rows, cols, t->dtype);
+    if (st == HW_OK && (st = as_stored(L, t, &p)) == HW_OK) set_matrix(L, w, p, rows, cols, t->dtype);
     return st;
 }
 
-/* A GPT-2 Conv1D weight, stored (in, out), transposed into (out, in). Returns
- * the buffer too, so a fused c_attn can be split by rows. */
-static hw_status conv1d(loader *L, int in, int outf, hw_matrix *w, const float **buf) {
+/* A buffer of n values of a matrix of t's type (f32 or 2-byte), in the store. */
+static void *alloc_like(loader *L, const hw_st_tensor *t, int64_t n, size_t *esize) {
+    *esize = half_dtype(t->dtype) == HW_F32 ? sizeof(float) : 2;
+    void *p = hw_store_alloc(&L->ld->store, (size_t)n * *esize);
+    if (!p) hw_fail(HW_ERR_NOMEM, "%s: out of memory for tensor %s", L->folder, L->name);
+    return p;
+}
+
+/* A GPT-2 Conv1D weight, stored (in, out), transposed into (out, in) in its own type
+ * (f32 for types other than F16 and BF16). A fused c_attn is then split by rows. */
+static hw_status conv1d(loader *L, int in, int outf, hw_matrix *w) {
     const hw_st_tensor *t;
-    hw_status st = find(L, in, outf, &t);
-    if (st != HW_OK) return st;
-    float *dst = alloc_f32(L, (int64_t)in * outf), *row = malloc((size_t)outf * sizeof *row);
-    if (!dst || !row) {
+    TRY(find(L, in, outf, &t));
+    size_t es;
+    uint8_t *dst = alloc_like(L, t, (int64_t)in * outf, &es);
+    float *row = es == 2 ? NULL : malloc((size_t)outf * sizeof *row);
+    if (!dst || (es != 2 && !row)) {
         free(row);
         return hw_fail(HW_ERR_NOMEM, "%s: out of memory for tensor %s", L->folder, L->name);
     }
     for (int i = 0; i < in; i++) { /* row i of the stored matrix is column i of ours */
+        if (es == 2) {
+            for (int o = 0; o < outf; o++)
+                memcpy(dst + ((size_t)o * in + i) * 2, t->data + ((size_t)i * outf + o) * 2, 2);
+            continue;
+        }
         convert_range(t, (int64_t)i * outf, outf, row);
-        for (int o = 0; o < outf; o++) dst[(size_t)o * in + i] = row[o];
+        for (int o = 0; o < outf; o++) ((float *)(void *)dst)[(size_t)o * in + i] = row[o];
     }
     free(row);
     set_matrix(L, w, dst, outf, in, t->dtype);
-    if (buf) *buf = dst;
     return HW_OK;
 }
 
 /* ---------------------------------------------------------------- families */
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        hw_status st_ = (x);                                                                       \
-        if (st_ != HW_OK) return st_;                                                              \
-    } while (0)
 
 static hw_status embeddings(loader *L, const char *embed, const char *head) {
     const hw_config *c = &L->ld->cfg;
@@ -153,11 +185,16 @@ static hw_status embeddings(loader *L, const char *embed, const char *head) {
     const hw_st_tensor *t;
     TRY(set_name(L, "%s", embed));
     TRY(find(L, c->vocab_size, c->d_model, &t));
-    TRY(as_f32(L, t, &w->tok_embed));
-    L->step_bytes += (int64_t)c->d_model * (int64_t)sizeof(float); /* one row per token */
+    /* Kept as stored: tok_embed is its f32 only when it is stored so (hw_embed_row). */
+    const void *p;
+    TRY(as_stored(L, t, &p));
+    set_matrix(L, &w->embed, p, c->vocab_size, c->d_model, t->dtype);
+    w->tok_embed = w->embed.dtype == HW_F32 ? w->embed.f32 : NULL;
+    L->step_bytes -= (int64_t)hw_matrix_bytes(&w->embed);
+    L->step_bytes += (int64_t)hw_dtype_row_bytes(w->embed.dtype, c->d_model); /* a row per token */
     if (c->tied_embeddings) {
         /* A stored lm_head of a tied model is ignored, as Hugging Face ties it on load. */
-        set_matrix(L, &w->classifier, w->tok_embed, c->vocab_size, c->d_model, t->dtype);
+        set_matrix(L, &w->classifier, p, c->vocab_size, c->d_model, t->dtype);
         return HW_OK;
     }
     TRY(set_name(L, "%s", head));
@@ -180,24 +217,24 @@ static hw_status load_gpt2(loader *L) {
     L->step_bytes += (int64_t)D * (int64_t)sizeof(float);
     for (int i = 0; i < c->n_layer; i++) {
         hw_layer_weights *l = &w->layers[i];
-        const float *qkv, *b;
+        const float *b;
         TRY(set_name(L, "%sh.%d.ln_1.weight", p, i)); TRY(vec(L, D, &l->attn_norm));
         TRY(set_name(L, "%sh.%d.ln_1.bias", p, i)); TRY(vec(L, D, &l->attn_norm_b));
         /* c_attn is [q; k; v] along its outputs, so after transposing each
          * part is a contiguous block of rows. */
         hw_matrix fused;
-        TRY(set_name(L, "%sh.%d.attn.c_attn.weight", p, i)); TRY(conv1d(L, D, 3 * D, &fused, &qkv));
-        l->wq = l->wk = l->wv = (hw_matrix){.dtype = HW_F32, .rows = D, .cols = D};
-        l->wq.f32 = qkv, l->wk.f32 = qkv + (size_t)D * D, l->wv.f32 = qkv + (size_t)2 * D * D;
+        TRY(set_name(L, "%sh.%d.attn.c_attn.weight", p, i)); TRY(conv1d(L, D, 3 * D, &fused));
+        l->wq = hw_matrix_row_view(&fused, 0, D), l->wk = hw_matrix_row_view(&fused, D, D);
+        l->wv = hw_matrix_row_view(&fused, 2 * D, D);
         TRY(set_name(L, "%sh.%d.attn.c_attn.bias", p, i)); TRY(vec(L, 3 * D, &b));
         l->bq = b, l->bk = b + D, l->bv = b + 2 * D;
-        TRY(set_name(L, "%sh.%d.attn.c_proj.weight", p, i)); TRY(conv1d(L, D, D, &l->wo, NULL));
+        TRY(set_name(L, "%sh.%d.attn.c_proj.weight", p, i)); TRY(conv1d(L, D, D, &l->wo));
         TRY(set_name(L, "%sh.%d.attn.c_proj.bias", p, i)); TRY(vec(L, D, &l->bo));
         TRY(set_name(L, "%sh.%d.ln_2.weight", p, i)); TRY(vec(L, D, &l->mlp_norm));
         TRY(set_name(L, "%sh.%d.ln_2.bias", p, i)); TRY(vec(L, D, &l->mlp_norm_b));
-        TRY(set_name(L, "%sh.%d.mlp.c_fc.weight", p, i)); TRY(conv1d(L, D, F, &l->w_up, NULL));
+        TRY(set_name(L, "%sh.%d.mlp.c_fc.weight", p, i)); TRY(conv1d(L, D, F, &l->w_up));
         TRY(set_name(L, "%sh.%d.mlp.c_fc.bias", p, i)); TRY(vec(L, F, &l->b_up));
-        TRY(set_name(L, "%sh.%d.mlp.c_proj.weight", p, i)); TRY(conv1d(L, F, D, &l->w_down, NULL));
+        TRY(set_name(L, "%sh.%d.mlp.c_proj.weight", p, i)); TRY(conv1d(L, F, D, &l->w_down));
         TRY(set_name(L, "%sh.%d.mlp.c_proj.bias", p, i)); TRY(vec(L, D, &l->b_down));
     }
     TRY(set_name(L, "%sln_f.weight", p)); TRY(vec(L, D, &w->final_norm));
@@ -206,19 +243,23 @@ static hw_status load_gpt2(loader *L) {
 }
 
 /* GPT-NeoX fuses QKV per head: rows (h, part, Dh) with part q, k, v. Regroup
- * into (part, h, Dh) so wq, wk, wv are contiguous blocks; rows = 1 for the bias. */
-static hw_status neox_qkv(loader *L, int H, int Dh, int cols, float **out) {
+ * into (part, h, Dh) so wq, wk, wv are contiguous blocks: the weight (cols > 1) in its
+ * stored type (f32 for types other than F16 and BF16), the bias (cols = 1) as f32. */
+static hw_status neox_qkv(loader *L, int H, int Dh, int cols, void **out, hw_st_dtype *dt) {
     const hw_st_tensor *t;
     TRY(find(L, (int64_t)3 * H * Dh, cols > 1 ? cols : -1, &t));
-    float *dst = alloc_f32(L, (int64_t)3 * H * Dh * cols);
+    size_t es = sizeof(float);
+    uint8_t *dst = cols > 1 ? alloc_like(L, t, (int64_t)3 * H * Dh * cols, &es)
+                            : (uint8_t *)alloc_f32(L, (int64_t)3 * H * Dh);
     if (!dst) return HW_ERR_NOMEM;
     int64_t block = (int64_t)Dh * cols;
     for (int h = 0; h < H; h++)
-        for (int part = 0; part < 3; part++)
-            convert_range(t, ((int64_t)h * 3 + part) * block, block,
-                          dst + ((int64_t)part * H + h) * block);
-    if (cols > 1) L->dtypes_seen |= 1u << t->dtype;
-    L->step_bytes += 3 * (int64_t)H * block * (int64_t)sizeof(float);
+        for (int part = 0; part < 3; part++) {
+            int64_t from = ((int64_t)h * 3 + part) * block, to = ((int64_t)part * H + h) * block;
+            if (es == 2) memcpy(dst + to * 2, t->data + from * 2, (size_t)block * 2);
+            else convert_range(t, from, block, (float *)(void *)dst + to);
+        }
+    *dt = t->dtype;
     *out = dst;
     return HW_OK;
 }
@@ -231,17 +272,21 @@ static hw_status load_gpt_neox(loader *L) {
     for (int i = 0; i < c->n_layer; i++) {
         hw_layer_weights *l = &w->layers[i];
         const char *p = "gpt_neox.layers";
-        float *qkv;
+        void *qkv;
+        hw_st_dtype dt;
+        hw_matrix fused;
         TRY(set_name(L, "%s.%d.input_layernorm.weight", p, i)); TRY(vec(L, D, &l->attn_norm));
         TRY(set_name(L, "%s.%d.input_layernorm.bias", p, i)); TRY(vec(L, D, &l->attn_norm_b));
         TRY(set_name(L, "%s.%d.attention.query_key_value.weight", p, i));
-        TRY(neox_qkv(L, H, Dh, D, &qkv));
-        l->wq = l->wk = l->wv = (hw_matrix){.dtype = HW_F32, .rows = HD, .cols = D};
-        l->wq.f32 = qkv, l->wk.f32 = qkv + (size_t)HD * D, l->wv.f32 = qkv + (size_t)2 * HD * D;
+        TRY(neox_qkv(L, H, Dh, D, &qkv, &dt));
+        set_matrix(L, &fused, qkv, 3 * HD, D, dt);
+        l->wq = hw_matrix_row_view(&fused, 0, HD), l->wk = hw_matrix_row_view(&fused, HD, HD);
+        l->wv = hw_matrix_row_view(&fused, 2 * HD, HD);
         if (c->qkv_bias) {
             TRY(set_name(L, "%s.%d.attention.query_key_value.bias", p, i));
-            TRY(neox_qkv(L, H, Dh, 1, &qkv));
-            l->bq = qkv, l->bk = qkv + HD, l->bv = qkv + 2 * HD;
+            TRY(neox_qkv(L, H, Dh, 1, &qkv, &dt));
+            const float *b = qkv;
+            l->bq = b, l->bk = b + HD, l->bv = b + 2 * HD;
         }
         TRY(set_name(L, "%s.%d.attention.dense.weight", p, i)); TRY(linear(L, D, HD, &l->wo));
         if (c->out_bias) {
@@ -300,9 +345,9 @@ static hw_status load_llama_like(loader *L) {
 
 static const char *dtype_label(unsigned seen) {
     if (seen == 1u << HW_ST_F32) return "f32";
-    if (seen == 1u << HW_ST_BF16) return "bf16->f32";
-    if (seen == 1u << HW_ST_F16) return "f16->f32";
-    return "mixed->f32";
+    if (seen == 1u << HW_ST_BF16) return "bf16";
+    if (seen == 1u << HW_ST_F16) return "f16";
+    return "mixed";
 }
 
 /* Hand the maps weights point into to the store and leave the rest to hw_st_free. */

@@ -73,6 +73,7 @@ static hw_status check_writable(const hw_config *c, const hw_weights *w, const c
             if (mats[k]->dtype != HW_F32 || !mats[k]->f32)
                 return hw_fail(HW_ERR_UNSUPPORTED, "%s: layer %d has a quantised matrix (only f32 is written)", dir, i);
     }
+    if (!w->tok_embed) return hw_fail(HW_ERR_UNSUPPORTED, "%s: the embedding is not f32 (only f32 is written)", dir);
     if (w->classifier.dtype != HW_F32 || !w->classifier.f32)
         return hw_fail(HW_ERR_UNSUPPORTED, "%s: the classifier is quantised (only f32 is written)", dir);
     return HW_OK;

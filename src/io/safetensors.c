@@ -225,21 +225,6 @@ const hw_st_tensor *hw_st_find(const hw_st_set *s, const char *name) {
     return bsearch(&key, s->tensors, (size_t)s->n_tensors, sizeof key, by_name);
 }
 
-float hw_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 31) bits = sign | 0x7f800000u | man << 13;
-    else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
-    else if (!man) bits = sign;
-    else { /* subnormal: shift the mantissa up until its leading 1 is implicit */
-        exp = 113;
-        while (!(man & 1024)) man <<= 1, exp--;
-        bits = sign | exp << 23 | (man & 1023) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 void hw_st_to_f32(const hw_st_tensor *t, float *out) {
     const uint8_t *p = t->data; /* may be unaligned: read bytes, little-endian */
     for (int64_t i = 0; i < t->numel; i++) {

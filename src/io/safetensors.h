@@ -61,8 +61,7 @@ const hw_st_tensor *hw_st_find(const hw_st_set *s, const char *name);
 const char *hw_st_dtype_name(hw_st_dtype t);
 /* Whether hw_st_to_f32 can convert t's dtype (F32, F16, BF16). */
 bool hw_st_is_float(hw_st_dtype t);
-/* IEEE half to float, including subnormals, infinities and NaN (also GGUF's scales). */
-float hw_f16_to_f32(uint16_t h);
+/* hw_f16_to_f32 (IEEE half to float) is in internal.h (src/core/quant_kernels.c). */
 /* Convert t's numel values to f32 (exactly: every F16/BF16 value is an f32). */
 void hw_st_to_f32(const hw_st_tensor *t, float *out);
 /* Unmap every file and free the table. */

@@ -362,7 +362,7 @@ static void embed_parts(pass *s, const int *tokens, const hw_cdt_source *src, in
         int rel = 0;
         for (int i = 0; i < n_src && !rel; i++) rel = src[i].kind == HW_CDT_TOKEN && (src[i].pos < 0 || src[i].pos == t);
         float *x = (rel ? s->xb : s->xg) + (size_t)t * D;
-        memcpy(x, m->w.tok_embed + (size_t)tokens[t] * D, sizeof(float) * (size_t)D);
+        hw_embed_row(&m->w, tokens[t], D, x);
         if (m->w.pos_embed)
             for (int i = 0; i < D; i++) x[i] += m->w.pos_embed[(size_t)t * D + i];
         memset((rel ? s->xg : s->xb) + (size_t)t * D, 0, sizeof(float) * (size_t)D);

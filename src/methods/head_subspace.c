@@ -132,7 +132,8 @@ static void read_tokens(const hw_model *m, const hw_subspace_result *r, int side
         return;
     }
     for (int t = 0; t < V; t++) {
-        const float *e = m->w.tok_embed + (size_t)t * D;
+        hw_embed_row(&m->w, t, D, row);
+        const float *e = row;
         double mean = 0, ss = 0, acc = 0;
         for (int a = 0; ln && r->fold && a < D; a++) mean += e[a] / (double)D;
         for (int a = 0; a < D; a++) {

@@ -51,7 +51,7 @@ hw_status hw_effective_embedding(const hw_model *m, const int *tokens, int n, in
     const hw_layer_weights *w = &m->w.layers[0];
     for (int i = 0; i < n; i++) {
         float *o = out + (size_t)i * D;
-        memcpy(x, m->w.tok_embed + (size_t)tokens[i] * D, (size_t)D * sizeof(float));
+        hw_embed_row(&m->w, tokens[i], D, x);
         if (mode == 0) {
             if (F > 0) mlp0(m, x, up, gate, o);
             else memcpy(o, x, (size_t)D * sizeof(float));

@@ -5,14 +5,15 @@
 
 #include "internal.h"
 
+/* Entry (r, c) as f32: read directly for f32, else its block decoded (quant_kernels.c;
+ * a whole block per entry, so loops over a row should use hw_matrix_row). */
 static inline float hw_matrix_at(const hw_matrix *w, int r, int c) {
-    size_t i = (size_t)r * w->cols + c;
-    return w->dtype == HW_F32 ? w->f32[i] : w->q[i] * w->scale[i / (size_t)w->group];
+    return w->dtype == HW_F32 ? w->f32[(size_t)r * w->cols + c] : hw_matrix_value(w, r, c);
 }
 
 /* out (cols) = row r of w. */
 static inline void hw_matrix_row(const hw_matrix *w, int r, float *out) {
-    for (int c = 0; c < w->cols; c++) out[c] = hw_matrix_at(w, r, c);
+    hw_matrix_rows_f32(w, r, 1, out);
 }
 
 #endif

@@ -226,7 +226,7 @@ static hw_status embed(const run *r, const int *tokens) {
     const hw_model *m = c->m;
     const int D = m->cfg.d_model, T = r->T;
     for (int t = 0; t < T; t++)
-        memcpy(c->x + (size_t)t * D, m->w.tok_embed + (size_t)tokens[t] * D, D * sizeof(float));
+        hw_embed_row(&m->w, tokens[t], D, c->x + (size_t)t * D);
     TRY(visit(r, HW_HOOK_EMBED, -1, c->x, 2, T, D, 0));
     if (!m->w.pos_embed) return HW_OK;
     const float *pe = m->w.pos_embed + (size_t)r->pos * D;

@@ -21,7 +21,8 @@ Model.generate and the protocols that run prompts take kv=, the KV-cache policy 
 `--kv` (headwise.kv says how); Model.kv_bytes(kv, context) measures one.
 headwise.atlas(m, "DIR") is `headwise atlas`: every head probed, labelled and masked, and
 the KV-cache policy the labels give. headwise.gguf_file(path) lists a GGUF file's metadata
-and tensors without loading it (`headwise info --gguf`). headwise.Task gives a synthetic
+and tensors without loading it (`headwise info --gguf`); headwise.quantize(model, out, type)
+writes it with its matrices in a block type (`headwise quantize`). headwise.Task gives a synthetic
 task's held-out samples and counterfactuals (the clean
 and corrupted runs of patching on the mcq organism) as `headwise samples` writes them.
 
@@ -46,7 +47,7 @@ from .protocols import (Attribution, DlaResult, EchoInduction, HeadTable, MaskTe
 from .lens import (LensResult, LowRankResult, SubspaceResult, head_subspace, logit_lens,
                    subspace_lowrank)
 from .patching import PatchResult, PathPatchResult, patch, path_patch, preserve_elements
-from .gguf import gguf_file
+from .gguf import gguf_file, quantize
 from .cdt import CdtResult, cdt, cdt_decompose
 from .influence import InfluenceScores, influence, influence_select
 
@@ -60,7 +61,7 @@ __all__ = ["influence", "influence_select", "InfluenceScores", "atlas", "Model",
            "MaskTestResult", "SweepResult", "niah", "NiahGrid", "logit_lens", "head_subspace",
            "subspace_lowrank", "LensResult", "SubspaceResult", "LowRankResult",
            "patch", "path_patch", "preserve_elements", "PatchResult", "PathPatchResult",
-           "facts", "fact_regress", "FactsResult", "Task", "gguf_file", "cdt", "cdt_decompose",
+           "facts", "fact_regress", "FactsResult", "Task", "gguf_file", "quantize", "cdt", "cdt_decompose",
            "CdtResult"]
 
 

@@ -56,3 +56,33 @@ def gguf_file(path):
         return {"version": L.hw_gguf_file_version(h), "metadata": meta, "tensors": tensors}
     finally:
         f.close()
+
+
+class QuantizeParams(Structure):
+    _c_name_ = "hw_quantize_params"
+    _fields_ = [("type", c_char_p), ("progress", _capi.PROGRESS_FN), ("user", c_void_p)]
+
+
+class QuantizeSummary(Structure):
+    _c_name_ = "hw_quantize_summary"
+    _fields_ = [("n_tensors", c_int64), ("n_quantized", c_int64), ("in_bytes", c_int64),
+                ("out_bytes", c_int64)]
+
+
+_capi.STRUCTS += [QuantizeParams, QuantizeSummary]
+_capi.declare("hw_quantize_params_default", QuantizeParams, [])
+_capi.declare("hw_quantize_gguf", c_int, [c_char_p, c_char_p, POINTER(QuantizeParams), POINTER(QuantizeSummary)])
+
+
+def quantize(model, out, type="q8_0"):
+    """Write the GGUF model at `model` to `out` with its matrices in `type` (q8_0, q4_0,
+    q4_k, q6_k), as `headwise quantize` does (hw_quantize_gguf): {"n_tensors",
+    "n_quantized", "in_bytes", "out_bytes"} (tensor data read and written)."""
+    L = lib()
+    p = L.hw_quantize_params_default()
+    t = type.encode() if isinstance(type, str) else type
+    p.type = t
+    s = QuantizeSummary()
+    check(L.hw_quantize_gguf(fsencode(model, "model"), fsencode(out, "out"), ctypes.byref(p), ctypes.byref(s)))
+    return {"n_tensors": s.n_tensors, "n_quantized": s.n_quantized, "in_bytes": s.in_bytes,
+            "out_bytes": s.out_bytes}

@@ -64,3 +64,21 @@ def test_gguf_file_matches_cli():
 def test_gguf_file_refuses_other_files():
     with pytest.raises(headwise.Error, match="not a GGUF file"):
         headwise.gguf_file(MODEL)
+
+
+def test_quantize_equals_cli_and_loads(tmp_path, gguf):
+    """headwise.quantize writes the file `headwise quantize` writes, byte for byte; it
+    loads with its matrices in Q8_0 and its logits stay near the F32 file's."""
+    a, b = str(tmp_path / "py.gguf"), str(tmp_path / "cli.gguf")
+    s = headwise.quantize(GGUF, a, "q8_0")
+    run_cli("quantize", "-m", GGUF, "-o", b, "--type", "q8_0")
+    assert open(a, "rb").read() == open(b, "rb").read()
+    assert s["n_tensors"] == 48 and s["n_quantized"] == 37 and 0 < s["out_bytes"] < s["in_bytes"] / 2
+    with headwise.Model(a) as q:
+        assert "Q8_0 x32" in q.info["dtype"]
+        ids = gguf.encode(PROMPT)
+        d = np.abs(q.run(ids).logits - gguf.run(ids).logits).max()
+        assert 0 < d < 0.5
+    with pytest.raises(headwise.Error, match="q3"):
+        headwise.quantize(GGUF, str(tmp_path / "bad.gguf"), "q3")
+    assert not os.path.exists(tmp_path / "bad.gguf")
