@@ -193,6 +193,56 @@ static void successor(void) {
     hw_task_free(t);
 }
 
+/* icl: every answer is f of its item for the one f of the sequence; the six functions
+ * all occur; function fixes f; 0..10 demonstrations with the answer at dst; bad params. */
+static void icl(void) {
+    hw_task *t = task("icl");
+    if (!t) return;
+    int tok[MAXT], tgt[MAXT], seen[7] = {0}, shots[11] = {0};
+    for (int k = 0; k < 300; k++) {
+        hw_task_layout l;
+        hw_task_sample(t, 5, k, tok, tgt, &l);
+        int x[16], y[16], n = 0;
+        for (int i = 1; i + 2 < hw_task_seq_len(t) && tok[i]; i += 4) {
+            CHECK(!strcmp(hw_task_symbol(t, tok[i + 1]), "->") && tgt[i + 1] == tok[i + 2], "x -> f(x) with a loss");
+            x[n] = atoi(hw_task_symbol(t, tok[i]) + 1), y[n] = atoi(hw_task_symbol(t, tok[i + 2]) + 1), n++;
+        }
+        CHECK(n >= 1 && n <= 11 && l.dst == 4 * n - 1 && l.src == -1, "layout: answer at %d of %d pairs", l.dst, n);
+        shots[n - 1]++;
+        int fits = 0, which = 0; /* the functions that fit every pair (permutations by consistency) */
+        for (int f = 1; f <= 6; f++) {
+            int ok = 1;
+            for (int j = 0; j < n && ok; j++)
+                ok = f == 1 ? y[j] == (x[j] + 1) % 16 : f == 2 ? y[j] == (x[j] + 15) % 16 : f == 3 ? y[j] == x[j]
+                   : f == 6 ? y[j] == 15 - x[j] : 1;
+            for (int a = 0; a < n && ok && f >= 4; a++)
+                for (int b = 0; b < n; b++) ok &= (x[a] == x[b]) == (y[a] == y[b]); /* a bijection */
+            if (ok && f <= 3) fits++, which = f;
+            else if (ok && f == 6) fits++, which = 6;
+        }
+        if (fits) seen[which]++;
+    }
+    CHECK(seen[1] && seen[2] && seen[3] && seen[6], "successor, predecessor, copy, reversal all occur");
+    for (int n = 0; n < 11; n++) CHECK(shots[n] > 5, "%d demonstrations occur", n);
+    tokenizer_round_trip(t);
+    batches_are_pure(t);
+    hw_task_free(t);
+    hw_task_params p = hw_task_params_default();
+    p.function = 2, p.min_len = p.max_len = 3;
+    t = hw_task_new("icl", &p);
+    CHECK(t, "icl function 2: %s", hw_last_error());
+    for (int k = 0; t && k < 50; k++) {
+        hw_task_sample(t, 5, k, tok, tgt, NULL);
+        for (int i = 1; i < 17; i += 4)
+            CHECK((atoi(hw_task_symbol(t, tok[i]) + 1) + 15) % 16 == atoi(hw_task_symbol(t, tok[i + 2]) + 1), "pred");
+    }
+    hw_task_free(t);
+    p.function = 7;
+    CHECK(!hw_task_new("icl", &p), "function 7 refused");
+    p.function = 0, p.min_len = 5, p.max_len = 70;
+    CHECK(!hw_task_new("icl", &p), "70 demonstrations refused");
+}
+
 static void recall(void) {
     hw_task *t = task("recall");
     if (!t) return;
@@ -540,6 +590,7 @@ int main(void) {
     RUN(successor);
     RUN(recall);
     RUN(mcq);
+    RUN(icl);
     RUN(evaluation_and_errors);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
