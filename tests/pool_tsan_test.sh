@@ -15,7 +15,7 @@ flags=(-std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/op
 status=0
 for t in pool kernels; do
     srcs=(tests/test_$t.c src/core/pool.c src/core/threads.c)
-    [ $t = kernels ] && srcs+=(src/core/simd.c src/core/ops.c)
+    [ $t = kernels ] && srcs+=(src/core/simd.c src/core/ops.c src/core/quant_kernels.c)
     if ! "$cc" "${flags[@]}" "${srcs[@]}" -o "$tmp/$t" -lopenblas -lm 2>"$tmp/cc.log"; then
         cat "$tmp/cc.log"
         echo "FAIL tsan/$t: does not build with -fsanitize=thread"
