@@ -55,16 +55,22 @@ assert sum(r['tokens'] > 63 for r in rows) > 50, 'few multi-window documents'"
 
 # ---- Open MPI: 4 ranks, shard boundaries inside documents, the same bytes
 if command -v mpirun >/dev/null && ldd "$hw" | grep -q libmpi; then
+    # Under the sanitizer build, LeakSanitizer reports Open MPI's own allocations at exit
+    # (libmpi and plugins it has unloaded, which no suppression can name); leak checking is
+    # off for the MPI runs only. headwise's own code on these paths (the shard reader, the
+    # per-rank logs, the merge) runs leak-checked in the single-process cases above and in
+    # test_influence.c, which splits and merges shards without MPI.
+    mpi() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" mpirun "$@"; }
     check "influence shard boundaries fall inside documents" "$py" -c "
 data = open('$tmp/c.jsonl', 'rb').read()
 inside = [b for b in (len(data) * r // 4 for r in range(1, 4)) if data[b - 1:b] != b'\n']
 assert len(inside) == 3, inside"
-    check "influence mpirun -np 4 runs" mpirun -np 4 --oversubscribe "$hw" influence -m "$O" --heads "$tmp/heads.json" \
+    check "influence mpirun -np 4 runs" mpi -np 4 --oversubscribe "$hw" influence -m "$O" --heads "$tmp/heads.json" \
         --top 0.1 --corpus "$tmp/c.jsonl" -o "$tmp/four.jsonl" --threads 1
     check "influence mpirun -np 4 = one process, byte for byte" cmp "$tmp/one.jsonl" "$tmp/four.jsonl"
     # One rank's bad line (--strict) fails the run: reported, no output written.
     printf '%s\n' '{"text":"w1 w2","domain":"a"}' 'not json' '{"text":"w3 w4","domain":"a"}' >"$tmp/s.jsonl"
-    mpirun -np 2 --oversubscribe "$hw" influence -m "$O" --heads-list 0.2 --corpus "$tmp/s.jsonl" -o "$tmp/s.out" \
+    mpi -np 2 --oversubscribe "$hw" influence -m "$O" --heads-list 0.2 --corpus "$tmp/s.jsonl" -o "$tmp/s.out" \
         --strict >/dev/null 2>"$tmp/s.err"
     st=$?
     if [ $st -ne 0 ] && grep -q "corpus line 2: malformed JSON (--strict)" "$tmp/s.err" && [ ! -e "$tmp/s.out" ]; then
